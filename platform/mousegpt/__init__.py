@@ -1,0 +1,3 @@
+"""MouseGPT: mouse videos and pose files to searchable natural-language behaviour descriptions."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,97 @@
+"""Streamed video decoding with PyAV.
+
+Frames are decoded in fixed-size chunks so memory does not grow with video length.
+Frames are returned as uint8 arrays with dims (frame, y, x) for grey or (frame, y, x, rgb).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from mousegpt.errors import InputError
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".webm")
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: Path
+    width: int
+    height: int
+    fps: float
+    n_frames: int
+    """Frame count from the container; counted by decoding when the container has none."""
+
+    @property
+    def duration_s(self) -> float:
+        return self.n_frames / self.fps
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError) as exc:
+        raise InputError(f"{path}: not a readable video ({exc.__class__.__name__}: {exc})") from None
+    if not container.streams.video:
+        container.close()
+        raise InputError(f"{path}: contains no video stream")
+    return container
+
+
+def probe(path: str | Path) -> VideoInfo:
+    """Read size, frame rate and frame count without decoding the whole file."""
+    path = Path(path)
+    with _open(path) as container:
+        stream = container.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate
+        if not rate or float(rate) <= 0:
+            raise InputError(f"{path}: the container has no frame rate; pass --fps")
+        n_frames = stream.frames
+        if not n_frames:
+            n_frames = sum(1 for _ in container.demux(stream) if _.size)
+        width, height = stream.codec_context.width, stream.codec_context.height
+    if width <= 0 or height <= 0 or n_frames <= 0:
+        raise InputError(f"{path}: video has no decodable frames")
+    return VideoInfo(path=path, width=width, height=height, fps=float(Fraction(rate)), n_frames=n_frames)
+
+
+def iter_chunks(
+    path: str | Path, chunk_size: int = 64, gray: bool = True, step: int = 1
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(first_frame_index, frames)`` chunks of at most ``chunk_size`` decoded frames.
+
+    ``step`` keeps every step-th frame (the indices stay those of the full video).
+    A file that breaks mid-stream raises InputError naming the file and the frame.
+    """
+    path = Path(path)
+    fmt = "gray" if gray else "rgb24"
+    buffer: list[np.ndarray] = []
+    first = 0
+    index = -1
+    with _open(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        try:
+            for index, frame in enumerate(container.decode(stream)):
+                if index % step:
+                    continue
+                if not buffer:
+                    first = index
+                buffer.append(frame.to_ndarray(format=fmt))
+                if len(buffer) == chunk_size:
+                    yield first, np.stack(buffer)
+                    buffer = []
+        except av.error.FFmpegError as exc:
+            raise InputError(f"{path}: decoding failed after frame {index} ({exc})") from None
+    if buffer:
+        yield first, np.stack(buffer)
+    if index < 0:
+        raise InputError(f"{path}: video has no decodable frames")
