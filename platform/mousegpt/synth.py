@@ -223,7 +223,7 @@ def render_frame(background: np.ndarray, state: tuple, scene: Scene, t: float, r
         thickness = max(1, int(round(k * (4.0 - 2.5 * i / 8))))
         cv2.line(frame, fixed(to_px(tail[i])), fixed(to_px(tail[i + 1])), colour, thickness, cv2.LINE_AA, sub)
     body_centre = points["body_center"] - 0.08 * length * _unit(heading)
-    axes = (k * 0.40 * length, k * 0.17 * BODY_LENGTH_MM)
+    axes = (k * 0.37 * length, k * 0.17 * BODY_LENGTH_MM)
     cv2.ellipse(frame, fixed(to_px(body_centre)), (int(axes[0] * 16), int(axes[1] * 16)),
                 np.rad2deg(heading), 0, 360, colour, -1, cv2.LINE_AA, sub)
     head_dir = heading + yaw
