@@ -102,7 +102,7 @@ def simulate(seconds: float, condition: str, seed: int, scene: Scene) -> Traject
     rng = np.random.default_rng(seed)
     dt = 1.0 / scene.fps
     n_frames = int(round(seconds * scene.fps))
-    margin = 0.6 * BODY_LENGTH_MM
+    margin = 0.3 * BODY_LENGTH_MM  # the body centre can come this close to a wall
     x, y = rng.uniform(margin, scene.arena_mm - margin, size=2)
     heading = rng.uniform(-np.pi, np.pi)
     yaw, scale = 0.0, 1.0

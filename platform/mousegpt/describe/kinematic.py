@@ -1,0 +1,139 @@
+"""The first MouseGPT backend: transparent rules over kinematic facts, no learned weights.
+
+Each behaviour's likelihood is a product of soft thresholds (logistic functions) on the
+facts; normalised, they are the probabilities. The text is written from the same facts, so
+it never states a speed, zone or posture that the facts contradict. It sees no pixels: it
+cannot tell, for example, face from body grooming, or rearing against a wall from
+unsupported rearing (that is the learned model's job).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from mousegpt.describe.model import Description
+from mousegpt.vocabulary import BEHAVIORS
+
+
+def _above(x: float, centre: float, width: float) -> float:
+    """Soft ``x > centre``: 0.5 at the centre, 0.88 one width above."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return 0.5
+    return 1.0 / (1.0 + math.exp(-(x - centre) / width))
+
+
+def behaviour_likelihoods(f: dict) -> dict[str, float]:
+    moving = _above(f["speed_mean_mm_s"], 25, 5)
+    fast = _above(f["speed_mean_mm_s"], 120, 15)
+    leaping = _above(f["speed_max_mm_s"], 350, 30)
+    turning = _above(f["angular_speed_deg_s"], 80, 15)
+    short = _above(-f["body_length_ratio"], -0.74, 0.02)  # foreshortened from above: upright
+    head_busy = _above(f["head_speed_mm_s"], 12, 3)
+    rhythmic = _above(f["head_motion_hz"], 3.5, 0.5)
+    slow = 1 - _above(f["speed_mean_mm_s"], 40, 5)
+    still = (1 - moving) * (1 - turning)
+    return {
+        "walk": moving * (1 - fast) * (1 - turning) * (1 - leaping),
+        "run": fast * (1 - leaping),
+        "rear": still * short,
+        "groom": still * (1 - short) * head_busy * rhythmic,
+        "rest": still * (1 - short) * (1 - head_busy),
+        "turn": turning * (1 - fast) * (1 - leaping),
+        "sniff": slow * (1 - turning) * (1 - short) * head_busy * (1 - rhythmic),
+        "jump": leaping,
+    }
+
+
+def _zone_phrase(zone: str | None) -> str:
+    return {"wall": "along the wall", "corner": "in a corner", "centre": "in the centre of the arena"}.get(zone or "", "")
+
+
+def _side(angle: float) -> str:
+    # Angles grow clockwise on screen (y down): positive heading change is a right turn.
+    return "right" if angle > 0 else "left"
+
+
+TEXT = {
+    "walk": ("The mouse walks {where} at {speed:.0f} mm/s.",
+             "Head level and pointing forward in the direction of travel.",
+             "Alternating steps at a steady walking pace, all four paws on the floor.",
+             "Body stretched out to {length:.0f} mm, moving forward.",
+             ["walking", "locomotion", "exploring"]),
+    "run": ("The mouse runs fast {where}, reaching {speed_max:.0f} mm/s.",
+            "Head low and forward, leading the dash.",
+            "Rapid strides with the legs extended, scurrying across the floor.",
+            "Body elongated to {length:.0f} mm and low to the ground.",
+            ["running", "fast locomotion", "scurrying", "dashing"]),
+    "rear": ("The mouse rears up on its hind legs {where}, standing upright.",
+             "Head raised high, nose pointing upward, sniffing the air.",
+             "Standing on its hind legs with the forepaws lifted off the floor.",
+             "Torso upright, appearing {ratio:.0%} of its full length from above.",
+             ["rearing", "standing up", "hind legs", "upright", "vertical exploration"]),
+    "groom": ("The mouse sits still {where} and grooms itself, its head moving rapidly ({hz:.0f} Hz).",
+              "Head bobbing quickly as the forepaws wipe the face and ears.",
+              "Forepaws raised to the face in repeated strokes; hind paws planted.",
+              "Body hunched and compact ({ratio:.0%} of full length), not moving.",
+              ["grooming", "self-grooming", "face washing", "cleaning itself", "stationary"]),
+    "rest": ("The mouse rests motionless {where}.",
+             "Head still and low.",
+             "All four paws tucked under the body, no steps.",
+             "Body curled and still, only breathing.",
+             ["resting", "immobile", "lying still", "freezing", "inactive"]),
+    "turn": ("The mouse turns to the {side} {where}, rotating {turn:.0f} degrees.",
+             "Head leading the turn to the {side}.",
+             "Paws stepping around in place while pivoting.",
+             "Body bending into the turn.",
+             ["turning", "rotating", "changing direction", "pivoting"]),
+    "sniff": ("The mouse stands still {where}, sniffing and investigating its surroundings.",
+              "Nose sweeping slowly from side to side, sniffing.",
+              "Paws mostly planted, with small shuffling steps.",
+              "Body stretched and attentive, nearly stationary ({speed:.0f} mm/s).",
+              ["sniffing", "investigating", "exploring", "head scanning"]),
+    "jump": ("The mouse jumps {where}, leaping at up to {speed_max:.0f} mm/s.",
+             "Head up as it springs.",
+             "Hind legs push off and all paws leave the floor.",
+             "Body extended in the air, {length:.0f} mm long.",
+             ["jumping", "leaping", "escape", "hopping"]),
+}
+
+
+def write(behavior: str, f: dict) -> tuple[str, str, str, str, list[str]]:
+    """The five fields for one segment, filled in from its facts."""
+    values = {
+        "where": _zone_phrase(f.get("zone")),
+        "speed": f["speed_mean_mm_s"], "speed_max": f["speed_max_mm_s"], "length": f["body_length_mm"],
+        "ratio": f["body_length_ratio"], "hz": f["head_motion_hz"],
+        "turn": abs(f["heading_change_deg"]), "side": _side(f["heading_change_deg"]),
+    }
+    overall, head, limbs, torso, keywords = TEXT[behavior]
+    fill = lambda s: " ".join(s.format(**values).split()).replace(" .", ".").replace(" ,", ",")  # noqa: E731
+    context = [f["zone"]] if f.get("zone") else []
+    return fill(overall), fill(head), fill(limbs), fill(torso), [*keywords, *context]
+
+
+class KinematicDescriber:
+    name = "kinematic"
+
+    def describe(self, facts: pd.DataFrame) -> list[Description]:
+        out = []
+        for f in facts.to_dict("records"):
+            if not f.get("visible_fraction", 1.0) >= 0.5:
+                uniform = {b: 1.0 / len(BEHAVIORS) for b in BEHAVIORS}
+                out.append(Description(None, uniform, "The mouse is not visible in this moment.",
+                                       "Not visible.", "Not visible.", "Not visible.", ["not visible"]))
+                continue
+            likelihood = behaviour_likelihoods(f)
+            total = sum(likelihood.values()) + 1e-12
+            probs = {b: float(likelihood[b] / total) for b in BEHAVIORS}
+            behavior = max(probs, key=probs.get)
+            overall, head, limbs, torso, keywords = write(behavior, f)
+            out.append(Description(behavior, probs, overall, head, limbs, torso, keywords))
+        return out
+
+
+def accuracy(descriptions: list[Description], truth: list[str]) -> float:
+    """Fraction of segments whose behaviour matches the truth label (for benchmarks and tests)."""
+    return float(np.mean([d.behavior == t for d, t in zip(descriptions, truth)]))
