@@ -174,15 +174,16 @@ def _segment_window(frame, bg: Background, config: TrackerConfig, previous: _Pos
                  confidence=float(min(1.0, 0.5 + abs(vote) / 2)))
 
 
-def track(path: str | Path, config: TrackerConfig = TrackerConfig(), progress=None) -> xr.Dataset:
+def track(path: str | Path, config: TrackerConfig = TrackerConfig(), progress=None,
+          background: Background | None = None) -> xr.Dataset:
     """Track one mouse through a video, streaming it in chunks.
 
     Returns a ``movement`` poses dataset (time in seconds from the container's fps) with
     keypoints nose, body_center and tail_base. ``progress``, if given, is called with the
-    number of frames done after each chunk.
+    number of frames done after each chunk. ``background`` skips estimating it again.
     """
     info = video.probe(path)
-    bg = estimate_background(path, config)
+    bg = background or estimate_background(path, config)
     positions, confidences = [], []
     previous: _Pose | None = None
     for _, chunk in video.iter_chunks(path, chunk_size=config.chunk_size):

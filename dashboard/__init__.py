@@ -1,0 +1,1 @@
+"""Streamlit dashboard: search, hits with descriptions and clips."""

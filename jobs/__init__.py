@@ -1,0 +1,1 @@
+"""Ray jobs: the analysis pipeline (Ray Data), and later discovery and training."""

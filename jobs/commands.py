@@ -1,0 +1,90 @@
+"""``mousegpt analyze`` and ``mousegpt demo``: the commands that run jobs on Ray."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from mousegpt.cli import JsonOpt, WorkspaceOpt, err, print_hits, print_json, workspace_of
+
+DEMO_QUERIES = ("a mouse grooming itself", "standing up on its hind legs", "running fast along the wall")
+
+
+def analyze(
+    inputs: Annotated[Optional[list[str]], typer.Argument(
+        metavar="[INPUT]...", help="Videos, folders of videos, or pose files alone.")] = None,
+    manifest: Annotated[Optional[Path], typer.Option(help="CSV: video, animal, condition, fps, px_per_mm, view[, pose].")] = None,
+    pose: Annotated[Optional[str], typer.Option(help="Pose file (DeepLabCut, SLEAP, NWB) for the one video given.")] = None,
+    condition: Annotated[Optional[str], typer.Option(help="Experimental condition of these inputs.")] = None,
+    animal: Annotated[Optional[str], typer.Option(help="Animal id of these inputs.")] = None,
+    fps: Annotated[Optional[float], typer.Option(help="Frame rate [default: from the container].")] = None,
+    px_per_mm: Annotated[Optional[float], typer.Option("--px-per-mm", help="Scale [default: estimated].")] = None,
+    view: Annotated[str, typer.Option(help="Camera view: top or bottom.")] = "top",
+    address: Annotated[Optional[str], typer.Option(help="Ray cluster: auto or ray://host:10001 [default: embedded local Ray].")] = None,
+    model: Annotated[str, typer.Option(help="Describer backend.")] = "kinematic",
+    as_json: JsonOpt = False,
+    workspace: WorkspaceOpt = None,
+):
+    """Analyse videos or pose files on Ray and add them to the workspace.
+
+    Exits with status 1 when any input failed (the others are still committed).
+    """
+    from jobs.analyze import run
+    from mousegpt.inputs import resolve
+
+    specs = resolve(inputs or [], manifest=str(manifest) if manifest else None, pose=pose, condition=condition,
+                    animal=animal, fps=fps, px_per_mm=px_per_mm, view=view)
+    ws = workspace_of(workspace)
+    err.print(f"analysing {len(specs)} input(s) into {ws.root}")
+    report = run(specs, ws, address=address, model=model)
+    if as_json:
+        print_json(report)
+    else:
+        err.print(f"added {report['sessions']} session(s), {report['segments']} segment(s), "
+                  f"{report['frames']} frames in {report['seconds']:.1f} s; {len(report['skipped'])} already analysed")
+    for failure in report["failed"]:
+        err.print(f"[bold red]failed:[/] {failure['error']}", highlight=False, soft_wrap=True)
+    if report["failed"]:
+        raise typer.Exit(1)
+
+
+def demo(
+    workspace: WorkspaceOpt = None,
+    sessions: Annotated[int, typer.Option(help="Synthetic sessions (two conditions).", min=2)] = 4,
+    seconds: Annotated[float, typer.Option(help="Length of each session.")] = 30.0,
+):
+    """Synthesize a small dataset, analyse it on a local Ray, and run example searches."""
+    from jobs.analyze import run
+    from mousegpt.inputs import read_manifest
+    from mousegpt.search import Searcher
+    from mousegpt.synth import synth_dataset
+
+    started = time.perf_counter()
+    ws = workspace_of(workspace)
+    videos = ws.root / "demo-videos"
+    with err.status(f"rendering {sessions} synthetic sessions into {videos}"):
+        synth_dataset(videos, sessions=sessions, seconds=seconds, seed=0, conditions=("control", "stim"))
+    report = run(read_manifest(videos / "manifest.csv"), ws)
+    err.print(f"analysed: {report['sessions']} new session(s), {report['segments']} segment(s); "
+              f"{len(report['skipped'])} already in the workspace")
+    if report["failed"]:
+        for failure in report["failed"]:
+            err.print(f"[bold red]failed:[/] {failure['error']}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+    searcher = Searcher(ws)
+    for query in DEMO_QUERIES:
+        print_hits(searcher.search(query, k=5))
+    root = ws.root.resolve()
+    sys.stdout.write(
+        f"\nDemo finished in {time.perf_counter() - started:.0f} s. Open the dashboard on this workspace with:\n"
+        f"  mousegpt dashboard --workspace {root}\n"
+        f"or search from the command line:\n  mousegpt search \"a mouse grooming itself\" --workspace {root}\n")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(analyze)
+    app.command()(demo)

@@ -1,0 +1,164 @@
+"""The ``mousegpt`` command line.
+
+Library commands live here; the deployables (jobs/, serve/, dashboard/) add theirs through
+the ``mousegpt.commands`` entry points, so the library never imports them. ``--json``
+prints one JSON document on stdout; logs and progress go to stderr. A user error prints
+one ``error:`` line and exits with status 1.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mousegpt.errors import MouseGPTError
+
+app = typer.Typer(
+    name="mousegpt", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    help="Mouse videos and pose files to searchable natural-language behaviour descriptions.",
+)
+err = Console(stderr=True)
+out = Console()
+
+WorkspaceOpt = Annotated[Optional[Path], typer.Option(
+    "--workspace", "-w", help="Workspace folder [default: $MOUSEGPT_WORKSPACE or ./mousegpt-workspace]")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+
+
+def print_json(document: dict) -> None:
+    sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+
+
+def workspace_of(path: Path | None):
+    from mousegpt.store import Workspace, resolve
+
+    return Workspace(resolve(path))
+
+
+@app.command()
+def synth(
+    out_dir: Annotated[Path, typer.Argument(metavar="OUT", help="Folder for videos, truth tables and manifest.csv.")],
+    sessions: Annotated[int, typer.Option(help="Number of sessions (conditions assigned in turn).")] = 4,
+    seconds: Annotated[float, typer.Option(help="Length of each session.")] = 30.0,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same data.")] = 0,
+    conditions: Annotated[str, typer.Option(help="Comma-separated conditions: control, stim, anx.")] = "control,stim",
+    fps: Annotated[float, typer.Option(help="Frame rate.")] = 25.0,
+    width: Annotated[int, typer.Option(help="Frame width in pixels.")] = 400,
+    height: Annotated[int, typer.Option(help="Frame height in pixels.")] = 300,
+    as_json: JsonOpt = False,
+):
+    """Render synthetic top-view mouse videos with per-frame ground truth."""
+    from mousegpt.synth import Scene, synth_dataset
+
+    names = tuple(c.strip() for c in conditions.split(",") if c.strip())
+    with err.status(f"rendering {sessions} synthetic sessions into {out_dir}"):
+        manifest = synth_dataset(out_dir, sessions=sessions, seconds=seconds, seed=seed, conditions=names,
+                                 scene=Scene(width=width, height=height, fps=fps))
+    if as_json:
+        print_json({"out": str(out_dir), "manifest": str(out_dir / "manifest.csv"), "sessions": manifest.to_dict("records")})
+    else:
+        err.print(f"wrote {len(manifest)} sessions and {out_dir / 'manifest.csv'}")
+
+
+@app.command()
+def tracks(
+    video_path: Annotated[Path, typer.Argument(metavar="VIDEO", help="Video of one mouse.")],
+    out_file: Annotated[Path, typer.Option("--out", help="DeepLabCut-format CSV to write.")],
+):
+    """Track one mouse with the built-in tracker and write DeepLabCut-format CSV."""
+    from rich.progress import Progress
+
+    from mousegpt import pose, tracking, video
+
+    info = video.probe(video_path)
+    with Progress(console=err, transient=True) as progress:
+        task = progress.add_task(f"tracking {video_path.name}", total=info.n_frames)
+        ds = tracking.track(video_path, progress=lambda done: progress.update(task, completed=done))
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    pose.to_dlc_csv(ds, out_file)
+    missing = float(ds.position.sel(keypoints="body_center").isnull().any("space").mean())
+    err.print(f"wrote {out_file}: {ds.sizes['time']} frames, {missing:.1%} without a position")
+
+
+@app.command("segments")
+def segments_cmd(
+    session: Annotated[Optional[str], typer.Option(help="Only this session_id.")] = None,
+    as_json: JsonOpt = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV on stdout.")] = False,
+    workspace: WorkspaceOpt = None,
+):
+    """List analysed segments with their behaviour, probabilities and description."""
+    from mousegpt.search import list_segments
+
+    rows = list_segments(workspace_of(workspace), session=session)
+    if as_json:
+        print_json({"segments": rows})
+    elif as_csv:
+        import pandas as pd
+
+        flat = [{k: v for k, v in r.items() if k not in ("description", "probs")} | r["description"]
+                | {"keywords": ";".join(r["description"]["keywords"])} | {f"p_{b}": p for b, p in r["probs"].items()}
+                for r in rows]
+        pd.DataFrame(flat).to_csv(sys.stdout, index=False)
+    else:
+        table = Table("session", "start", "end", "behaviour", "description")
+        for r in rows:
+            table.add_row(r["session_id"], f"{r['start_s']:.1f}", f"{r['end_s']:.1f}", r["behavior"] or "-", r["description"]["overall"])
+        out.print(table)
+
+
+def print_hits(result: dict) -> None:
+    table = Table(title=f"\u201c{result['query']}\u201d", title_justify="left")
+    for col in ("#", "score", "session", "condition", "time (s)", "behaviour", "description"):
+        table.add_column(col, overflow="fold")
+    for rank, hit in enumerate(result["hits"], 1):
+        table.add_row(str(rank), f"{hit['score']:.3f}", f"{hit['animal'] or hit['session_id']}",
+                      hit["condition"] or "-", f"{hit['start_s']:.1f}\u2013{hit['end_s']:.1f}",
+                      hit["behavior"] or "-", hit["description"]["overall"])
+    out.print(table)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for, in plain words.")],
+    k: Annotated[int, typer.Option("-k", help="Number of hits.", min=1)] = 10,
+    condition: Annotated[Optional[str], typer.Option(help="Only sessions of this condition.")] = None,
+    as_json: JsonOpt = False,
+    workspace: WorkspaceOpt = None,
+):
+    """Natural-language search over every analysed moment."""
+    from mousegpt.search import Searcher
+
+    ws = workspace_of(workspace)
+    if not ws.exists():
+        raise MouseGPTError(f"{ws.root}: no workspace here (no catalog.duckdb); run `mousegpt analyze` first")
+    result = Searcher(ws).search(query, k=k, condition=condition)
+    if as_json:
+        print_json(result)
+    else:
+        print_hits(result)
+
+
+def _load_plugins() -> None:
+    for ep in sorted(entry_points(group="mousegpt.commands"), key=lambda e: e.name):
+        ep.load()(app)
+
+
+def main() -> None:
+    _load_plugins()
+    try:
+        app()
+    except MouseGPTError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""Short mp4 clips of segments, cut from the source video and cached in the workspace.
+
+Clips are re-encoded as H.264 (yuv420p) so browsers play them; the decoder seeks to the
+keyframe before the clip, so cutting a clip late in a long video stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+
+from mousegpt.errors import InputError
+
+
+def cut(video: str | Path, start_s: float, end_s: float, out: Path, pad_s: float = 0.5) -> Path:
+    """Write [start_s - pad_s, end_s + pad_s) of ``video`` to ``out`` (atomically)."""
+    video = Path(video)
+    if not video.exists():
+        raise InputError(f"{video}: no such file")
+    start, end = max(0.0, start_s - pad_s), end_s + pad_s
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp.mp4")
+    with av.open(str(video)) as source, av.open(str(tmp), "w") as target:
+        stream = source.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate
+        encoder = target.add_stream("libx264", rate=rate)
+        encoder.width = stream.codec_context.width - stream.codec_context.width % 2
+        encoder.height = stream.codec_context.height - stream.codec_context.height % 2
+        encoder.pix_fmt = "yuv420p"
+        encoder.options = {"preset": "veryfast", "crf": "23", "movflags": "+faststart"}
+        source.seek(int(start / stream.time_base), stream=stream, backward=True, any_frame=False)
+        for frame in source.decode(stream):
+            t = float(frame.pts * stream.time_base) if frame.pts is not None else 0.0
+            if t < start:
+                continue
+            if t >= end:
+                break
+            image = frame.reformat(width=encoder.width, height=encoder.height, format="yuv420p")
+            image.pts = None
+            target.mux(encoder.encode(image))
+        target.mux(encoder.encode())
+    tmp.replace(out)
+    return out
+
+
+def clip_for(clip_dir: Path, segment_id: str, video: str | None, start_s: float, end_s: float) -> Path | None:
+    """The cached clip of a segment, cut on first use; None for pose-only sessions."""
+    if not video:
+        return None
+    path = clip_dir / f"{segment_id}.mp4"
+    return path if path.exists() else cut(video, start_s, end_s, path)

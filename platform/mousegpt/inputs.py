@@ -1,0 +1,113 @@
+"""What to analyse: command-line INPUTs and manifests resolved into one spec per session.
+
+INPUT is a video, a folder of videos, or a pose file alone. ``manifest.csv`` has columns
+``video, animal, condition, fps, px_per_mm, view`` (optional ``pose``); its paths are
+relative to the manifest's folder; empty fps is read from the container, empty px_per_mm
+is estimated.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from mousegpt.errors import InputError
+from mousegpt.kinematics import validate_rates
+from mousegpt.pose import POSE_SUFFIXES
+from mousegpt.video import VIDEO_SUFFIXES
+
+VIEWS = ("top", "bottom")
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    video: str | None
+    pose: str | None = None
+    animal: str | None = None
+    condition: str | None = None
+    fps: float | None = None
+    px_per_mm: float | None = None
+    view: str = "top"
+
+    @property
+    def name(self) -> str:
+        return self.video or self.pose or "?"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _is_pose_file(path: Path) -> bool:
+    name = path.name.lower()
+    return name.endswith(POSE_SUFFIXES) and not name.endswith(".truth.parquet")
+
+
+def _validate(spec: InputSpec) -> InputSpec:
+    validate_rates(spec.fps, spec.px_per_mm, spec.name)
+    if spec.view not in VIEWS:
+        raise InputError(f"{spec.name}: view must be one of {', '.join(VIEWS)}, got {spec.view!r}")
+    return spec
+
+
+def _number(value, column: str, where: str) -> float | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or str(value).strip() == "":
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise InputError(f"{where}: column {column} must be a number, got {value!r}") from None
+
+
+def read_manifest(path: str | Path) -> list[InputSpec]:
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such manifest")
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except Exception as exc:
+        raise InputError(f"{path}: not a readable CSV ({exc})") from None
+    if "video" not in table.columns and "pose" not in table.columns:
+        raise InputError(f"{path}: a manifest needs a video (or pose) column; found {', '.join(table.columns)}")
+    specs = []
+    for i, row in enumerate(table.to_dict("records"), start=2):  # line 1 is the header
+        where = f"{path}:{i}"
+        rel = lambda v: str((path.parent / v).resolve()) if v else None  # noqa: E731
+        specs.append(_validate(InputSpec(
+            video=rel(row.get("video", "").strip()), pose=rel(row.get("pose", "").strip()),
+            animal=row.get("animal") or None, condition=row.get("condition") or None,
+            fps=_number(row.get("fps"), "fps", where), px_per_mm=_number(row.get("px_per_mm"), "px_per_mm", where),
+            view=(row.get("view") or "top").strip())))
+    return specs
+
+
+def resolve(
+    inputs: list[str], manifest: str | None = None, pose: str | None = None, condition: str | None = None,
+    animal: str | None = None, fps: float | None = None, px_per_mm: float | None = None, view: str = "top",
+) -> list[InputSpec]:
+    """One spec per session. Command-line metadata applies to every INPUT (not to the manifest)."""
+    validate_rates(fps, px_per_mm, "command line")
+    specs: list[InputSpec] = read_manifest(manifest) if manifest else []
+    paths: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.suffix.lower() in VIDEO_SUFFIXES)
+            if not found:
+                raise InputError(f"{p}: folder holds no videos ({', '.join(VIDEO_SUFFIXES)})")
+            paths.extend(found)
+        else:
+            paths.append(p)  # a missing file fails in its own worker, listed under `failed`
+    if pose is not None and len(paths) != 1:
+        raise InputError(f"{pose}: --pose pairs one pose file with one video, got {len(paths)} inputs")
+    for p in paths:
+        common = dict(animal=animal, condition=condition, fps=fps, px_per_mm=px_per_mm, view=view)
+        if _is_pose_file(p) and pose is None:
+            specs.append(_validate(InputSpec(video=None, pose=str(p.resolve()), **common)))
+        else:
+            specs.append(_validate(InputSpec(video=str(p.resolve()), pose=str(Path(pose).resolve()) if pose else None, **common)))
+    if not specs:
+        raise InputError("nothing to analyse: give videos, a folder, pose files or --manifest")
+    return specs

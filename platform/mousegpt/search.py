@@ -1,0 +1,87 @@
+"""Natural-language search over segment descriptions, and segment listings.
+
+A query is embedded with the same text model as the descriptions and matched by cosine
+similarity in the FAISS index; ``condition`` restricts the search to that condition's
+sessions (an unknown condition gives no hits, not an error).
+"""
+
+from __future__ import annotations
+
+import json
+
+from mousegpt.embed import TextEmbedder
+from mousegpt.index import VectorIndex
+from mousegpt.store import Workspace
+
+_ROW_SQL = """
+SELECT s.segment_id, s.vec_id, s.session_id, ss.video, ss.pose, ss.animal, ss.condition, s.start_s, s.end_s,
+       s.behavior, s.probs, s.overall, s.head, s.limbs, s.torso, s.keywords, s.cluster_id
+FROM segments s JOIN sessions ss USING (session_id)
+"""
+
+
+def _row_to_segment(row: dict) -> dict:
+    return {
+        "segment_id": row["segment_id"], "session_id": row["session_id"],
+        "video": row["video"], "pose": row["pose"], "animal": row["animal"], "condition": row["condition"],
+        "start_s": float(row["start_s"]), "end_s": float(row["end_s"]), "behavior": row["behavior"],
+        "description": {"overall": row["overall"], "head": row["head"], "limbs": row["limbs"],
+                        "torso": row["torso"], "keywords": [] if row["keywords"] is None else list(row["keywords"])},
+        "probs": json.loads(row["probs"]) if row["probs"] else {},
+        "cluster_id": None if row["cluster_id"] is None or row["cluster_id"] != row["cluster_id"] else int(row["cluster_id"]),
+    }
+
+
+class Searcher:
+    """Holds the text model and the index, for many queries (CLI, Serve replica, dashboard)."""
+
+    def __init__(self, workspace: Workspace, embedder: TextEmbedder | None = None, gpu: bool = False):
+        self.workspace = workspace
+        self.embedder = embedder or TextEmbedder()
+        self.gpu = gpu
+        self._index: VectorIndex | None = None
+        self._index_size = -1
+
+    def _current_index(self, con) -> VectorIndex:
+        n = con.execute("SELECT count(*) FROM segments").fetchone()[0]
+        if self._index is None or n != self._index_size:  # the catalogue grew since: reload
+            self._index = self.workspace._sync_index(con, save=False, gpu=self.gpu)
+            self._index_size = n
+        return self._index
+
+    def search(self, query: str, k: int = 10, condition: str | None = None) -> dict:
+        """``{"query", "hits": [...]}``; each hit is a segment row with its ``score``."""
+        if not self.workspace.exists():
+            return {"query": query, "hits": []}
+        vector = self.embedder([query])[0]
+        with self.workspace.connect(read_only=True) as con:
+            index = self._current_index(con)
+            allowed = None
+            if condition is not None:
+                allowed = con.execute(
+                    "SELECT vec_id FROM segments JOIN sessions USING (session_id) WHERE condition = ?",
+                    [condition]).fetchnumpy()["vec_id"]
+            scores, ids = index.search(vector, k, allowed_ids=allowed)
+            if len(ids) == 0:
+                return {"query": query, "hits": []}
+            rows = con.execute(_ROW_SQL + " WHERE s.vec_id IN (SELECT unnest(?))", [ids.tolist()]).fetchdf()
+        by_id = {int(r["vec_id"]): r for r in rows.to_dict("records")}
+        hits = []
+        for score, vec_id in zip(scores, ids):
+            hit = _row_to_segment(by_id[int(vec_id)])
+            hit["score"] = round(float(score), 4)
+            hit.pop("probs")
+            hit.pop("cluster_id")
+            hits.append(hit)
+        return {"query": query, "hits": hits}
+
+
+def list_segments(workspace: Workspace, session: str | None = None) -> list[dict]:
+    """All segments (optionally of one session), in session and time order."""
+    if not workspace.exists():
+        return []
+    with workspace.connect(read_only=True) as con:
+        where = " WHERE s.session_id = ?" if session else ""
+        rows = con.execute(_ROW_SQL + where + " ORDER BY s.session_id, s.segment_index", [session] if session else []).fetchdf()
+    return [_row_to_segment(r) for r in rows.to_dict("records")]
+

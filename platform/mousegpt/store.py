@@ -1,0 +1,227 @@
+"""The workspace: one folder holding all state of a project.
+
+- ``catalog.duckdb``: sessions, segments (with descriptions and embeddings), jobs; its
+  schema version is recorded in the ``meta`` table.
+- ``segments/<session_id>.parquet``: shards written by workers, one per session; the
+  session's metadata rides in the Parquet file's key-value metadata.
+- ``index/segments.faiss``: the vector index, derived from the catalogue.
+- ``clips/``: cached mp4 clips for the dashboard.
+
+DuckDB allows one writing process, so workers never open the catalogue: they write shards,
+and one committing step (the job driver) loads them in a single transaction. Readers open
+the catalogue read-only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from mousegpt.embed import DIM
+from mousegpt.errors import WorkspaceError
+from mousegpt.index import VectorIndex
+from mousegpt.segments import FACT_COLUMNS
+
+SCHEMA_VERSION = 1
+DEFAULT_WORKSPACE = "mousegpt-workspace"
+
+SESSION_COLUMNS = {
+    "session_id": "VARCHAR PRIMARY KEY", "video": "VARCHAR", "pose": "VARCHAR", "animal": "VARCHAR",
+    "condition": "VARCHAR", "fps": "DOUBLE", "px_per_mm": "DOUBLE", "px_per_mm_source": "VARCHAR",
+    "view": "VARCHAR", "n_frames": "BIGINT", "duration_s": "DOUBLE", "source": "VARCHAR", "model": "VARCHAR",
+    "arena": "VARCHAR", "added_at": "TIMESTAMP",
+}
+_FACT_TYPES = {c: ("VARCHAR" if c == "zone" else "DOUBLE") for c in FACT_COLUMNS}
+SEGMENT_COLUMNS = {
+    "segment_id": "VARCHAR PRIMARY KEY", "vec_id": "BIGINT UNIQUE", "session_id": "VARCHAR",
+    "segment_index": "INTEGER", "start_s": "DOUBLE", "end_s": "DOUBLE", "behavior": "VARCHAR",
+    "probs": "VARCHAR", "overall": "VARCHAR", "head": "VARCHAR", "limbs": "VARCHAR", "torso": "VARCHAR",
+    "keywords": "VARCHAR[]", **_FACT_TYPES, "embedding": f"FLOAT[{DIM}]", "cluster_id": "INTEGER",
+}
+"""Segment table columns; shards carry all of them but ``vec_id`` and ``cluster_id``."""
+
+JOB_COLUMNS = {
+    "job_id": "VARCHAR PRIMARY KEY", "kind": "VARCHAR", "started_at": "TIMESTAMP", "finished_at": "TIMESTAMP",
+    "inputs": "INTEGER", "sessions_added": "INTEGER", "segments_added": "INTEGER", "failed": "VARCHAR",
+}
+
+
+def resolve(workspace: str | Path | None) -> Path:
+    """``--workspace``, else ``$MOUSEGPT_WORKSPACE``, else ``./mousegpt-workspace``."""
+    return Path(workspace or os.environ.get("MOUSEGPT_WORKSPACE") or DEFAULT_WORKSPACE)
+
+
+def content_hash(*paths: str | Path | None) -> str:
+    """Session identity: SHA-256 over the bytes of the given files, 16 hex digits."""
+    digest = hashlib.sha256()
+    for path in paths:
+        if path is None:
+            continue
+        with open(path, "rb") as f:
+            while block := f.read(1 << 20):
+                digest.update(block)
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+def _ddl(name: str, columns: dict[str, str]) -> str:
+    return f"CREATE TABLE IF NOT EXISTS {name} ({', '.join(f'{c} {t}' for c, t in columns.items())})"
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.root / "catalog.duckdb"
+
+    @property
+    def shard_dir(self) -> Path:
+        return self.root / "segments"
+
+    @property
+    def index_path(self) -> Path:
+        return self.root / "index" / "segments.faiss"
+
+    @property
+    def clip_dir(self) -> Path:
+        return self.root / "clips"
+
+    def exists(self) -> bool:
+        return self.catalog_path.exists()
+
+    # -- catalogue -------------------------------------------------------------------
+    def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+        """Open the catalogue, creating it when writing; refuse a newer schema."""
+        if read_only and not self.exists():
+            raise WorkspaceError(f"{self.root}: no workspace here (no catalog.duckdb); run `mousegpt analyze` first")
+        if not read_only:
+            self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            con = duckdb.connect(str(self.catalog_path), read_only=read_only)
+        except duckdb.Error as exc:
+            raise WorkspaceError(f"{self.catalog_path}: cannot open the catalogue ({str(exc).splitlines()[0]})") from None
+        try:
+            self._check_schema(con, create=not read_only)
+        except BaseException:
+            con.close()
+            raise
+        return con
+
+    def _check_schema(self, con: duckdb.DuckDBPyConnection, create: bool) -> None:
+        has_meta = con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'").fetchone()[0]
+        if has_meta:
+            row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            version = int(row[0]) if row else 0
+            if version > SCHEMA_VERSION:
+                raise WorkspaceError(
+                    f"{self.catalog_path}: written by catalogue schema v{version}, newer than this mousegpt "
+                    f"(reads up to v{SCHEMA_VERSION}); upgrade mousegpt to use it")
+            if version < SCHEMA_VERSION:
+                raise WorkspaceError(f"{self.catalog_path}: schema v{version} is older than v{SCHEMA_VERSION} and has no migration")
+            return
+        if not create:
+            raise WorkspaceError(f"{self.catalog_path}: not a mousegpt catalogue (no meta table)")
+        con.execute("BEGIN")
+        con.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+        con.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+        con.execute(_ddl("sessions", SESSION_COLUMNS))
+        con.execute(_ddl("segments", SEGMENT_COLUMNS))
+        con.execute(_ddl("jobs", JOB_COLUMNS))
+        con.execute("CREATE SEQUENCE IF NOT EXISTS vec_ids START 0 MINVALUE 0")
+        con.execute("COMMIT")
+
+    def session_ids(self) -> set[str]:
+        if not self.exists():
+            return set()
+        with self.connect(read_only=True) as con:
+            return {r[0] for r in con.execute("SELECT session_id FROM sessions").fetchall()}
+
+    # -- shards (workers) ----------------------------------------------------------------
+    def write_shard(self, session: dict, segments: pd.DataFrame) -> Path:
+        """Write one session's segments (and its metadata) as a Parquet shard, atomically."""
+        self.shard_dir.mkdir(parents=True, exist_ok=True)
+        path = self.shard_dir / f"{session['session_id']}.parquet"
+        table = pa.Table.from_pandas(segments, preserve_index=False)
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"mousegpt.session": json.dumps(session).encode()})
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        pq.write_table(table, tmp)
+        tmp.replace(path)
+        return path
+
+    @staticmethod
+    def read_shard_session(path: Path) -> dict:
+        metadata = pq.read_schema(path).metadata or {}
+        if b"mousegpt.session" not in metadata:
+            raise WorkspaceError(f"{path}: not a mousegpt segment shard (no session metadata)")
+        return json.loads(metadata[b"mousegpt.session"])
+
+    # -- commit (driver only) ----------------------------------------------------------------
+    def commit(self, shards: list[Path], job: dict | None = None) -> tuple[int, int]:
+        """Load shards into the catalogue in one transaction; sessions already there are skipped.
+
+        Returns (sessions added, segments added). On any error nothing is changed.
+        """
+        added_sessions = added_segments = 0
+        with self.connect() as con:
+            known = {r[0] for r in con.execute("SELECT session_id FROM sessions").fetchall()}
+            con.execute("BEGIN")
+            try:
+                for path in shards:
+                    session = self.read_shard_session(path)
+                    if session["session_id"] in known:
+                        continue
+                    known.add(session["session_id"])
+                    row = {c: session.get(c) for c in SESSION_COLUMNS if c != "added_at"}
+                    con.execute(
+                        f"INSERT INTO sessions ({', '.join(row)}, added_at) VALUES ({', '.join('?' * len(row))}, now())",
+                        list(row.values()))
+                    shard_columns = [c for c in SEGMENT_COLUMNS if c not in ("vec_id", "cluster_id")]
+                    n = con.execute(
+                        f"INSERT INTO segments ({', '.join(shard_columns)}, vec_id) "
+                        f"SELECT {', '.join(shard_columns)}, nextval('vec_ids') FROM read_parquet(?) ORDER BY segment_index",
+                        [str(path)]).fetchone()[0]
+                    added_sessions += 1
+                    added_segments += n
+                if job is not None:
+                    job = job | {"sessions_added": added_sessions, "segments_added": added_segments}
+                    con.execute(
+                        f"INSERT INTO jobs ({', '.join(job)}) VALUES ({', '.join('?' * len(job))})", list(job.values()))
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            self._sync_index(con)
+        return added_sessions, added_segments
+
+    # -- index ---------------------------------------------------------------------------------
+    def _sync_index(self, con: duckdb.DuckDBPyConnection, save: bool = True, gpu: bool = False) -> VectorIndex:
+        """The FAISS index brought up to date with the catalogue (new vectors appended, or
+        rebuilt if it does not match); written back to disk only by the writer (``save``)."""
+        n_segments = con.execute("SELECT count(*) FROM segments").fetchone()[0]
+        index = VectorIndex.load(self.index_path) if self.index_path.exists() else VectorIndex.empty(DIM)
+        if index.size > n_segments:
+            index = VectorIndex.empty(DIM)
+        if index.size < n_segments:
+            # vec_ids are handed out in commit order, so the first `index.size` are those indexed.
+            rows = con.execute("SELECT vec_id, embedding FROM segments ORDER BY vec_id OFFSET ?", [index.size]).fetchnumpy()
+            index.add(rows["vec_id"], np.stack(rows["embedding"]))
+            if save:
+                index.save(self.index_path)
+        return VectorIndex(index.index, gpu=gpu) if gpu else index
+
+    def load_index(self, gpu: bool = False) -> VectorIndex:
+        """The vector index for reading; rebuilt in memory if the file is missing or stale."""
+        with self.connect(read_only=True) as con:
+            return self._sync_index(con, save=False, gpu=gpu)

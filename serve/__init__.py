@@ -1,0 +1,1 @@
+"""Ray Serve application: MouseGPT replicas with dynamic batching, and the search API."""

@@ -1,0 +1,107 @@
+"""Ray Serve application: ``serve run serve.config.yaml`` or ``serve run serve.app:build_app workspace=DIR``.
+
+- ``MouseGPT``: a describer replica; concurrent requests are gathered into batches
+  (``@serve.batch``) before they reach the model. It asks for a GPU when the cluster has one.
+- ``MouseGPTAPI``: the HTTP ingress. ``POST /describe`` takes kinematic facts and returns
+  descriptions; ``GET /search?q=...&k=...&condition=...`` searches the workspace
+  (read-only); ``GET /healthz``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from pathlib import Path
+
+import pandas as pd
+import ray
+from fastapi import FastAPI, HTTPException
+from pydantic import BaseModel, Field
+from ray import serve
+
+from mousegpt.describe import load_model
+from mousegpt.search import Searcher
+from mousegpt.segments import FACT_COLUMNS
+from mousegpt.store import Workspace, resolve
+
+api = FastAPI(title="MouseGPT", description="Describe mouse behaviour from kinematic facts; search analysed videos.")
+
+
+class SegmentFacts(BaseModel):
+    """Kinematic facts of one segment (units as in ``mousegpt.segments``); missing ones are unknown."""
+
+    speed_mean_mm_s: float
+    speed_max_mm_s: float | None = None
+    displacement_mm: float | None = None
+    body_length_mm: float | None = None
+    body_length_ratio: float | None = None
+    heading_change_deg: float | None = None
+    angular_speed_deg_s: float | None = None
+    head_yaw_std_deg: float | None = None
+    head_motion_hz: float | None = None
+    head_speed_mm_s: float | None = None
+    immobile_fraction: float | None = None
+    wall_distance_mm: float | None = None
+    zone: str | None = Field(default=None, pattern="^(wall|centre|corner)$")
+    visible_fraction: float = 1.0
+
+    def row(self) -> dict:
+        values = self.model_dump()
+        return {c: (math.nan if values[c] is None and c != "zone" else values[c]) for c in FACT_COLUMNS}
+
+
+class DescribeRequest(BaseModel):
+    segments: list[SegmentFacts] = Field(min_length=1, max_length=1024)
+
+
+@serve.deployment(max_ongoing_requests=128)
+class MouseGPT:
+    def __init__(self, model: str = "kinematic"):
+        self.model = load_model(model)
+
+    @serve.batch(max_batch_size=64, batch_wait_timeout_s=0.005)
+    async def describe_batch(self, rows: list[dict]) -> list[dict]:
+        descriptions = self.model.describe(pd.DataFrame(rows, columns=list(FACT_COLUMNS)))
+        return [{"behavior": d.behavior, "probs": d.probs, "description": d.fields(), "batch_size": len(rows)}
+                for d in descriptions]
+
+    async def __call__(self, row: dict) -> dict:
+        return await self.describe_batch(row)
+
+
+@serve.deployment
+@serve.ingress(api)
+class MouseGPTAPI:
+    def __init__(self, describer, workspace: str):
+        self.describer = describer
+        self.workspace = Workspace(Path(workspace))
+        self._searcher: Searcher | None = None
+
+    @api.get("/healthz")
+    def healthz(self) -> dict:
+        return {"status": "ok", "workspace": str(self.workspace.root)}
+
+    @api.post("/describe")
+    async def describe(self, request: DescribeRequest) -> dict:
+        # One call per segment: Serve batches them (with other clients' calls) in the replica.
+        results = await asyncio.gather(*[self.describer.remote(s.row()) for s in request.segments])
+        return {"descriptions": results}
+
+    @api.get("/search")
+    def search(self, q: str, k: int = 10, condition: str | None = None) -> dict:
+        if not q.strip():
+            raise HTTPException(status_code=422, detail="q must not be empty")
+        if self._searcher is None:
+            self._searcher = Searcher(self.workspace, gpu=ray.get_gpu_ids() != [])
+        return self._searcher.search(q, k=max(1, min(k, 1000)), condition=condition)
+
+
+def build_app(args: dict) -> serve.Application:
+    """Application builder; ``args``: ``workspace`` (folder), ``model`` (describer), ``replicas``."""
+    workspace = str(resolve(args.get("workspace")).resolve())
+    gpus = 1 if ray.is_initialized() and ray.cluster_resources().get("GPU", 0) >= 1 else 0
+    describer = MouseGPT.options(
+        num_replicas=int(args.get("replicas", 1)),
+        ray_actor_options={"num_cpus": 1, "num_gpus": gpus},
+    ).bind(args.get("model", "kinematic"))
+    return MouseGPTAPI.bind(describer, workspace)

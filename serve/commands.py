@@ -1,0 +1,40 @@
+"""``mousegpt serve``: the Ray Serve application on a local Ray or a cluster."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from mousegpt.cli import WorkspaceOpt, err, workspace_of
+
+
+def serve_cmd(
+    workspace: WorkspaceOpt = None,
+    host: Annotated[str, typer.Option(help="HTTP address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP port.")] = 8000,
+    replicas: Annotated[int, typer.Option(help="MouseGPT describer replicas.", min=1)] = 1,
+    model: Annotated[str, typer.Option(help="Describer backend.")] = "kinematic",
+    address: Annotated[Optional[str], typer.Option(help="Ray cluster address [default: embedded local Ray].")] = None,
+):
+    """Serve POST /describe and GET /search?q= over HTTP until interrupted."""
+    from ray import serve
+
+    from mousegpt.cluster import connect
+    from serve.app import build_app
+
+    ws = workspace_of(workspace)
+    connect(address)
+    serve.start(http_options={"host": host, "port": port})
+    err.print(f"MouseGPT serving {ws.root} on http://{host}:{port}  (POST /describe, GET /search?q=...); Ctrl-C stops")
+    try:
+        serve.run(build_app({"workspace": str(ws.root), "model": model, "replicas": replicas}),
+                  name="mousegpt", route_prefix="/", blocking=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        serve.shutdown()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve_cmd)
