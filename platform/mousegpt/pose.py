@@ -124,7 +124,7 @@ def standardize(
     ds = ds.assign(position=position)
     if "body_center" not in names:
         pair = ["nose", "tail_base"]
-        centre = ds.position.sel(keypoints=pair).mean("keypoints").expand_dims(keypoints=["body_center"])
+        centre = ds.position.sel(keypoints=pair).mean("keypoints", skipna=False).expand_dims(keypoints=["body_center"])
         confidence = ds.confidence.sel(keypoints=pair).min("keypoints").expand_dims(keypoints=["body_center"])
         ds = xr.Dataset(
             {"position": xr.concat([ds.position, centre.transpose(*ds.position.dims)], dim="keypoints"),

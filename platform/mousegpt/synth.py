@@ -238,21 +238,30 @@ def render_frame(background: np.ndarray, state: tuple, scene: Scene, t: float, r
     return np.clip(frame, 0, 255).astype(np.uint8)
 
 
-def write_session(out_dir: Path, name: str, seconds: float, condition: str, seed: int, scene: Scene) -> pd.DataFrame:
-    """Simulate, render and encode one session; write its mp4 and truth Parquet."""
+def render(traj: Trajectory, scene: Scene, seed: int):
+    """Rendered grey frames of a trajectory, one at a time (deterministic for a seed)."""
     rng = np.random.default_rng(seed + 1_000_003)
+    background = _background(scene, rng)
+    states = zip(traj.x, traj.y, traj.heading, traj.head_yaw, traj.length_scale)
+    for i, state in enumerate(states):
+        yield render_frame(background, state, scene, i / scene.fps, rng)
+
+
+def write_session(out_dir: Path, name: str, seconds: float, condition: str, seed: int, scene: Scene) -> pd.DataFrame:
+    """Simulate, render and encode one session; write its mp4 and truth Parquet.
+
+    Rendered frames are deterministic for a seed; the H.264 encoder here is not bit-exact
+    from run to run, so decoded frames can differ by a few grey levels.
+    """
     traj = simulate(seconds, condition, seed, scene)
     truth = truth_table(traj, scene)
-    background = _background(scene, rng)
     video_path = out_dir / f"{name}.mp4"
     tmp_path = out_dir / f".{name}.tmp.mp4"
     with av.open(str(tmp_path), "w") as container:
         stream = container.add_stream("libx264", rate=int(round(scene.fps)))
         stream.width, stream.height, stream.pix_fmt = scene.width, scene.height, "yuv420p"
         stream.options = {"preset": "veryfast", "crf": "20"}
-        states = zip(traj.x, traj.y, traj.heading, traj.head_yaw, traj.length_scale)
-        for i, state in enumerate(states):
-            grey = render_frame(background, state, scene, i / scene.fps, rng)
+        for grey in render(traj, scene, seed):
             frame = av.VideoFrame.from_ndarray(grey, format="gray").reformat(format="yuv420p")
             container.mux(stream.encode(frame))
         container.mux(stream.encode())
