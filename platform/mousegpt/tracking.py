@@ -45,22 +45,26 @@ class Background:
 
 
 def estimate_background(path: str | Path, config: TrackerConfig = TrackerConfig()) -> Background:
-    """Median of frames sampled across the video, plus the mouse's polarity and contrast.
+    """The empty arena, from frames sampled across the video, plus the mouse's polarity and contrast.
 
-    A median over the whole recording removes a mouse that moves; a mouse that rests in one
-    place for most of the video would be absorbed into it (not handled yet).
+    A per-pixel median would absorb a mouse that rests in one place for half the video, so
+    once the polarity is known the background is the 90th percentile (dark mouse) or 10th
+    percentile (light mouse) of each pixel: the mouse must cover a pixel in 90% of the
+    samples to hide the floor there.
     """
     info = video.probe(path)
     step = max(1, info.n_frames // config.background_samples)
     samples = np.concatenate([chunk for _, chunk in video.iter_chunks(path, chunk_size=32, step=step)])
-    image = np.median(samples, axis=0).astype(np.float32)
-    diff = samples.astype(np.float32) - image
+    median = np.median(samples, axis=0).astype(np.float32)
+    diff = (samples.astype(np.float32) - median).reshape(len(samples), -1)
     # The mouse is the strongest deviation from the background in each sample; its sign
-    # tells the polarity, its size the contrast.
-    darkest = np.percentile(diff.reshape(len(diff), -1), 0.05, axis=1)
-    brightest = np.percentile(diff.reshape(len(diff), -1), 99.95, axis=1)
+    # tells the polarity.
+    darkest = np.percentile(diff, 0.05, axis=1)
+    brightest = np.percentile(diff, 99.95, axis=1)
     polarity = -1 if np.median(-darkest) >= np.median(brightest) else 1
-    contrast = float(np.median(-darkest if polarity < 0 else brightest))
+    image = np.percentile(samples, 90 if polarity < 0 else 10, axis=0).astype(np.float32)
+    deviation = ((samples.astype(np.float32) - image) * polarity).reshape(len(samples), -1)
+    contrast = float(np.median(np.percentile(deviation, 99.95, axis=1)))
     threshold = max(config.min_threshold, config.threshold_fraction * contrast)
     return Background(image=image, polarity=polarity, threshold=threshold)
 

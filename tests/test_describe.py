@@ -1,0 +1,72 @@
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mousegpt import kinematics, segments, tracking
+from mousegpt.arena import from_background
+from mousegpt.describe import load_model
+from mousegpt.errors import MouseGPTError
+from mousegpt.segments import FACT_COLUMNS
+from mousegpt.vocabulary import BEHAVIORS
+
+from .conftest import truth_label
+
+BASE = dict(speed_mean_mm_s=2.0, speed_max_mm_s=5.0, displacement_mm=1.0, body_length_mm=85.0, body_length_ratio=0.95,
+            heading_change_deg=0.0, angular_speed_deg_s=3.0, head_yaw_std_deg=1.0, head_motion_hz=1.0,
+            head_speed_mm_s=2.0, immobile_fraction=1.0, wall_distance_mm=120.0, zone="centre", visible_fraction=1.0)
+
+
+def describe(**changes):
+    return load_model().describe(pd.DataFrame([BASE | changes], columns=list(FACT_COLUMNS)))[0]
+
+
+@pytest.mark.parametrize("changes, expected", [
+    (dict(speed_mean_mm_s=200, speed_max_mm_s=260, immobile_fraction=0), "run"),
+    (dict(speed_mean_mm_s=60, speed_max_mm_s=75, immobile_fraction=0), "walk"),
+    (dict(head_speed_mm_s=30, head_motion_hz=6), "groom"),
+    (dict(head_speed_mm_s=30, head_motion_hz=1.5), "sniff"),
+    (dict(body_length_ratio=0.62), "rear"),
+    (dict(), "rest"),
+    (dict(angular_speed_deg_s=180, heading_change_deg=-170, speed_mean_mm_s=12), "turn"),
+    (dict(speed_mean_mm_s=200, speed_max_mm_s=450), "jump"),
+])
+def test_behaviour_follows_the_facts(changes, expected):
+    d = describe(**changes)
+    assert d.behavior == expected
+    assert list(d.probs) == list(BEHAVIORS) and math.isclose(sum(d.probs.values()), 1.0)
+
+
+def test_text_is_grounded_in_the_facts():
+    d = describe(speed_mean_mm_s=200, speed_max_mm_s=260, immobile_fraction=0, zone="wall")
+    assert "260 mm/s" in d.overall and "along the wall" in d.overall and "wall" in d.keywords
+    assert "centre" not in d.text() and "corner" not in d.text()
+    turn = describe(angular_speed_deg_s=180, heading_change_deg=-170, speed_mean_mm_s=12)
+    assert "to the left" in turn.overall and "170 degrees" in turn.overall
+    rear = describe(body_length_ratio=0.62)
+    assert "62%" in rear.torso and "hind legs" in rear.text()
+
+
+def test_invisible_segment_is_not_described_as_a_behaviour():
+    d = describe(visible_fraction=0.2)
+    assert d.behavior is None and "not visible" in d.overall
+    assert all(p == pytest.approx(1 / len(BEHAVIORS)) for p in d.probs.values())
+
+
+def test_unknown_model_is_refused():
+    with pytest.raises(MouseGPTError, match="unknown model 'gpt-9'"):
+        load_model("gpt-9")
+
+
+def test_behaviour_matches_truth_on_tracked_synthetic_video(synth_dir):
+    """The whole video path (tracker, kinematics, facts, describer) against ground truth."""
+    truth_labels, predicted = [], []
+    for name in ("control_m01", "stim_m02"):
+        path = synth_dir / f"{name}.mp4"
+        bg = tracking.estimate_background(path)
+        kin = kinematics.compute(tracking.track(path, background=bg), 25.0, 0.69, from_background(bg.image))
+        facts = segments.facts(kin, 25.0)
+        predicted += [d.behavior for d in load_model().describe(facts)]
+        truth_labels += [truth_label(path, s, e) for s, e in zip(facts.start_s, facts.end_s)]
+    assert np.mean(np.array(predicted) == np.array(truth_labels)) >= 0.7
