@@ -1,0 +1,91 @@
+"""End to end on the shared local Ray: synth -> analyze (Ray Data) -> search finds what was planted."""
+
+import shutil
+from collections import Counter
+
+import duckdb
+import numpy as np
+import pytest
+
+from jobs.analyze import run
+from mousegpt.errors import WorkspaceError
+from mousegpt.inputs import InputSpec, read_manifest, resolve
+from mousegpt.search import Searcher
+from mousegpt.store import SCHEMA_VERSION, Workspace
+
+from .conftest import truth_label
+
+pytestmark = pytest.mark.ray
+
+FRAMES, FPS = 24 * 25, 25
+SEGMENTS_PER_SESSION = (FRAMES - 25) // 12 + 1  # 1.0 s windows, 0.5 s hop (12 frames at 25 fps)
+
+
+def test_every_session_is_analysed_and_committed(analyzed):
+    ws, report = analyzed
+    assert report["failed"] == [] and report["skipped"] == []
+    assert report["sessions"] == 4
+    assert report["frames"] == 4 * FRAMES
+    assert report["segments"] == 4 * SEGMENTS_PER_SESSION
+    with ws.connect(read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM segments").fetchone()[0] == 4 * SEGMENTS_PER_SESSION
+        assert con.execute("SELECT count(*) FROM jobs WHERE kind = 'analyze'").fetchone()[0] == 1
+    assert ws.load_index().size == 4 * SEGMENTS_PER_SESSION
+
+
+@pytest.mark.parametrize("query, planted", [
+    ("a mouse grooming itself", "groom"),
+    ("the mouse is running fast", "run"),
+    ("lying still, not moving at all", "rest"),
+])
+def test_search_finds_the_planted_behaviour(analyzed, embedder, query, planted):
+    ws, _ = analyzed
+    hits = Searcher(ws, embedder=embedder).search(query, k=5)["hits"]
+    assert len(hits) == 5
+    truth = [truth_label(h["video"], h["start_s"], h["end_s"]) for h in hits]
+    assert Counter(truth)[planted] >= 4, truth
+    assert all(hits[i]["score"] >= hits[i + 1]["score"] for i in range(4))
+
+
+def test_condition_filter(analyzed, embedder):
+    ws, _ = analyzed
+    searcher = Searcher(ws, embedder=embedder)
+    hits = searcher.search("a mouse walking", k=20, condition="stim")["hits"]
+    assert len(hits) == 20 and {h["condition"] for h in hits} == {"stim"}
+    assert searcher.search("a mouse walking", k=5, condition="no-such-condition")["hits"] == []
+
+
+def test_rerun_adds_nothing(analyzed, synth_dir):
+    ws, first = analyzed
+    again = run(read_manifest(synth_dir / "manifest.csv"), ws)
+    assert (again["sessions"], again["segments"]) == (0, 0)
+    assert len(again["skipped"]) == 4
+    with ws.connect(read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM sessions").fetchone()[0] == 4
+
+
+def test_bad_videos_fail_alone(tmp_path, synth_dir, ray_local):
+    good = tmp_path / "good.mp4"
+    shutil.copy(synth_dir / "control_m01.mp4", good)
+    corrupt = tmp_path / "corrupt.mp4"
+    corrupt.write_bytes(np.random.default_rng(0).bytes(20000))
+    specs = resolve([str(tmp_path / "missing.mp4"), str(corrupt), str(good)], px_per_mm=0.69)
+    ws = Workspace(tmp_path / "ws")
+    report = run(specs, ws)
+    assert report["sessions"] == 1 and report["segments"] == SEGMENTS_PER_SESSION
+    errors = {f["input"].rsplit("/", 1)[-1]: f["error"] for f in report["failed"]}
+    assert set(errors) == {"missing.mp4", "corrupt.mp4"}
+    assert "missing.mp4: no such file" in errors["missing.mp4"]
+    assert "corrupt.mp4" in errors["corrupt.mp4"] and "not a readable video" in errors["corrupt.mp4"]
+
+
+def test_newer_workspace_is_refused_before_any_work(tmp_path, synth_dir, ray_local):
+    ws = Workspace(tmp_path)
+    ws.connect().close()
+    with duckdb.connect(str(ws.catalog_path)) as con:
+        con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION + 1)])
+    before = ws.catalog_path.read_bytes()
+    with pytest.raises(WorkspaceError, match="newer than this mousegpt"):
+        run([InputSpec(video=str(synth_dir / "control_m01.mp4"))], ws)
+    assert ws.catalog_path.read_bytes() == before
+    assert not ws.shard_dir.exists()
