@@ -7,7 +7,6 @@
   (read-only); ``GET /healthz``.
 """
 
-from __future__ import annotations
 
 import asyncio
 import math

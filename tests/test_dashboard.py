@@ -1,0 +1,32 @@
+"""The Streamlit dashboard, driven headless with Streamlit's AppTest."""
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
+
+
+def test_search_lists_hits_with_descriptions_and_clips(analyzed, monkeypatch):
+    ws, _ = analyzed
+    monkeypatch.setenv("MOUSEGPT_WORKSPACE", str(ws.root))
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    assert not at.exception
+    assert at.selectbox[0].options == ["all", "control", "stim"]
+    at.text_input[0].input("a mouse grooming itself")
+    at.number_input[0].set_value(3)
+    at.run()
+    assert not at.exception
+    headers = [m.value for m in at.markdown if m.value.startswith(("1.", "2.", "3.", "**"))]
+    assert len([h for h in headers if h.startswith("**")]) == 3
+    assert any("groom" in h for h in headers)
+    clips = sorted(ws.clip_dir.glob("*.mp4"))
+    assert len(clips) == 3 and all(c.stat().st_size > 1000 for c in clips)
+
+
+def test_missing_workspace_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("MOUSEGPT_WORKSPACE", str(tmp_path / "none"))
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception
+    assert "mousegpt analyze" in at.warning[0].value

@@ -1,0 +1,69 @@
+"""End to end on the real recordings in ../shared/data/real."""
+
+import pytest
+
+from jobs.analyze import run
+from mousegpt.inputs import resolve
+from mousegpt.search import Searcher, list_segments
+from mousegpt.store import Workspace
+
+pytestmark = [pytest.mark.ray, pytest.mark.real]
+
+OPENFIELD_SEGMENTS = (2330 - 30) // 15 + 1  # 77.7 s at 30 fps, 1.0 s windows every 0.5 s
+
+
+@pytest.fixture(scope="module")
+def openfield(tmp_path_factory, real_data, ray_local):
+    ws = Workspace(tmp_path_factory.mktemp("real"))
+    report = run(resolve([str(real_data / "openfield_m3v1.mp4")], condition="baseline"), ws)
+    return ws, report
+
+
+def test_real_video_is_analysed_and_searchable(openfield, embedder):
+    ws, report = openfield
+    assert report["failed"] == []
+    assert (report["sessions"], report["frames"], report["segments"]) == (1, 2330, OPENFIELD_SEGMENTS)
+    with ws.connect(read_only=True) as con:
+        fps, px_per_mm, source, arena = con.execute(
+            "SELECT fps, px_per_mm, px_per_mm_source, arena FROM sessions").fetchone()
+    assert fps == pytest.approx(30.0, rel=1e-3)  # the container says 1000000/33333
+    assert source == "estimated from body length"
+    assert 0.8 < px_per_mm < 2.0  # a ~115 px mouse of 80-100 mm
+    assert '"rect"' in arena
+    segments = list_segments(ws)
+    visible = [s for s in segments if s["behavior"] is not None]
+    assert len(visible) >= 0.95 * len(segments)
+    assert len({s["behavior"] for s in visible}) >= 3  # a real mouse does more than one thing
+    hits = Searcher(ws, embedder=embedder).search("a mouse walking around the arena", k=5)["hits"]
+    assert len(hits) == 5 and all(h["video"].endswith("openfield_m3v1.mp4") for h in hits)
+    assert all(h["condition"] == "baseline" for h in hits)
+
+
+def test_pose_file_alone_gives_the_same_segments(openfield, real_data, tmp_path):
+    ws = Workspace(tmp_path)
+    report = run(resolve([str(real_data / "openfield_m3v1_dlc.csv")], fps=30), ws)
+    assert report["failed"] == [] and report["segments"] == OPENFIELD_SEGMENTS
+    rows = list_segments(ws)
+    assert rows[0]["video"] is None and rows[0]["pose"].endswith("openfield_m3v1_dlc.csv")
+
+
+def test_pose_file_without_frame_rate_needs_fps(real_data, tmp_path, ray_local):
+    report = run(resolve([str(real_data / "deepof_single_sleap.slp")]), Workspace(tmp_path))
+    assert report["sessions"] == 0
+    assert "deepof_single_sleap.slp: pose file has no frame rate; pass --fps" in report["failed"][0]["error"]
+
+
+def test_video_with_its_deeplabcut_pose(real_data, tmp_path, ray_local):
+    ws = Workspace(tmp_path)
+    report = run(resolve([str(real_data / "openfield_m3v1.mp4")], pose=str(real_data / "openfield_m3v1_dlc.csv")), ws)
+    assert report["failed"] == [] and report["segments"] == OPENFIELD_SEGMENTS
+    with ws.connect(read_only=True) as con:
+        assert con.execute("SELECT source FROM sessions").fetchone()[0] == "video+pose"
+
+
+def test_pose_and_video_frame_counts_must_agree(real_data, tmp_path, ray_local):
+    specs = resolve([str(real_data / "deepof_single_topview.mp4")], pose=str(real_data / "deepof_single_dlc.csv"))
+    report = run(specs, Workspace(tmp_path))
+    assert report["sessions"] == 0
+    error = report["failed"][0]["error"]
+    assert "deepof_single_dlc.csv: pose file has 97 frames but video" in error and "has 251" in error

@@ -1,0 +1,73 @@
+"""The Ray Serve application over HTTP on loopback."""
+
+import concurrent.futures
+import socket
+
+import pytest
+import requests
+
+pytestmark = pytest.mark.ray
+
+FACTS = {"speed_mean_mm_s": 2.0, "speed_max_mm_s": 5.0, "body_length_ratio": 0.95, "angular_speed_deg_s": 3.0,
+         "head_speed_mm_s": 30.0, "head_motion_hz": 6.0, "heading_change_deg": 0.0, "body_length_mm": 80.0,
+         "zone": "wall"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(analyzed):
+    from ray import serve
+
+    from serve.app import build_app
+
+    ws, _ = analyzed
+    port = _free_port()
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    serve.run(build_app({"workspace": str(ws.root)}), name="mousegpt", route_prefix="/")
+    yield f"http://127.0.0.1:{port}"
+    serve.shutdown()
+
+
+def test_health(server):
+    assert requests.get(f"{server}/healthz", timeout=30).json()["status"] == "ok"
+
+
+def test_describe_returns_five_fields(server):
+    body = {"segments": [FACTS, FACTS | {"speed_mean_mm_s": 210.0, "speed_max_mm_s": 260.0, "head_speed_mm_s": 5.0}]}
+    response = requests.post(f"{server}/describe", json=body, timeout=60)
+    assert response.status_code == 200
+    groom, run = response.json()["descriptions"]
+    assert (groom["behavior"], run["behavior"]) == ("groom", "run")
+    assert set(groom["description"]) == {"overall", "head", "limbs", "torso", "keywords"}
+    assert "along the wall" in groom["description"]["overall"]
+
+
+def test_concurrent_requests_are_batched(server):
+    def one(_):
+        return requests.post(f"{server}/describe", json={"segments": [FACTS]}, timeout=60).json()
+
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(one, range(64)))
+    sizes = [r["descriptions"][0]["batch_size"] for r in results]
+    assert all(r["descriptions"][0]["behavior"] == "groom" for r in results)
+    assert max(sizes) > 1  # Serve gathered concurrent calls into one model batch
+
+
+def test_search_endpoint(server):
+    result = requests.get(f"{server}/search", params={"q": "a mouse grooming itself", "k": 3}, timeout=60).json()
+    assert result["query"] == "a mouse grooming itself" and len(result["hits"]) == 3
+    hit = result["hits"][0]
+    assert {"segment_id", "session_id", "video", "start_s", "end_s", "score", "behavior", "description"} <= set(hit)
+    empty = requests.get(f"{server}/search", params={"q": "walking", "condition": "nope"}, timeout=60).json()
+    assert empty["hits"] == []
+
+
+def test_bad_requests_are_rejected(server):
+    assert requests.post(f"{server}/describe", json={"segments": [{"zone": "wall"}]}, timeout=30).status_code == 422
+    assert requests.post(f"{server}/describe", json={"segments": []}, timeout=30).status_code == 422
+    assert requests.get(f"{server}/search", params={"q": " "}, timeout=30).status_code == 422
