@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import logging
 
+LOOPBACK_NODE_IP = "127.0.0.2"
+"""Node address of the embedded Ray. Ray replaces 127.0.0.1 with the machine's network
+address ("remotely reachable"); another loopback address keeps all of a laptop's Ray
+traffic on the loopback interface."""
+
 
 def connect(address: str | None = None) -> None:
-    """An embedded local Ray when ``address`` is None; else ``auto`` or ``ray://host:10001``.
+    """An embedded local Ray when ``address`` is None; else ``auto``, ``HOST:PORT`` or ``ray://host:10001``.
 
     Does nothing when this process is already connected (tests share one Ray).
     """
@@ -15,4 +20,7 @@ def connect(address: str | None = None) -> None:
     if ray.is_initialized():
         return
     kwargs = dict(logging_level=logging.WARNING, include_dashboard=False)
-    ray.init(address=address, **kwargs) if address else ray.init(**kwargs)
+    if address:
+        ray.init(address=address, **kwargs)
+    else:
+        ray.init(_node_ip_address=LOOPBACK_NODE_IP, **kwargs)

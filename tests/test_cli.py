@@ -1,0 +1,76 @@
+"""The command-line contract: commands, JSON shapes, one-line errors and exit codes."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from mousegpt.cli import _load_plugins, app
+
+_load_plugins()
+runner = CliRunner()
+
+HIT_FIELDS = {"segment_id", "session_id", "video", "start_s", "end_s", "score", "behavior", "description"}
+
+
+def mousegpt(*args):
+    return subprocess.run([sys.executable, "-m", "mousegpt.cli", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_every_command_is_there():
+    result = mousegpt("--help")
+    assert result.returncode == 0
+    for command in ("synth", "analyze", "tracks", "segments", "search", "serve", "dashboard", "demo"):
+        assert command in result.stdout
+
+
+def test_bad_scale_is_one_error_line_and_exit_1(tmp_path):
+    result = mousegpt("analyze", str(tmp_path / "x.mp4"), "--px-per-mm", "-1", "--workspace", str(tmp_path / "ws"))
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert lines == ["error: command line: px_per_mm must be a positive number, got -1.0"]
+    assert not (tmp_path / "ws").exists()
+
+
+def test_search_json_has_the_design_fields(analyzed):
+    ws, _ = analyzed
+    result = runner.invoke(app, ["search", "a mouse grooming itself", "--json", "-k", "4", "-w", str(ws.root)])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["query"] == "a mouse grooming itself" and len(document["hits"]) == 4
+    for hit in document["hits"]:
+        assert HIT_FIELDS <= set(hit)
+        assert set(hit["description"]) == {"overall", "head", "limbs", "torso", "keywords"}
+
+
+def test_unknown_condition_is_an_empty_result(analyzed):
+    ws, _ = analyzed
+    result = runner.invoke(app, ["search", "walking", "--condition", "nope", "--json", "-w", str(ws.root)])
+    assert result.exit_code == 0 and json.loads(result.stdout)["hits"] == []
+
+
+def test_segments_json_and_csv(analyzed):
+    ws, report = analyzed
+    rows = json.loads(runner.invoke(app, ["segments", "--json", "-w", str(ws.root)]).stdout)["segments"]
+    assert len(rows) == report["segments"]
+    assert {"probs", "cluster_id", "behavior", "description"} <= set(rows[0]) and rows[0]["cluster_id"] is None
+    assert sum(rows[0]["probs"].values()) == pytest.approx(1.0)
+    one = rows[0]["session_id"]
+    csv = runner.invoke(app, ["segments", "--csv", "--session", one, "-w", str(ws.root)]).stdout.strip().splitlines()
+    assert csv[0].startswith("segment_id,session_id") and len(csv) - 1 == sum(r["session_id"] == one for r in rows)
+
+
+def test_analyze_json_reports_failures_and_exits_1(tmp_path, ray_local):
+    result = runner.invoke(app, ["analyze", str(tmp_path / "gone.mp4"), "--json", "-w", str(tmp_path / "ws")])
+    assert result.exit_code == 1
+    document = json.loads(result.stdout)
+    assert set(document) >= {"sessions", "segments", "frames", "seconds", "failed"}
+    assert document["sessions"] == 0 and "gone.mp4: no such file" in document["failed"][0]["error"]
+
+
+def test_search_without_workspace_says_so(tmp_path):
+    result = mousegpt("search", "grooming", "--workspace", str(tmp_path / "nothing"))
+    assert result.returncode == 1
+    assert "no workspace here" in result.stderr and "mousegpt analyze" in result.stderr
