@@ -49,9 +49,12 @@ def _pose_and_arena(spec: InputSpec, info: video.VideoInfo | None, fps: float):
             raise InputError(f"{spec.pose}: pose file has {pose.n_frames(ds)} frames but video {spec.video} has {info.n_frames}")
         if ds.sizes["individuals"] > 1:
             _warn(f"{spec.pose}: {ds.sizes['individuals']} individuals; only the first ({ds.individuals.values[0]}) is analysed for now")
-        xy = pose.positions(ds)["body_center"]
-        pad = 0.25 * float(np.nanmedian(np.linalg.norm(pose.positions(ds)["nose"] - pose.positions(ds)["tail_base"], axis=1)))
-        return ds, arena_mod.from_track(xy[:, 0], xy[:, 1], pad_px=pad)
+        # No background image to find the walls in: the arena is the extent of the path,
+        # padded by a quarter body length.
+        points = pose.positions(ds)
+        pad = 0.25 * float(np.nanmedian(np.linalg.norm(points["nose"] - points["tail_base"], axis=1)))
+        centre = points["body_center"]
+        return ds, arena_mod.from_track(centre[:, 0], centre[:, 1], pad_px=pad)
     background = tracking.estimate_background(spec.video)
     ds = tracking.track(spec.video, background=background)
     return ds, arena_mod.from_background(background.image)

@@ -115,9 +115,10 @@ def segments_cmd(
 
 
 def print_hits(result: dict) -> None:
-    table = Table(title=f"\u201c{result['query']}\u201d", title_justify="left")
-    for col in ("#", "score", "session", "condition", "time (s)", "behaviour", "description"):
-        table.add_column(col, overflow="fold")
+    table = Table(title=f"\u201c{result['query']}\u201d", title_justify="left", expand=True)
+    for col in ("#", "score", "animal", "condition", "time (s)", "behaviour"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("description", ratio=1)
     for rank, hit in enumerate(result["hits"], 1):
         table.add_row(str(rank), f"{hit['score']:.3f}", f"{hit['animal'] or hit['session_id']}",
                       hit["condition"] or "-", f"{hit['start_s']:.1f}\u2013{hit['end_s']:.1f}",

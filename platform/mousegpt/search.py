@@ -49,8 +49,13 @@ class Searcher:
             self._index_size = n
         return self._index
 
-    def search(self, query: str, k: int = 10, condition: str | None = None) -> dict:
-        """``{"query", "hits": [...]}``; each hit is a segment row with its ``score``."""
+    def search(self, query: str, k: int = 10, condition: str | None = None, distinct: bool = True) -> dict:
+        """``{"query", "hits": [...]}``; each hit is a segment row with its ``score``.
+
+        Segments overlap (1.0 s windows every 0.5 s), so one bout matches several times; with
+        ``distinct`` a segment overlapping a better hit of the same session is left out, and
+        the k hits are k different moments.
+        """
         if not self.workspace.exists():
             return {"query": query, "hits": []}
         vector = self.embedder([query])[0]
@@ -61,7 +66,9 @@ class Searcher:
                 allowed = con.execute(
                     "SELECT vec_id FROM segments JOIN sessions USING (session_id) WHERE condition = ?",
                     [condition]).fetchnumpy()["vec_id"]
-            scores, ids = index.search(vector, k, allowed_ids=allowed)
+            # Overlapping neighbours of a hit take at most 2 more places each; fetch enough
+            # candidates that k distinct moments remain.
+            scores, ids = index.search(vector, 4 * k if distinct else k, allowed_ids=allowed)
             if len(ids) == 0:
                 return {"query": query, "hits": []}
             rows = con.execute(_ROW_SQL + " WHERE s.vec_id IN (SELECT unnest(?))", [ids.tolist()]).fetchdf()
@@ -69,10 +76,15 @@ class Searcher:
         hits = []
         for score, vec_id in zip(scores, ids):
             hit = _row_to_segment(by_id[int(vec_id)])
+            if distinct and any(h["session_id"] == hit["session_id"] and h["start_s"] < hit["end_s"]
+                                and hit["start_s"] < h["end_s"] for h in hits):
+                continue
             hit["score"] = round(float(score), 4)
             hit.pop("probs")
             hit.pop("cluster_id")
             hits.append(hit)
+            if len(hits) == k:
+                break
         return {"query": query, "hits": hits}
 
 

@@ -1,0 +1,79 @@
+"""Throughput of each analysis stage on one synthetic and (if present) one real video.
+
+    .venv/bin/python benchmarks/stages.py [--real ../shared/data/real/openfield_m3v1.mp4]
+
+Prints a table: frames/s for decode and tracking (both passes of the tracker: background
+model and tracking), segments/s for kinematics+facts, the describer and the text embedder.
+Single process, so per core on this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from mousegpt import kinematics, segments, tracking, video
+from mousegpt.arena import from_background
+from mousegpt.describe import load_model
+from mousegpt.embed import TextEmbedder
+from mousegpt.synth import Scene, synth_dataset
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def timed(fn):
+    start = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - start
+
+
+def measure(path: Path, embedder: TextEmbedder, px_per_mm: float | None) -> dict:
+    info = video.probe(path)
+    _, decode_s = timed(lambda: sum(len(c) for _, c in video.iter_chunks(path)))
+    bg, bg_s = timed(lambda: tracking.estimate_background(path))
+    ds, track_s = timed(lambda: tracking.track(path, background=bg))
+    scale = px_per_mm or kinematics.estimate_px_per_mm(ds)
+    facts, facts_s = timed(lambda: segments.facts(kinematics.compute(ds, info.fps, scale, from_background(bg.image)), info.fps))
+    descriptions, describe_s = timed(lambda: load_model().describe(facts))
+    _, embed_s = timed(lambda: embedder([d.text() for d in descriptions]))
+    n = len(facts)
+    return {
+        "video": f"{path.name} ({info.width}x{info.height}, {info.n_frames} frames)",
+        "decode (frames/s)": info.n_frames / decode_s,
+        "tracker incl. background (frames/s)": info.n_frames / (bg_s + track_s),
+        "kinematics + facts (segments/s)": n / facts_s,
+        "describer (segments/s)": n / describe_s,
+        "text embedding (segments/s)": n / embed_s,
+        "whole video (x real time)": info.duration_s / (bg_s + track_s + facts_s + describe_s + embed_s),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--real", type=Path, default=REPO.parent / "shared" / "data" / "real" / "openfield_m3v1.mp4")
+    args = parser.parse_args()
+    embedder = TextEmbedder()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        scene = Scene(width=640, height=480)
+        synth_dataset(tmp, sessions=1, seconds=60, seed=11, scene=scene)
+        rows.append(measure(Path(tmp) / "control_m01.mp4", embedder, scene.px_per_mm))
+    if args.real.exists():
+        rows.append(measure(args.real, embedder, None))
+    table = Table(title="MouseGPT stage throughput (one process)")
+    table.add_column("stage")
+    for row in rows:
+        table.add_column(row["video"], justify="right")
+    for key in rows[0]:
+        if key != "video":
+            table.add_row(key, *(f"{row[key]:,.0f}" if row[key] >= 10 else f"{row[key]:.1f}" for row in rows))
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()
