@@ -60,6 +60,10 @@ def main() -> None:
     embedder = TextEmbedder()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        # Warm-up (discarded): the first call JIT-compiles movement's filters (a few seconds,
+        # once per worker process), which is not the steady-state rate.
+        synth_dataset(Path(tmp) / "warm", sessions=1, seconds=3, seed=1, scene=Scene(width=160, height=120))
+        measure(Path(tmp) / "warm" / "control_m01.mp4", embedder, None)
         scene = Scene(width=640, height=480)
         synth_dataset(tmp, sessions=1, seconds=60, seed=11, scene=scene)
         rows.append(measure(Path(tmp) / "control_m01.mp4", embedder, scene.px_per_mm))
