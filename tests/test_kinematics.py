@@ -53,11 +53,12 @@ def test_head_yaw_is_relative_to_the_torso():
 
 
 def test_zones_from_the_arena():
-    arena = Arena("rect", cx=500, cy=500, width=800, height=800)  # 400 mm at 2 px/mm
-    x = np.array([500.0, 150.0, 120.0, np.nan])
-    y = np.array([500.0, 500.0, 120.0, 500.0])
-    assert list(arena.zones(x, y, wall_px=kinematics.WALL_ZONE_MM * PX_PER_MM)) == ["centre", "wall", "corner", None]
+    arena = Arena("rect", cx=500, cy=500, width=800, height=800)  # spans 100..900; centre zone 300..700
+    x = np.array([500.0, 690.0, 250.0, 250.0, 800.0, np.nan])
+    y = np.array([500.0, 310.0, 500.0, 250.0, 880.0, 500.0])
+    assert list(arena.zones(x, y)) == ["centre", "centre", "wall", "corner", "corner", None]
     circle = Arena("circle", cx=0, cy=0, width=200, height=200)
+    assert list(circle.zones(np.array([0.0, 45.0, 60.0]), np.array([0.0, 0.0, 0.0]))) == ["centre", "centre", "wall"]
     assert circle.wall_distance(np.array([0.0, 90.0]), np.array([0.0, 0.0])) == pytest.approx([100.0, 10.0])
 
 

@@ -29,13 +29,17 @@ class Arena:
             return self.width / 2 - np.hypot(x - self.cx, y - self.cy)
         return np.minimum(self.width / 2 - np.abs(x - self.cx), self.height / 2 - np.abs(y - self.cy))
 
-    def zones(self, x: np.ndarray, y: np.ndarray, wall_px: float) -> np.ndarray:
-        """``"wall"`` within ``wall_px`` of a wall, ``"corner"`` near two walls of a rect, else ``"centre"``."""
-        zone = np.where(self.wall_distance(x, y) < wall_px, "wall", "centre").astype(object)
-        if self.shape == "rect":
-            near_x = self.width / 2 - np.abs(x - self.cx) < 1.5 * wall_px
-            near_y = self.height / 2 - np.abs(y - self.cy) < 1.5 * wall_px
-            zone[near_x & near_y] = "corner"
+    def zones(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Open-field zones: ``"centre"`` is the central 25% of the arena's area (the inner half
+        of each side; inside half the radius for a circle), ``"corner"`` is the outer band of
+        two walls at once, ``"wall"`` the rest of the outer band; None where x or y is NaN."""
+        if self.shape == "circle":
+            zone = np.where(np.hypot(x - self.cx, y - self.cy) < self.width / 4, "centre", "wall").astype(object)
+        else:
+            outer_x = np.abs(x - self.cx) >= self.width / 4
+            outer_y = np.abs(y - self.cy) >= self.height / 4
+            zone = np.where(outer_x | outer_y, "wall", "centre").astype(object)
+            zone[outer_x & outer_y] = "corner"
         zone[np.isnan(x) | np.isnan(y)] = None
         return zone
 

@@ -16,9 +16,6 @@ from movement.kinematics import compute_speed
 from mousegpt.arena import Arena
 from mousegpt.errors import InputError
 
-WALL_ZONE_MM = 50.0
-"""A body centre closer than this to a wall is in the wall zone (about half a body length)."""
-
 SMOOTHING_S = 0.2
 """Rolling-median window applied to positions before differentiating, against tracking jitter."""
 
@@ -82,7 +79,7 @@ def compute(ds: xr.Dataset, fps: float, px_per_mm: float, arena: Arena | None, i
     })
     if arena is not None:
         table["wall_distance_mm"] = arena.wall_distance(centre[:, 0], centre[:, 1]) / px_per_mm
-        table["zone"] = arena.zones(centre[:, 0], centre[:, 1], WALL_ZONE_MM * px_per_mm)
+        table["zone"] = arena.zones(centre[:, 0], centre[:, 1])
     else:
         table["wall_distance_mm"] = np.nan
         table["zone"] = None
