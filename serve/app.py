@@ -27,18 +27,19 @@ api = FastAPI(title="MouseGPT", description="Describe mouse behaviour from kinem
 
 
 class SegmentFacts(BaseModel):
-    """Kinematic facts of one segment (units as in ``mousegpt.segments``); missing ones are unknown."""
+    """Kinematic facts of one segment (units as in ``mousegpt.segments``). The ones every
+    behaviour decision uses are required; the others may be left out."""
 
-    speed_mean_mm_s: float
-    speed_max_mm_s: float | None = None
+    speed_mean_mm_s: float = Field(ge=0)
+    speed_max_mm_s: float = Field(ge=0)
+    body_length_mm: float = Field(gt=0)
+    body_length_ratio: float = Field(gt=0)
+    heading_change_deg: float
+    angular_speed_deg_s: float = Field(ge=0)
+    head_speed_mm_s: float = Field(ge=0)
+    head_motion_hz: float = Field(ge=0)
     displacement_mm: float | None = None
-    body_length_mm: float | None = None
-    body_length_ratio: float | None = None
-    heading_change_deg: float | None = None
-    angular_speed_deg_s: float | None = None
     head_yaw_std_deg: float | None = None
-    head_motion_hz: float | None = None
-    head_speed_mm_s: float | None = None
     immobile_fraction: float | None = None
     wall_distance_mm: float | None = None
     zone: str | None = Field(default=None, pattern="^(wall|centre|corner)$")

@@ -69,5 +69,7 @@ def test_search_endpoint(server):
 
 def test_bad_requests_are_rejected(server):
     assert requests.post(f"{server}/describe", json={"segments": [{"zone": "wall"}]}, timeout=30).status_code == 422
+    partial = {k: v for k, v in FACTS.items() if k != "head_motion_hz"}
+    assert requests.post(f"{server}/describe", json={"segments": [partial]}, timeout=30).status_code == 422
     assert requests.post(f"{server}/describe", json={"segments": []}, timeout=30).status_code == 422
     assert requests.get(f"{server}/search", params={"q": " "}, timeout=30).status_code == 422

@@ -18,11 +18,18 @@ from mousegpt.describe.model import Description
 from mousegpt.vocabulary import BEHAVIORS
 
 
+CORE_FACTS = ("speed_mean_mm_s", "speed_max_mm_s", "body_length_mm", "body_length_ratio", "heading_change_deg",
+              "angular_speed_deg_s", "head_speed_mm_s", "head_motion_hz")
+"""Facts the behaviour decision and the text use; without them a segment is not described."""
+
+
 def _above(x: float, centre: float, width: float) -> float:
     """Soft ``x > centre``: 0.5 at the centre, 0.88 one width above."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return 0.5
     return 1.0 / (1.0 + math.exp(-(x - centre) / width))
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def behaviour_likelihoods(f: dict) -> dict[str, float]:
@@ -120,7 +127,7 @@ class KinematicDescriber:
     def describe(self, facts: pd.DataFrame) -> list[Description]:
         out = []
         for f in facts.to_dict("records"):
-            if not f.get("visible_fraction", 1.0) >= 0.5:
+            if not f.get("visible_fraction", 1.0) >= 0.5 or any(_missing(f.get(c)) for c in CORE_FACTS):
                 uniform = {b: 1.0 / len(BEHAVIORS) for b in BEHAVIORS}
                 out.append(Description(None, uniform, "The mouse is not visible in this moment.",
                                        "Not visible.", "Not visible.", "Not visible.", ["not visible"]))
