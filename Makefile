@@ -1,4 +1,5 @@
 # `make demo` and `make test` set up a fresh machine on their own: both depend on the virtualenv.
+# `make clean` removes the environment only, never a workspace (that is the user's data).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -19,8 +20,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/mousegpt demo
 
+bench: $(STAMP)
+	$(BIN)/python benchmarks/stages.py
+
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests
 
 clean:
-	rm -rf $(VENV) mousegpt-workspace .pytest_cache
+	rm -rf $(VENV) .pytest_cache

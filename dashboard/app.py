@@ -7,7 +7,6 @@ watch its clip.
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import streamlit as st
@@ -22,7 +21,7 @@ def workspace_root() -> Path:
     parser = argparse.ArgumentParser()
     parser.add_argument("--workspace", default=None)
     args, _ = parser.parse_known_args()
-    return resolve(args.workspace or os.environ.get("MOUSEGPT_WORKSPACE")).resolve()
+    return resolve(args.workspace).resolve()
 
 
 @st.cache_resource(show_spinner="Loading the text model…")
@@ -46,10 +45,15 @@ if not workspace.exists():
     st.warning(f"No analysed data in {root}. Run `mousegpt analyze VIDEO... --workspace {root}` first.")
     st.stop()
 
+try:
+    known_conditions = conditions(str(root))
+except MouseGPTError as exc:
+    st.error(str(exc))
+    st.stop()
 left, middle, right = st.columns([4, 1, 1])
 query = left.text_input("Describe a behaviour", placeholder="a mouse grooming itself")
 k = middle.number_input("Hits", min_value=1, max_value=100, value=10)
-choice = right.selectbox("Condition", ["all", *conditions(str(root))])
+choice = right.selectbox("Condition", ["all", *known_conditions])
 
 if query.strip():
     try:
@@ -71,8 +75,8 @@ if query.strip():
                          f"Keywords: {', '.join(d['keywords'])}")
             try:
                 path = clip_for(workspace.clip_dir, hit["segment_id"], hit["video"], hit["start_s"], hit["end_s"])
-            except MouseGPTError as exc:
-                clip.warning(str(exc))
+            except Exception as exc:  # a moved, unreadable or truncated video: say so, keep the page
+                clip.warning(f"no clip: {exc}")
             else:
                 if path is None:
                     clip.caption("Pose-only session: no video to show.")

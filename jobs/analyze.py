@@ -25,6 +25,7 @@ from mousegpt.cluster import connect
 from mousegpt.describe import load_model
 from mousegpt.describe.model import DEFAULT_MODEL
 from mousegpt.embed import TextEmbedder
+from mousegpt.errors import MouseGPTError
 from mousegpt.inputs import InputSpec
 from mousegpt.store import Workspace
 
@@ -58,7 +59,10 @@ def run(specs: list[InputSpec], workspace: Workspace, address: str | None = None
         AnalyzeWorker, fn_constructor_kwargs={"workspace": str(workspace.root.resolve()), "model": model, "known": known},
         batch_size=1, concurrency=workers, num_cpus=1,
     )
-    results = [SessionResult(**row) for row in dataset.take_all()]
+    try:
+        results = [SessionResult(**row) for row in dataset.take_all()]
+    except Exception as exc:  # a worker process died (out of memory, killed): per-input errors never get here
+        raise MouseGPTError(f"the analysis job failed, nothing was committed: {str(exc).splitlines()[0]}") from None
     done = [r for r in results if r.error is None and not r.skipped]
     failed = [{"input": r.input, "error": r.error} for r in results if r.error is not None]
     job = {"job_id": uuid.uuid4().hex[:12], "kind": "analyze", "started_at": started_at,
@@ -67,7 +71,7 @@ def run(specs: list[InputSpec], workspace: Workspace, address: str | None = None
     sessions, segments = workspace.commit([Path(r.shard) for r in done], job=job)
     return {
         "sessions": sessions, "segments": segments,
-        "frames": int(sum(r.frames for r in done)),
+        "frames": int(sum({r.session_id: r.frames for r in done}.values())),
         "seconds": round(time.perf_counter() - started, 2),
         "skipped": [{"input": r.input, "session_id": r.session_id} for r in results if r.skipped],
         "failed": failed,

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from ray import serve
 
 from mousegpt.describe import load_model
+from mousegpt.errors import MouseGPTError
 from mousegpt.search import Searcher
 from mousegpt.segments import FACT_COLUMNS
 from mousegpt.store import Workspace, resolve
@@ -93,15 +94,24 @@ class MouseGPTAPI:
             raise HTTPException(status_code=422, detail="q must not be empty")
         if self._searcher is None:
             self._searcher = Searcher(self.workspace, gpu=ray.get_gpu_ids() != [])
-        return self._searcher.search(q, k=max(1, min(k, 1000)), condition=condition)
+        try:
+            return self._searcher.search(q, k=max(1, min(k, 1000)), condition=condition)
+        except MouseGPTError as exc:  # no workspace yet, newer schema, catalogue busy too long
+            raise HTTPException(status_code=503, detail=str(exc)) from None
 
 
 def build_app(args: dict) -> serve.Application:
-    """Application builder; ``args``: ``workspace`` (folder), ``model`` (describer), ``replicas``."""
+    """Application builder; ``args``: ``workspace`` (folder), ``model`` (describer), ``replicas``.
+
+    A relative workspace is resolved where the builder runs: with ``serve run config.yaml``
+    on a cluster, give an absolute path (``GET /healthz`` shows the one in use).
+    """
     workspace = str(resolve(args.get("workspace")).resolve())
-    gpus = 1 if ray.is_initialized() and ray.cluster_resources().get("GPU", 0) >= 1 else 0
+    model = args.get("model", "kinematic")
+    # The rule-based describer gains nothing from a GPU; learned backends get one when the cluster has any.
+    gpus = 1 if model != "kinematic" and ray.is_initialized() and ray.cluster_resources().get("GPU", 0) >= 1 else 0
     describer = MouseGPT.options(
         num_replicas=int(args.get("replicas", 1)),
         ray_actor_options={"num_cpus": 1, "num_gpus": gpus},
-    ).bind(args.get("model", "kinematic"))
+    ).bind(model)
     return MouseGPTAPI.bind(describer, workspace)

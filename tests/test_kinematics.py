@@ -42,6 +42,25 @@ def test_rotation_in_place_gives_angular_speed():
     assert kin.speed_mm_s.iloc[5:-5].max() < 1e-6
 
 
+def test_bottom_view_is_mirrored_to_the_animal_s_frame():
+    n, rate = 100, 90.0
+    angle = np.radians(rate * np.arange(n) / FPS)
+    direction = np.stack([np.cos(angle), np.sin(angle)], axis=1)
+    centre = np.full((n, 2), 300.0)
+    ds = _poses(centre + 90 * direction, centre, centre - 90 * direction)
+    top = kinematics.compute(ds, FPS, PX_PER_MM, arena=None)
+    bottom = kinematics.compute(ds, FPS, PX_PER_MM, arena=None, view="bottom")
+    assert bottom.angular_speed_deg_s.iloc[5:-5].to_numpy() == pytest.approx(-top.angular_speed_deg_s.iloc[5:-5].to_numpy())
+    assert bottom.speed_mm_s.to_numpy() == pytest.approx(top.speed_mm_s.to_numpy())
+
+
+def test_arena_from_an_unknown_path_is_none():
+    from mousegpt.arena import from_track
+
+    assert from_track(np.full(5, np.nan), np.full(5, np.nan), pad_px=10.0) is None
+    assert from_track(np.arange(5.0), np.arange(5.0), pad_px=float("nan")) is None
+
+
 def test_head_yaw_is_relative_to_the_torso():
     n = 50
     centre = np.full((n, 2), 300.0)

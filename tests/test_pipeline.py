@@ -105,3 +105,17 @@ def test_newer_workspace_is_refused_before_any_work(tmp_path, synth_dir, ray_loc
         run([InputSpec(video=str(synth_dir / "control_m01.mp4"))], ws)
     assert ws.catalog_path.read_bytes() == before
     assert not ws.shard_dir.exists()
+
+
+def test_an_uncommitted_shard_is_committed_not_recomputed(tmp_path, synth_dir, ray_local, embedder):
+    """A run whose commit failed leaves complete shards; the next run commits them as they are."""
+    from mousegpt.analysis import analyze
+    from mousegpt.describe import load_model
+
+    ws = Workspace(tmp_path / "ws")
+    spec = InputSpec(video=str(synth_dir / "control_m03.mp4"), px_per_mm=0.69)
+    first = analyze(spec, ws, load_model(), embedder)
+    written = ws.shard_path(first.session_id).stat().st_mtime_ns
+    report = run([spec], ws)
+    assert (report["sessions"], report["segments"], report["frames"]) == (1, first.segments, FRAMES)
+    assert ws.shard_path(first.session_id).stat().st_mtime_ns == written

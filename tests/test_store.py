@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import duckdb
 import numpy as np
@@ -54,12 +55,12 @@ def test_commit_is_idempotent_and_indexes_every_segment(tmp_path):
 def test_a_bad_shard_changes_nothing(tmp_path):
     ws = Workspace(tmp_path)
     ws.commit([make_shard(ws, "aaa", "control")[0]])
-    before = counts(ws), ws.index_path.read_bytes()
+    before = counts(ws), ws.index_path().read_bytes()
     good = make_shard(ws, "bbb", "stim", seed=3)[0]
     bad = make_shard(ws, "ccc", "stim", seed=4, drop="torso")[0]
-    with pytest.raises(Exception):
+    with pytest.raises(WorkspaceError, match=r"ccc.parquet: cannot commit this shard, nothing was committed"):
         ws.commit([good, bad])
-    assert (counts(ws), ws.index_path.read_bytes()) == before
+    assert (counts(ws), ws.index_path().read_bytes()) == before
 
 
 def test_newer_schema_is_refused_and_left_untouched(tmp_path):
@@ -80,7 +81,7 @@ def test_missing_index_is_rebuilt_from_the_catalogue(tmp_path):
     ws = Workspace(tmp_path)
     _, vectors = make_shard(ws, "aaa", "control", n=6, seed=9)
     ws.commit([ws.shard_dir / "aaa.parquet"])
-    ws.index_path.unlink()
+    ws.index_path().unlink()
     scores, ids = ws.load_index().search(vectors[2], k=1)
     assert scores[0] == pytest.approx(1.0, abs=1e-5)
     with ws.connect(read_only=True) as con:
@@ -94,3 +95,23 @@ def test_content_hash_depends_on_bytes_not_names(tmp_path):
     c.write_bytes(b"mice")
     assert content_hash(a) == content_hash(b) != content_hash(c)
     assert content_hash(a, c) != content_hash(a)
+
+
+def test_an_index_left_from_an_earlier_catalogue_is_never_used(tmp_path):
+    ws = Workspace(tmp_path)
+    ws.commit([make_shard(ws, "aaa", "control", n=6, seed=1)[0]])
+    old_index = ws.index_path()
+    ws.catalog_path.unlink()  # the catalogue is rebuilt in place; index/ stays behind
+    shutil.rmtree(ws.shard_dir)
+    _, vectors = make_shard(ws, "bbb", "stim", n=6, seed=2)  # as many vectors, the same vec_ids
+    ws.commit([ws.shard_path("bbb")])
+    assert old_index.exists() and ws.index_path() != old_index
+    scores, _ = ws.load_index().search(vectors[1], k=1)
+    assert scores[0] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_workspace_that_is_a_file_is_refused(tmp_path):
+    path = tmp_path / "ws"
+    path.write_text("not a folder")
+    with pytest.raises(WorkspaceError, match="workspace path is a file"):
+        Workspace(path).connect()

@@ -54,6 +54,14 @@ def test_same_seed_same_truth_and_rendered_frames(tmp_path):
     assert first.shape == (50, 120, 160) and np.array_equal(first, second)
 
 
+def test_unknown_condition_is_refused_before_anything_is_written(tmp_path):
+    from mousegpt.errors import InputError
+
+    with pytest.raises(InputError, match=r"unknown synthetic condition\(s\) \['sleepy'\]"):
+        synth_dataset(tmp_path / "out", sessions=3, seconds=1, conditions=("control", "sleepy"))
+    assert not (tmp_path / "out").exists()
+
+
 def test_unknown_condition_is_refused():
     with pytest.raises(Exception, match="unknown synthetic condition 'sleepy'"):
         behavior_program(10, "sleepy", np.random.default_rng(0))

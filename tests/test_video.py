@@ -13,6 +13,10 @@ def test_probe_reads_size_rate_and_count(synth_dir):
     assert info.duration_s == pytest.approx(24.0)
 
 
+def test_packet_count_matches_the_header(synth_dir):
+    assert video.count_frames(synth_dir / "control_m01.mp4") == video.probe(synth_dir / "control_m01.mp4").n_frames
+
+
 def test_chunks_are_bounded_and_cover_every_frame_once(synth_dir):
     path = synth_dir / "control_m01.mp4"
     starts, total = [], 0

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from mousegpt import arena as arena_mod
 from mousegpt import kinematics, pose, segments, tracking, video
@@ -46,7 +47,10 @@ def _pose_and_arena(spec: InputSpec, info: video.VideoInfo | None, fps: float):
     if spec.pose is not None:
         ds = pose.load(spec.pose, fps=fps)
         if info is not None and pose.n_frames(ds) != info.n_frames:
-            raise InputError(f"{spec.pose}: pose file has {pose.n_frames(ds)} frames but video {spec.video} has {info.n_frames}")
+            # Container headers can be off by a frame or two: count the real frames before refusing.
+            decoded = video.count_frames(spec.video)
+            if pose.n_frames(ds) != decoded:
+                raise InputError(f"{spec.pose}: pose file has {pose.n_frames(ds)} frames but video {spec.video} has {decoded}")
         if ds.sizes["individuals"] > 1:
             _warn(f"{spec.pose}: {ds.sizes['individuals']} individuals; only the first ({ds.individuals.values[0]}) is analysed for now")
         # No background image to find the walls in: the arena is the extent of the path,
@@ -73,6 +77,15 @@ def analyze(spec: InputSpec, workspace: Workspace, model: BehaviorModel, embedde
         if result.session_id in known:
             result.skipped = True
             return result
+        shard = workspace.shard_path(result.session_id)
+        if shard.exists():
+            # Analysed before but never committed (the commit failed or was interrupted):
+            # the shard is complete (written atomically), so it is committed as it is.
+            session = workspace.read_shard_session(shard)
+            result.shard, result.frames = str(shard), int(session["n_frames"])
+            result.segments = pq.read_metadata(shard).num_rows
+            result.seconds = time.perf_counter() - started
+            return result
         info = video.probe(spec.video) if spec.video else None
         fps = spec.fps
         if info is not None:
@@ -85,11 +98,13 @@ def analyze(spec: InputSpec, workspace: Workspace, model: BehaviorModel, embedde
             if not file_fps:
                 raise InputError(f"{spec.pose}: pose file has no frame rate; pass --fps")
             fps = float(file_fps)
+            if fps < 5:
+                _warn(f"{spec.pose}: the file's frame rate is {fps} fps, implausible for behaviour video; pass --fps if it is wrong")
         px_per_mm, px_source = spec.px_per_mm, "given"
         if px_per_mm is None:
             px_per_mm, px_source = kinematics.estimate_px_per_mm(ds), "estimated from body length"
             _warn(f"{spec.name}: px_per_mm estimated as {px_per_mm:.3f} from the mouse's body length")
-        kin = kinematics.compute(ds, fps, px_per_mm, arena)
+        kin = kinematics.compute(ds, fps, px_per_mm, arena, view=spec.view)
         facts = segments.facts(kin, fps)
         descriptions = model.describe(facts)
         vectors = embedder([d.text() for d in descriptions])

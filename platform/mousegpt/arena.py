@@ -63,8 +63,11 @@ def from_background(background: np.ndarray) -> Arena | None:
     return Arena(shape=shape, cx=x + w / 2, cy=y + h / 2, width=w, height=h)
 
 
-def from_track(x: np.ndarray, y: np.ndarray, pad_px: float) -> Arena:
-    """Bounding box of the path (0.5-99.5 percentiles) padded by ``pad_px``: a fallback estimate."""
+def from_track(x: np.ndarray, y: np.ndarray, pad_px: float) -> Arena | None:
+    """Bounding box of the path (0.5-99.5 percentiles) padded by ``pad_px``: a fallback
+    estimate; None when the path or the padding is unknown (all NaN)."""
+    if not (np.isfinite(pad_px) and np.isfinite(x).any() and np.isfinite(y).any()):
+        return None
     x0, x1 = np.nanpercentile(x, [0.5, 99.5])
     y0, y1 = np.nanpercentile(y, [0.5, 99.5])
     return Arena(shape="rect", cx=(x0 + x1) / 2, cy=(y0 + y1) / 2, width=x1 - x0 + 2 * pad_px, height=y1 - y0 + 2 * pad_px)

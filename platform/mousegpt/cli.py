@@ -138,8 +138,7 @@ def search(
     from mousegpt.search import Searcher
 
     ws = workspace_of(workspace)
-    if not ws.exists():
-        raise MouseGPTError(f"{ws.root}: no workspace here (no catalog.duckdb); run `mousegpt analyze` first")
+    ws.connect(read_only=True).close()  # a missing or newer workspace fails here, before loading the text model
     result = Searcher(ws).search(query, k=k, condition=condition)
     if as_json:
         print_json(result)

@@ -6,6 +6,8 @@ keyframe before the clip, so cutting a clip late in a long video stays fast.
 
 from __future__ import annotations
 
+import os
+import uuid
 from pathlib import Path
 
 import av
@@ -20,7 +22,7 @@ def cut(video: str | Path, start_s: float, end_s: float, out: Path, pad_s: float
         raise InputError(f"{video}: no such file")
     start, end = max(0.0, start_s - pad_s), end_s + pad_s
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp.mp4")
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.mp4")  # concurrent viewers
     with av.open(str(video)) as source, av.open(str(tmp), "w") as target:
         stream = source.streams.video[0]
         rate = stream.average_rate or stream.guessed_rate

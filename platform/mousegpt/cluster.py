@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from mousegpt.errors import MouseGPTError
+
 LOOPBACK_NODE_IP = "127.0.0.2"
 """Node address of the embedded Ray. Ray replaces 127.0.0.1 with the machine's network
 address ("remotely reachable"); another loopback address keeps all of a laptop's Ray
@@ -20,7 +22,11 @@ def connect(address: str | None = None) -> None:
     if ray.is_initialized():
         return
     kwargs = dict(logging_level=logging.WARNING, include_dashboard=False)
-    if address:
-        ray.init(address=address, **kwargs)
-    else:
-        ray.init(_node_ip_address=LOOPBACK_NODE_IP, **kwargs)
+    try:
+        if address:
+            ray.init(address=address, **kwargs)
+        else:
+            ray.init(_node_ip_address=LOOPBACK_NODE_IP, **kwargs)
+    except Exception as exc:  # ConnectionError, RuntimeError, ValueError... depending on the address
+        where = f"the Ray cluster at {address}" if address else "a local Ray"
+        raise MouseGPTError(f"cannot start or reach {where} ({str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__})") from None

@@ -38,6 +38,10 @@ class VectorIndex:
     def size(self) -> int:
         return int(self.index.ntotal)
 
+    def last_id(self) -> int:
+        """The id of the most recently added vector."""
+        return int(faiss.vector_to_array(self.index.id_map)[-1])
+
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
 

@@ -41,8 +41,7 @@ class InputSpec:
 
 
 def _is_pose_file(path: Path) -> bool:
-    name = path.name.lower()
-    return name.endswith(POSE_SUFFIXES) and not name.endswith(".truth.parquet")
+    return path.name.lower().endswith(POSE_SUFFIXES)
 
 
 def _validate(spec: InputSpec) -> InputSpec:
@@ -75,6 +74,8 @@ def read_manifest(path: str | Path) -> list[InputSpec]:
     for i, row in enumerate(table.to_dict("records"), start=2):  # line 1 is the header
         where = f"{path}:{i}"
         rel = lambda v: str((path.parent / v).resolve()) if v else None  # noqa: E731
+        if not (row.get("video", "").strip() or row.get("pose", "").strip()):
+            raise InputError(f"{where}: row has neither a video nor a pose file")
         specs.append(_validate(InputSpec(
             video=rel(row.get("video", "").strip()), pose=rel(row.get("pose", "").strip()),
             animal=row.get("animal") or None, condition=row.get("condition") or None,

@@ -35,8 +35,12 @@ def _wrap_deg(angle: np.ndarray) -> np.ndarray:
     return (angle + 180.0) % 360.0 - 180.0
 
 
-def compute(ds: xr.Dataset, fps: float, px_per_mm: float, arena: Arena | None, individual: int = 0) -> pd.DataFrame:
+def compute(ds: xr.Dataset, fps: float, px_per_mm: float, arena: Arena | None, individual: int = 0,
+            view: str = "top") -> pd.DataFrame:
     """One row per frame.
+
+    Angles are as seen from above: a bottom-view camera sees the animal mirrored, so its x
+    axis is flipped before headings and turns are measured (left stays the animal's left).
 
     Columns: ``time_s``; ``x_mm``, ``y_mm`` (body centre); ``speed_mm_s`` (body centre);
     ``body_length_mm`` (nose to tail base, shortens when the mouse rears, seen from above);
@@ -53,16 +57,17 @@ def compute(ds: xr.Dataset, fps: float, px_per_mm: float, arena: Arena | None, i
     smooth = rolling_filter(position, window=window, statistic="median", min_periods=1) if n >= window else position
     points = {k: smooth.sel(keypoints=k).transpose("time", "space").values for k in ("nose", "body_center", "tail_base")}
     nose, centre, tail = points["nose"], points["body_center"], points["tail_base"]
+    mirror = np.array([-1.0, 1.0]) if view == "bottom" else np.ones(2)
 
     speed = compute_speed(smooth.sel(keypoints="body_center")).values / px_per_mm if n > 1 else np.zeros(n)
-    torso = centre - tail
+    torso = (centre - tail) * mirror
     heading = _angle_deg(torso)
     unwrapped = heading.copy()
     valid = ~np.isnan(heading)
     if valid.any():
         unwrapped[valid] = np.degrees(np.unwrap(np.radians(heading[valid])))
     angular = np.gradient(unwrapped) * fps if n > 1 else np.zeros(n)
-    head_yaw = _wrap_deg(_angle_deg(nose - centre) - heading)
+    head_yaw = _wrap_deg(_angle_deg((nose - centre) * mirror) - heading)
     relative_nose = nose - centre
     head_speed = np.linalg.norm(np.gradient(relative_nose, axis=0), axis=1) * fps / px_per_mm if n > 1 else np.zeros(n)
 

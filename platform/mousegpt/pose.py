@@ -116,10 +116,8 @@ def standardize(
     position = ds.position
     if "confidence" in ds and not bool(ds.confidence.isnull().all()):
         position = filter_by_confidence(position, ds.confidence, threshold=min_confidence)
-    fps = float(ds.attrs.get("fps") or 1.0)
-    max_gap = max(1, int(round(max_gap_s * fps)))
-    if ds.attrs.get("time_unit") == "frames":
-        max_gap = max(1, int(round(max_gap_s * 25)))  # no fps known yet: assume video rate
+    fps = ds.attrs.get("fps") if ds.attrs.get("time_unit") == "seconds" else None
+    max_gap = max(1, int(round(max_gap_s * (fps or 25.0))))  # no frame rate in the file: assume 25 fps
     position = interpolate_over_time(position, max_gap=max_gap)
     ds = ds.assign(position=position)
     if "body_center" not in names:

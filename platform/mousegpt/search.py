@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 from mousegpt.embed import TextEmbedder
+from mousegpt.errors import WorkspaceError
 from mousegpt.index import VectorIndex
 from mousegpt.store import Workspace
 
@@ -57,7 +58,7 @@ class Searcher:
         the k hits are k different moments.
         """
         if not self.workspace.exists():
-            return {"query": query, "hits": []}
+            raise WorkspaceError(f"{self.workspace.root}: no workspace here (no catalog.duckdb); run `mousegpt analyze` first")
         vector = self.embedder([query])[0]
         with self.workspace.connect(read_only=True) as con:
             index = self._current_index(con)
@@ -90,8 +91,6 @@ class Searcher:
 
 def list_segments(workspace: Workspace, session: str | None = None) -> list[dict]:
     """All segments (optionally of one session), in session and time order."""
-    if not workspace.exists():
-        return []
     with workspace.connect(read_only=True) as con:
         where = " WHERE s.session_id = ?" if session else ""
         rows = con.execute(_ROW_SQL + where + " ORDER BY s.session_id, s.segment_index", [session] if session else []).fetchdf()

@@ -4,7 +4,7 @@
   schema version is recorded in the ``meta`` table.
 - ``segments/<session_id>.parquet``: shards written by workers, one per session; the
   session's metadata rides in the Parquet file's key-value metadata.
-- ``index/segments.faiss``: the vector index, derived from the catalogue.
+- ``index/segments-<catalog id>.faiss``: the vector index, derived from the catalogue.
 - ``clips/``: cached mp4 clips for the dashboard.
 
 DuckDB allows one writing process, so workers never open the catalogue: they write shards,
@@ -17,6 +17,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,9 +91,14 @@ class Workspace:
     def shard_dir(self) -> Path:
         return self.root / "segments"
 
-    @property
-    def index_path(self) -> Path:
-        return self.root / "index" / "segments.faiss"
+    def index_path(self, con: duckdb.DuckDBPyConnection | None = None) -> Path:
+        """The FAISS file of this catalogue; named after the catalogue's id, so an index left
+        from another catalogue (a workspace rebuilt in place) is never mistaken for its own."""
+        if con is None:
+            with self.connect(read_only=True) as own:
+                return self.index_path(own)
+        catalog_id = con.execute("SELECT value FROM meta WHERE key = 'catalog_id'").fetchone()[0]
+        return self.root / "index" / f"segments-{catalog_id}.faiss"
 
     @property
     def clip_dir(self) -> Path:
@@ -101,16 +108,26 @@ class Workspace:
         return self.catalog_path.exists()
 
     # -- catalogue -------------------------------------------------------------------
-    def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    def connect(self, read_only: bool = False, lock_timeout_s: float = 30.0) -> duckdb.DuckDBPyConnection:
         """Open the catalogue, creating it when writing; refuse a newer schema."""
         if read_only and not self.exists():
             raise WorkspaceError(f"{self.root}: no workspace here (no catalog.duckdb); run `mousegpt analyze` first")
+        if self.root.exists() and not self.root.is_dir():
+            raise WorkspaceError(f"{self.root}: workspace path is a file, not a folder")
         if not read_only:
             self.root.mkdir(parents=True, exist_ok=True)
-        try:
-            con = duckdb.connect(str(self.catalog_path), read_only=read_only)
-        except duckdb.Error as exc:
-            raise WorkspaceError(f"{self.catalog_path}: cannot open the catalogue ({str(exc).splitlines()[0]})") from None
+        # DuckDB lets one process hold the file; readers (dashboard, Serve) hold it briefly,
+        # so a busy catalogue is waited for rather than failed at once.
+        deadline = time.monotonic() + lock_timeout_s
+        while True:
+            try:
+                con = duckdb.connect(str(self.catalog_path), read_only=read_only)
+                break
+            except duckdb.Error as exc:
+                busy = "lock" in str(exc).lower()
+                if not busy or time.monotonic() > deadline:
+                    raise WorkspaceError(f"{self.catalog_path}: cannot open the catalogue ({str(exc).splitlines()[0]})") from None
+                time.sleep(0.2)
         try:
             self._check_schema(con, create=not read_only)
         except BaseException:
@@ -135,12 +152,15 @@ class Workspace:
             raise WorkspaceError(f"{self.catalog_path}: not a mousegpt catalogue (no meta table)")
         con.execute("BEGIN")
         con.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
-        con.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+        con.execute("INSERT INTO meta VALUES ('schema_version', ?), ('catalog_id', ?)", [str(SCHEMA_VERSION), uuid.uuid4().hex[:12]])
         con.execute(_ddl("sessions", SESSION_COLUMNS))
         con.execute(_ddl("segments", SEGMENT_COLUMNS))
         con.execute(_ddl("jobs", JOB_COLUMNS))
         con.execute("CREATE SEQUENCE IF NOT EXISTS vec_ids START 0 MINVALUE 0")
         con.execute("COMMIT")
+
+    def shard_path(self, session_id: str) -> Path:
+        return self.shard_dir / f"{session_id}.parquet"
 
     def session_ids(self) -> set[str]:
         if not self.exists():
@@ -152,7 +172,7 @@ class Workspace:
     def write_shard(self, session: dict, segments: pd.DataFrame) -> Path:
         """Write one session's segments (and its metadata) as a Parquet shard, atomically."""
         self.shard_dir.mkdir(parents=True, exist_ok=True)
-        path = self.shard_dir / f"{session['session_id']}.parquet"
+        path = self.shard_path(session["session_id"])
         table = pa.Table.from_pandas(segments, preserve_index=False)
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"mousegpt.session": json.dumps(session).encode()})
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -190,7 +210,7 @@ class Workspace:
                     shard_columns = [c for c in SEGMENT_COLUMNS if c not in ("vec_id", "cluster_id")]
                     n = con.execute(
                         f"INSERT INTO segments ({', '.join(shard_columns)}, vec_id) "
-                        f"SELECT {', '.join(shard_columns)}, nextval('vec_ids') FROM read_parquet(?) ORDER BY segment_index",
+                        f"SELECT {', '.join(shard_columns)}, nextval('vec_ids') FROM read_parquet(?)",
                         [str(path)]).fetchone()[0]
                     added_sessions += 1
                     added_segments += n
@@ -199,6 +219,9 @@ class Workspace:
                     con.execute(
                         f"INSERT INTO jobs ({', '.join(job)}) VALUES ({', '.join('?' * len(job))})", list(job.values()))
                 con.execute("COMMIT")
+            except duckdb.Error as exc:
+                con.execute("ROLLBACK")
+                raise WorkspaceError(f"{path}: cannot commit this shard, nothing was committed ({str(exc).splitlines()[0]})") from None
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
@@ -210,15 +233,19 @@ class Workspace:
         """The FAISS index brought up to date with the catalogue (new vectors appended, or
         rebuilt if it does not match); written back to disk only by the writer (``save``)."""
         n_segments = con.execute("SELECT count(*) FROM segments").fetchone()[0]
-        index = VectorIndex.load(self.index_path) if self.index_path.exists() else VectorIndex.empty(DIM)
-        if index.size > n_segments:
-            index = VectorIndex.empty(DIM)
+        path = self.index_path(con)
+        index = VectorIndex.load(path) if path.exists() else VectorIndex.empty(DIM)
+        if index.size > 0:
+            # The index must hold exactly the catalogue's first vectors: compare its last id.
+            expected = con.execute("SELECT vec_id FROM segments ORDER BY vec_id LIMIT 1 OFFSET ?", [index.size - 1]).fetchone()
+            if expected is None or expected[0] != index.last_id():
+                index = VectorIndex.empty(DIM)
         if index.size < n_segments:
             # vec_ids are handed out in commit order, so the first `index.size` are those indexed.
             rows = con.execute("SELECT vec_id, embedding FROM segments ORDER BY vec_id OFFSET ?", [index.size]).fetchnumpy()
             index.add(rows["vec_id"], np.stack(rows["embedding"]))
             if save:
-                index.save(self.index_path)
+                index.save(path)
         return VectorIndex(index.index, gpu=gpu) if gpu else index
 
     def load_index(self, gpu: bool = False) -> VectorIndex:

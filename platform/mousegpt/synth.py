@@ -10,6 +10,7 @@ right, y down (image convention); the camera looks straight down (top view).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -258,7 +259,7 @@ def write_session(out_dir: Path, name: str, seconds: float, condition: str, seed
     video_path = out_dir / f"{name}.mp4"
     tmp_path = out_dir / f".{name}.tmp.mp4"
     with av.open(str(tmp_path), "w") as container:
-        stream = container.add_stream("libx264", rate=int(round(scene.fps)))
+        stream = container.add_stream("libx264", rate=Fraction(scene.fps).limit_denominator(1001))
         stream.width, stream.height, stream.pix_fmt = scene.width, scene.height, "yuv420p"
         stream.options = {"preset": "veryfast", "crf": "20"}
         for grey in render(traj, scene, seed):
@@ -286,6 +287,9 @@ def synth_dataset(
         raise InputError(f"--sessions must be at least 1, got {sessions}")
     if seconds <= 0:
         raise InputError(f"--seconds must be positive, got {seconds}")
+    unknown = [c for c in conditions if c not in CONDITION_RATES]
+    if not conditions or unknown:
+        raise InputError(f"unknown synthetic condition(s) {unknown or '(none given)'}; known: {', '.join(CONDITION_RATES)}")
     scene = scene or Scene()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ individual, and a confidence in [0, 1] per keypoint. Frames where no mouse is fo
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,7 +54,7 @@ def estimate_background(path: str | Path, config: TrackerConfig = TrackerConfig(
     samples to hide the floor there.
     """
     info = video.probe(path)
-    step = max(1, info.n_frames // config.background_samples)
+    step = max(1, math.ceil(info.n_frames / config.background_samples))
     samples = np.concatenate([chunk for _, chunk in video.iter_chunks(path, chunk_size=32, step=step)])
     median = np.median(samples, axis=0).astype(np.float32)
     diff = (samples.astype(np.float32) - median).reshape(len(samples), -1)

@@ -54,13 +54,19 @@ def probe(path: str | Path) -> VideoInfo:
         rate = stream.average_rate or stream.guessed_rate
         if not rate or float(rate) <= 0:
             raise InputError(f"{path}: the container has no frame rate; pass --fps")
-        n_frames = stream.frames
-        if not n_frames:
-            n_frames = sum(1 for _ in container.demux(stream) if _.size)
+        n_frames = stream.frames or sum(1 for packet in container.demux(stream) if packet.size)
         width, height = stream.codec_context.width, stream.codec_context.height
     if width <= 0 or height <= 0 or n_frames <= 0:
         raise InputError(f"{path}: video has no decodable frames")
     return VideoInfo(path=path, width=width, height=height, fps=float(Fraction(rate)), n_frames=n_frames)
+
+
+def count_frames(path: str | Path) -> int:
+    """Frames actually in the file, counted from its packets (no decoding)."""
+    path = Path(path)
+    with _open(path) as container:
+        stream = container.streams.video[0]
+        return sum(1 for packet in container.demux(stream) if packet.size)
 
 
 def iter_chunks(

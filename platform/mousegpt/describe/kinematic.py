@@ -127,10 +127,14 @@ class KinematicDescriber:
     def describe(self, facts: pd.DataFrame) -> list[Description]:
         out = []
         for f in facts.to_dict("records"):
-            if not f.get("visible_fraction", 1.0) >= 0.5 or any(_missing(f.get(c)) for c in CORE_FACTS):
-                uniform = {b: 1.0 / len(BEHAVIORS) for b in BEHAVIORS}
+            uniform = {b: 1.0 / len(BEHAVIORS) for b in BEHAVIORS}
+            if not f.get("visible_fraction", 1.0) >= 0.5:
                 out.append(Description(None, uniform, "The mouse is not visible in this moment.",
                                        "Not visible.", "Not visible.", "Not visible.", ["not visible"]))
+                continue
+            if any(_missing(f.get(c)) for c in CORE_FACTS):
+                out.append(Description(None, uniform, "The mouse's movement could not be measured in this moment.",
+                                       "Not measured.", "Not measured.", "Not measured.", ["not measured"]))
                 continue
             likelihood = behaviour_likelihoods(f)
             total = sum(likelihood.values()) + 1e-12
