@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 
 from mousegpt.errors import MouseGPTError
 
@@ -10,6 +11,17 @@ LOOPBACK_NODE_IP = "127.0.0.2"
 """Node address of the embedded Ray. Ray replaces 127.0.0.1 with the machine's network
 address ("remotely reachable"); another loopback address keeps all of a laptop's Ray
 traffic on the loopback interface."""
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail at once when nothing listens at ``HOST:PORT`` (``ray.init`` would retry for minutes)."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise MouseGPTError(f"--address {address!r}: expected auto, HOST:PORT or ray://HOST:PORT")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise MouseGPTError(f"cannot start or reach the Ray cluster at {address} ({exc.strerror or exc})") from None
 
 
 def connect(address: str | None = None) -> None:
@@ -21,6 +33,8 @@ def connect(address: str | None = None) -> None:
 
     if ray.is_initialized():
         return
+    if address and address != "auto":
+        _check_reachable(address)
     kwargs = dict(logging_level=logging.WARNING, include_dashboard=False)
     try:
         if address:
