@@ -58,7 +58,9 @@ def test_video_with_its_deeplabcut_pose(real_data, tmp_path, ray_local):
     report = run(resolve([str(real_data / "openfield_m3v1.mp4")], pose=str(real_data / "openfield_m3v1_dlc.csv")), ws)
     assert report["failed"] == [] and report["segments"] == OPENFIELD_SEGMENTS
     with ws.connect(read_only=True) as con:
-        assert con.execute("SELECT source FROM sessions").fetchone()[0] == "video+pose"
+        source, arena = con.execute("SELECT source, arena FROM sessions").fetchone()
+    assert source == "video+pose"
+    assert '"rect"' in arena  # walls found in the video, not guessed from the path
 
 
 def test_pose_and_video_frame_counts_must_agree(real_data, tmp_path, ray_local):

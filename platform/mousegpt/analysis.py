@@ -53,8 +53,10 @@ def _pose_and_arena(spec: InputSpec, info: video.VideoInfo | None, fps: float):
                 raise InputError(f"{spec.pose}: pose file has {pose.n_frames(ds)} frames but video {spec.video} has {decoded}")
         if ds.sizes["individuals"] > 1:
             _warn(f"{spec.pose}: {ds.sizes['individuals']} individuals; only the first ({ds.individuals.values[0]}) is analysed for now")
-        # No background image to find the walls in: the arena is the extent of the path,
-        # padded by a quarter body length.
+        if spec.video is not None:  # the walls are in the video even when the pose is not ours
+            return ds, arena_mod.from_background(tracking.estimate_background(spec.video).image)
+        # A pose file alone has no image to find the walls in: the arena is the extent of the
+        # path, padded by a quarter body length.
         points = pose.positions(ds)
         pad = 0.25 * float(np.nanmedian(np.linalg.norm(points["nose"] - points["tail_base"], axis=1)))
         centre = points["body_center"]
