@@ -22,6 +22,7 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/stages.py
+	$(BIN)/python benchmarks/tracker_accuracy.py
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests
