@@ -84,3 +84,15 @@ def test_unreachable_cluster_is_one_error_line(tmp_path, synth_dir):
                       "--workspace", str(tmp_path / "ws"))
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("error: cannot start or reach the Ray cluster at 127.0.0.2:1")
+
+
+def test_synth_plants_novel_behaviour_on_request(tmp_path):
+    import pandas as pd
+
+    result = runner.invoke(app, ["synth", str(tmp_path), "--sessions", "1", "--seconds", "90", "--seed", "3",
+                                 "--width", "160", "--height", "120", "--novel", "circling", "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    truth = pd.read_parquet(tmp_path / document["sessions"][0]["video"].replace(".mp4", ".truth.parquet"))
+    assert "circling" in set(truth.behavior) and "head_twitch" not in set(truth.behavior)
+    assert (tmp_path / "manifest.csv").exists()

@@ -66,3 +66,37 @@ def test_unknown_condition_is_refused():
     with pytest.raises(Exception, match="unknown synthetic condition 'sleepy'"):
         behavior_program(10, "sleepy", np.random.default_rng(0))
     assert set(CONDITION_RATES) >= {"control", "stim"}
+
+
+def test_novel_behaviours_appear_only_when_asked():
+    plain = {b for b, _ in behavior_program(3600, "control", np.random.default_rng(2))}
+    planted = {b for b, _ in behavior_program(3600, "control", np.random.default_rng(2), novel=("circling",))}
+    assert plain == set(BEHAVIORS)
+    assert planted == set(BEHAVIORS) | {"circling"}
+    with pytest.raises(Exception, match=r"unknown novel behaviour\(s\) \['moonwalk'\]"):
+        behavior_program(10, "control", np.random.default_rng(0), novel=("moonwalk",))
+
+
+def test_novel_behaviour_kinematics():
+    from mousegpt.synth import simulate
+
+    scene = Scene()
+    traj = simulate(600, "control", 3, scene, novel=("circling", "head_twitch"))
+    frame = pd.DataFrame({"behavior": traj.behavior, "x": traj.x, "y": traj.y, "heading": np.unwrap(traj.heading),
+                          "yaw": traj.head_yaw})
+    step = np.hypot(frame.x.diff(), frame.y.diff()) * scene.fps
+    turning = frame.heading.diff().abs() * scene.fps
+    yaw_rate = frame.yaw.diff().abs() * scene.fps
+    by = lambda s: s.groupby(frame.behavior).median()  # noqa: E731
+    assert by(turning)["circling"] > 2.0 and by(step)["circling"] > 60  # rad/s, mm/s: moving in tight circles
+    assert by(step)["head_twitch"] < 2 and by(yaw_rate)["head_twitch"] > 3 * by(yaw_rate)["sniff"]
+
+
+def test_truth_is_also_written_as_deeplabcut_csv(synth_dir):
+    from movement.io import load_poses
+
+    back = load_poses.from_dlc_file(synth_dir / "control_m01.truth_dlc.csv", fps=25)
+    truth = pd.read_parquet(synth_dir / "control_m01.truth.parquet")
+    assert list(back.keypoints.values) == ["nose", "body_center", "tail_base"]
+    nose = back.position.isel(individuals=0).sel(keypoints="nose").transpose("time", "space").values
+    np.testing.assert_allclose(nose, truth[["nose_x", "nose_y"]].to_numpy(), atol=1e-6)

@@ -52,6 +52,8 @@ def synth(
     fps: Annotated[float, typer.Option(help="Frame rate.")] = 25.0,
     width: Annotated[int, typer.Option(help="Frame width in pixels.")] = 400,
     height: Annotated[int, typer.Option(help="Frame height in pixels.")] = 300,
+    novel: Annotated[Optional[list[str]], typer.Option(
+        help="Plant a behaviour outside the vocabulary (circling, head_twitch); repeatable.")] = None,
     as_json: JsonOpt = False,
 ):
     """Render synthetic top-view mouse videos with per-frame ground truth."""
@@ -60,7 +62,7 @@ def synth(
     names = tuple(c.strip() for c in conditions.split(",") if c.strip())
     with err.status(f"rendering {sessions} synthetic sessions into {out_dir}"):
         manifest = synth_dataset(out_dir, sessions=sessions, seconds=seconds, seed=seed, conditions=names,
-                                 scene=Scene(width=width, height=height, fps=fps))
+                                 scene=Scene(width=width, height=height, fps=fps), novel=tuple(novel or ()))
     if as_json:
         print_json({"out": str(out_dir), "manifest": str(out_dir / "manifest.csv"), "sessions": manifest.to_dict("records")})
     else:

@@ -18,6 +18,8 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from movement.io import save_poses
+
 from mousegpt.errors import InputError
 from mousegpt.vocabulary import BEHAVIORS
 
@@ -32,6 +34,13 @@ BOUT_SECONDS = {
     "walk": (1.0, 3.0), "run": (0.6, 1.5), "rear": (1.0, 2.5), "groom": (2.0, 5.0),
     "rest": (2.0, 6.0), "turn": (0.6, 1.2), "sniff": (1.0, 3.0), "jump": (0.3, 0.5),
 }
+
+NOVEL_BEHAVIORS = {"circling": (2.0, 4.0), "head_twitch": (0.3, 0.6)}
+"""Behaviours outside the core vocabulary (bout seconds), planted only when asked for, to
+test novel-behaviour discovery: tight repeated rotations, and brief rapid head rotations."""
+
+NOVEL_RATE = 0.08
+"""Rate of each planted novel behaviour, relative to the condition's core rates (which sum to 1)."""
 
 # Relative rates of choosing each behaviour for the next bout, per condition. Conditions
 # differ measurably: `stim` moves more and rests less, `anx` rears and freezes more.
@@ -77,28 +86,37 @@ class Trajectory:
     length_scale: list[float] = field(default_factory=list)
 
 
-def behavior_program(seconds: float, condition: str, rng: np.random.Generator) -> list[tuple[str, float]]:
+def _check_novel(novel: tuple[str, ...]) -> None:
+    unknown = [n for n in novel if n not in NOVEL_BEHAVIORS]
+    if unknown:
+        raise InputError(f"unknown novel behaviour(s) {unknown}; known: {', '.join(NOVEL_BEHAVIORS)}")
+
+
+def behavior_program(seconds: float, condition: str, rng: np.random.Generator,
+                     novel: tuple[str, ...] = ()) -> list[tuple[str, float]]:
     """A Markov chain of bouts ``(behaviour, duration_s)`` filling ``seconds``.
 
-    The next behaviour is drawn from the condition's rates, never repeating the current one.
+    The next behaviour is drawn from the condition's rates, never repeating the current one;
+    behaviours named in ``novel`` join the chain at ``NOVEL_RATE`` each.
     """
     if condition not in CONDITION_RATES:
         known = ", ".join(CONDITION_RATES)
         raise InputError(f"unknown synthetic condition {condition!r}; known: {known}")
-    rates = CONDITION_RATES[condition]
+    _check_novel(novel)
+    rates = CONDITION_RATES[condition] | {n: NOVEL_RATE for n in novel}
     bouts: list[tuple[str, float]] = []
     total, current = 0.0, None
     while total < seconds:
-        names = [b for b in BEHAVIORS if b != current]
+        names = [b for b in rates if b != current]
         p = np.array([rates[b] for b in names])
         current = str(rng.choice(names, p=p / p.sum()))
-        duration = float(rng.uniform(*BOUT_SECONDS[current]))
+        duration = float(rng.uniform(*(BOUT_SECONDS | NOVEL_BEHAVIORS)[current]))
         bouts.append((current, duration))
         total += duration
     return bouts
 
 
-def simulate(seconds: float, condition: str, seed: int, scene: Scene) -> Trajectory:
+def simulate(seconds: float, condition: str, seed: int, scene: Scene, novel: tuple[str, ...] = ()) -> Trajectory:
     """Simulate one session's kinematics frame by frame."""
     rng = np.random.default_rng(seed)
     dt = 1.0 / scene.fps
@@ -108,10 +126,10 @@ def simulate(seconds: float, condition: str, seed: int, scene: Scene) -> Traject
     heading = rng.uniform(-np.pi, np.pi)
     yaw, scale = 0.0, 1.0
     traj = Trajectory()
-    for behavior, duration in behavior_program(seconds, condition, rng):
+    for behavior, duration in behavior_program(seconds, condition, rng, novel):
         n = max(1, int(round(duration * scene.fps)))
         speed = {"walk": rng.uniform(50, 90), "run": rng.uniform(180, 260), "turn": 12.0,
-                 "sniff": 4.0, "jump": rng.uniform(380, 450)}.get(behavior, 0.0)
+                 "sniff": 4.0, "jump": rng.uniform(380, 450), "circling": rng.uniform(90, 120)}.get(behavior, 0.0)
         turn_rate = np.deg2rad(rng.uniform(160, 240)) * rng.choice([-1, 1])
         phase = rng.uniform(0, 2 * np.pi)
         for i in range(n):
@@ -133,8 +151,14 @@ def simulate(seconds: float, condition: str, seed: int, scene: Scene) -> Traject
                 target_yaw = 0.5 * np.sin(2 * np.pi * 1.5 * t + phase)
             elif behavior == "jump":
                 target_scale = 1.15
+            elif behavior == "circling":
+                # Tight circles of about 35 mm radius: turning rate = speed / radius.
+                heading += np.sign(turn_rate) * speed / 35.0 * dt
+                target_scale, target_yaw = 0.9, 0.3 * np.sign(turn_rate)
+            elif behavior == "head_twitch":
+                target_yaw = 0.7 * np.sin(2 * np.pi * 10.0 * t + phase)
             # Posture follows its target quickly but not instantly, as a body would.
-            yaw += (target_yaw - yaw) * (0.8 if behavior in ("groom", "sniff") else 0.3)
+            yaw += (target_yaw - yaw) * (0.8 if behavior in ("groom", "sniff", "head_twitch") else 0.3)
             scale += (target_scale - scale) * 0.3
             x += speed * np.cos(heading) * dt
             y += speed * np.sin(heading) * dt
@@ -248,13 +272,23 @@ def render(traj: Trajectory, scene: Scene, seed: int):
         yield render_frame(background, state, scene, i / scene.fps, rng)
 
 
-def write_session(out_dir: Path, name: str, seconds: float, condition: str, seed: int, scene: Scene) -> pd.DataFrame:
+def truth_poses(truth: pd.DataFrame, fps: float):
+    """The truth keypoints as a ``movement`` poses dataset (one individual, confidence 1)."""
+    from movement.io import load_poses
+
+    position = np.stack([truth[[f"{k}_x", f"{k}_y"]].to_numpy() for k in KEYPOINTS], axis=-1)[..., None]
+    return load_poses.from_numpy(position, np.ones((len(truth), len(KEYPOINTS), 1)), individual_names=["mouse"],
+                                 keypoint_names=list(KEYPOINTS), fps=fps, source_software="mousegpt-synth")
+
+
+def write_session(out_dir: Path, name: str, seconds: float, condition: str, seed: int, scene: Scene,
+                  novel: tuple[str, ...] = ()) -> pd.DataFrame:
     """Simulate, render and encode one session; write its mp4 and truth Parquet.
 
     Rendered frames are deterministic for a seed; the H.264 encoder here is not bit-exact
     from run to run, so decoded frames can differ by a few grey levels.
     """
-    traj = simulate(seconds, condition, seed, scene)
+    traj = simulate(seconds, condition, seed, scene, novel)
     truth = truth_table(traj, scene)
     video_path = out_dir / f"{name}.mp4"
     tmp_path = out_dir / f".{name}.tmp.mp4"
@@ -268,6 +302,7 @@ def write_session(out_dir: Path, name: str, seconds: float, condition: str, seed
         container.mux(stream.encode())
     tmp_path.replace(video_path)
     truth.to_parquet(out_dir / f"{name}.truth.parquet", index=False)
+    save_poses.to_dlc_file(truth_poses(truth, scene.fps), out_dir / f"{name}.truth_dlc.csv", split_individuals=False)
     return truth
 
 
@@ -278,10 +313,13 @@ def synth_dataset(
     seed: int = 0,
     conditions: tuple[str, ...] = ("control", "stim"),
     scene: Scene | None = None,
+    novel: tuple[str, ...] = (),
 ) -> pd.DataFrame:
-    """Write ``sessions`` videos (conditions assigned in turn), their truth and ``manifest.csv``.
+    """Write ``sessions`` videos (conditions assigned in turn), their truth (``.truth.parquet``
+    and a DeepLabCut-format ``.truth_dlc.csv``) and ``manifest.csv``.
 
-    Returns the manifest. Paths in the manifest are relative to ``out``.
+    ``novel`` plants behaviours from NOVEL_BEHAVIORS in every session. Returns the manifest;
+    paths in it are relative to ``out``.
     """
     if sessions < 1:
         raise InputError(f"--sessions must be at least 1, got {sessions}")
@@ -290,6 +328,7 @@ def synth_dataset(
     unknown = [c for c in conditions if c not in CONDITION_RATES]
     if not conditions or unknown:
         raise InputError(f"unknown synthetic condition(s) {unknown or '(none given)'}; known: {', '.join(CONDITION_RATES)}")
+    _check_novel(novel)
     scene = scene or Scene()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -298,7 +337,7 @@ def synth_dataset(
         condition = conditions[i % len(conditions)]
         name = f"{condition}_m{i + 1:02d}"
         session_seed = seed * 10_007 + i
-        write_session(out, name, seconds, condition, session_seed, scene)
+        write_session(out, name, seconds, condition, session_seed, scene, novel)
         rows.append({"video": f"{name}.mp4", "animal": f"m{i + 1:02d}", "condition": condition,
                      "fps": scene.fps, "px_per_mm": round(scene.px_per_mm, 6), "view": "top", "seed": session_seed})
     manifest = pd.DataFrame(rows)
