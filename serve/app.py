@@ -39,6 +39,7 @@ class SegmentFacts(BaseModel):
     angular_speed_deg_s: float = Field(ge=0)
     head_speed_mm_s: float = Field(ge=0)
     head_motion_hz: float = Field(ge=0)
+    body_length_ratio_min: float | None = None
     displacement_mm: float | None = None
     head_yaw_std_deg: float | None = None
     immobile_fraction: float | None = None

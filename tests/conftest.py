@@ -77,3 +77,10 @@ def truth_label(video: str | Path, start_s: float, end_s: float) -> str:
     truth = pd.read_parquet(str(video).replace(".mp4", ".truth.parquet"))
     inside = truth[(truth.time_s >= start_s) & (truth.time_s < end_s)]
     return inside.behavior.mode().iloc[0]
+
+
+def truth_share(video: str | Path, start_s: float, end_s: float, behavior: str) -> float:
+    """Fraction of a synthetic video's frames between two times whose true behaviour is ``behavior``."""
+    truth = pd.read_parquet(str(video).replace(".mp4", ".truth.parquet"))
+    inside = truth[(truth.time_s >= start_s) & (truth.time_s < end_s)]
+    return float((inside.behavior == behavior).mean())

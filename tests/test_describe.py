@@ -14,6 +14,7 @@ from mousegpt.vocabulary import BEHAVIORS
 from .conftest import truth_label
 
 BASE = dict(speed_mean_mm_s=2.0, speed_max_mm_s=5.0, displacement_mm=1.0, body_length_mm=85.0, body_length_ratio=0.95,
+            body_length_ratio_min=0.93,
             heading_change_deg=0.0, angular_speed_deg_s=3.0, head_yaw_std_deg=1.0, head_motion_hz=1.0,
             head_speed_mm_s=2.0, immobile_fraction=1.0, wall_distance_mm=120.0, zone="centre", visible_fraction=1.0)
 
@@ -27,7 +28,8 @@ def describe(**changes):
     (dict(speed_mean_mm_s=60, speed_max_mm_s=75, immobile_fraction=0), "walk"),
     (dict(head_speed_mm_s=30, head_motion_hz=6), "groom"),
     (dict(head_speed_mm_s=30, head_motion_hz=1.5), "sniff"),
-    (dict(body_length_ratio=0.62), "rear"),
+    (dict(body_length_ratio=0.62, body_length_ratio_min=0.6), "rear"),
+    (dict(body_length_ratio=0.78, body_length_ratio_min=0.6, head_speed_mm_s=23, head_motion_hz=5), "rear"),
     (dict(), "rest"),
     (dict(angular_speed_deg_s=180, heading_change_deg=-170, speed_mean_mm_s=12), "turn"),
     (dict(speed_mean_mm_s=200, speed_max_mm_s=450), "jump"),
@@ -44,7 +46,7 @@ def test_text_is_grounded_in_the_facts():
     assert "centre" not in d.text() and "corner" not in d.text()
     turn = describe(angular_speed_deg_s=180, heading_change_deg=-170, speed_mean_mm_s=12)
     assert "to the left" in turn.overall and "170 degrees" in turn.overall
-    rear = describe(body_length_ratio=0.62)
+    rear = describe(body_length_ratio=0.62, body_length_ratio_min=0.6)
     assert "62%" in rear.torso and "hind legs" in rear.text()
 
 

@@ -1,8 +1,6 @@
 """End to end on the shared local Ray: synth -> analyze (Ray Data) -> search finds what was planted."""
 
 import shutil
-from collections import Counter
-
 import duckdb
 import numpy as np
 import pytest
@@ -13,7 +11,7 @@ from mousegpt.inputs import InputSpec, read_manifest, resolve
 from mousegpt.search import Searcher
 from mousegpt.store import SCHEMA_VERSION, Workspace
 
-from .conftest import truth_label
+from .conftest import truth_share
 
 pytestmark = pytest.mark.ray
 
@@ -44,8 +42,10 @@ def test_search_finds_the_planted_behaviour(analyzed, embedder, query, planted, 
     ws, _ = analyzed
     hits = Searcher(ws, embedder=embedder).search(query, k=k)["hits"]
     assert len(hits) == k
-    truth = [truth_label(h["video"], h["start_s"], h["end_s"]) for h in hits]
-    assert Counter(truth)[planted] >= correct, truth
+    # A hit finds the behaviour when it fills at least 40% of the 1-second window: a moment
+    # that straddles the start of a bout still shows it.
+    shares = [truth_share(h["video"], h["start_s"], h["end_s"], planted) for h in hits]
+    assert sum(share >= 0.4 for share in shares) >= correct, shares
     assert all(hits[i]["score"] >= hits[i + 1]["score"] for i in range(k - 1))
 
 

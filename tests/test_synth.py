@@ -41,7 +41,7 @@ def test_conditions_differ_in_behaviour_frequencies():
     assert run_share("stim") > 2 * run_share("control")
 
 
-def test_same_seed_same_truth_and_rendered_frames(tmp_path):
+def test_same_seed_same_truth_and_frames(tmp_path):
     scene = Scene(width=160, height=120)
     a = synth_dataset(tmp_path / "a", sessions=1, seconds=2, seed=5, scene=scene)
     b = synth_dataset(tmp_path / "b", sessions=1, seconds=2, seed=5, scene=scene)
@@ -52,6 +52,9 @@ def test_same_seed_same_truth_and_rendered_frames(tmp_path):
     traj = simulate(2, "control", 5, scene)
     first, second = np.stack(list(render(traj, scene, 5))), np.stack(list(render(traj, scene, 5)))
     assert first.shape == (50, 120, 160) and np.array_equal(first, second)
+    decoded = [np.concatenate([f for _, f in video.iter_chunks(tmp_path / k / a.video[0])]) for k in "ab"]
+    assert np.array_equal(*decoded)
+    assert (tmp_path / "a" / a.video[0]).read_bytes() == (tmp_path / "b" / b.video[0]).read_bytes()
 
 
 def test_unknown_condition_is_refused_before_anything_is_written(tmp_path):

@@ -19,6 +19,7 @@ IMMOBILE_MM_S = 15.0
 
 FACT_COLUMNS = (
     "speed_mean_mm_s", "speed_max_mm_s", "displacement_mm", "body_length_mm", "body_length_ratio",
+    "body_length_ratio_min",
     "heading_change_deg", "angular_speed_deg_s", "head_yaw_std_deg", "head_motion_hz", "head_speed_mm_s",
     "immobile_fraction", "wall_distance_mm", "zone", "visible_fraction",
 )
@@ -54,7 +55,9 @@ def facts(kin: pd.DataFrame, fps: float, window_s: float = WINDOW_S, hop_s: floa
     """One row per window: segment_index, start_s, end_s and the columns in FACT_COLUMNS.
 
     ``body_length_ratio`` is the window's body length over the session's 85th percentile
-    (the stretched-out length), so a rearing mouse, foreshortened from above, is well below 1.
+    (the stretched-out length), so a rearing mouse, foreshortened from above, is well below 1;
+    ``body_length_ratio_min`` is its 10th percentile within the window, so a rear that fills
+    only part of the window still shows.
     """
     reference_length = np.nanpercentile(kin["body_length_mm"], 85) if kin["body_length_mm"].notna().any() else np.nan
     rows = []
@@ -75,6 +78,7 @@ def facts(kin: pd.DataFrame, fps: float, window_s: float = WINDOW_S, hop_s: floa
             "displacement_mm": float(np.linalg.norm(xy[-1] - xy[0])),
             "body_length_mm": float(np.nanmean(part["body_length_mm"])),
             "body_length_ratio": float(np.nanmean(part["body_length_mm"]) / reference_length),
+            "body_length_ratio_min": float(np.nanpercentile(part["body_length_mm"], 10) / reference_length),
             "heading_change_deg": float(np.degrees(np.unwrap(np.radians(heading)))[-1] - heading[0]) if len(heading) else np.nan,
             "angular_speed_deg_s": float(np.nanmean(np.abs(part["angular_speed_deg_s"]))),
             "head_yaw_std_deg": float(np.nanstd(part["head_yaw_deg"])),

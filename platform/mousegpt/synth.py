@@ -283,10 +283,9 @@ def truth_poses(truth: pd.DataFrame, fps: float):
 
 def write_session(out_dir: Path, name: str, seconds: float, condition: str, seed: int, scene: Scene,
                   novel: tuple[str, ...] = ()) -> pd.DataFrame:
-    """Simulate, render and encode one session; write its mp4 and truth Parquet.
+    """Simulate, render and encode one session; write its mp4 and truth files.
 
-    Rendered frames are deterministic for a seed; the H.264 encoder here is not bit-exact
-    from run to run, so decoded frames can differ by a few grey levels.
+    The same seed gives the same truth and the same video bytes.
     """
     traj = simulate(seconds, condition, seed, scene, novel)
     truth = truth_table(traj, scene)
@@ -295,7 +294,9 @@ def write_session(out_dir: Path, name: str, seconds: float, condition: str, seed
     with av.open(str(tmp_path), "w") as container:
         stream = container.add_stream("libx264", rate=Fraction(scene.fps).limit_denominator(1001))
         stream.width, stream.height, stream.pix_fmt = scene.width, scene.height, "yuv420p"
-        stream.options = {"preset": "veryfast", "crf": "20"}
+        # x264's lookahead and macroblock tree make its output differ from run to run;
+        # without them the same seed gives the same bytes.
+        stream.options = {"preset": "veryfast", "crf": "20", "x264-params": "mbtree=0:rc-lookahead=0"}
         for grey in render(traj, scene, seed):
             frame = av.VideoFrame.from_ndarray(grey, format="gray").reformat(format="yuv420p")
             container.mux(stream.encode(frame))

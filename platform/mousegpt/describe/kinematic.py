@@ -37,7 +37,10 @@ def behaviour_likelihoods(f: dict) -> dict[str, float]:
     fast = _above(f["speed_mean_mm_s"], 120, 15)
     leaping = _above(f["speed_max_mm_s"], 350, 30)
     turning = _above(f["angular_speed_deg_s"], 80, 15)
-    short = _above(-f["body_length_ratio"], -0.74, 0.02)  # foreshortened from above: upright
+    # Foreshortened from above: upright. The window's shortest posture counts, so a rear that
+    # starts mid-window is not mistaken for grooming.
+    shortest = f["body_length_ratio"] if _missing(f.get("body_length_ratio_min")) else f["body_length_ratio_min"]
+    short = _above(-shortest, -0.72, 0.02)
     head_busy = _above(f["head_speed_mm_s"], 12, 3)
     rhythmic = _above(f["head_motion_hz"], 3.5, 0.5)
     slow = 1 - _above(f["speed_mean_mm_s"], 40, 5)
