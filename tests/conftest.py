@@ -8,6 +8,7 @@ MOUSEGPT_REQUIRE_REAL_DATA=1 (as in CI).
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pandas as pd
@@ -84,3 +85,10 @@ def truth_share(video: str | Path, start_s: float, end_s: float, behavior: str) 
     truth = pd.read_parquet(str(video).replace(".mp4", ".truth.parquet"))
     inside = truth[(truth.time_s >= start_s) & (truth.time_s < end_s)]
     return float((inside.behavior == behavior).mean())
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on at ``host`` right now."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]

@@ -4,7 +4,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -12,14 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import free_port
+
 pytestmark = pytest.mark.ray
 RAY = str(Path(sys.executable).with_name("ray"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.2", 0))
-        return s.getsockname()[1]
 
 
 def _alive_nodes(address: str, env: dict) -> int:
@@ -36,7 +31,7 @@ def _alive_nodes(address: str, env: dict) -> int:
 def cluster():
     """Nodes run with --block in their own process groups, so stopping them cannot touch the
     test session's own Ray (``ray stop`` would stop every Ray on the machine)."""
-    port = _free_port()
+    port = free_port("127.0.0.2")
     address = f"127.0.0.2:{port}"  # loopback; Ray would rewrite 127.0.0.1 to the network address
     temp = tempfile.mkdtemp(prefix="rc")  # short: Ray's socket paths must stay under 108 bytes
     env = os.environ | {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}

@@ -1,22 +1,17 @@
 """The Ray Serve application over HTTP on loopback."""
 
 import concurrent.futures
-import socket
 
 import pytest
 import requests
+
+from .conftest import free_port
 
 pytestmark = pytest.mark.ray
 
 FACTS = {"speed_mean_mm_s": 2.0, "speed_max_mm_s": 5.0, "body_length_ratio": 0.95, "angular_speed_deg_s": 3.0,
          "head_speed_mm_s": 30.0, "head_motion_hz": 6.0, "heading_change_deg": 0.0, "body_length_mm": 80.0,
          "zone": "wall"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +21,7 @@ def server(analyzed):
     from serve.app import build_app
 
     ws, _ = analyzed
-    port = _free_port()
+    port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     serve.run(build_app({"workspace": str(ws.root)}), name="mousegpt", route_prefix="/")
     yield f"http://127.0.0.1:{port}"

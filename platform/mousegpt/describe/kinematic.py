@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 
 from mousegpt.describe.model import Description
@@ -147,7 +146,3 @@ class KinematicDescriber:
             out.append(Description(behavior, probs, overall, head, limbs, torso, keywords))
         return out
 
-
-def accuracy(descriptions: list[Description], truth: list[str]) -> float:
-    """Fraction of segments whose behaviour matches the truth label (for benchmarks and tests)."""
-    return float(np.mean([d.behavior == t for d, t in zip(descriptions, truth)]))
