@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -67,7 +68,8 @@ def demo(
     ws = workspace_of(workspace)
     videos = ws.root / "demo-videos"
     with err.status(f"rendering {sessions} synthetic sessions into {videos}"):
-        synth_dataset(videos, sessions=sessions, seconds=seconds, seed=0, conditions=("control", "stim"))
+        synth_dataset(videos, sessions=sessions, seconds=seconds, seed=0, conditions=("control", "stim"),
+                      workers=os.cpu_count() or 1)
     report = run(read_manifest(videos / "manifest.csv"), ws)
     err.print(f"analysed: {report['sessions']} new session(s), {report['segments']} segment(s); "
               f"{len(report['skipped'])} already in the workspace")

@@ -42,31 +42,57 @@ def workspace_of(path: Path | None):
     return Workspace(resolve(path))
 
 
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
 @app.command()
 def synth(
     out_dir: Annotated[Path, typer.Argument(metavar="OUT", help="Folder for videos, truth tables and manifest.csv.")],
-    sessions: Annotated[int, typer.Option(help="Number of sessions (conditions assigned in turn).")] = 4,
+    sessions: Annotated[int, typer.Option(help="Number of sessions (conditions, furs, arenas assigned in turn).")] = 4,
     seconds: Annotated[float, typer.Option(help="Length of each session.")] = 30.0,
-    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same data.")] = 0,
+    seed: Annotated[int, typer.Option(help="Random seed; the same arguments and seed give the same files.")] = 0,
     conditions: Annotated[str, typer.Option(help="Comma-separated conditions: control, stim, anx.")] = "control,stim",
-    fps: Annotated[float, typer.Option(help="Frame rate.")] = 25.0,
-    width: Annotated[int, typer.Option(help="Frame width in pixels.")] = 400,
-    height: Annotated[int, typer.Option(help="Frame height in pixels.")] = 300,
     novel: Annotated[Optional[list[str]], typer.Option(
         help="Plant a behaviour outside the vocabulary (circling, head_twitch); repeatable.")] = None,
+    view: Annotated[str, typer.Option(help="Camera: top (the back) or bottom (belly and paws, through a clear floor).")] = "top",
+    fur: Annotated[str, typer.Option(help="Comma-separated coat colours: black, agouti, white.")] = "black",
+    arena: Annotated[str, typer.Option(help="Comma-separated arena shapes: square, circle.")] = "square",
+    fps: Annotated[float, typer.Option(help="Frame rate.")] = 25.0,
+    width: Annotated[int, typer.Option(help="Frame width in pixels (even).")] = 640,
+    height: Annotated[int, typer.Option(help="Frame height in pixels (even).")] = 480,
+    workers: Annotated[int, typer.Option(
+        help="Sessions rendered at once, one CPU each, on Ray [default: all CPUs].", show_default=False)] = 0,
+    address: Annotated[Optional[str], typer.Option(help="Ray cluster to render on (OUT must be shared).")] = None,
+    contact_sheet: Annotated[bool, typer.Option(
+        "--contact-sheet", help="Also write OUT/contact_sheet.png: a frame of every behaviour in both views.")] = False,
     as_json: JsonOpt = False,
 ):
-    """Render synthetic top-view mouse videos with per-frame ground truth."""
-    from mousegpt.synth import Scene, synth_dataset
+    """Render synthetic mouse videos with per-frame ground truth (behaviour and 10 keypoints)."""
+    import os
 
-    names = tuple(c.strip() for c in conditions.split(",") if c.strip())
-    with err.status(f"rendering {sessions} synthetic sessions into {out_dir}"):
-        manifest = synth_dataset(out_dir, sessions=sessions, seconds=seconds, seed=seed, conditions=names,
-                                 scene=Scene(width=width, height=height, fps=fps), novel=tuple(novel or ()))
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from mousegpt.synth import Scene, synth_dataset
+    from mousegpt.synth import contact_sheet as write_contact_sheet
+
+    furs, arenas = _names(fur), _names(arena)
+    scene = Scene(width=width, height=height, fps=fps, view=view, fur=furs[0] if furs else "",
+                  arena=arenas[0] if arenas else "")
+    frames = sessions * int(round(seconds * fps))
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task(f"rendering {sessions} session(s) into {out_dir} (frames)", total=frames)
+        manifest = synth_dataset(out_dir, sessions=sessions, seconds=seconds, seed=seed, conditions=_names(conditions),
+                                 scene=scene, novel=tuple(novel or ()), furs=furs, arenas=arenas,
+                                 workers=workers or os.cpu_count() or 1, address=address,
+                                 progress=lambda n: bar.advance(task, n))
+        sheet = write_contact_sheet(out_dir / "contact_sheet.png", scene, seed) if contact_sheet else None
     if as_json:
-        print_json({"out": str(out_dir), "manifest": str(out_dir / "manifest.csv"), "sessions": manifest.to_dict("records")})
+        print_json({"out": str(out_dir), "manifest": str(out_dir / "manifest.csv"), "contact_sheet": sheet and str(sheet),
+                    "sessions": manifest.to_dict("records")})
     else:
-        err.print(f"wrote {len(manifest)} sessions and {out_dir / 'manifest.csv'}")
+        err.print(f"wrote {len(manifest)} sessions and {out_dir / 'manifest.csv'}" + (f"; contact sheet {sheet}" if sheet else ""))
 
 
 @app.command()

@@ -1,0 +1,250 @@
+"""Simulating one session: a behaviour program turned into per-frame posture and position.
+
+Coordinates: arena millimetres seen from above, origin at the arena's bounding box's
+top-left corner, x right, y down; angles in radians (see ``body``). The simulation is cheap
+(a few numbers per frame) and fully determined by its seed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mousegpt.synth.body import Posture, skeleton
+from mousegpt.synth.program import VARIANTS, behavior_program, check_condition
+
+ARENA_SHAPES = ("square", "circle")
+
+
+@dataclass(frozen=True)
+class ArenaGeometry:
+    """A square arena of side ``size_mm`` or a circular one of that diameter."""
+
+    shape: str = "square"
+    size_mm: float = 400.0
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        return self.size_mm / 2, self.size_mm / 2
+
+    def wall(self, x: float, y: float) -> tuple[float, float]:
+        """Distance (mm) to the nearest wall, and the direction (rad) pointing at it."""
+        cx, cy = self.centre
+        if self.shape == "circle":
+            r = math.hypot(x - cx, y - cy)
+            return self.size_mm / 2 - r, math.atan2(y - cy, x - cx)
+        walls = ((x, math.pi), (self.size_mm - x, 0.0), (y, -math.pi / 2), (self.size_mm - y, math.pi / 2))
+        return min(walls)
+
+    def clamp(self, points: np.ndarray, margin_mm: float = 1.0) -> np.ndarray:
+        """Points (..., 2) moved inside the arena, ``margin_mm`` from its wall."""
+        if self.shape == "circle":
+            centre = np.array(self.centre)
+            offset = points - centre
+            r = np.linalg.norm(offset, axis=-1, keepdims=True)
+            limit = self.size_mm / 2 - margin_mm
+            return np.where(r > limit, centre + offset * limit / np.maximum(r, 1e-9), points)
+        return np.clip(points, margin_mm, self.size_mm - margin_mm)
+
+
+@dataclass
+class Trajectory:
+    """One session's simulated truth: labels and posture per frame, plus the animal's size."""
+
+    behavior: list[str]
+    variant: list[str]
+    posture: Posture
+    body_length_mm: float
+    arena: ArenaGeometry
+    fps: float
+    speed: np.ndarray = field(repr=False)
+    """Body-centre speed (mm/s) per frame."""
+
+    def __len__(self) -> int:
+        return len(self.behavior)
+
+    def skeleton(self) -> dict[str, np.ndarray]:
+        """Body points (mm) per frame, with the tail kept inside the arena."""
+        points = skeleton(self.posture, self.body_length_mm)
+        points["tail"] = self.arena.clamp(points["tail"])
+        points["tail_mid"] = points["tail"][:, points["tail"].shape[1] // 2]
+        points["tail_tip"] = points["tail"][:, -1]
+        return points
+
+
+def _wrap(angle: float) -> float:
+    return (angle + math.pi) % (2 * math.pi) - math.pi
+
+
+def _open_field_point(arena: ArenaGeometry, rng: np.random.Generator) -> tuple[float, float]:
+    """A random place in the arena's inner 70% (across)."""
+    cx, cy = arena.centre
+    while True:
+        dx, dy = rng.uniform(-0.35, 0.35, size=2) * arena.size_mm
+        if arena.shape == "square" or math.hypot(dx, dy) < 0.35 * arena.size_mm:
+            return cx + dx, cy + dy
+
+
+def simulate(seconds: float, condition: str, seed: int, fps: float = 25.0, arena: ArenaGeometry = ArenaGeometry(),
+             novel: tuple[str, ...] = (), body_length_mm: float | None = None,
+             program: list[tuple] | None = None, start: tuple[float, float, float] | None = None) -> Trajectory:
+    """Simulate a session of ``seconds`` at ``fps``: bouts from the condition's Markov chain,
+    each with its own kinematics; the walls keep the mouse in and draw it along them as
+    much as the condition's wall affinity says.
+
+    ``body_length_mm`` (nose to tail base, stretched out) is drawn from 80-100 mm when None.
+    ``program`` replaces the Markov chain with fixed bouts ``(behaviour, seconds[, variant])``
+    and ``start`` sets the first position and heading ``(x_mm, y_mm, rad)``; both are for
+    showing a chosen behaviour (the contact sheet).
+    """
+    wall_affinity = check_condition(condition).wall_affinity
+    rng = np.random.default_rng(seed)
+    length = float(body_length_mm or rng.uniform(80, 100))
+    dt = 1.0 / fps
+    n_frames = int(round(seconds * fps))
+    cx, cy = arena.centre
+    # Start somewhere in the middle half of the arena, facing anywhere.
+    x, y = cx + rng.uniform(-0.25, 0.25) * arena.size_mm, cy + rng.uniform(-0.25, 0.25) * arena.size_mm
+    heading = rng.uniform(-math.pi, math.pi)
+    if start is not None:
+        x, y, heading = start
+    bend = yaw = rear = lift = up = 0.0
+    stretch, stride, tail_wave = 1.0, 0.0, rng.uniform(0, 2 * math.pi)
+    keys = ("x", "y", "heading", "bend", "head_yaw", "rear", "stretch", "lift", "forepaws_up", "stride", "tail_wave")
+    out: dict[str, list[float]] = {k: [] for k in keys}
+    behaviors: list[str] = []
+    variants: list[str] = []
+    speeds: list[float] = []
+
+    # A little extra program, so rounding bouts to whole frames never leaves the session short.
+    bouts = program if program is not None else behavior_program(seconds + 2.0, condition, rng, novel)
+    for behavior, duration, *forced in bouts:
+        n = max(1, int(round(duration * fps)))
+        wall_mm, wall_dir = arena.wall(x, y)
+        variant = ""
+        if forced:
+            variant = forced[0]
+        elif behavior == "rear":
+            variant = "supported" if wall_mm < 0.9 * length else "unsupported"
+        elif behavior in VARIANTS:
+            variant = str(rng.choice(VARIANTS[behavior], p=[0.6, 0.4] if behavior == "groom" else None))
+        side = -1.0 if variant == "left" else 1.0  # the animal's left is a decreasing heading
+        speed = {"walk": rng.uniform(50, 90), "run": rng.uniform(180, 260), "turn": 12.0, "sniff": 4.0,
+                 "jump": rng.uniform(380, 450), "circling": rng.uniform(90, 120)}.get(behavior, 0.0)
+        turn_rate = math.radians(rng.uniform(160, 240)) * side
+        groom_hz, groom_side = rng.uniform(5.0, 7.0), float(rng.choice([-1.0, 1.0]))
+        phase = rng.uniform(0, 2 * math.pi)
+        # Locomotion either follows the walls (as often as the condition's wall affinity says)
+        # or crosses the open field toward a random place.
+        goal = None if rng.random() < wall_affinity else _open_field_point(arena, rng)
+        # A rear against a wall starts with walking up to it, nose to the wall (labelled walk).
+        approach_frames = int(2 * fps) if variant == "supported" else 0
+        i = 0
+        while i < n:
+            t = i * dt
+            target = {"yaw": 0.0, "bend": 0.0, "rear": 0.0, "stretch": 1.0, "lift": 0.0, "up": 0.0}
+            step_speed = speed
+            label = behavior
+            if approach_frames:
+                wall_mm, wall_dir = arena.wall(x, y)
+                nose_gap = arena.wall(x + 0.58 * length * math.cos(heading), y + 0.58 * length * math.sin(heading))[0]
+                if nose_gap > 3.0:
+                    label, step_speed, approach_frames = "walk", 60.0, approach_frames - 1
+                    heading += 0.3 * _wrap(wall_dir - heading)
+                else:
+                    approach_frames = 0
+            if label != behavior:
+                pass
+            elif behavior in ("walk", "run"):
+                wall_mm, wall_dir = arena.wall(x, y)
+                if goal is None:  # thigmotaxis: far from a wall, head for it; near one, follow it
+                    if wall_mm > 0.8 * length:
+                        desired = wall_dir
+                    else:
+                        along = min((wall_dir + math.pi / 2, wall_dir - math.pi / 2), key=lambda a: abs(_wrap(a - heading)))
+                        closer = float(np.clip((wall_mm - 0.25 * length) / (0.5 * length), -1, 1)) * math.radians(35)
+                        desired = along + closer * math.copysign(1.0, _wrap(wall_dir - along))
+                else:  # exploring: head for a place in the open field
+                    desired = math.atan2(goal[1] - y, goal[0] - x)
+                    if math.hypot(goal[0] - x, goal[1] - y) < 0.5 * length:
+                        goal = _open_field_point(arena, rng)
+                turning = 2.5 * _wrap(desired - heading) + rng.normal(0, math.radians(60))
+                heading += turning * dt
+                target["bend"] = float(np.clip(0.25 * turning, -0.5, 0.5))
+                target["stretch"] = 1.05 if behavior == "run" else 1.0
+            elif behavior == "turn":
+                heading += turn_rate * dt
+                target["bend"] = 0.55 * side
+            elif behavior == "rest":
+                target["stretch"] = 0.8 + 0.012 * math.sin(2 * math.pi * 2.5 * t + phase)  # breathing
+                target["bend"] = 0.15 * groom_side
+            elif behavior == "groom":
+                target["stretch"], target["up"] = 0.8, 1.0
+                stroke = math.sin(2 * math.pi * groom_hz * t + phase)
+                if variant == "face":
+                    target["yaw"], target["rear"] = 0.35 * stroke, 0.15 + 0.08 * stroke
+                else:  # licking a flank: the head turns back along the body and strokes it
+                    target["yaw"], target["bend"] = groom_side * (0.9 + 0.3 * stroke), 0.5 * groom_side
+            elif behavior == "rear":
+                ramp = max(0.0, min(1.0, t / 0.3, (duration - t) / 0.3))
+                target["rear"], target["up"] = ramp, ramp
+                target["yaw"] = 0.15 * math.sin(2 * math.pi * 0.8 * t + phase)
+            elif behavior == "sniff":
+                target["yaw"] = 0.5 * math.sin(2 * math.pi * 1.5 * t + phase)
+                target["rear"] = 0.08 + 0.04 * math.sin(2 * math.pi * 8.0 * t)  # whisking nose bob
+            elif behavior == "jump":
+                target["lift"], target["stretch"] = math.sin(math.pi * min(1.0, t / max(duration, dt))), 1.1
+            elif behavior == "circling":
+                heading += side * speed / 35.0 * dt  # a circle of about 35 mm radius
+                target["bend"], target["yaw"] = 0.7 * side, 0.3 * side
+            elif behavior == "head_twitch":
+                target["yaw"] = 0.7 * math.sin(2 * math.pi * 10.0 * t + phase)
+            # Posture follows its target quickly but not instantly, as a body would.
+            quick = behavior in ("groom", "sniff", "head_twitch")
+            yaw += (target["yaw"] - yaw) * (0.8 if quick else 0.3)
+            rear += (target["rear"] - rear) * (0.8 if quick else 0.4)
+            bend += (target["bend"] - bend) * 0.3
+            stretch += (target["stretch"] - stretch) * 0.3
+            up += (target["up"] - up) * 0.4
+            lift = target["lift"]
+            x_new = x + step_speed * math.cos(heading) * dt
+            y_new = y + step_speed * math.sin(heading) * dt
+            # The whole body stays inside: a nose that reaches a wall stops the mouse, which then
+            # turns along the wall; a rump swung into a wall pushes the body away from it.
+            front, head, back = heading + bend / 2, heading + bend / 2 + yaw, heading - bend / 2
+            neck_mm, snout_mm = length * stretch * 0.30 * (1 - 0.6 * rear), length * stretch * 0.28 * (1 - 0.7 * rear)
+            nose_gap, nose_wall = arena.wall(x_new + neck_mm * math.cos(front) + snout_mm * math.cos(head),
+                                             y_new + neck_mm * math.sin(front) + snout_mm * math.sin(head))
+            rump_gap, rump_wall = arena.wall(x_new - 0.45 * length * stretch * math.cos(back),
+                                             y_new - 0.45 * length * stretch * math.sin(back))
+            if nose_gap < 2.0 and label != "rear":  # a rearing mouse's front is off the floor
+                x_new -= (2.0 - nose_gap) * math.cos(nose_wall)
+                y_new -= (2.0 - nose_gap) * math.sin(nose_wall)
+                if behavior not in ("rear", "groom", "rest"):
+                    along = (nose_wall + math.pi / 2, nose_wall - math.pi / 2)
+                    heading += 0.3 * _wrap(min(along, key=lambda a: abs(_wrap(a - heading))) - heading)
+            if rump_gap < 2.0:
+                x_new -= (2.0 - rump_gap) * math.cos(rump_wall)
+                y_new -= (2.0 - rump_gap) * math.sin(rump_wall)
+            # The body centre keeps clear of the wall even side-on.
+            wall_mm, wall_dir = arena.wall(x_new, y_new)
+            if wall_mm < 0.15 * length:
+                x_new -= (0.15 * length - wall_mm) * math.cos(wall_dir)
+                y_new -= (0.15 * length - wall_mm) * math.sin(wall_dir)
+            speeds.append(math.hypot(x_new - x, y_new - y) / dt)
+            x, y = x_new, y_new
+            stride += 2 * math.pi * (speeds[-1] / (0.45 * length)) * dt
+            tail_wave += 2 * math.pi * (0.6 + speeds[-1] / 150) * dt
+            for key, value in zip(keys, (x, y, heading, bend, yaw, rear, stretch, lift, up, stride, tail_wave)):
+                out[key].append(value)
+            behaviors.append(label)
+            variants.append(variant if label == behavior else "")
+            i += label == behavior
+            if len(behaviors) == n_frames:
+                break
+        if len(behaviors) == n_frames:
+            break
+    posture = Posture(**{k: np.asarray(v) for k, v in out.items()})
+    return Trajectory(behaviors, variants, posture, length, arena, fps, np.asarray(speeds))
