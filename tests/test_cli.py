@@ -96,3 +96,25 @@ def test_synth_plants_novel_behaviour_on_request(tmp_path):
     truth = pd.read_parquet(tmp_path / document["sessions"][0]["video"].replace(".mp4", ".truth.parquet"))
     assert "circling" in set(truth.behavior) and "head_twitch" not in set(truth.behavior)
     assert (tmp_path / "manifest.csv").exists()
+
+
+def test_synth_bottom_view_furs_and_contact_sheet(tmp_path):
+    import cv2
+    import pandas as pd
+
+    result = runner.invoke(app, ["synth", str(tmp_path), "--sessions", "2", "--seconds", "2", "--workers", "1",
+                                 "--width", "320", "--height", "240", "--view", "bottom", "--fur", "white,agouti",
+                                 "--arena", "circle", "--contact-sheet", "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert [s["view"] for s in document["sessions"]] == ["bottom", "bottom"]
+    manifest = pd.read_csv(tmp_path / "manifest.csv")
+    assert list(manifest.view) == ["bottom", "bottom"]
+    assert cv2.imread(document["contact_sheet"]) is not None
+
+
+def test_synth_bad_option_is_one_error_line(tmp_path):
+    result = mousegpt("synth", str(tmp_path / "out"), "--fur", "green")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == ["error: fur must be one of black, agouti, white, got 'green'"]
+    assert not (tmp_path / "out").exists()

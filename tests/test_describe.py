@@ -66,11 +66,15 @@ def test_unknown_model_is_refused():
 
 def test_behaviour_matches_truth_on_tracked_synthetic_video(synth_dir):
     """The whole video path (tracker, kinematics, facts, describer) against ground truth."""
+    import pandas as pd
+
+    manifest = pd.read_csv(synth_dir / "manifest.csv").set_index("animal")
     truth_labels, predicted = [], []
     for name in ("control_m01", "stim_m02"):
         path = synth_dir / f"{name}.mp4"
         bg = tracking.estimate_background(path)
-        kin = kinematics.compute(tracking.track(path, background=bg), 25.0, 0.69, from_background(bg.image))
+        px_per_mm = manifest.px_per_mm[name.split("_")[1]]
+        kin = kinematics.compute(tracking.track(path, background=bg), 25.0, px_per_mm, from_background(bg.image))
         facts = segments.facts(kin, 25.0)
         predicted += [d.behavior for d in load_model().describe(facts)]
         truth_labels += [truth_label(path, s, e) for s, e in zip(facts.start_s, facts.end_s)]

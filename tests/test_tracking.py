@@ -5,6 +5,7 @@ from movement.io import load_poses
 
 from mousegpt import tracking
 from mousegpt.arena import from_background
+from mousegpt.synth import read_truth_metadata
 
 
 def _xy(ds, keypoint):
@@ -38,10 +39,22 @@ def test_arena_is_found_in_the_background(synth_dir):
     bg = tracking.estimate_background(synth_dir / "control_m01.mp4")
     assert bg.polarity == -1  # dark mouse on a light floor
     arena = from_background(bg.image)
-    side = 0.92 * 300  # synth's arena fills 92% of the frame's short side
+    scene = read_truth_metadata(synth_dir / "control_m01.truth.parquet")["scene"]
+    side = scene["arena_mm"] * 0.92 * min(scene["width"], scene["height"]) / scene["arena_mm"]
     assert arena.shape == "rect"
     assert arena.width == pytest.approx(side, abs=4) and arena.height == pytest.approx(side, abs=4)
-    assert (arena.cx, arena.cy) == pytest.approx((200, 150), abs=3)
+    assert (arena.cx, arena.cy) == pytest.approx((scene["width"] / 2, scene["height"] / 2), abs=3)
+
+
+def test_a_circular_arena_is_found_as_a_circle(tmp_path):
+    from dataclasses import replace
+
+    from mousegpt.synth import Scene, synth_dataset
+
+    manifest = synth_dataset(tmp_path, sessions=1, seconds=6, seed=4, scene=replace(Scene(width=320, height=240), arena="circle"))
+    arena = from_background(tracking.estimate_background(tmp_path / manifest.video[0]).image)
+    assert arena.shape == "circle"
+    assert arena.width == pytest.approx(0.92 * 240, abs=4) and (arena.cx, arena.cy) == pytest.approx((160, 120), abs=3)
 
 
 def test_tracks_command_writes_deeplabcut_csv(synth_dir, tmp_path):

@@ -6,8 +6,8 @@ heading of 0 faces +x and the animal's left is ``heading - pi/2``. Every functio
 arrays with one row per frame.
 
 The spine has two halves that bend by ``bend`` (C-shape when turning); rearing (0..1)
-foreshortens the front half and the head as seen from above or below, because they rise
-toward the camera's axis.
+foreshortens the head, the front half and (less) the rear half as seen from above or
+below, because they rise toward the camera's axis.
 """
 
 from __future__ import annotations
@@ -74,8 +74,9 @@ def skeleton(p: Posture, body_length_mm: float) -> dict[str, np.ndarray]:
     nose = neck + col(0.28 * length * (1 - 0.7 * p.rear)) * head
     ear_base = neck + col(0.05 * length * (1 - 0.5 * p.rear)) * head
     ear_side = col(0.075 * body_length_mm * np.ones_like(length)) * left_of(head_angle)
-    tail_base = centre - col(0.42 * length) * rear_
-    hip_base = centre - col(0.28 * length) * rear_
+    hunch = 1 - 0.25 * p.rear  # rearing also lifts the lower back toward the camera's axis
+    tail_base = centre - col(0.42 * length * hunch) * rear_
+    hip_base = centre - col(0.28 * length * hunch) * rear_
     hip_side = col(0.10 * body_length_mm * np.ones_like(length)) * left_of(rear_angle)
 
     # The tail continues the spine's arc and carries a travelling wave that grows toward the tip.
@@ -94,7 +95,7 @@ def skeleton(p: Posture, body_length_mm: float) -> dict[str, np.ndarray]:
     up = col(p.forepaws_up)
     fore_centre = (1 - up) * fore_floor + up * fore_up
     fore_side = col(0.075 * body_length_mm * (1 - 0.5 * p.forepaws_up)) * left_of(front_angle)
-    hind_centre = centre - col(0.30 * length) * rear_
+    hind_centre = centre - col(0.30 * length * hunch) * rear_
     hind_side = col(0.115 * body_length_mm * np.ones_like(length)) * left_of(rear_angle)
     paws = np.stack([fore_centre + fore_side + swing * front * (1 - up), fore_centre - fore_side - swing * front * (1 - up),
                      hind_centre + hind_side - swing * rear_, hind_centre - hind_side + swing * rear_], axis=1)

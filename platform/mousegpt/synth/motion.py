@@ -170,7 +170,9 @@ def simulate(seconds: float, condition: str, seed: int, fps: float = 25.0, arena
                     desired = math.atan2(goal[1] - y, goal[0] - x)
                     if math.hypot(goal[0] - x, goal[1] - y) < 0.5 * length:
                         goal = _open_field_point(arena, rng)
-                turning = 2.5 * _wrap(desired - heading) + rng.normal(0, math.radians(60))
+                # Walking mice steer gently (a sharp change of direction is a turn bout).
+                limit = math.radians(50 if behavior == "walk" else 70)
+                turning = float(np.clip(1.5 * _wrap(desired - heading) + rng.normal(0, math.radians(40)), -limit, limit))
                 heading += turning * dt
                 target["bend"] = float(np.clip(0.25 * turning, -0.5, 0.5))
                 target["stretch"] = 1.05 if behavior == "run" else 1.0
@@ -183,8 +185,9 @@ def simulate(seconds: float, condition: str, seed: int, fps: float = 25.0, arena
             elif behavior == "groom":
                 target["stretch"], target["up"] = 0.8, 1.0
                 stroke = math.sin(2 * math.pi * groom_hz * t + phase)
-                if variant == "face":
-                    target["yaw"], target["rear"] = 0.35 * stroke, 0.15 + 0.08 * stroke
+                if variant == "face":  # forepaws stroke the face; the head bobs with them
+                    target["yaw"], target["rear"] = 0.45 * stroke, 0.15 + 0.08 * stroke
+                    target["up"] = 0.75 + 0.25 * stroke
                 else:  # licking a flank: the head turns back along the body and strokes it
                     target["yaw"], target["bend"] = groom_side * (0.9 + 0.3 * stroke), 0.5 * groom_side
             elif behavior == "rear":
@@ -207,7 +210,7 @@ def simulate(seconds: float, condition: str, seed: int, fps: float = 25.0, arena
             rear += (target["rear"] - rear) * (0.8 if quick else 0.4)
             bend += (target["bend"] - bend) * 0.3
             stretch += (target["stretch"] - stretch) * 0.3
-            up += (target["up"] - up) * 0.4
+            up += (target["up"] - up) * (0.8 if quick else 0.4)
             lift = target["lift"]
             x_new = x + step_speed * math.cos(heading) * dt
             y_new = y + step_speed * math.sin(heading) * dt

@@ -26,7 +26,7 @@ VIEWS = ("top", "bottom")
 # Colours (BGR) per fur: back, dorsal highlight, belly, ears, paws/nose/tail skin, eyes.
 FUR = {
     "black": dict(back=(38, 36, 40), highlight=(72, 70, 74), belly=(62, 60, 64), ear=(70, 68, 92),
-                  skin=(120, 128, 170), tail=(70, 74, 92), eye=(20, 20, 20)),
+                  skin=(84, 88, 118), tail=(70, 74, 92), eye=(20, 20, 20)),
     "agouti": dict(back=(52, 78, 104), highlight=(86, 116, 142), belly=(150, 172, 192), ear=(96, 110, 160),
                    skin=(150, 160, 215), tail=(118, 128, 160), eye=(15, 15, 15)),
     "white": dict(back=(222, 226, 230), highlight=(246, 247, 249), belly=(236, 238, 240), ear=(175, 180, 232),
@@ -306,17 +306,22 @@ class Renderer:
         girth = 1 / math.sqrt(max(posture.stretch[i], 0.5))  # a curled mouse is rounder
         rear_c = (p["tail_base"] + p["body_center"]) / 2 + 0.03 * L_drawn * rear_dir
         front_c = (p["body_center"] + p["neck"]) / 2
-        ellipse(rear_c, rear_len / 2 + 0.09 * L_drawn, 0.19 * L_drawn * girth, rear_dir, body_tone)
-        ellipse(front_c, front_len / 2 + 0.14 * L_drawn, 0.165 * L_drawn * girth, front_dir, body_tone)
+        ellipse(rear_c, rear_len / 2 + 0.09 * L_drawn * (1 - 0.3 * posture.rear[i]), 0.19 * L_drawn * girth, rear_dir,
+                body_tone)
+        ellipse(front_c, front_len / 2 + 0.14 * L_drawn * (1 - 0.7 * posture.rear[i]), 0.165 * L_drawn * girth, front_dir,
+                body_tone)
         # The head: a rounded cranium behind a tapering snout that ends at the nose. Rearing
         # brings head and shoulders toward a top camera, so they look broader.
         side = np.array([-head_dir[1], head_dir[0]])
-        broad = 1 + 0.25 * posture.rear[i] * (not bottom)
+        broad = 1 + 0.1 * posture.rear[i] * (not bottom)
         cranium = p["neck"] + 0.3 * head_len * head_dir
         disc(cranium, 0.11 * L_drawn * broad, body_tone)
-        snout = np.array([p["nose"], cranium + 0.1 * L_drawn * broad * side, cranium - 0.1 * L_drawn * broad * side])
+        half = 0.1 * L_drawn * broad
+        tip = p["nose"] - 0.012 * L_drawn * head_dir  # the rounded tip's centre: its edge is the nose
+        snout = np.array([cranium + half * side, tip + 0.3 * half * side, tip - 0.3 * half * side, cranium - half * side])
         cv2.fillConvexPoly(colour, np.round(snout * 16).astype(np.int32), tuple(body_tone), cv2.LINE_AA, self.SHIFT)
         cv2.fillConvexPoly(alpha, np.round(snout * 16).astype(np.int32), 255, cv2.LINE_AA, self.SHIFT)
+        disc(tip, 0.3 * half, c["skin"] if bottom or self.scene.fur != "black" else body_tone)
         if not bottom:
             # A soft dorsal highlight along the spine, lit from the upper left.
             shine = np.array([-1.0, -1.0]) * 0.02 * L_drawn
@@ -327,7 +332,6 @@ class Renderer:
                 disc(p[ear], 0.055 * L_drawn, c["ear"])
             for s in (-1, 1):
                 disc(p["neck"] + 0.55 * head_len * head_dir + s * 0.05 * L_drawn * side, 0.016 * L_drawn, c["eye"], False)
-        disc(p["nose"] - 0.01 * L_drawn * head_dir, 0.018 * L_drawn, c["skin"], False)
         # Forepaws show from above only when raised (rearing, grooming); from below always.
         if bottom or posture.forepaws_up[i] > 0.3:
             for paw in paws[:2]:
