@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mousegpt import tracking
-from mousegpt.synth import synth_dataset
+from mousegpt.synth import read_truth_metadata, synth_dataset
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 
@@ -54,13 +54,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         manifest = synth_dataset(tmp, sessions=4, seconds=24, seed=7)
         errors = {k: [] for k in ("nose", "body_center", "tail_base")}
+        lengths_px = [read_truth_metadata(Path(tmp) / n.replace(".mp4", ".truth.parquet"))["body_length_mm"] * px
+                      for n, px in zip(manifest.video, manifest.px_per_mm)]
         for name in manifest.video:
             ds = tracking.track(Path(tmp) / name)
             truth = pd.read_parquet(Path(tmp) / name.replace(".mp4", ".truth.parquet"))
             for k in errors:
                 errors[k].append(np.linalg.norm(_xy(ds, k) - truth[[f"{k}_x", f"{k}_y"]].to_numpy(), axis=1))
         for k, e in errors.items():
-            table.add_row(*_row(f"synthetic: {k} (mouse ~62 px)", np.concatenate(e)))
+            table.add_row(*_row(f"synthetic: {k} (mouse ~{np.mean(lengths_px):.0f} px)", np.concatenate(e)))
     Console().print(table)
 
 

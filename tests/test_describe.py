@@ -27,6 +27,7 @@ def describe(**changes):
     (dict(speed_mean_mm_s=200, speed_max_mm_s=260, immobile_fraction=0), "run"),
     (dict(speed_mean_mm_s=60, speed_max_mm_s=75, immobile_fraction=0), "walk"),
     (dict(head_speed_mm_s=30, head_motion_hz=6), "groom"),
+    (dict(speed_mean_mm_s=8, speed_max_mm_s=15, immobile_fraction=0.3, angular_speed_deg_s=10), "groom"),
     (dict(head_speed_mm_s=30, head_motion_hz=1.5), "sniff"),
     (dict(body_length_ratio=0.62, body_length_ratio_min=0.6), "rear"),
     (dict(body_length_ratio=0.78, body_length_ratio_min=0.6, head_speed_mm_s=23, head_motion_hz=5), "rear"),
@@ -38,6 +39,13 @@ def test_behaviour_follows_the_facts(changes, expected):
     d = describe(**changes)
     assert d.behavior == expected
     assert list(d.probs) == list(BEHAVIORS) and math.isclose(sum(d.probs.values()), 1.0)
+
+
+def test_flank_grooming_is_written_as_body_grooming():
+    face = describe(head_speed_mm_s=30, head_motion_hz=6)
+    flank = describe(speed_mean_mm_s=8, speed_max_mm_s=15, immobile_fraction=0.3, angular_speed_deg_s=10)
+    assert "face" in face.head + face.limbs and "body grooming" not in face.keywords
+    assert "grooms its body" in flank.overall and "body grooming" in flank.keywords
 
 
 def test_text_is_grounded_in_the_facts():

@@ -17,13 +17,17 @@ SMALL = Scene(width=320, height=240)
 
 @pytest.fixture(scope="module")
 def long_truth() -> pd.DataFrame:
-    """Ten simulated minutes per condition (no video), as truth tables in pixels of a top camera."""
+    """Three animals per condition, ten simulated minutes each (no video), as truth tables in
+    pixels of a top camera; ``bout`` numbers the bouts across all of them."""
     tables = []
     for i, condition in enumerate(CONDITION_RATES):
-        traj = simulate(600, condition, seed=40 + i)
-        table = truth_table(traj, Scene()).assign(condition=condition, body_length_mm=traj.body_length_mm)
-        tables.append(table.assign(bout=(table.behavior != table.behavior.shift()).cumsum()))
-    return pd.concat(tables, ignore_index=True)
+        for k in range(3):
+            traj = simulate(600, condition, seed=40 + 3 * i + k)
+            tables.append(truth_table(traj, Scene()).assign(condition=condition, body_length_mm=traj.body_length_mm,
+                                                            animal=f"{condition}{k}"))
+    table = pd.concat(tables, ignore_index=True)
+    starts = (table.behavior != table.behavior.shift()) | (table.animal != table.animal.shift())
+    return table.assign(bout=starts.cumsum())
 
 
 def test_outputs_manifest_video_and_truth(synth_dir):

@@ -7,7 +7,7 @@ from mousegpt.errors import InputError
 
 def test_probe_reads_size_rate_and_count(synth_dir):
     info = video.probe(synth_dir / "control_m01.mp4")
-    assert (info.width, info.height) == (400, 300)
+    assert (info.width, info.height) == (640, 480)  # as conftest's synth_dir asks
     assert info.fps == pytest.approx(25.0)
     assert info.n_frames == 24 * 25
     assert info.duration_s == pytest.approx(24.0)
@@ -21,7 +21,7 @@ def test_chunks_are_bounded_and_cover_every_frame_once(synth_dir):
     path = synth_dir / "control_m01.mp4"
     starts, total = [], 0
     for start, chunk in video.iter_chunks(path, chunk_size=50):
-        assert chunk.shape[0] <= 50 and chunk.shape[1:] == (300, 400) and chunk.dtype == np.uint8
+        assert chunk.shape[0] <= 50 and chunk.shape[1:] == (480, 640) and chunk.dtype == np.uint8
         starts.append(start)
         total += len(chunk)
     assert total == 600

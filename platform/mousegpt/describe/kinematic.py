@@ -3,8 +3,8 @@
 Each behaviour's likelihood is a product of soft thresholds (logistic functions) on the
 facts; normalised, they are the probabilities. The text is written from the same facts, so
 it never states a speed, zone or posture that the facts contradict. It sees no pixels: it
-cannot tell, for example, face from body grooming, or rearing against a wall from
-unsupported rearing (that is the learned model's job).
+tells face from flank grooming only by whether the head or the whole body moves, and cannot
+tell rearing against a wall from unsupported rearing (that is the learned model's job).
 """
 
 from __future__ import annotations
@@ -44,12 +44,15 @@ def behaviour_likelihoods(f: dict) -> dict[str, float]:
     rhythmic = _above(f["head_motion_hz"], 3.5, 0.5)
     slow = 1 - _above(f["speed_mean_mm_s"], 40, 5)
     still = (1 - moving) * (1 - turning)
+    # Resting is motionless; a body that rocks in place without going anywhere or moving its
+    # head (as seen from above) is grooming its flank.
+    quiet = 1 - _above(f["speed_mean_mm_s"], 4, 1)
     return {
         "walk": moving * (1 - fast) * (1 - turning) * (1 - leaping),
         "run": fast * (1 - leaping),
         "rear": still * short,
-        "groom": still * (1 - short) * head_busy * rhythmic,
-        "rest": still * (1 - short) * (1 - head_busy),
+        "groom": still * (1 - short) * (head_busy * rhythmic + (1 - quiet) * (1 - head_busy)),
+        "rest": still * quiet * (1 - short) * (1 - head_busy),
         "turn": turning * (1 - fast) * (1 - leaping),
         "sniff": slow * (1 - turning) * (1 - short) * head_busy * (1 - rhythmic),
         "jump": leaping,
@@ -86,6 +89,11 @@ TEXT = {
               "Forepaws raised to the face in repeated strokes; hind paws planted.",
               "Body hunched and compact ({ratio:.0%} of full length), not moving.",
               ["grooming", "self-grooming", "face washing", "cleaning itself", "stationary"]),
+    "groom_body": ("The mouse sits {where} and grooms its body, rocking in place.",
+                   "Head turned back toward the flank, licking the fur.",
+                   "Hind paws planted, forepaws holding the body.",
+                   "Body curled and rocking ({ratio:.0%} of full length), not going anywhere.",
+                   ["grooming", "self-grooming", "body grooming", "licking its fur", "stationary"]),
     "rest": ("The mouse rests motionless {where}.",
              "Head still and low.",
              "All four paws tucked under the body, no steps.",
@@ -117,7 +125,8 @@ def write(behavior: str, f: dict) -> tuple[str, str, str, str, list[str]]:
         "ratio": f["body_length_ratio"], "hz": f["head_motion_hz"],
         "turn": abs(f["heading_change_deg"]), "side": _side(f["heading_change_deg"]),
     }
-    overall, head, limbs, torso, keywords = TEXT[behavior]
+    flank = behavior == "groom" and not (f["head_speed_mm_s"] > 12 and f["head_motion_hz"] > 3.5)
+    overall, head, limbs, torso, keywords = TEXT["groom_body" if flank else behavior]
     fill = lambda s: " ".join(s.format(**values).split()).replace(" .", ".").replace(" ,", ",")  # noqa: E731
     context = [f["zone"]] if f.get("zone") else []
     return fill(overall), fill(head), fill(limbs), fill(torso), [*keywords, *context]

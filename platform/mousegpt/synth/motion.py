@@ -78,13 +78,28 @@ def _wrap(angle: float) -> float:
     return (angle + math.pi) % (2 * math.pi) - math.pi
 
 
-def _open_field_point(arena: ArenaGeometry, rng: np.random.Generator) -> tuple[float, float]:
-    """A random place in the arena's inner 70% (across)."""
+def _along_wall(arena: ArenaGeometry, x: float, y: float, wall_dir: float, heading: float, length: float) -> float:
+    """Direction along the wall at ``wall_dir``: the one closer to ``heading`` unless it runs
+    into another wall (a corner) sooner than the other."""
+    options = sorted((wall_dir + math.pi / 2, wall_dir - math.pi / 2), key=lambda a: abs(_wrap(a - heading)))
+    room = [arena.wall(x + length * math.cos(a), y + length * math.sin(a))[0] for a in options]
+    return options[1] if room[1] > room[0] + 0.2 * length else options[0]
+
+
+def _open_field_point(arena: ArenaGeometry, rng: np.random.Generator, x: float, y: float,
+                      heading: float) -> tuple[float, float]:
+    """A random place in the arena's inner 70% (across), preferably ahead of the mouse: a
+    walking mouse curves toward where it goes rather than spinning round."""
     cx, cy = arena.centre
-    while True:
+    point = (cx, cy)
+    for _ in range(20):
         dx, dy = rng.uniform(-0.35, 0.35, size=2) * arena.size_mm
-        if arena.shape == "square" or math.hypot(dx, dy) < 0.35 * arena.size_mm:
-            return cx + dx, cy + dy
+        if arena.shape == "circle" and math.hypot(dx, dy) > 0.35 * arena.size_mm:
+            continue
+        point = (cx + dx, cy + dy)
+        if abs(_wrap(math.atan2(point[1] - y, point[0] - x) - heading)) < math.radians(75):
+            break
+    return point
 
 
 def simulate(seconds: float, condition: str, seed: int, fps: float = 25.0, arena: ArenaGeometry = ArenaGeometry(),
@@ -138,7 +153,7 @@ def simulate(seconds: float, condition: str, seed: int, fps: float = 25.0, arena
         phase = rng.uniform(0, 2 * math.pi)
         # Locomotion either follows the walls (as often as the condition's wall affinity says)
         # or crosses the open field toward a random place.
-        goal = None if rng.random() < wall_affinity else _open_field_point(arena, rng)
+        goal = None if rng.random() < wall_affinity else _open_field_point(arena, rng, x, y, heading)
         # A rear against a wall starts with walking up to it, nose to the wall (labelled walk).
         approach_frames = int(2 * fps) if variant == "supported" else 0
         i = 0
@@ -169,7 +184,7 @@ def simulate(seconds: float, condition: str, seed: int, fps: float = 25.0, arena
                 else:  # exploring: head for a place in the open field
                     desired = math.atan2(goal[1] - y, goal[0] - x)
                     if math.hypot(goal[0] - x, goal[1] - y) < 0.5 * length:
-                        goal = _open_field_point(arena, rng)
+                        goal = _open_field_point(arena, rng, x, y, heading)
                 # Walking mice steer gently (a sharp change of direction is a turn bout).
                 limit = math.radians(50 if behavior == "walk" else 70)
                 turning = float(np.clip(1.5 * _wrap(desired - heading) + rng.normal(0, math.radians(40)), -limit, limit))
@@ -188,8 +203,8 @@ def simulate(seconds: float, condition: str, seed: int, fps: float = 25.0, arena
                 if variant == "face":  # forepaws stroke the face; the head bobs with them
                     target["yaw"], target["rear"] = 0.45 * stroke, 0.15 + 0.08 * stroke
                     target["up"] = 0.75 + 0.25 * stroke
-                else:  # licking a flank: the head turns back along the body and strokes it
-                    target["yaw"], target["bend"] = groom_side * (0.9 + 0.3 * stroke), 0.5 * groom_side
+                else:  # licking a flank: the head turns back along the body and strokes it, rocking the body
+                    target["yaw"], target["bend"] = groom_side * (0.9 + 0.3 * stroke), groom_side * (0.5 + 0.2 * stroke)
             elif behavior == "rear":
                 ramp = max(0.0, min(1.0, t / 0.3, (duration - t) / 0.3))
                 target["rear"], target["up"] = ramp, ramp
@@ -208,7 +223,7 @@ def simulate(seconds: float, condition: str, seed: int, fps: float = 25.0, arena
             quick = behavior in ("groom", "sniff", "head_twitch")
             yaw += (target["yaw"] - yaw) * (0.8 if quick else 0.3)
             rear += (target["rear"] - rear) * (0.8 if quick else 0.4)
-            bend += (target["bend"] - bend) * 0.3
+            bend += (target["bend"] - bend) * (0.8 if quick else 0.3)
             stretch += (target["stretch"] - stretch) * 0.3
             up += (target["up"] - up) * (0.8 if quick else 0.4)
             lift = target["lift"]
@@ -226,8 +241,7 @@ def simulate(seconds: float, condition: str, seed: int, fps: float = 25.0, arena
                 x_new -= (2.0 - nose_gap) * math.cos(nose_wall)
                 y_new -= (2.0 - nose_gap) * math.sin(nose_wall)
                 if behavior not in ("rear", "groom", "rest"):
-                    along = (nose_wall + math.pi / 2, nose_wall - math.pi / 2)
-                    heading += 0.3 * _wrap(min(along, key=lambda a: abs(_wrap(a - heading))) - heading)
+                    heading += 0.3 * _wrap(_along_wall(arena, x_new, y_new, nose_wall, heading, length) - heading)
             if rump_gap < 2.0:
                 x_new -= (2.0 - rump_gap) * math.cos(rump_wall)
                 y_new -= (2.0 - rump_gap) * math.sin(rump_wall)

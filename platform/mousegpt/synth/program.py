@@ -63,7 +63,7 @@ CONDITIONS = {
     "stim": Condition({"walk": .30, "run": .22, "rear": .10, "groom": .08, "rest": .04, "turn": .12,
                        "sniff": .10, "jump": .04}, wall_affinity=0.35),
     "anx": Condition({"walk": .16, "run": .04, "rear": .26, "groom": .12, "rest": .22, "turn": .10,
-                      "sniff": .10, "jump": .02}, wall_affinity=0.9),
+                      "sniff": .10, "jump": .02}, wall_affinity=0.95),
 }
 CONDITION_RATES = {name: c.rates for name, c in CONDITIONS.items()}
 
