@@ -46,11 +46,12 @@ def ray_local():
 
 @pytest.fixture(scope="session")
 def synth_dir(tmp_path_factory) -> Path:
-    """Four 24-second 640x480 sessions, two conditions, with truth tables and a manifest."""
+    """Four 24-second 640x480 sessions (control, stim, anx, control), with truth tables and a manifest."""
     from mousegpt.synth import Scene, synth_dataset
 
     out = tmp_path_factory.mktemp("synth")
-    synth_dataset(out, sessions=4, seconds=24, seed=7, conditions=("control", "stim"), scene=Scene(width=640, height=480))
+    synth_dataset(out, sessions=4, seconds=24, seed=7, conditions=("control", "stim", "anx"),
+                  scene=Scene(width=640, height=480))
     return out
 
 

@@ -33,7 +33,7 @@ def long_truth() -> pd.DataFrame:
 def test_outputs_manifest_video_and_truth(synth_dir):
     manifest = pd.read_csv(synth_dir / "manifest.csv")
     assert list(manifest.columns) == ["video", "animal", "condition", "fps", "px_per_mm", "view", "seed"]
-    assert len(manifest) == 4 and set(manifest.condition) == {"control", "stim"}
+    assert len(manifest) == 4 and list(manifest.condition) == ["control", "stim", "anx", "control"]
     path = synth_dir / manifest.video[0]
     truth = pd.read_parquet(str(path).replace(".mp4", ".truth.parquet"))
     info = video.probe(path)

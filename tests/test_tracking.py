@@ -65,12 +65,12 @@ def test_tracks_command_writes_deeplabcut_csv(synth_dir, tmp_path):
     from mousegpt.cli import app
 
     out = tmp_path / "tracks.csv"
-    result = CliRunner().invoke(app, ["tracks", str(synth_dir / "control_m03.mp4"), "--out", str(out)])
+    result = CliRunner().invoke(app, ["tracks", str(synth_dir / "control_m04.mp4"), "--out", str(out)])
     assert result.exit_code == 0, result.output
     back = load_poses.from_dlc_file(out, fps=25)
     assert list(back.keypoints.values) == ["nose", "body_center", "tail_base"]
     assert back.sizes["time"] == 600
-    direct = tracking.track(synth_dir / "control_m03.mp4")
+    direct = tracking.track(synth_dir / "control_m04.mp4")
     np.testing.assert_allclose(back.position.values, direct.position.values, atol=1e-3)
 
 
