@@ -13,7 +13,7 @@ def test_search_lists_hits_with_descriptions_and_clips(analyzed, monkeypatch):
     monkeypatch.setenv("MOUSEGPT_WORKSPACE", str(ws.root))
     at = AppTest.from_file(APP, default_timeout=120).run()
     assert not at.exception
-    assert at.selectbox[0].options == ["all", "control", "stim"]
+    assert at.selectbox[0].options == ["all", "anx", "control", "stim"]
     at.text_input[0].input("a mouse grooming itself")
     at.number_input[0].set_value(3)
     at.run()
