@@ -82,7 +82,9 @@ def memory(seconds: float, tmp: Path) -> Table:
         code = ("import resource, sys; from mousegpt.synth import Scene, write_session; "
                 f"write_session(sys.argv[1], 'mem', {length}, 'control', 1, Scene()); "
                 "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
-        out = subprocess.run([sys.executable, "-c", code, str(tmp)], capture_output=True, text=True, check=True)
+        out = subprocess.run([sys.executable, "-c", code, str(tmp)], capture_output=True, text=True)
+        if out.returncode:
+            raise SystemExit(out.stderr)
         table.add_row(f"{length:.0f} s ({length * 25:.0f} frames)", f"{int(out.stdout.split()[-1]) / 1024:.0f}")
     return table
 

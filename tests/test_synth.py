@@ -171,6 +171,10 @@ def test_same_seed_same_truth_and_frames(tmp_path):
     assert first.shape == (50, 240, 320, 3) and np.array_equal(first, second)
     assert (tmp_path / "a" / a.video[0]).read_bytes() == (tmp_path / "b" / b.video[0]).read_bytes()
     assert (tmp_path / "a" / a.video[0]).read_bytes() != (tmp_path / "c" / c.video[0]).read_bytes()
+    # Rendering again into the same folder replaces the files with identical ones.
+    before = {p.name: p.read_bytes() for p in (tmp_path / "a").iterdir()}
+    synth_dataset(tmp_path / "a", sessions=1, seconds=2, seed=5, scene=SMALL)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "a").iterdir()} == before
 
 
 def test_sessions_render_in_parallel_on_ray_with_the_same_bytes(tmp_path, ray_local):

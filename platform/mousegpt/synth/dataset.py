@@ -96,8 +96,17 @@ def write_session(out_dir: str | Path, name: str, seconds: float, condition: str
     meta = {"scene": asdict(scene), "seed": seed, "condition": condition, "novel": list(novel),
             "body_length_mm": traj.body_length_mm, "px_per_mm": scene.px_per_mm}
     table = table.replace_schema_metadata({**table.schema.metadata, b"mousegpt.synth": json.dumps(meta).encode()})
-    pq.write_table(table, out_dir / f"{name}.truth.parquet")
-    save_poses.to_dlc_file(truth_poses(truth, scene.fps), out_dir / f"{name}.truth_dlc.csv", split_individuals=False)
+    # Written under temporary names, then renamed: a re-run replaces them whole.
+    tmp_truth, tmp_dlc = out_dir / f".{name}.truth.tmp.parquet", out_dir / f".{name}.truth_dlc.tmp.csv"
+    try:
+        pq.write_table(table, tmp_truth)
+        tmp_dlc.unlink(missing_ok=True)  # movement refuses to overwrite
+        save_poses.to_dlc_file(truth_poses(truth, scene.fps), tmp_dlc, split_individuals=False)
+        tmp_truth.replace(out_dir / f"{name}.truth.parquet")
+        tmp_dlc.replace(out_dir / f"{name}.truth_dlc.csv")
+    finally:
+        tmp_truth.unlink(missing_ok=True)
+        tmp_dlc.unlink(missing_ok=True)
     return {"video": f"{name}.mp4", "condition": condition, "fps": scene.fps, "px_per_mm": round(scene.px_per_mm, 6),
             "view": scene.view, "seed": seed}
 
