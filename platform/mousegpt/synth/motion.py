@@ -171,7 +171,7 @@ def simulate(seconds: float, condition: str, seed: int, fps: float = 25.0, arena
                 else:
                     approach_frames = 0
             if label != behavior:
-                pass
+                pass  # walking up to the wall: the default, level posture
             elif behavior in ("walk", "run"):
                 wall_mm, wall_dir = arena.wall(x, y)
                 if goal is None:  # thigmotaxis: far from a wall, head for it; near one, follow it

@@ -175,12 +175,12 @@ class Renderer:
         self.colours = {k: np.array(v, np.float64) for k, v in FUR[scene.fur].items()}
         self.length_px = traj.body_length_mm * scene.px_per_mm
         pad = 32
-        bank = rng.normal(0, scene.noise_sigma, (2, scene.height + pad, scene.width + pad))
-        self.noise_up = np.clip(bank[0], 0, 255).astype(np.uint8)
-        self.noise_down = np.clip(-bank[0], 0, 255).astype(np.uint8)
+        # One noise field, read at a random offset each frame; split by sign for saturating uint8 arithmetic.
+        bank = rng.normal(0, scene.noise_sigma, (scene.height + pad, scene.width + pad))
+        self.noise_up = np.clip(bank, 0, 255).astype(np.uint8)
+        self.noise_down = np.clip(-bank, 0, 255).astype(np.uint8)
         self.noise_offsets = rng.integers(0, pad, size=(len(traj), 2))
         self.droppings = self._droppings(rng) if scene.distractors else {}
-        self._floor_tone = _floor_colours(scene)[0]
 
     def _droppings(self, rng: np.random.Generator) -> dict[int, np.ndarray]:
         """Frame -> where (px) a faecal pellet is dropped: behind the tail base, every ~40 s."""
