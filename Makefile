@@ -23,6 +23,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/stages.py
 	$(BIN)/python benchmarks/tracker_accuracy.py
+	$(BIN)/python benchmarks/tracker_speed.py
 	$(BIN)/python benchmarks/synth_speed.py
 
 test: $(STAMP)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import cv2
@@ -44,6 +45,27 @@ class Background:
     threshold: float
     """Grey-level difference from the background above which a pixel is foreground."""
 
+    @cached_property
+    def image_u8(self) -> np.ndarray:
+        """The background rounded to uint8, for fast saturating differences."""
+        return np.clip(np.round(self.image), 0, 255).astype(np.uint8)
+
+    def contrast(self, frame: np.ndarray, x0: int = 0, y0: int = 0) -> np.ndarray:
+        """How much darker (dark mouse) or lighter (light mouse) each pixel of ``frame`` is
+        than the background there; uint8, negative differences are 0. ``frame`` is the
+        window of the image whose top-left corner is (x0, y0)."""
+        h, w = frame.shape
+        background = self.image_u8[y0:y0 + h, x0:x0 + w]
+        return cv2.subtract(background, frame) if self.polarity < 0 else cv2.subtract(frame, background)
+
+
+def _sorted_percentile(ordered: np.ndarray, q: float) -> np.ndarray:
+    """``np.percentile(..., q, axis=1)`` (linear interpolation) of rows that are already sorted."""
+    position = q / 100 * (ordered.shape[1] - 1)
+    lo, frac = int(math.floor(position)), position - math.floor(position)
+    hi = min(lo + 1, ordered.shape[1] - 1)
+    return ordered[:, lo] * (1 - frac) + ordered[:, hi].astype(np.float64) * frac
+
 
 def estimate_background(path: str | Path, config: TrackerConfig = TrackerConfig()) -> Background:
     """The empty arena, from frames sampled across the video, plus the mouse's polarity and contrast.
@@ -56,16 +78,19 @@ def estimate_background(path: str | Path, config: TrackerConfig = TrackerConfig(
     info = video.probe(path)
     step = max(1, math.ceil(info.n_frames / config.background_samples))
     samples = np.concatenate([chunk for _, chunk in video.iter_chunks(path, chunk_size=32, step=step)])
-    median = np.median(samples, axis=0).astype(np.float32)
-    diff = (samples.astype(np.float32) - median).reshape(len(samples), -1)
+    n, h, w = samples.shape
+    # Each pixel's samples sorted once; every per-pixel percentile below reads from it.
+    ordered = np.sort(samples.reshape(n, -1).T, axis=1)
+    median = _sorted_percentile(ordered, 50).astype(np.float32)
+    diff = samples.reshape(n, -1).astype(np.float32) - median
     # The mouse is the strongest deviation from the background in each sample; its sign
     # tells the polarity.
-    darkest = np.percentile(diff, 0.05, axis=1)
-    brightest = np.percentile(diff, 99.95, axis=1)
+    darkest, brightest = np.percentile(diff, [0.05, 99.95], axis=1)
     polarity = -1 if np.median(-darkest) >= np.median(brightest) else 1
-    image = np.percentile(samples, 90 if polarity < 0 else 10, axis=0).astype(np.float32)
-    deviation = ((samples.astype(np.float32) - image) * polarity).reshape(len(samples), -1)
+    image = _sorted_percentile(ordered, 90 if polarity < 0 else 10).astype(np.float32)
+    deviation = (samples.reshape(n, -1).astype(np.float32) - image) * polarity
     contrast = float(np.median(np.percentile(deviation, 99.95, axis=1)))
+    image = image.reshape(h, w)
     threshold = max(config.min_threshold, config.threshold_fraction * contrast)
     return Background(image=image, polarity=polarity, threshold=threshold)
 
@@ -88,8 +113,7 @@ def _largest_component(mask: np.ndarray) -> np.ndarray | None:
 
 def _ends(body: np.ndarray, axis: np.ndarray, centre: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Tips of the body at both ends of its long axis (mean of the pixels within 3 px of each extreme)."""
-    ys, xs = np.nonzero(body)
-    points = np.stack([xs, ys], axis=1).astype(np.float32)
+    points = cv2.findNonZero(body).reshape(-1, 2).astype(np.float32)  # (x, y); faster than np.nonzero
     along = (points - centre) @ axis
     plus = points[along >= along.max() - 3].mean(axis=0)
     minus = points[along <= along.min() + 3].mean(axis=0)
@@ -100,7 +124,7 @@ def _segment(frame: np.ndarray, bg: Background, config: TrackerConfig, previous:
     """Find the mouse in one grey frame; None when nothing mouse-sized differs from the background."""
     # Search near the last position first (cheap), the whole frame when the mouse is lost.
     if previous is not None:
-        reach = 1.3 * float(np.linalg.norm(previous.nose - previous.tail_base)) + 20
+        reach = 0.8 * float(np.linalg.norm(previous.nose - previous.tail_base)) + 15
         x0, y0 = (max(0, int(v - reach)) for v in previous.centre)
         x1, y1 = int(previous.centre[0] + reach), int(previous.centre[1] + reach)
         pose = _segment_window(frame[y0:y1, x0:x1], bg, config, previous, (x0, y0))
@@ -112,7 +136,7 @@ def _segment(frame: np.ndarray, bg: Background, config: TrackerConfig, previous:
 def _segment_window(frame, bg: Background, config: TrackerConfig, previous: _Pose | None, offset) -> _Pose | None:
     x0, y0 = offset
     h, w = frame.shape
-    diff = (frame.astype(np.float32) - bg.image[y0:y0 + h, x0:x0 + w]) * bg.polarity
+    diff = bg.contrast(frame, x0, y0)
     mask = (diff > bg.threshold).astype(np.uint8)
     mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     blob = _largest_component(mask)
@@ -149,12 +173,17 @@ def _segment_window(frame, bg: Background, config: TrackerConfig, previous: _Pos
     if n > 1:
         near = from_body <= 2 * radius + 3
         thickness = cv2.distanceTransform(tail, cv2.DIST_L2, 3)
-        ys, xs = np.nonzero(tail)
+        xy = cv2.findNonZero(tail).reshape(-1, 2)
+        xs, ys = xy[:, 0], xy[:, 1]
         piece = labels[ys, xs]
-        reach = (np.stack([xs, ys], 1) - centre) @ axis
+        reach = (xy.astype(np.float32) - centre) @ axis
         touches = np.bincount(piece, weights=near[ys, xs], minlength=n) > 0
+        # Thickest point of each piece: a max per label, by sorting once (ufunc.at is slow).
+        order = np.argsort(piece, kind="stable")
+        labels_sorted = piece[order]
+        starts = np.flatnonzero(np.r_[True, labels_sorted[1:] != labels_sorted[:-1]])
         thickest = np.zeros(n)
-        np.maximum.at(thickest, piece, thickness[ys, xs])
+        thickest[labels_sorted[starts]] = np.maximum.reduceat(thickness[ys, xs][order], starts)
         # A tail is thin and attached; shadows and wall reflections are thick or apart.
         is_tail = touches & (thickest <= max(2.0, 0.3 * half_width))
         is_tail[0] = False
