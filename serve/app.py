@@ -42,6 +42,7 @@ class SegmentFacts(BaseModel):
     body_length_ratio_min: float | None = None
     displacement_mm: float | None = None
     head_yaw_std_deg: float | None = None
+    head_yaw_abs_deg: float | None = None
     immobile_fraction: float | None = None
     wall_distance_mm: float | None = None
     zone: str | None = Field(default=None, pattern="^(wall|centre|corner)$")

@@ -15,7 +15,7 @@ from .conftest import truth_label
 
 BASE = dict(speed_mean_mm_s=2.0, speed_max_mm_s=5.0, displacement_mm=1.0, body_length_mm=85.0, body_length_ratio=0.95,
             body_length_ratio_min=0.93,
-            heading_change_deg=0.0, angular_speed_deg_s=3.0, head_yaw_std_deg=1.0, head_motion_hz=1.0,
+            heading_change_deg=0.0, angular_speed_deg_s=3.0, head_yaw_std_deg=1.0, head_yaw_abs_deg=5.0, head_motion_hz=1.0,
             head_speed_mm_s=2.0, immobile_fraction=1.0, wall_distance_mm=120.0, zone="centre", visible_fraction=1.0)
 
 
@@ -30,6 +30,7 @@ def describe(**changes):
     (dict(speed_mean_mm_s=8, speed_max_mm_s=15, immobile_fraction=0.3, angular_speed_deg_s=10), "groom"),
     (dict(head_speed_mm_s=30, head_motion_hz=1.5), "sniff"),
     (dict(body_length_ratio=0.62, body_length_ratio_min=0.6), "rear"),
+    (dict(body_length_ratio=0.62, body_length_ratio_min=0.6, head_yaw_abs_deg=110), "groom"),
     (dict(body_length_ratio=0.78, body_length_ratio_min=0.6, head_speed_mm_s=23, head_motion_hz=5), "rear"),
     (dict(), "rest"),
     (dict(angular_speed_deg_s=180, heading_change_deg=-170, speed_mean_mm_s=12), "turn"),

@@ -21,9 +21,8 @@ def tracked_synth(synth_dir):
 def test_keypoints_follow_synthetic_truth(tracked_synth):
     ds, truth = tracked_synth
     body_length = np.median(np.hypot(truth.nose_x - truth.tail_base_x, truth.nose_y - truth.tail_base_y))
-    # The tracker's opening erodes the thin snout tip, so its nose sits ~0.1 body lengths
-    # behind the truth's (issue 5 is the tracker's accuracy on real video).
-    for keypoint, limit in (("nose", 0.12), ("body_center", 0.08), ("tail_base", 0.08)):
+    # The silhouette's centroid is not quite the spine's midpoint when the body bends or rears.
+    for keypoint, limit in (("nose", 0.03), ("body_center", 0.05), ("tail_base", 0.03)):
         error = np.hypot(*(_xy(ds, keypoint) - truth[[f"{keypoint}_x", f"{keypoint}_y"]].to_numpy()).T)
         assert np.nanmedian(error) < limit * body_length, keypoint
 

@@ -20,7 +20,8 @@ IMMOBILE_MM_S = 15.0
 FACT_COLUMNS = (
     "speed_mean_mm_s", "speed_max_mm_s", "displacement_mm", "body_length_mm", "body_length_ratio",
     "body_length_ratio_min",
-    "heading_change_deg", "angular_speed_deg_s", "head_yaw_std_deg", "head_motion_hz", "head_speed_mm_s",
+    "heading_change_deg", "angular_speed_deg_s", "head_yaw_std_deg", "head_yaw_abs_deg", "head_motion_hz",
+    "head_speed_mm_s",
     "immobile_fraction", "wall_distance_mm", "zone", "visible_fraction",
 )
 
@@ -82,6 +83,7 @@ def facts(kin: pd.DataFrame, fps: float, window_s: float = WINDOW_S, hop_s: floa
             "heading_change_deg": float(np.degrees(np.unwrap(np.radians(heading)))[-1] - heading[0]) if len(heading) else np.nan,
             "angular_speed_deg_s": float(np.nanmean(np.abs(part["angular_speed_deg_s"]))),
             "head_yaw_std_deg": float(np.nanstd(part["head_yaw_deg"])),
+            "head_yaw_abs_deg": float(np.nanmedian(np.abs(part["head_yaw_deg"]))),
             "head_motion_hz": dominant_frequency(part["head_yaw_deg"].to_numpy(), fps),
             "head_speed_mm_s": float(np.nanmean(part["head_speed_mm_s"])),
             "immobile_fraction": float(np.mean(part["speed_mm_s"].dropna() < IMMOBILE_MM_S)),

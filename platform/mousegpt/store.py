@@ -33,7 +33,13 @@ from mousegpt.errors import WorkspaceError
 from mousegpt.index import VectorIndex
 from mousegpt.segments import FACT_COLUMNS
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+MIGRATIONS = {
+    # v1 -> v2: the head_yaw_abs_deg fact (median |head yaw| per segment, degrees).
+    1: ["ALTER TABLE segments ADD COLUMN head_yaw_abs_deg DOUBLE"],
+}
+"""Statements that take a catalogue from version k to k + 1, applied when it is opened for writing."""
 DEFAULT_WORKSPACE = "mousegpt-workspace"
 
 SESSION_COLUMNS = {
@@ -146,7 +152,7 @@ class Workspace:
                     f"{self.catalog_path}: written by catalogue schema v{version}, newer than this mousegpt "
                     f"(reads up to v{SCHEMA_VERSION}); upgrade mousegpt to use it")
             if version < SCHEMA_VERSION:
-                raise WorkspaceError(f"{self.catalog_path}: schema v{version} is older than v{SCHEMA_VERSION} and has no migration")
+                self._migrate(con, version, writable=create)
             return
         if not create:
             raise WorkspaceError(f"{self.catalog_path}: not a mousegpt catalogue (no meta table)")
@@ -158,6 +164,24 @@ class Workspace:
         con.execute(_ddl("jobs", JOB_COLUMNS))
         con.execute("CREATE SEQUENCE IF NOT EXISTS vec_ids START 0 MINVALUE 0")
         con.execute("COMMIT")
+
+    def _migrate(self, con: duckdb.DuckDBPyConnection, version: int, writable: bool) -> None:
+        """Bring an older catalogue up to SCHEMA_VERSION in one transaction (all or nothing)."""
+        if any(v not in MIGRATIONS for v in range(version, SCHEMA_VERSION)):
+            raise WorkspaceError(f"{self.catalog_path}: schema v{version} is older than v{SCHEMA_VERSION} and has no migration")
+        if not writable:
+            raise WorkspaceError(f"{self.catalog_path}: catalogue schema v{version} needs upgrading to v{SCHEMA_VERSION}; "
+                                 "run any writing command on it first (e.g. mousegpt analyze)")
+        con.execute("BEGIN")
+        try:
+            for v in range(version, SCHEMA_VERSION):
+                for statement in MIGRATIONS[v]:
+                    con.execute(statement)
+            con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)])
+            con.execute("COMMIT")
+        except duckdb.Error as exc:
+            con.execute("ROLLBACK")
+            raise WorkspaceError(f"{self.catalog_path}: upgrading the catalogue failed ({str(exc).splitlines()[0]})") from None
 
     def shard_path(self, session_id: str) -> Path:
         return self.shard_dir / f"{session_id}.parquet"

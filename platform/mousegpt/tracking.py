@@ -120,6 +120,27 @@ def _ends(body: np.ndarray, axis: np.ndarray, centre: np.ndarray) -> tuple[np.nd
     return plus, minus
 
 
+def _snout_tip(blob: np.ndarray, nose: np.ndarray, centre: np.ndarray, half_width: float) -> np.ndarray:
+    """The nose on the whole silhouette: the opening that strips the tail also blunts the
+    thin snout, so the tip is looked for again beyond the opened body's end, along the
+    centre-to-nose direction and within a body half-width of it (never the tail, which
+    leaves the other end)."""
+    direction = nose - centre
+    length = float(np.linalg.norm(direction))
+    if length < 1:
+        return nose
+    direction /= length
+    points = cv2.findNonZero(blob).reshape(-1, 2).astype(np.float32) - centre
+    along = points @ direction
+    across = np.abs(points @ np.array([-direction[1], direction[0]], dtype=np.float32))
+    ahead = (along > length - half_width) & (across < half_width)
+    if not ahead.any():
+        return nose
+    reach = along[ahead]
+    tip = points[ahead][reach >= reach.max() - 2].mean(axis=0) + centre
+    return tip if reach.max() <= length + 2 * half_width else nose
+
+
 def _segment(frame: np.ndarray, bg: Background, config: TrackerConfig, previous: _Pose | None) -> _Pose | None:
     """Find the mouse in one grey frame; None when nothing mouse-sized differs from the background."""
     # Search near the last position first (cheap), the whole frame when the mouse is lost.
@@ -203,6 +224,7 @@ def _segment_window(frame, bg: Background, config: TrackerConfig, previous: _Pos
             motion = 0.5 * float(np.sign(step @ axis))
     vote = tail_vote + continuity + motion
     nose, tail_base = (plus, minus) if vote >= 0 else (minus, plus)
+    nose = _snout_tip(blob, nose, centre, half_width)
     shift = np.array([x0, y0], dtype=np.float32)
     return _Pose(nose=nose + shift, centre=centre + shift, tail_base=tail_base + shift,
                  confidence=float(min(1.0, 0.5 + abs(vote) / 2)))

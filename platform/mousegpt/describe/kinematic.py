@@ -47,11 +47,20 @@ def behaviour_likelihoods(f: dict) -> dict[str, float]:
     # Resting is motionless; a body that rocks in place without going anywhere or moving its
     # head (as seen from above) is grooming its flank.
     quiet = 1 - _above(f["speed_mean_mm_s"], 4, 1)
+    # A short body is not always a rear: a mouse hunched over its face with the head bobbing
+    # rhythmically, or curled with the head turned back to its flank, is grooming (a rearing
+    # head stays in line with the body and does not beat at grooming rates).
+    yaw = f.get("head_yaw_abs_deg")
+    head_to_flank = 0.0 if _missing(yaw) else _above(yaw, 50, 8)
+    # Only a posture short for the whole window counts: a rear that starts mid-window also
+    # moves the head fast.
+    hunched = short * _above(-f["body_length_ratio"], -0.72, 0.02)
+    curled_grooming = hunched * max(head_busy * rhythmic, head_to_flank)
     return {
         "walk": moving * (1 - fast) * (1 - turning) * (1 - leaping),
         "run": fast * (1 - leaping),
-        "rear": still * short,
-        "groom": still * (1 - short) * (head_busy * rhythmic + (1 - quiet) * (1 - head_busy)),
+        "rear": still * (short - curled_grooming),
+        "groom": still * ((1 - short) * (head_busy * rhythmic + (1 - quiet) * (1 - head_busy)) + curled_grooming),
         "rest": still * quiet * (1 - short) * (1 - head_busy),
         "turn": turning * (1 - fast) * (1 - leaping),
         "sniff": slow * (1 - turning) * (1 - short) * head_busy * (1 - rhythmic),
@@ -125,7 +134,8 @@ def write(behavior: str, f: dict) -> tuple[str, str, str, str, list[str]]:
         "ratio": f["body_length_ratio"], "hz": f["head_motion_hz"],
         "turn": abs(f["heading_change_deg"]), "side": _side(f["heading_change_deg"]),
     }
-    flank = behavior == "groom" and not (f["head_speed_mm_s"] > 12 and f["head_motion_hz"] > 3.5)
+    face = f["head_speed_mm_s"] > 12 and f["head_motion_hz"] > 3.5 and not f.get("head_yaw_abs_deg", 0) > 50
+    flank = behavior == "groom" and not face
     overall, head, limbs, torso, keywords = TEXT["groom_body" if flank else behavior]
     fill = lambda s: " ".join(s.format(**values).split()).replace(" .", ".").replace(" ,", ",")  # noqa: E731
     context = [f["zone"]] if f.get("zone") else []

@@ -304,10 +304,10 @@ class Renderer:
         front_dir, front_len = direction(p["body_center"], p["neck"])
         head_dir, head_len = direction(p["neck"], p["nose"])
         girth = 1 / math.sqrt(max(posture.stretch[i], 0.5))  # a curled mouse is rounder
-        rear_c = (p["tail_base"] + p["body_center"]) / 2 + 0.03 * L_drawn * rear_dir
+        # The rump ends where the tail leaves it, at the tail_base keypoint.
+        rear_c = (p["tail_base"] + p["body_center"]) / 2 + 0.05 * L_drawn * rear_dir
         front_c = (p["body_center"] + p["neck"]) / 2
-        ellipse(rear_c, rear_len / 2 + 0.09 * L_drawn * (1 - 0.3 * posture.rear[i]), 0.19 * L_drawn * girth, rear_dir,
-                body_tone)
+        ellipse(rear_c, rear_len / 2 + 0.06 * L_drawn, 0.19 * L_drawn * girth, rear_dir, body_tone)
         ellipse(front_c, front_len / 2 + 0.14 * L_drawn * (1 - 0.7 * posture.rear[i]), 0.165 * L_drawn * girth, front_dir,
                 body_tone)
         # The head: a rounded cranium behind a tapering snout that ends at the nose. Rearing
