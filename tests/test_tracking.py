@@ -41,7 +41,7 @@ def test_arena_is_found_in_the_background(synth_dir):
     assert bg.polarity == -1  # dark mouse on a light floor
     arena = from_background(bg.image)
     scene = read_truth_metadata(synth_dir / "control_m01.truth.parquet")["scene"]
-    side = scene["arena_mm"] * 0.92 * min(scene["width"], scene["height"]) / scene["arena_mm"]
+    side = 0.92 * min(scene["width"], scene["height"])  # synth's arena fills 92% of the short side
     assert arena.shape == "rect"
     assert arena.width == pytest.approx(side, abs=4) and arena.height == pytest.approx(side, abs=4)
     assert (arena.cx, arena.cy) == pytest.approx((scene["width"] / 2, scene["height"] / 2), abs=3)

@@ -156,7 +156,6 @@ def _segment(frame: np.ndarray, bg: Background, config: TrackerConfig, previous:
 
 def _segment_window(frame, bg: Background, config: TrackerConfig, previous: _Pose | None, offset) -> _Pose | None:
     x0, y0 = offset
-    h, w = frame.shape
     diff = bg.contrast(frame, x0, y0)
     mask = (diff > bg.threshold).astype(np.uint8)
     mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))

@@ -11,7 +11,7 @@ import numpy as np
 from mousegpt.synth.body import KEYPOINTS
 from mousegpt.synth.motion import simulate
 from mousegpt.synth.program import BOUT_SECONDS, NOVEL_BEHAVIORS, VARIANTS
-from mousegpt.synth.render import FUR, Renderer, Scene, project
+from mousegpt.synth.render import FUR, Renderer, Scene
 
 CELL = 220
 """Side of one cell (px)."""
@@ -39,15 +39,12 @@ def _cell(scene: Scene, behavior: str, variant: str, seed: int, keypoints: bool)
     size = geometry.size_mm
     # A supported rear happens facing a wall; everything else in the middle of the arena.
     start = (size / 2, 0.2 * size, -np.pi / 2) if variant == "supported" else (size / 2, size / 2, 0.3)
-    seconds = 1.0 + 2.0
-    traj = simulate(seconds, "control", seed, scene.fps, geometry, program=[("walk", 1.0), (behavior, 2.0, variant)],
+    traj = simulate(3.0, "control", seed, scene.fps, geometry, program=[("walk", 1.0), (behavior, 2.0, variant)],
                     start=start)
     middle = int(round((1.0 + (0.2 if behavior == "jump" else 1.0)) * scene.fps))
     renderer = Renderer(traj, scene, seed)
-    for i in range(middle):  # frames in order, as the renderer expects
-        renderer.bgr(i)
     frame = cv2.cvtColor(renderer.i420(middle), cv2.COLOR_YUV2BGR_I420)
-    points = project(traj, scene)
+    points = renderer.points
     if keypoints:
         for colour, name in zip(KEYPOINT_COLOURS, KEYPOINTS):
             cv2.circle(frame, tuple(int(round(v)) for v in points[name][middle]), 3, colour, -1, cv2.LINE_AA)

@@ -28,9 +28,11 @@ Progress = Callable[[int], None]
 """Called with a number of frames just finished."""
 
 
-def truth_table(traj: Trajectory, scene: Scene) -> pd.DataFrame:
-    """One row per frame: frame, time_s, behavior, variant, and ``<keypoint>_x/_y`` in pixels."""
-    points = project(traj, scene)
+def truth_table(traj: Trajectory, scene: Scene, points: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+    """One row per frame: frame, time_s, behavior, variant, and ``<keypoint>_x/_y`` in pixels.
+
+    ``points`` are ``project(traj, scene)`` when the caller already has them."""
+    points = points if points is not None else project(traj, scene)
     n = len(traj)
     table = {"frame": np.arange(n), "time_s": np.arange(n) / scene.fps, "behavior": traj.behavior,
              "variant": traj.variant}
@@ -90,8 +92,9 @@ def write_session(out_dir: str | Path, name: str, seconds: float, condition: str
     cv2.setNumThreads(1)  # one session per core; parallelism comes from sessions
     out_dir = Path(out_dir)
     traj = simulate(seconds, condition, seed, scene.fps, scene.geometry, novel)
-    truth = truth_table(traj, scene)
-    encode(Renderer(traj, scene, seed), out_dir / f"{name}.mp4", progress)
+    renderer = Renderer(traj, scene, seed)
+    truth = truth_table(traj, scene, renderer.points)  # the truth is where the parts are drawn
+    encode(renderer, out_dir / f"{name}.mp4", progress)
     table = pa.Table.from_pandas(truth, preserve_index=False)
     meta = {"scene": asdict(scene), "seed": seed, "condition": condition, "novel": list(novel),
             "body_length_mm": traj.body_length_mm, "px_per_mm": scene.px_per_mm}

@@ -8,7 +8,7 @@ top-left corner, x right, y down; angles in radians (see ``body``). The simulati
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -59,8 +59,6 @@ class Trajectory:
     body_length_mm: float
     arena: ArenaGeometry
     fps: float
-    speed: np.ndarray = field(repr=False)
-    """Body-centre speed (mm/s) per frame."""
 
     def __len__(self) -> int:
         return len(self.behavior)
@@ -131,7 +129,6 @@ def simulate(seconds: float, condition: str, seed: int, fps: float = 25.0, arena
     out: dict[str, list[float]] = {k: [] for k in keys}
     behaviors: list[str] = []
     variants: list[str] = []
-    speeds: list[float] = []
 
     # A little extra program, so rounding bouts to whole frames never leaves the session short.
     bouts = program if program is not None else behavior_program(seconds + 2.0, condition, rng, novel)
@@ -250,10 +247,10 @@ def simulate(seconds: float, condition: str, seed: int, fps: float = 25.0, arena
             if wall_mm < 0.15 * length:
                 x_new -= (0.15 * length - wall_mm) * math.cos(wall_dir)
                 y_new -= (0.15 * length - wall_mm) * math.sin(wall_dir)
-            speeds.append(math.hypot(x_new - x, y_new - y) / dt)
+            step_mm_s = math.hypot(x_new - x, y_new - y) / dt
             x, y = x_new, y_new
-            stride += 2 * math.pi * (speeds[-1] / (0.45 * length)) * dt
-            tail_wave += 2 * math.pi * (0.6 + speeds[-1] / 150) * dt
+            stride += 2 * math.pi * (step_mm_s / (0.45 * length)) * dt
+            tail_wave += 2 * math.pi * (0.6 + step_mm_s / 150) * dt
             for key, value in zip(keys, (x, y, heading, bend, yaw, rear, stretch, lift, up, stride, tail_wave)):
                 out[key].append(value)
             behaviors.append(label)
@@ -264,4 +261,4 @@ def simulate(seconds: float, condition: str, seed: int, fps: float = 25.0, arena
         if len(behaviors) == n_frames:
             break
     posture = Posture(**{k: np.asarray(v) for k, v in out.items()})
-    return Trajectory(behaviors, variants, posture, length, arena, fps, np.asarray(speeds))
+    return Trajectory(behaviors, variants, posture, length, arena, fps)

@@ -98,15 +98,18 @@ class Scene:
         return np.stack([ox + self.px_per_mm * x, oy + self.px_per_mm * y], axis=-1)
 
 
-def project(traj: Trajectory, scene: Scene) -> dict[str, np.ndarray]:
-    """Every body point of every frame in image pixels, as this scene's camera sees it.
+def apparent_scale(scene: Scene, lift: np.ndarray) -> np.ndarray:
+    """Size as seen by the camera relative to on the floor: a jumping mouse comes closer to a
+    top camera (looks larger) and moves away from a bottom one (looks smaller)."""
+    return 1 + (0.15 if scene.view == "top" else -0.12) * lift
 
-    A jumping mouse comes closer to a top camera (looks larger) and moves away from a
-    bottom one (looks smaller); the keypoints say where the drawn body parts are.
-    """
+
+def project(traj: Trajectory, scene: Scene) -> dict[str, np.ndarray]:
+    """Every body point of every frame in image pixels, as this scene's camera sees it
+    (scaled about the body centre by ``apparent_scale``): where the drawn parts are."""
     points = traj.skeleton()
     centre = scene.to_px(points["body_center"])
-    grow = 1 + (0.15 if scene.view == "top" else -0.12) * traj.posture.lift
+    grow = apparent_scale(scene, traj.posture.lift)
     out = {}
     for name in (*KEYPOINTS, "tail", "paws"):
         px = scene.to_px(points[name])
@@ -195,7 +198,8 @@ class Renderer:
         cv2.ellipse(self.plate, centre, axes, angle, 0, 360, (25, 35, 45), -1, cv2.LINE_AA, self.SHIFT)
 
     def bgr(self, i: int) -> np.ndarray:
-        """Frame ``i`` in BGR without sensor noise (frames must be asked for in order)."""
+        """Frame ``i`` in BGR without sensor noise. Droppings stay on the floor from the frame
+        they fall, so frames skipped before it miss them."""
         if i in self.droppings:
             self._drop(self.droppings[i], math.degrees(self.traj.posture.heading[i]))
         frame = self.plate.copy()
@@ -267,8 +271,7 @@ class Renderer:
         posture = self.traj.posture
         bottom = self.scene.view == "bottom"
         L = self.length_px
-        grow = 1 + (0.15 if not bottom else -0.12) * posture.lift[i]
-        L_drawn = L * grow
+        L_drawn = L * apparent_scale(self.scene, posture.lift[i])
         fx = lambda q: (int(q[0] * 16 + 0.5), int(q[1] * 16 + 0.5))  # noqa: E731  (patch coordinates are >= 0)
 
         def ellipse(centre, half_long, half_short, along, tone, cover=True):
