@@ -17,7 +17,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from mousegpt import kinematics, segments, tracking, video
+from mousegpt import kinematics, tracking, video
+from mousegpt.analysis import session_facts
 from mousegpt.arena import from_background
 from mousegpt.describe import load_model
 from mousegpt.embed import TextEmbedder
@@ -38,7 +39,7 @@ def measure(path: Path, embedder: TextEmbedder, px_per_mm: float | None) -> dict
     bg, bg_s = timed(lambda: tracking.estimate_background(path))
     ds, track_s = timed(lambda: tracking.track(path, background=bg))
     scale = px_per_mm or kinematics.estimate_px_per_mm(ds)
-    facts, facts_s = timed(lambda: segments.facts(kinematics.compute(ds, info.fps, scale, from_background(bg.image)), info.fps))
+    facts, facts_s = timed(lambda: session_facts(ds, info.fps, scale, from_background(bg.image)))
     descriptions, describe_s = timed(lambda: load_model().describe(facts))
     _, embed_s = timed(lambda: embedder([d.text() for d in descriptions]))
     n = len(facts)
@@ -46,7 +47,7 @@ def measure(path: Path, embedder: TextEmbedder, px_per_mm: float | None) -> dict
         "video": f"{path.name} ({info.width}x{info.height}, {info.n_frames} frames)",
         "decode (frames/s)": info.n_frames / decode_s,
         "tracker incl. background (frames/s)": info.n_frames / (bg_s + track_s),
-        "kinematics + facts (segments/s)": n / facts_s,
+        "QC + kinematics + facts (segments/s)": n / facts_s,
         "describer (segments/s)": n / describe_s,
         "text embedding (segments/s)": n / embed_s,
         "whole video (x real time)": info.duration_s / (bg_s + track_s + facts_s + describe_s + embed_s),

@@ -3,7 +3,9 @@
 Each worker (an actor holding the describer and the text model) analyses one input at a time
 and writes a Parquet shard into the workspace; results stream back to the driver, which
 loads all new shards into the catalogue in one transaction. A failing input is reported
-under ``failed`` and never stops the others.
+under ``failed`` and never stops the others. Each analysed session's quality-control report
+is listed under ``qc``, and what a user should check (a scale that makes the mouse
+implausibly long, an fps that differs from the container's) under ``warnings``.
 
 On a multi-node cluster the workspace must be on storage every node sees.
 """
@@ -40,9 +42,11 @@ class AnalyzeWorker:
         self.known = set(known)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
-        results = [asdict(analyze(InputSpec(**json.loads(s)), self.workspace, self.model, self.embedder, self.known))
-                   for s in batch["spec"]]
-        return {key: [r[key] for r in results] for key in asdict(SessionResult(input=""))}
+        # One row per session (a multi-animal pose file gives several); results travel as
+        # JSON because their QC reports and warnings are nested.
+        results = [json.dumps(asdict(r)) for s in batch["spec"]
+                   for r in analyze(InputSpec(**json.loads(s)), self.workspace, self.model, self.embedder, self.known)]
+        return {"result": results}
 
 
 def run(specs: list[InputSpec], workspace: Workspace, address: str | None = None,
@@ -60,7 +64,7 @@ def run(specs: list[InputSpec], workspace: Workspace, address: str | None = None
         batch_size=1, concurrency=workers, num_cpus=1,
     )
     try:
-        results = [SessionResult(**row) for row in dataset.take_all()]
+        results = [SessionResult(**json.loads(row["result"])) for row in dataset.take_all()]
     except Exception as exc:  # a worker process died (out of memory, killed): per-input errors never get here
         raise MouseGPTError(f"the analysis job failed, nothing was committed: {str(exc).splitlines()[0]}") from None
     done = [r for r in results if r.error is None and not r.skipped]
@@ -75,4 +79,7 @@ def run(specs: list[InputSpec], workspace: Workspace, address: str | None = None
         "seconds": round(time.perf_counter() - started, 2),
         "skipped": [{"input": r.input, "session_id": r.session_id} for r in results if r.skipped],
         "failed": failed,
+        "qc": [{"input": r.input, "session_id": r.session_id, "individual": r.individual, "px_per_mm": r.px_per_mm,
+                "px_per_mm_source": r.px_per_mm_source, **(r.qc or {})} for r in done],
+        "warnings": [w for r in results for w in r.warnings],
     }

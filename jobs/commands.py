@@ -15,16 +15,36 @@ from mousegpt.cli import JsonOpt, WorkspaceOpt, err, print_hits, print_json, wor
 DEMO_QUERIES = ("a mouse grooming itself", "standing up on its hind legs", "running fast along the wall")
 
 
+def _print_qc(rows: list[dict]) -> None:
+    """The quality-control report of each new session, as a table on stderr."""
+    if not rows:
+        return
+    from rich.table import Table
+
+    table = Table("input", "individual", "frames", "missing", "swaps fixed", "jumps removed", "gaps filled",
+                  "px/mm", title="Pose quality control", title_justify="left")
+    for r in rows:
+        table.add_row(Path(r["input"]).name, r["individual"] or "-", str(r["frames"]), f"{r['missing_fraction']:.1%}",
+                      str(r["swaps_fixed"]), str(r["jumps_removed"]), str(r["gaps_filled"]),
+                      f"{r['px_per_mm']:.3f} ({r['px_per_mm_source']})")
+    err.print(table)
+
+
 def analyze(
     inputs: Annotated[Optional[list[str]], typer.Argument(
         metavar="[INPUT]...", help="Videos, folders of videos, or pose files alone.")] = None,
-    manifest: Annotated[Optional[Path], typer.Option(help="CSV: video, animal, condition, fps, px_per_mm, view[, pose].")] = None,
-    pose: Annotated[Optional[str], typer.Option(help="Pose file (DeepLabCut, SLEAP, NWB) for the one video given.")] = None,
+    manifest: Annotated[Optional[Path], typer.Option(
+        help="CSV: video, animal, condition, fps, px_per_mm, view[, pose, arena_mm].")] = None,
+    pose: Annotated[Optional[str], typer.Option(
+        help="Pose file (DeepLabCut, SLEAP, NWB, LightningPose) for the one video given.")] = None,
     condition: Annotated[Optional[str], typer.Option(help="Experimental condition of these inputs.")] = None,
     animal: Annotated[Optional[str], typer.Option(help="Animal id of these inputs.")] = None,
     fps: Annotated[Optional[float], typer.Option(help="Frame rate [default: from the container].")] = None,
     px_per_mm: Annotated[Optional[float], typer.Option("--px-per-mm", help="Scale [default: estimated].")] = None,
     view: Annotated[str, typer.Option(help="Camera view: top or bottom.")] = "top",
+    arena_mm: Annotated[Optional[float], typer.Option(
+        "--arena-mm", help="Real width of the arena floor along the image's x axis (or its diameter), mm: "
+        "px_per_mm is then measured from the walls found in the video.")] = None,
     address: Annotated[Optional[str], typer.Option(help="Ray cluster: auto or ray://host:10001 [default: embedded local Ray].")] = None,
     model: Annotated[str, typer.Option(help="Describer backend.")] = "kinematic",
     as_json: JsonOpt = False,
@@ -38,15 +58,18 @@ def analyze(
     from mousegpt.inputs import resolve
 
     specs = resolve(inputs or [], manifest=str(manifest) if manifest else None, pose=pose, condition=condition,
-                    animal=animal, fps=fps, px_per_mm=px_per_mm, view=view)
+                    animal=animal, fps=fps, px_per_mm=px_per_mm, view=view, arena_mm=arena_mm)
     ws = workspace_of(workspace)
     err.print(f"analysing {len(specs)} input(s) into {ws.root}")
     report = run(specs, ws, address=address, model=model)
     if as_json:
         print_json(report)
     else:
+        _print_qc(report["qc"])
         err.print(f"added {report['sessions']} session(s), {report['segments']} segment(s), "
                   f"{report['frames']} frames in {report['seconds']:.1f} s; {len(report['skipped'])} already analysed")
+    for warning in report["warnings"]:
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     for failure in report["failed"]:
         err.print(f"[bold red]failed:[/] {failure['error']}", highlight=False, soft_wrap=True)
     if report["failed"]:

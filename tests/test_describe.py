@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mousegpt import kinematics, segments, tracking
+from mousegpt import tracking
+from mousegpt.analysis import session_facts
 from mousegpt.arena import from_background
 from mousegpt.describe import load_model
 from mousegpt.errors import MouseGPTError
@@ -83,8 +84,7 @@ def test_behaviour_matches_truth_on_tracked_synthetic_video(synth_dir):
         path = synth_dir / f"{name}.mp4"
         bg = tracking.estimate_background(path)
         px_per_mm = manifest.px_per_mm[name.split("_")[1]]
-        kin = kinematics.compute(tracking.track(path, background=bg), 25.0, px_per_mm, from_background(bg.image))
-        facts = segments.facts(kin, 25.0)
+        facts = session_facts(tracking.track(path, background=bg), 25.0, px_per_mm, from_background(bg.image))
         predicted += [d.behavior for d in load_model().describe(facts)]
         truth_labels += [truth_label(path, s, e) for s, e in zip(facts.start_s, facts.end_s)]
     assert np.mean(np.array(predicted) == np.array(truth_labels)) >= 0.7

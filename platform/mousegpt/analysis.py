@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
 from mousegpt import arena as arena_mod
-from mousegpt import kinematics, pose, segments, tracking, video
+from mousegpt import kinematics, pose, qc, segments, tracking, video
 from mousegpt.describe import BehaviorModel
 from mousegpt.embed import TextEmbedder
 from mousegpt.errors import InputError
@@ -27,110 +26,186 @@ from mousegpt.store import Workspace, content_hash
 
 @dataclass
 class SessionResult:
+    """One analysed individual of one input (or the input's error)."""
+
     input: str
     session_id: str | None = None
+    individual: str | None = None
     shard: str | None = None
     skipped: bool = False
     """Already in the catalogue (same content): nothing was recomputed."""
     frames: int = 0
     segments: int = 0
     seconds: float = 0.0
+    px_per_mm: float | None = None
+    px_per_mm_source: str | None = None
+    qc: dict | None = None
+    warnings: list[str] = field(default_factory=list)
     error: str | None = None
 
 
-def _warn(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr)
+def session_ids(base: str, individuals: int) -> list[str]:
+    """One session per individual: the input's content hash, suffixed by the individual's
+    index when a file holds several."""
+    return [base] if individuals == 1 else [f"{base}-{k}" for k in range(individuals)]
 
 
-def _pose_and_arena(spec: InputSpec, info: video.VideoInfo | None, fps: float):
-    """Poses (platform keypoints) and arena, from the tracker or a pose file."""
-    if spec.pose is not None:
-        ds = pose.load(spec.pose, fps=fps)
-        if info is not None and pose.n_frames(ds) != info.n_frames:
-            # Container headers can be off by a frame or two: count the real frames before refusing.
-            decoded = video.count_frames(spec.video)
-            if pose.n_frames(ds) != decoded:
-                raise InputError(f"{spec.pose}: pose file has {pose.n_frames(ds)} frames but video {spec.video} has {decoded}")
-        if ds.sizes["individuals"] > 1:
-            _warn(f"{spec.pose}: {ds.sizes['individuals']} individuals; only the first ({ds.individuals.values[0]}) is analysed for now")
-        if spec.video is not None:  # the walls are in the video even when the pose is not ours
-            return ds, arena_mod.from_background(tracking.estimate_background(spec.video).image)
-        # A pose file alone has no image to find the walls in: the arena is the extent of the
-        # path, padded by a quarter body length.
-        points = pose.positions(ds)
-        pad = 0.25 * float(np.nanmedian(np.linalg.norm(points["nose"] - points["tail_base"], axis=1)))
-        centre = points["body_center"]
-        return ds, arena_mod.from_track(centre[:, 0], centre[:, 1], pad_px=pad)
-    background = tracking.estimate_background(spec.video)
-    ds = tracking.track(spec.video, background=background)
-    return ds, arena_mod.from_background(background.image)
+def _frame_rate(spec: InputSpec, info: video.VideoInfo | None, warnings: list[str]) -> float | None:
+    if info is None:
+        return spec.fps
+    if spec.fps is not None and abs(spec.fps - info.fps) > 0.01 * info.fps:
+        warnings.append(f"{spec.video}: given fps {spec.fps:g} differs from the container's {info.fps:.3f}; using {spec.fps:g}")
+    return spec.fps or info.fps
+
+
+def _imported_poses(spec: InputSpec, info: video.VideoInfo | None, fps: float | None, warnings: list[str]):
+    """The pose file's poses (platform keypoints) and the frame rate to use."""
+    ds = pose.load(spec.pose, fps=fps)
+    if info is not None and pose.n_frames(ds) != info.n_frames:
+        # Container headers can be off by a frame or two: count the real frames before refusing.
+        decoded = video.count_frames(spec.video)
+        if pose.n_frames(ds) != decoded:
+            raise InputError(f"{spec.pose}: pose file has {pose.n_frames(ds)} frames but video {spec.video} has {decoded}")
+    if fps is None:
+        fps = ds.attrs.get("fps") if ds.attrs.get("time_unit") == "seconds" else None
+        if not fps:
+            raise InputError(f"{spec.pose}: pose file has no frame rate; pass --fps")
+        fps = float(fps)
+        if fps < 5:
+            warnings.append(f"{spec.pose}: the file's frame rate is {fps:g} fps, implausible for behaviour video; pass --fps if it is wrong")
+    return ds, fps
+
+
+def _scale(spec: InputSpec, ds, arena: arena_mod.Arena | None, warnings: list[str]) -> tuple[float, str]:
+    """px_per_mm and where it came from: given, the arena's real size, or the mouse's length."""
+    if spec.px_per_mm is not None:
+        problem = kinematics.implausible_scale(ds, spec.px_per_mm)
+        if problem:
+            warnings.append(f"{spec.name}: {problem}")
+        return spec.px_per_mm, "given"
+    if spec.arena_mm is not None:
+        if arena is not None and spec.video is not None:
+            px_per_mm = arena.width / spec.arena_mm
+            problem = kinematics.implausible_scale(ds, px_per_mm)
+            if problem:
+                warnings.append(f"{spec.name}: arena {spec.arena_mm:g} mm wide and {arena.width:.0f} px: {problem}")
+            return px_per_mm, f"arena ({spec.arena_mm:g} mm, {arena.width:.0f} px)"
+        warnings.append(f"{spec.name}: no arena walls found in the video to measure against --arena-mm; "
+                        "px_per_mm estimated from the mouse's body length")
+    px_per_mm = kinematics.estimate_px_per_mm(ds)
+    warnings.append(f"{spec.name}: px_per_mm estimated as {px_per_mm:.3f} from the mouse's body length")
+    return px_per_mm, "estimated from body length"
+
+
+TRACKER_QC = qc.QCConfig(min_confidence=0.0)
+"""The built-in tracker's confidences rank how sure it is of head versus tail, they are not
+likelihoods; it leaves frames without a mouse empty itself."""
+
+
+def session_facts(ds, fps: float, px_per_mm: float, arena: arena_mod.Arena | None, view: str = "top",
+                  config: qc.QCConfig = TRACKER_QC) -> pd.DataFrame:
+    """Per-segment facts of the first individual, after quality control and kinematics: what
+    ``analyze`` computes for a tracked video."""
+    cleaned, _ = qc.clean(ds.isel(individuals=[0]), fps, config)
+    return segments.facts(kinematics.compute(cleaned, fps, px_per_mm, arena, view=view), fps)
 
 
 def analyze(spec: InputSpec, workspace: Workspace, model: BehaviorModel, embedder: TextEmbedder,
-            known: set[str] = frozenset()) -> SessionResult:
-    """Analyse one input and write its shard; errors are returned, not raised."""
+            known: set[str] = frozenset()) -> list[SessionResult]:
+    """Analyse one input and write one shard per individual; errors are returned, not raised."""
     started = time.perf_counter()
-    result = SessionResult(input=spec.name)
     try:
-        for path in (spec.video, spec.pose):
-            if path is not None and not os.path.exists(path):
-                raise InputError(f"{path}: no such file")
-        result.session_id = content_hash(spec.video, spec.pose)
-        if result.session_id in known:
-            result.skipped = True
-            return result
-        shard = workspace.shard_path(result.session_id)
-        if shard.exists():
-            # Analysed before but never committed (the commit failed or was interrupted):
-            # the shard is complete (written atomically), so it is committed as it is.
-            session = workspace.read_shard_session(shard)
-            result.shard, result.frames = str(shard), int(session["n_frames"])
-            result.segments = pq.read_metadata(shard).num_rows
-            result.seconds = time.perf_counter() - started
-            return result
-        info = video.probe(spec.video) if spec.video else None
-        fps = spec.fps
-        if info is not None:
-            if fps is not None and abs(fps - info.fps) > 0.01 * info.fps:
-                _warn(f"{spec.video}: given fps {fps} differs from the container's {info.fps:.3f}; using {fps}")
-            fps = fps or info.fps
-        ds, arena = _pose_and_arena(spec, info, fps)
-        if fps is None:
-            file_fps = ds.attrs.get("fps") if ds.attrs.get("time_unit") == "seconds" else None
-            if not file_fps:
-                raise InputError(f"{spec.pose}: pose file has no frame rate; pass --fps")
-            fps = float(file_fps)
-            if fps < 5:
-                _warn(f"{spec.pose}: the file's frame rate is {fps} fps, implausible for behaviour video; pass --fps if it is wrong")
-        px_per_mm, px_source = spec.px_per_mm, "given"
-        if px_per_mm is None:
-            px_per_mm, px_source = kinematics.estimate_px_per_mm(ds), "estimated from body length"
-            _warn(f"{spec.name}: px_per_mm estimated as {px_per_mm:.3f} from the mouse's body length")
-        kin = kinematics.compute(ds, fps, px_per_mm, arena, view=spec.view)
-        facts = segments.facts(kin, fps)
-        descriptions = model.describe(facts)
-        vectors = embedder([d.text() for d in descriptions])
-        table = facts.copy()
-        table.insert(0, "segment_id", [f"{result.session_id}-{i:06d}" for i in facts["segment_index"]])
-        table.insert(1, "session_id", result.session_id)
-        table["behavior"] = [d.behavior for d in descriptions]
-        table["probs"] = [json.dumps(d.probs) for d in descriptions]
-        for field in ("overall", "head", "limbs", "torso", "keywords"):
-            table[field] = [getattr(d, field) for d in descriptions]
-        table["embedding"] = list(vectors)
-        n_frames = int(ds.sizes["time"])
-        session = {
-            "session_id": result.session_id, "video": spec.video, "pose": spec.pose, "animal": spec.animal,
-            "condition": spec.condition, "fps": fps, "px_per_mm": px_per_mm, "px_per_mm_source": px_source,
-            "view": spec.view, "n_frames": n_frames, "duration_s": n_frames / fps,
-            "source": "video+pose" if spec.video and spec.pose else ("video" if spec.video else "pose"),
-            "model": model.name, "arena": json.dumps(arena.__dict__) if arena else None,
-        }
-        result.shard = str(workspace.write_shard(session, pd.DataFrame(table)))
-        result.frames, result.segments = n_frames, len(table)
+        results = _analyze(spec, workspace, model, embedder, known)
     except InputError as exc:
-        result.error = str(exc)
+        results = [SessionResult(input=spec.name, error=str(exc))]
     except Exception as exc:  # one bad video must never stop a batch
-        result.error = f"{spec.name}: {exc.__class__.__name__}: {exc}"
-    result.seconds = time.perf_counter() - started
-    return result
+        results = [SessionResult(input=spec.name, error=f"{spec.name}: {exc.__class__.__name__}: {exc}")]
+    for result in results:
+        result.seconds = round(time.perf_counter() - started, 3)
+    return results
+
+
+def _analyze(spec: InputSpec, workspace: Workspace, model: BehaviorModel, embedder: TextEmbedder,
+             known: set[str]) -> list[SessionResult]:
+    for path in (spec.video, spec.pose):
+        if path is not None and not os.path.exists(path):
+            raise InputError(f"{path}: no such file")
+    base = content_hash(spec.video, spec.pose)
+    if spec.pose is None and base in known:  # checked before tracking, the expensive part
+        return [SessionResult(input=spec.name, session_id=base, skipped=True)]
+    warnings: list[str] = []
+    info = video.probe(spec.video) if spec.video else None
+    fps = _frame_rate(spec, info, warnings)
+    ds = None
+    if spec.pose is not None:
+        ds, fps = _imported_poses(spec, info, fps, warnings)
+    individuals = [str(i) for i in ds.individuals.values] if ds is not None else [None]
+    ids = session_ids(base, len(individuals))
+    if all(i in known for i in ids):
+        return [SessionResult(input=spec.name, session_id=i, individual=name, skipped=True) for i, name in zip(ids, individuals)]
+    if all(workspace.shard_path(i).exists() for i in ids):
+        # Analysed before but never committed (the commit failed or was interrupted): the
+        # shards are complete (written atomically), so they are committed as they are.
+        return [_from_shard(spec, workspace.shard_path(i)) for i in ids]
+    background = tracking.estimate_background(spec.video) if spec.video else None
+    arena = arena_mod.from_background(background.image) if background is not None else None
+    config = qc.QCConfig()
+    if ds is None:
+        ds, config = tracking.track(spec.video, background=background), TRACKER_QC
+    ds, reports = qc.clean(ds, fps, config)
+    px_per_mm, px_source = _scale(spec, ds, arena, warnings)
+    results = []
+    for k, (session_id, individual, report) in enumerate(zip(ids, individuals, reports)):
+        where = arena or _arena_from_path(ds.isel(individuals=[k]))
+        facts = segments.facts(kinematics.compute(ds, fps, px_per_mm, where, individual=k, view=spec.view), fps)
+        if report.missing_fraction > 0.5:
+            warnings.append(f"{spec.name}: {report.missing_fraction:.0%} of frames have no position"
+                            + (f" for {individual}" if len(ids) > 1 else ""))
+        animal = spec.animal if len(ids) == 1 else (f"{spec.animal}:{individual}" if spec.animal else individual)
+        session = {
+            "session_id": session_id, "video": spec.video, "pose": spec.pose, "animal": animal,
+            "individual": individual, "condition": spec.condition, "fps": fps, "px_per_mm": px_per_mm,
+            "px_per_mm_source": px_source, "view": spec.view, "n_frames": report.frames,
+            "duration_s": report.frames / fps,
+            "source": "video+pose" if spec.video and spec.pose else ("video" if spec.video else "pose"),
+            "model": model.name, "arena": json.dumps(where.__dict__) if where else None,
+            "qc": json.dumps(report.to_dict()),
+        }
+        shard = workspace.write_shard(session, _segment_table(session_id, facts, model, embedder))
+        results.append(SessionResult(
+            input=spec.name, session_id=session_id, individual=individual, shard=str(shard), frames=report.frames,
+            segments=len(facts), px_per_mm=px_per_mm, px_per_mm_source=px_source, qc=report.to_dict()))
+    results[0].warnings = warnings
+    return results
+
+
+def _arena_from_path(ds) -> arena_mod.Arena | None:
+    """A pose file alone has no image to find the walls in: the arena is the extent of the
+    path, padded by a quarter body length."""
+    points = pose.positions(ds)
+    pad = 0.25 * float(np.nanmedian(np.linalg.norm(points["nose"] - points["tail_base"], axis=1)))
+    centre = points["body_center"]
+    return arena_mod.from_track(centre[:, 0], centre[:, 1], pad_px=pad)
+
+
+def _segment_table(session_id: str, facts: pd.DataFrame, model: BehaviorModel, embedder: TextEmbedder) -> pd.DataFrame:
+    descriptions = model.describe(facts)
+    vectors = embedder([d.text() for d in descriptions])
+    table = facts.copy()
+    table.insert(0, "segment_id", [f"{session_id}-{i:06d}" for i in facts["segment_index"]])
+    table.insert(1, "session_id", session_id)
+    table["behavior"] = [d.behavior for d in descriptions]
+    table["probs"] = [json.dumps(d.probs) for d in descriptions]
+    for name in ("overall", "head", "limbs", "torso", "keywords"):
+        table[name] = [getattr(d, name) for d in descriptions]
+    table["embedding"] = list(vectors)
+    return table
+
+
+def _from_shard(spec: InputSpec, shard) -> SessionResult:
+    session = Workspace.read_shard_session(shard)
+    return SessionResult(
+        input=spec.name, session_id=session["session_id"], individual=session.get("individual"), shard=str(shard),
+        frames=int(session["n_frames"]), segments=pq.read_metadata(shard).num_rows,
+        px_per_mm=session.get("px_per_mm"), px_per_mm_source=session.get("px_per_mm_source"),
+        qc=json.loads(session["qc"]) if session.get("qc") else None)

@@ -98,21 +98,22 @@ def synth(
 @app.command()
 def tracks(
     video_path: Annotated[Path, typer.Argument(metavar="VIDEO", help="Video of one mouse.")],
-    out_file: Annotated[Path, typer.Option("--out", help="DeepLabCut-format CSV to write.")],
+    out_file: Annotated[Path, typer.Option(
+        "--out", help="Pose file to write; its suffix picks the format: .csv (DeepLabCut) or .nwb (NWB, ndx-pose).")],
 ):
-    """Track one mouse with the built-in tracker and write DeepLabCut-format CSV."""
+    """Track one mouse with the built-in tracker and write its poses as DeepLabCut CSV or NWB."""
     from rich.progress import Progress
 
     from mousegpt import pose, tracking, video
 
+    pose.export_format(out_file)  # a bad suffix fails now, not after tracking the whole video
     info = video.probe(video_path)
     with Progress(console=err, transient=True) as progress:
         task = progress.add_task(f"tracking {video_path.name}", total=info.n_frames)
         ds = tracking.track(video_path, progress=lambda done: progress.update(task, completed=done))
-    out_file.parent.mkdir(parents=True, exist_ok=True)
-    pose.to_dlc_csv(ds, out_file)
+    written = pose.save(ds, out_file, source=video_path)
     missing = float(ds.position.sel(keypoints="body_center").isnull().any("space").mean())
-    err.print(f"wrote {out_file}: {ds.sizes['time']} frames, {missing:.1%} without a position")
+    err.print(f"wrote {', '.join(map(str, written))}: {ds.sizes['time']} frames, {missing:.1%} without a position")
 
 
 @app.command("segments")

@@ -1,9 +1,10 @@
 """What to analyse: command-line INPUTs and manifests resolved into one spec per session.
 
 INPUT is a video, a folder of videos, or a pose file alone. ``manifest.csv`` has columns
-``video, animal, condition, fps, px_per_mm, view`` (optional ``pose``); its paths are
-relative to the manifest's folder; empty fps is read from the container, empty px_per_mm
-is estimated.
+``video, animal, condition, fps, px_per_mm, view`` (optional ``pose`` and ``arena_mm``); its
+paths are relative to the manifest's folder; empty fps is read from the container; empty
+px_per_mm is measured from the arena when ``arena_mm`` (the real width of the arena floor
+along the image's x axis, or its diameter) is given, else estimated from the mouse's length.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ class InputSpec:
     fps: float | None = None
     px_per_mm: float | None = None
     view: str = "top"
+    arena_mm: float | None = None
+    """Real width of the arena floor (mm) along the image's x axis, or its diameter."""
 
     @property
     def name(self) -> str:
@@ -46,6 +49,7 @@ def _is_pose_file(path: Path) -> bool:
 
 def _validate(spec: InputSpec) -> InputSpec:
     validate_rates(spec.fps, spec.px_per_mm, spec.name)
+    validate_rates(None, spec.arena_mm, spec.name, names=("fps", "arena_mm"))
     if spec.view not in VIEWS:
         raise InputError(f"{spec.name}: view must be one of {', '.join(VIEWS)}, got {spec.view!r}")
     return spec
@@ -80,13 +84,14 @@ def read_manifest(path: str | Path) -> list[InputSpec]:
             video=rel(row.get("video", "").strip()), pose=rel(row.get("pose", "").strip()),
             animal=row.get("animal") or None, condition=row.get("condition") or None,
             fps=_number(row.get("fps"), "fps", where), px_per_mm=_number(row.get("px_per_mm"), "px_per_mm", where),
-            view=(row.get("view") or "top").strip())))
+            view=(row.get("view") or "top").strip(), arena_mm=_number(row.get("arena_mm"), "arena_mm", where))))
     return specs
 
 
 def resolve(
     inputs: list[str], manifest: str | None = None, pose: str | None = None, condition: str | None = None,
     animal: str | None = None, fps: float | None = None, px_per_mm: float | None = None, view: str = "top",
+    arena_mm: float | None = None,
 ) -> list[InputSpec]:
     """One spec per session. Command-line metadata applies to every INPUT (not to the manifest)."""
     validate_rates(fps, px_per_mm, "command line")
@@ -104,7 +109,7 @@ def resolve(
     if pose is not None and len(paths) != 1:
         raise InputError(f"{pose}: --pose pairs one pose file with one video, got {len(paths)} inputs")
     for p in paths:
-        common = dict(animal=animal, condition=condition, fps=fps, px_per_mm=px_per_mm, view=view)
+        common = dict(animal=animal, condition=condition, fps=fps, px_per_mm=px_per_mm, view=view, arena_mm=arena_mm)
         if _is_pose_file(p) and pose is None:
             specs.append(_validate(InputSpec(video=None, pose=str(p.resolve()), **common)))
         else:

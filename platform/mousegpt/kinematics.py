@@ -1,8 +1,13 @@
 """Per-frame kinematics in physical units from platform keypoints (nose, body_center, tail_base).
 
-Input positions are pixels in the camera image (x right, y down). Outputs are millimetres,
-mm/s and degrees; angles are measured from the image's +x axis toward +y (clockwise as
-seen on screen). Frames where a keypoint is missing give NaN in everything derived from it.
+Input positions are pixels in the camera image (x right, y down), already cleaned and
+smoothed by ``qc.clean``. Outputs are millimetres, mm/s and degrees; angles are measured
+from the image's +x axis toward +y (clockwise as seen on screen from above). Frames where a
+keypoint is missing give NaN in everything derived from it.
+
+Egocentric coordinates put the origin at body_center and the forward axis along
+tail_base -> nose; "left" is the animal's left. A bottom-view camera sees the animal
+mirrored, so its image x axis is flipped first and left stays the animal's left.
 """
 
 from __future__ import annotations
@@ -10,19 +15,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import xarray as xr
-from movement.filtering import rolling_filter
 from movement.kinematics import compute_speed
 
 from mousegpt.arena import Arena
 from mousegpt.errors import InputError
 
-SMOOTHING_S = 0.2
-"""Rolling-median window applied to positions before differentiating, against tracking jitter."""
-
-
-def validate_rates(fps: float | None, px_per_mm: float | None, source: str) -> None:
-    """Refuse non-positive or non-finite fps and px_per_mm, naming the file."""
-    for name, value in (("fps", fps), ("px_per_mm", px_per_mm)):
+def validate_rates(fps: float | None, px_per_mm: float | None, source: str,
+                   names: tuple[str, str] = ("fps", "px_per_mm")) -> None:
+    """Refuse non-positive or non-finite fps and px_per_mm (or the quantities ``names``), naming the file."""
+    for name, value in zip(names, (fps, px_per_mm)):
         if value is not None and not (np.isfinite(value) and value > 0):
             raise InputError(f"{source}: {name} must be a positive number, got {value}")
 
@@ -35,31 +36,62 @@ def _wrap_deg(angle: np.ndarray) -> np.ndarray:
     return (angle + 180.0) % 360.0 - 180.0
 
 
+def _mirror(view: str) -> np.ndarray:
+    """Multiplier that turns image coordinates of ``view`` into coordinates seen from above."""
+    return np.array([-1.0, 1.0]) if view == "bottom" else np.ones(2)
+
+
+def egocentric(ds: xr.Dataset, px_per_mm: float, individual: int = 0, view: str = "top") -> xr.DataArray:
+    """Every keypoint of one individual in the animal's own frame, in mm.
+
+    Dims (time, space, keypoints) with space = ``forward`` (along tail_base -> nose) and
+    ``left`` (the animal's left); the origin is body_center. NaN where body_center, nose
+    or tail_base is missing.
+    """
+    position = ds.position.isel(individuals=individual).transpose("time", "keypoints", "space")
+    points = position.values * _mirror(view)
+    names = list(position.keypoints.values)
+    centre = points[:, names.index("body_center")]
+    axis = points[:, names.index("nose")] - points[:, names.index("tail_base")]
+    forward = axis / np.linalg.norm(axis, axis=1, keepdims=True)
+    # Seen from above with y down, the animal's left is the forward axis turned a quarter
+    # turn anticlockwise on screen: (fx, fy) -> (fy, -fx).
+    left = np.stack([forward[:, 1], -forward[:, 0]], axis=1)
+    relative = (points - centre[:, None, :]) / px_per_mm
+    values = np.stack([np.einsum("tkd,td->tk", relative, forward), np.einsum("tkd,td->tk", relative, left)], axis=1)
+    return xr.DataArray(values, dims=("time", "space", "keypoints"),
+                        coords={"time": position.time.values, "space": ["forward", "left"], "keypoints": names},
+                        attrs={"units": "mm"})
+
+
 def compute(ds: xr.Dataset, fps: float, px_per_mm: float, arena: Arena | None, individual: int = 0,
             view: str = "top") -> pd.DataFrame:
-    """One row per frame.
+    """One row per frame, from cleaned positions (see ``qc.clean``).
 
     Angles are as seen from above: a bottom-view camera sees the animal mirrored, so its x
     axis is flipped before headings and turns are measured (left stays the animal's left).
 
-    Columns: ``time_s``; ``x_mm``, ``y_mm`` (body centre); ``speed_mm_s`` (body centre);
-    ``body_length_mm`` (nose to tail base, shortens when the mouse rears, seen from above);
-    ``heading_deg`` (torso axis, tail base to body centre); ``angular_speed_deg_s`` (signed
-    rate of change of the heading); ``head_yaw_deg`` (head direction relative to the torso,
-    signed); ``head_speed_mm_s`` (nose speed relative to the body centre); ``wall_distance_mm``
-    and ``zone`` (wall, centre, corner; None where the position is missing).
+    Columns: ``time_s``; ``x_mm``, ``y_mm`` (body centre, image axes); ``speed_mm_s`` (body
+    centre); ``forward_speed_mm_s`` and ``left_speed_mm_s`` (body-centre velocity in the
+    egocentric frame: negative forward speed is walking backwards); ``body_length_mm`` (nose
+    to tail base, shortens when the mouse rears, seen from above); ``heading_deg`` (torso
+    axis, tail base to body centre); ``angular_speed_deg_s`` (signed rate of change of the
+    heading, positive clockwise seen from above); ``head_yaw_deg`` (head direction relative
+    to the torso, signed); ``head_speed_mm_s`` (nose speed relative to the body centre);
+    ``wall_distance_mm`` and ``zone`` (wall, centre, corner; None where the position is missing).
     """
     validate_rates(fps, px_per_mm, str(ds.attrs.get("source_file", "pose")))
     n = int(ds.sizes["time"])
     position = ds.position.isel(individuals=individual).sel(keypoints=["nose", "body_center", "tail_base"])
     position = position.assign_coords(time=np.arange(n) / fps)
-    window = max(1, int(round(SMOOTHING_S * fps)) | 1)
-    smooth = rolling_filter(position, window=window, statistic="median", min_periods=1) if n >= window else position
-    points = {k: smooth.sel(keypoints=k).transpose("time", "space").values for k in ("nose", "body_center", "tail_base")}
+    points = {k: position.sel(keypoints=k).transpose("time", "space").values for k in ("nose", "body_center", "tail_base")}
     nose, centre, tail = points["nose"], points["body_center"], points["tail_base"]
-    mirror = np.array([-1.0, 1.0]) if view == "bottom" else np.ones(2)
+    mirror = _mirror(view)
 
-    speed = compute_speed(smooth.sel(keypoints="body_center")).values / px_per_mm if n > 1 else np.zeros(n)
+    speed = compute_speed(position.sel(keypoints="body_center")).values / px_per_mm if n > 1 else np.zeros(n)
+    velocity = np.gradient(centre * mirror, axis=0) * fps / px_per_mm if n > 1 else np.zeros((n, 2))
+    axis = (nose - tail) * mirror
+    forward = axis / np.linalg.norm(axis, axis=1, keepdims=True)
     torso = (centre - tail) * mirror
     heading = _angle_deg(torso)
     unwrapped = heading.copy()
@@ -76,6 +108,8 @@ def compute(ds: xr.Dataset, fps: float, px_per_mm: float, arena: Arena | None, i
         "x_mm": centre[:, 0] / px_per_mm,
         "y_mm": centre[:, 1] / px_per_mm,
         "speed_mm_s": speed,
+        "forward_speed_mm_s": np.einsum("td,td->t", velocity, forward),
+        "left_speed_mm_s": velocity[:, 0] * forward[:, 1] - velocity[:, 1] * forward[:, 0],
         "body_length_mm": np.linalg.norm(nose - tail, axis=1) / px_per_mm,
         "heading_deg": heading,
         "angular_speed_deg_s": angular,
@@ -91,13 +125,35 @@ def compute(ds: xr.Dataset, fps: float, px_per_mm: float, arena: Arena | None, i
     return table
 
 
-def estimate_px_per_mm(ds: xr.Dataset, body_length_mm: float = 90.0, individual: int = 0) -> float:
-    """Scale from the mouse itself: the 85th percentile of nose-to-tail-base length (px),
-    a stretched-out adult mouse, divided by ``body_length_mm``."""
-    position = ds.position.isel(individuals=individual)
-    nose = position.sel(keypoints="nose").transpose("time", "space").values
-    tail = position.sel(keypoints="tail_base").transpose("time", "space").values
-    lengths = np.linalg.norm(nose - tail, axis=1)
+MOUSE_BODY_MM = 90.0
+"""Nose-to-tail-base length of a stretched-out adult mouse, the default scale reference."""
+PLAUSIBLE_BODY_MM = (50.0, 130.0)
+"""Nose-to-tail-base lengths a mouse can have; a scale giving another is probably wrong."""
+
+
+def stretched_length_px(ds: xr.Dataset) -> float:
+    """The 85th percentile of nose-to-tail-base length in pixels over all frames and
+    individuals: the mouse stretched out (rearing and curling only shorten it)."""
+    nose = ds.position.sel(keypoints="nose").transpose("space", ...).values
+    tail = ds.position.sel(keypoints="tail_base").transpose("space", ...).values
+    lengths = np.hypot(*(nose - tail))
     if np.all(np.isnan(lengths)):
-        raise InputError(f"{ds.attrs.get('source_file', 'pose')}: no frame with both nose and tail base to estimate px_per_mm")
-    return float(np.nanpercentile(lengths, 85) / body_length_mm)
+        raise InputError(f"{ds.attrs.get('source_file', 'pose')}: no frame with both nose and tail base to measure the mouse")
+    return float(np.nanpercentile(lengths, 85))
+
+
+def estimate_px_per_mm(ds: xr.Dataset, body_length_mm: float = MOUSE_BODY_MM) -> float:
+    """Scale from the mouse itself: its stretched length in pixels over ``body_length_mm``."""
+    return stretched_length_px(ds) / body_length_mm
+
+
+def implausible_scale(ds: xr.Dataset, px_per_mm: float) -> str | None:
+    """Why ``px_per_mm`` cannot be right for this mouse (its body length in mm falls outside
+    PLAUSIBLE_BODY_MM), with the scale its body length suggests; None when plausible."""
+    length_px = stretched_length_px(ds)
+    length_mm = length_px / px_per_mm
+    low, high = PLAUSIBLE_BODY_MM
+    if low <= length_mm <= high:
+        return None
+    return (f"px_per_mm {px_per_mm:g} makes the mouse {length_mm:.0f} mm from nose to tail base, implausible "
+            f"for a mouse ({low:.0f}-{high:.0f} mm); its body length suggests about {length_px / MOUSE_BODY_MM:.2f} px/mm")

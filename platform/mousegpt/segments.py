@@ -17,13 +17,28 @@ HOP_S = 0.5
 IMMOBILE_MM_S = 15.0
 """Body-centre speed below which a frame counts as immobile."""
 
-FACT_COLUMNS = (
-    "speed_mean_mm_s", "speed_max_mm_s", "displacement_mm", "body_length_mm", "body_length_ratio",
-    "body_length_ratio_min",
-    "heading_change_deg", "angular_speed_deg_s", "head_yaw_std_deg", "head_yaw_abs_deg", "head_motion_hz",
-    "head_speed_mm_s",
-    "immobile_fraction", "wall_distance_mm", "zone", "visible_fraction",
-)
+FACTS: dict[str, tuple[str, str]] = {
+    "speed_mean_mm_s": ("mm/s", "mean body-centre speed"),
+    "speed_max_mm_s": ("mm/s", "highest body-centre speed"),
+    "displacement_mm": ("mm", "straight-line distance from the window's first to last position"),
+    "body_length_mm": ("mm", "mean nose-to-tail-base length (seen from the camera: shorter when rearing)"),
+    "body_length_ratio": ("ratio", "body_length_mm over the session's stretched length (85th percentile)"),
+    "body_length_ratio_min": ("ratio", "10th percentile of the length within the window over the stretched length"),
+    "heading_change_deg": ("deg", "net change of heading, positive clockwise seen from above"),
+    "angular_speed_deg_s": ("deg/s", "mean absolute turning rate of the heading"),
+    "head_yaw_std_deg": ("deg", "standard deviation of head yaw (head direction relative to the torso)"),
+    "head_yaw_abs_deg": ("deg", "median absolute head yaw"),
+    "head_motion_hz": ("Hz", "dominant frequency of head yaw"),
+    "head_speed_mm_s": ("mm/s", "mean nose speed relative to the body centre"),
+    "immobile_fraction": ("fraction", f"frames with body-centre speed below {IMMOBILE_MM_S:g} mm/s"),
+    "wall_distance_mm": ("mm", "mean distance from the body centre to the nearest wall"),
+    "zone": ("wall|centre|corner", "most frequent open-field zone"),
+    "visible_fraction": ("fraction", "frames with a body position"),
+}
+"""Every per-segment fact the describer reads: name -> (unit, meaning). Directions are as
+seen from above (a bottom view is mirrored first), see ``kinematics``."""
+
+FACT_COLUMNS = tuple(FACTS)
 
 
 @dataclass(frozen=True)

@@ -33,11 +33,13 @@ from mousegpt.errors import WorkspaceError
 from mousegpt.index import VectorIndex
 from mousegpt.segments import FACT_COLUMNS
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 MIGRATIONS = {
     # v1 -> v2: the head_yaw_abs_deg fact (median |head yaw| per segment, degrees).
     1: ["ALTER TABLE segments ADD COLUMN head_yaw_abs_deg DOUBLE"],
+    # v2 -> v3: one session per individual of a multi-animal pose file, and the QC report.
+    2: ["ALTER TABLE sessions ADD COLUMN individual VARCHAR", "ALTER TABLE sessions ADD COLUMN qc VARCHAR"],
 }
 """Statements that take a catalogue from version k to k + 1, applied when it is opened for writing."""
 DEFAULT_WORKSPACE = "mousegpt-workspace"
@@ -46,8 +48,9 @@ SESSION_COLUMNS = {
     "session_id": "VARCHAR PRIMARY KEY", "video": "VARCHAR", "pose": "VARCHAR", "animal": "VARCHAR",
     "condition": "VARCHAR", "fps": "DOUBLE", "px_per_mm": "DOUBLE", "px_per_mm_source": "VARCHAR",
     "view": "VARCHAR", "n_frames": "BIGINT", "duration_s": "DOUBLE", "source": "VARCHAR", "model": "VARCHAR",
-    "arena": "VARCHAR", "added_at": "TIMESTAMP",
+    "arena": "VARCHAR", "added_at": "TIMESTAMP", "individual": "VARCHAR", "qc": "VARCHAR",
 }
+"""``qc`` is the session's ``qc.QCReport`` as JSON; ``individual`` the pose file's name for the animal."""
 _FACT_TYPES = {c: ("VARCHAR" if c == "zone" else "DOUBLE") for c in FACT_COLUMNS}
 SEGMENT_COLUMNS = {
     "segment_id": "VARCHAR PRIMARY KEY", "vec_id": "BIGINT UNIQUE", "session_id": "VARCHAR",
