@@ -115,3 +115,26 @@ def test_facts_of_a_straight_run_and_of_an_invisible_window():
     assert first.displacement_mm == pytest.approx(80.0 * 24 / 25, rel=0.05)
     assert first.immobile_fraction < 0.1  # at most the edge frames of the smoothing window
     assert last.visible_fraction == 0.0 and np.isnan(last.speed_mean_mm_s)
+
+
+def test_egocentric_velocity_and_keypoints():
+    """Along the nose-tail axis: forward is positive walking head first, left is the animal's left."""
+    forward = kinematics.compute(_straight_run(100.0, heading_deg=90), FPS, PX_PER_MM, arena=None).iloc[5:-5]
+    assert forward.forward_speed_mm_s.to_numpy() == pytest.approx(100.0, rel=0.02)
+    assert np.abs(forward.left_speed_mm_s).max() < 1e-6
+    backwards = _straight_run(60.0, heading_deg=0)
+    backwards = backwards.assign_coords(keypoints=["tail_base", "body_center", "nose"])  # facing the other way
+    kin = kinematics.compute(backwards, FPS, PX_PER_MM, arena=None).iloc[5:-5]
+    assert kin.forward_speed_mm_s.to_numpy() == pytest.approx(-60.0, rel=0.02)
+    # Facing +x on screen (seen from above, y down), the animal's left is -y: a sidestep up the screen.
+    n = 50
+    centre = np.stack([np.full(n, 300.0), 300.0 - np.arange(n) * 2.0], axis=1)
+    side = _poses(centre + [90.0, 0.0], centre, centre - [90.0, 0.0])
+    top = kinematics.compute(side, FPS, PX_PER_MM, arena=None).iloc[5:-5]
+    assert top.left_speed_mm_s.to_numpy() == pytest.approx(2.0 * FPS / PX_PER_MM)
+    bottom = kinematics.compute(side, FPS, PX_PER_MM, arena=None, view="bottom").iloc[5:-5]
+    assert bottom.left_speed_mm_s.to_numpy() == pytest.approx(-2.0 * FPS / PX_PER_MM)
+    ego = kinematics.egocentric(side, PX_PER_MM)
+    assert ego.sel(keypoints="nose", space="forward").values == pytest.approx(45.0)
+    assert ego.sel(keypoints="tail_base", space="forward").values == pytest.approx(-45.0)
+    assert np.abs(ego.sel(space="left").values).max() < 1e-9

@@ -1,6 +1,8 @@
 """End to end on the shared local Ray: synth -> analyze (Ray Data) -> search finds what was planted."""
 
+import json
 import shutil
+
 import duckdb
 import numpy as np
 import pytest
@@ -29,6 +31,31 @@ def test_every_session_is_analysed_and_committed(analyzed):
         assert con.execute("SELECT count(*) FROM segments").fetchone()[0] == 4 * SEGMENTS_PER_SESSION
         assert con.execute("SELECT count(*) FROM jobs WHERE kind = 'analyze'").fetchone()[0] == 1
     assert ws.load_index().size == 4 * SEGMENTS_PER_SESSION
+
+
+def test_each_session_has_its_quality_control_report(analyzed):
+    ws, report = analyzed
+    assert len(report["qc"]) == 4
+    for row in report["qc"]:
+        assert row["frames"] == FRAMES and row["missing_fraction"] == 0.0
+        assert row["px_per_mm_source"] == "given"
+    with ws.connect(read_only=True) as con:
+        stored = {sid: json.loads(qc) for sid, qc in con.execute("SELECT session_id, qc FROM sessions").fetchall()}
+    assert stored == {row["session_id"]: {k: row[k] for k in stored[row["session_id"]]} for row in report["qc"]}
+
+
+def test_scale_from_the_arena_and_an_fps_that_disagrees_with_the_container(synth_dir, tmp_path, embedder):
+    from mousegpt.analysis import analyze
+    from mousegpt.describe import load_model
+    from mousegpt.synth import read_truth_metadata
+
+    truth = read_truth_metadata(synth_dir / "control_m04.truth.parquet")
+    spec = InputSpec(video=str(synth_dir / "control_m04.mp4"), fps=30.0, arena_mm=truth["scene"]["arena_mm"])
+    (result,) = analyze(spec, Workspace(tmp_path), load_model(), embedder)
+    assert result.error is None
+    assert result.px_per_mm == pytest.approx(truth["px_per_mm"], rel=0.02)
+    assert result.px_per_mm_source.startswith(f"arena ({truth['scene']['arena_mm']:g} mm")
+    assert result.warnings == [f"{spec.video}: given fps 30 differs from the container's 25.000; using 30"]
 
 
 # k follows how much of each behaviour the dataset holds: about 22 s of grooming, 27 s of
@@ -115,7 +142,7 @@ def test_an_uncommitted_shard_is_committed_not_recomputed(tmp_path, synth_dir, r
 
     ws = Workspace(tmp_path / "ws")
     spec = InputSpec(video=str(synth_dir / "control_m04.mp4"), px_per_mm=1.104)
-    first = analyze(spec, ws, load_model(), embedder)
+    (first,) = analyze(spec, ws, load_model(), embedder)
     written = ws.shard_path(first.session_id).stat().st_mtime_ns
     report = run([spec], ws)
     assert (report["sessions"], report["segments"], report["frames"]) == (1, first.segments, FRAMES)

@@ -1,5 +1,6 @@
 """End to end on the real recordings in ../shared/data/real."""
 
+import numpy as np
 import pytest
 
 from jobs.analyze import run
@@ -69,3 +70,56 @@ def test_pose_and_video_frame_counts_must_agree(real_data, tmp_path, ray_local):
     assert report["sessions"] == 0
     error = report["failed"][0]["error"]
     assert "deepof_single_dlc.csv: pose file has 97 frames but video" in error and "has 251" in error
+
+
+def test_each_mouse_of_a_multi_animal_file_is_its_own_session(real_data, tmp_path, ray_local):
+    """Pose file alone, through the command line: two sessions, each with its QC report."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from mousegpt.cli import _load_plugins, app
+
+    _load_plugins()
+    result = CliRunner().invoke(app, ["analyze", str(real_data / "deepof_two_mice_dlc.csv"), "--fps", "30",
+                                      "--condition", "social", "--json", "-w", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["sessions"] == 2 and report["failed"] == []
+    assert sorted(r["individual"] for r in report["qc"]) == ["mouse_black_tail", "mouse_white_tail"]
+    for r in report["qc"]:
+        assert r["frames"] == 97 and r["low_confidence"] > 0 and r["gaps_filled"] > 0
+    assert any("px_per_mm estimated" in w for w in report["warnings"])
+    rows = list_segments(Workspace(tmp_path))
+    assert {r["animal"] for r in rows} == {"mouse_black_tail", "mouse_white_tail"}
+    assert len({r["session_id"] for r in rows}) == 2
+
+
+def test_an_implausible_scale_is_a_warning_with_an_estimate(real_data, tmp_path, embedder):
+    from mousegpt.analysis import analyze
+    from mousegpt.describe import load_model
+
+    spec = resolve([str(real_data / "openfield_m3v1_dlc.csv")], fps=30, px_per_mm=5.0)[0]
+    (result,) = analyze(spec, Workspace(tmp_path), load_model(), embedder)
+    assert result.error is None and result.px_per_mm == 5.0
+    (warning,) = result.warnings
+    assert "openfield_m3v1_dlc.csv: px_per_mm 5 makes the mouse" in warning
+    suggested = float(warning.rsplit("about ", 1)[1].split()[0])
+    assert 1.1 < suggested < 1.6  # a ~115-130 px mouse of 90 mm
+
+
+def test_deeplabcut_swaps_are_repaired_by_quality_control(real_data, tmp_path):
+    """DeepLabCut mislabels the openfield mouse head for tail while it walks along the top
+    wall (frames 106-141, likelihood 0.65-0.9); QC turns it round, which the built-in tracker
+    (a different method) confirms."""
+    from mousegpt import pose, qc, tracking
+
+    dlc = pose.load(real_data / "openfield_m3v1_dlc.csv", fps=30)
+    cleaned, (report,) = qc.clean(dlc, 30.0)
+    tracked = tracking.track(real_data / "openfield_m3v1.mp4")
+    frames = slice(106, 142)
+    nose = lambda ds: ds.position.isel(individuals=0, time=frames).sel(keypoints="nose").transpose("time", "space").values  # noqa: E731
+    before = np.linalg.norm(nose(dlc) - nose(tracked), axis=1)
+    after = np.linalg.norm(nose(cleaned) - nose(tracked), axis=1)
+    assert np.median(before) > 60 and np.median(after) < 10
+    assert report.swaps_fixed >= 36

@@ -175,9 +175,17 @@ def search(
         print_hits(result)
 
 
+_plugins_loaded = False
+
+
 def _load_plugins() -> None:
+    """Add the deployables' commands (once, however often it is called)."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
     for ep in sorted(entry_points(group="mousegpt.commands"), key=lambda e: e.name):
         ep.load()(app)
+    _plugins_loaded = True
 
 
 def main() -> None:

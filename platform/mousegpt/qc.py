@@ -199,6 +199,6 @@ def clean(ds: xr.Dataset, fps: float, config: QCConfig = QCConfig()) -> tuple[xr
     reports = [QCReport(frames=int(ds.sizes["time"]), low_confidence=int(low_confidence[k]),
                         swaps_fixed=int(plan.isel(individuals=k).sum()),
                         jumps_removed=int(jumps.isel(individuals=k).sum()),
-                        gaps_filled=int(filled[k]), missing_fraction=round(float(missing[k]), 4))
+                        gaps_filled=int(filled[k]), missing_fraction=float(missing[k]))
                for k in range(ds.sizes["individuals"])]
     return ds, reports
