@@ -24,6 +24,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/stages.py
 	$(BIN)/python benchmarks/tracker_accuracy.py
 	$(BIN)/python benchmarks/tracker_speed.py
+	$(BIN)/python benchmarks/pose_import.py
 	$(BIN)/python benchmarks/synth_speed.py
 
 test: $(STAMP)

@@ -1,7 +1,7 @@
 """MouseGPT dashboard: ``streamlit run dashboard/app.py -- --workspace DIR`` (or ``mousegpt dashboard``).
 
 Reads the workspace read-only: search by natural language, read each hit's description,
-watch its clip.
+watch its clip; see each session's pose quality.
 """
 
 from __future__ import annotations
@@ -36,6 +36,24 @@ def conditions(root: str) -> list[str]:
             "SELECT DISTINCT condition FROM sessions WHERE condition IS NOT NULL ORDER BY 1").fetchall()]
 
 
+@st.cache_data(ttl=30)
+def sessions_quality(root: str):
+    """One row per session: who, what, and what pose quality control found."""
+    import json
+
+    import pandas as pd
+
+    with Workspace(Path(root)).connect(read_only=True) as con:
+        table = con.execute("SELECT animal, condition, coalesce(video, pose) AS file, n_frames, px_per_mm, "
+                            "px_per_mm_source, qc FROM sessions ORDER BY added_at, session_id").fetchdf()
+    qc = pd.DataFrame([json.loads(q) if q else {} for q in table.pop("qc")], index=table.index)
+    table["file"] = table["file"].map(lambda f: Path(f).name)
+    for column, title in (("missing_fraction", "missing"), ("swaps_fixed", "swaps fixed"),
+                          ("jumps_removed", "jumps removed"), ("gaps_filled", "gaps filled")):
+        table[title] = qc[column] if column in qc else None
+    return table
+
+
 st.set_page_config(page_title="MouseGPT", page_icon="🐭", layout="wide")
 root = workspace_root()
 st.title("MouseGPT")
@@ -50,6 +68,10 @@ try:
 except MouseGPTError as exc:
     st.error(str(exc))
     st.stop()
+with st.expander("Sessions and pose quality"):
+    st.dataframe(sessions_quality(str(root)), hide_index=True, column_config={
+        "missing": st.column_config.NumberColumn(format="percent"),
+        "px_per_mm": st.column_config.NumberColumn("px/mm", format="%.3f")})
 left, middle, right = st.columns([4, 1, 1])
 query = left.text_input("Describe a behaviour", placeholder="a mouse grooming itself")
 k = middle.number_input("Hits", min_value=1, max_value=100, value=10)

@@ -14,6 +14,9 @@ def test_search_lists_hits_with_descriptions_and_clips(analyzed, monkeypatch):
     at = AppTest.from_file(APP, default_timeout=120).run()
     assert not at.exception
     assert at.selectbox[0].options == ["all", "anx", "control", "stim"]
+    sessions = at.dataframe[0].value
+    assert len(sessions) == 4 and set(sessions.condition) == {"anx", "control", "stim"}
+    assert (sessions["missing"] == 0).all() and sessions["swaps fixed"].notna().all()
     at.text_input[0].input("a mouse grooming itself")
     at.number_input[0].set_value(3)
     at.run()

@@ -154,6 +154,13 @@ def _derive_centre(ds: xr.Dataset) -> xr.Dataset:
 def clean(ds: xr.Dataset, fps: float, config: QCConfig = QCConfig()) -> tuple[xr.Dataset, list[QCReport]]:
     """Clean the poses of every individual; returns the cleaned dataset and one report per
     individual (in the dataset's order). Needs keypoints nose, tail_base and body_center."""
+    # xarray's default running-median and gap-filling kernels come from numbagg, whose JIT
+    # compilation costs every fresh worker process 10-20 s; bottleneck's are compiled ahead.
+    with xr.set_options(use_numbagg=False, use_bottleneck=True):
+        return _clean(ds, fps, config)
+
+
+def _clean(ds: xr.Dataset, fps: float, config: QCConfig) -> tuple[xr.Dataset, list[QCReport]]:
     derived_centre = ds.attrs.get("body_center") == DERIVED_CENTRE
     confidence = ds.get("confidence")
     source = ds.position
@@ -188,8 +195,8 @@ def clean(ds: xr.Dataset, fps: float, config: QCConfig = QCConfig()) -> tuple[xr
     before_fill = position
     position = interpolate_over_time(position, max_gap=max(1, int(round(config.max_gap_s * fps))))
     filled = (before_fill.isnull().any("space") & position.notnull().all("space")).sum(["time", "keypoints"])
-    if config.smoothing_s > 0 and ds.sizes["time"] >= _window(config.smoothing_s, fps):
-        window = _window(config.smoothing_s, fps)
+    window = _window(config.smoothing_s, fps) if config.smoothing_s > 0 else 1
+    if 3 <= window <= ds.sizes["time"]:  # a window of one frame would not smooth anything
         smooth = rolling_filter(position, window=window, statistic="median", min_periods=window // 2 + 1)
         position = smooth.where(position.notnull())
     ds = ds.assign(position=position)
