@@ -45,6 +45,9 @@ def analyze(
     arena_mm: Annotated[Optional[float], typer.Option(
         "--arena-mm", help="Real width of the arena floor along the image's x axis (or its diameter), mm: "
         "px_per_mm is then measured from the walls found in the video.")] = None,
+    keypoint_map: Annotated[Optional[str], typer.Option(
+        "--keypoint-map", help="Pose-file keypoint names to the platform's, e.g. Head=nose,TailRoot=tail_base "
+        "(common names such as snout, tailbase, Center are mapped already).")] = None,
     address: Annotated[Optional[str], typer.Option(help="Ray cluster: auto or ray://host:10001 [default: embedded local Ray].")] = None,
     model: Annotated[str, typer.Option(help="Describer backend.")] = "kinematic",
     as_json: JsonOpt = False,
@@ -55,10 +58,11 @@ def analyze(
     Exits with status 1 when any input failed (the others are still committed).
     """
     from jobs.analyze import run
-    from mousegpt.inputs import resolve
+    from mousegpt.inputs import parse_keypoint_map, resolve
 
     specs = resolve(inputs or [], manifest=str(manifest) if manifest else None, pose=pose, condition=condition,
-                    animal=animal, fps=fps, px_per_mm=px_per_mm, view=view, arena_mm=arena_mm)
+                    animal=animal, fps=fps, px_per_mm=px_per_mm, view=view, arena_mm=arena_mm,
+                    keypoint_map=parse_keypoint_map(keypoint_map))
     ws = workspace_of(workspace)
     err.print(f"analysing {len(specs)} input(s) into {ws.root}")
     report = run(specs, ws, address=address, model=model)

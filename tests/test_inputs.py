@@ -38,3 +38,14 @@ def test_inputs_resolve_folders_and_pose_files(tmp_path):
         resolve([str(tmp_path / "v" / "a.avi"), str(tmp_path / "v" / "b.mp4")], pose="x.csv")
     with pytest.raises(InputError, match="nothing to analyse"):
         resolve([])
+
+
+def test_keypoint_map_from_the_command_line():
+    from mousegpt.inputs import parse_keypoint_map
+
+    assert parse_keypoint_map("Head=nose, TailRoot=tail_base") == {"Head": "nose", "TailRoot": "tail_base"}
+    assert parse_keypoint_map("") is None
+    with pytest.raises(InputError, match="write it as source=platform pairs"):
+        parse_keypoint_map("Head:nose")
+    (spec,) = resolve(["a.slp"], fps=30, keypoint_map={"Head": "nose"})
+    assert spec.keypoint_map == {"Head": "nose"}

@@ -71,3 +71,11 @@ def test_unreadable_pose_file_names_the_file(tmp_path):
         pose.load(bad)
     with pytest.raises(InputError, match="no such file"):
         pose.load(tmp_path / "absent.slp")
+
+
+def test_an_explicit_keypoint_map_names_what_the_aliases_do_not_know():
+    from movement.io import load_poses
+
+    ds = load_poses.from_numpy(np.zeros((5, 2, 2, 1)), np.ones((5, 2, 1)), keypoint_names=["Head", "Root"], fps=30)
+    named = pose.standardize(ds, source="x.csv", keypoint_map={"Head": "nose", "Root": "tail_base"})
+    assert list(named.keypoints.values) == ["nose", "tail_base", "body_center"]

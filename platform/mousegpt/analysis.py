@@ -60,7 +60,7 @@ def _frame_rate(spec: InputSpec, info: video.VideoInfo | None, warnings: list[st
 
 def _imported_poses(spec: InputSpec, info: video.VideoInfo | None, fps: float | None, warnings: list[str]):
     """The pose file's poses (platform keypoints) and the frame rate to use."""
-    ds = pose.load(spec.pose, fps=fps)
+    ds = pose.load(spec.pose, fps=fps, keypoint_map=spec.keypoint_map)
     if info is not None and pose.n_frames(ds) != info.n_frames:
         # Container headers can be off by a frame or two: count the real frames before refusing.
         decoded = video.count_frames(spec.video)

@@ -34,6 +34,8 @@ class InputSpec:
     view: str = "top"
     arena_mm: float | None = None
     """Real width of the arena floor (mm) along the image's x axis, or its diameter."""
+    keypoint_map: dict[str, str] | None = None
+    """Pose-file keypoint name -> platform name, over ``pose.KEYPOINT_ALIASES``."""
 
     @property
     def name(self) -> str:
@@ -41,6 +43,16 @@ class InputSpec:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def parse_keypoint_map(text: str | None) -> dict[str, str] | None:
+    """``"Head=nose,TailRoot=tail_base"`` as a dict; None for None or empty text."""
+    if not text or not text.strip():
+        return None
+    pairs = [part.split("=") for part in text.split(",") if part.strip()]
+    if any(len(p) != 2 or not p[0].strip() or not p[1].strip() for p in pairs):
+        raise InputError(f"keypoint map {text!r}: write it as source=platform pairs, e.g. Head=nose,TailRoot=tail_base")
+    return {source.strip(): target.strip() for source, target in pairs}
 
 
 def _is_pose_file(path: Path) -> bool:
@@ -91,7 +103,7 @@ def read_manifest(path: str | Path) -> list[InputSpec]:
 def resolve(
     inputs: list[str], manifest: str | None = None, pose: str | None = None, condition: str | None = None,
     animal: str | None = None, fps: float | None = None, px_per_mm: float | None = None, view: str = "top",
-    arena_mm: float | None = None,
+    arena_mm: float | None = None, keypoint_map: dict[str, str] | None = None,
 ) -> list[InputSpec]:
     """One spec per session. Command-line metadata applies to every INPUT (not to the manifest)."""
     validate_rates(fps, px_per_mm, "command line")
@@ -109,7 +121,8 @@ def resolve(
     if pose is not None and len(paths) != 1:
         raise InputError(f"{pose}: --pose pairs one pose file with one video, got {len(paths)} inputs")
     for p in paths:
-        common = dict(animal=animal, condition=condition, fps=fps, px_per_mm=px_per_mm, view=view, arena_mm=arena_mm)
+        common = dict(animal=animal, condition=condition, fps=fps, px_per_mm=px_per_mm, view=view, arena_mm=arena_mm,
+                      keypoint_map=keypoint_map)
         if _is_pose_file(p) and pose is None:
             specs.append(_validate(InputSpec(video=None, pose=str(p.resolve()), **common)))
         else:
