@@ -94,3 +94,23 @@ def test_a_derived_body_centre_follows_the_cleaned_ends():
     np.testing.assert_allclose(centre, (_xy(cleaned, "nose") + _xy(cleaned, "tail_base")) / 2)
     assert report.jumps_removed == 1  # the nose only: the derived centre is not counted again
     assert centre[30] == pytest.approx([x[30], 200.0], abs=1.0)
+
+
+def test_a_swap_repair_turns_the_tracker_s_ellipse_and_drops_its_tail_tip():
+    n = 40
+    x = np.linspace(100, 300, n)  # walking along +x
+    nose = np.stack([x + 40, np.full(n, 200.0)], axis=1)
+    centre = np.stack([x, np.full(n, 200.0)], axis=1)
+    tail = np.stack([x - 40, np.full(n, 200.0)], axis=1)
+    tip = tail - [80.0, 0.0]
+    nose[10], tail[10], tip[10] = tail[10].copy(), nose[10].copy(), nose[10] + [30.0, 0.0]  # one mislabelled frame
+    ds = load_poses.from_numpy(np.stack([nose, centre, tail, tip], axis=-1)[..., None], np.ones((n, 4, 1)),
+                               keypoint_names=["nose", "body_center", "tail_base", "tail_tip"], fps=FPS)
+    orientation = np.zeros((n, 1))
+    orientation[10] = 180.0
+    ds["body_orientation_deg"] = (("time", "individuals"), orientation)
+    cleaned, (report,) = qc.clean(ds, FPS, qc.QCConfig(smoothing_s=0))
+    assert report.swaps_fixed == 1
+    assert cleaned.body_orientation_deg.values[:, 0] == pytest.approx(np.zeros(n))
+    assert _xy(cleaned, "nose")[10] == pytest.approx([x[10] + 40, 200.0])
+    assert _xy(cleaned, "tail_tip")[10] == pytest.approx([x[10] - 120, 200.0])  # filled in from its neighbours

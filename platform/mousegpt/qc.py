@@ -131,14 +131,19 @@ def swap_plan(nose: np.ndarray, tail: np.ndarray, centre: np.ndarray, max_link: 
 
 def _exchange(ds: xr.Dataset, plan: xr.DataArray) -> xr.Dataset:
     """Exchange nose and tail_base (position and confidence) where ``plan`` (dims time,
-    individuals) is true."""
+    individuals) is true. A tail_tip found from the wrong end is dropped there, and the
+    tracker's body orientation (towards the nose) turns round."""
     names = list(ds.keypoints.values)
     order = [names.index({"nose": "tail_base", "tail_base": "nose"}.get(k, k)) for k in names]
     out = ds.copy()
     for var in ("position", "confidence"):
         if var in ds:
             swapped = ds[var].isel(keypoints=order).assign_coords(keypoints=names)
+            if "tail_tip" in names:
+                swapped.loc[{"keypoints": "tail_tip"}] = np.nan if var == "position" else 0.0
             out[var] = xr.where(plan, swapped, ds[var]).transpose(*ds[var].dims)
+    if "body_orientation_deg" in ds:
+        out["body_orientation_deg"] = xr.where(plan, (ds.body_orientation_deg + 180) % 360, ds.body_orientation_deg)
     return out
 
 

@@ -2,8 +2,17 @@
 
 Works on top- or bottom-view video of one mouse whose fur contrasts with the floor (dark
 on light or light on dark; the polarity is detected). The result is a ``movement`` poses
-dataset with keypoints nose, body_center and tail_base in pixels (x right, y down), one
-individual, and a confidence in [0, 1] per keypoint. Frames where no mouse is found are NaN.
+dataset with keypoints nose, body_center, tail_base and tail_tip in pixels of the image as
+the camera saw it (x right, y down; a bottom view is mirrored), one individual, and a
+confidence in [0, 1] per keypoint; beside the poses, the body ellipse of each frame
+(``BODY_ELLIPSE``: length, width, area and orientation of the body without its tail).
+Frames where no mouse is found are NaN everywhere; tail_tip alone is NaN, with confidence
+0, in frames where no tail is seen.
+
+The background is a per-pixel percentile of frames sampled across the whole video, so a
+mouse resting in one place for most of a session stays foreground; each frame's overall
+brightness is matched to it first, so lights that drift or a camera's automatic exposure
+do not turn the floor into foreground.
 """
 
 from __future__ import annotations
@@ -20,7 +29,16 @@ from movement.io import load_poses
 
 from mousegpt import video
 
-TRACKED_KEYPOINTS = ("nose", "body_center", "tail_base")
+TRACKED_KEYPOINTS = ("nose", "body_center", "tail_base", "tail_tip")
+
+BODY_ELLIPSE = {
+    "body_length_px": "full major axis of the body's equivalent ellipse (same second moments), pixels",
+    "body_width_px": "full minor axis of that ellipse, pixels",
+    "body_area_px2": "area of the body silhouette without the tail, square pixels",
+    "body_orientation_deg": "direction of the major axis towards the nose, degrees from image +x towards +y, [0, 360)",
+}
+"""Data variables of ``track()`` besides the poses, dims (time, individuals), NaN where no
+mouse is found: name -> meaning (in the image, as the camera saw it)."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +54,19 @@ class TrackerConfig:
     chunk_size: int = 64
 
 
+LIGHT_GRID = 8
+"""Pixel spacing of the grid that meters the scene's overall brightness."""
+LIGHT_TOLERANCE = 0.02
+"""Brightness changes smaller than this fraction are left alone (they are within the threshold)."""
+LIGHT_MIN_GREY = 16.0
+"""Darker background pixels are left out of the metering: their ratios are mostly noise."""
+
+
+def _light_gain(frame: np.ndarray, usable: np.ndarray, inverse: np.ndarray) -> float:
+    ratios = frame[::LIGHT_GRID, ::LIGHT_GRID][usable] * inverse
+    return float(np.median(ratios)) if ratios.size else 1.0
+
+
 @dataclass(frozen=True)
 class Background:
     image: np.ndarray
@@ -44,6 +75,28 @@ class Background:
     """-1 when the mouse is darker than the floor, +1 when lighter."""
     threshold: float
     """Grey-level difference from the background above which a pixel is foreground."""
+
+    @cached_property
+    def _meter(self) -> tuple[np.ndarray, np.ndarray]:
+        """Where on the light-metering grid the background is bright enough to compare
+        with, and 1 / its grey level there."""
+        grid = self.image[::LIGHT_GRID, ::LIGHT_GRID]
+        usable = grid >= LIGHT_MIN_GREY
+        return usable, (1.0 / grid[usable]).astype(np.float32)
+
+    def light_gain(self, frame: np.ndarray) -> float:
+        """How much brighter the whole scene is in ``frame`` than in the background: the
+        median ratio of grey levels on a sparse grid, which the mouse barely touches (a
+        ratio per pixel, so walls and floor of any brightness agree)."""
+        usable, inverse = self._meter
+        return _light_gain(frame, usable, inverse)
+
+    def relit(self, frame: np.ndarray) -> np.ndarray:
+        """``frame`` with its overall brightness brought back to the background's: lights
+        that dim or brighten during a session, or a camera's automatic exposure, scale every
+        grey level alike."""
+        gain = self.light_gain(frame)
+        return frame if abs(gain - 1) < LIGHT_TOLERANCE else cv2.convertScaleAbs(frame, alpha=1 / gain)
 
     @cached_property
     def image_u8(self) -> np.ndarray:
@@ -73,12 +126,21 @@ def estimate_background(path: str | Path, config: TrackerConfig = TrackerConfig(
     A per-pixel median would absorb a mouse that rests in one place for half the video, so
     once the polarity is known the background is the 90th percentile (dark mouse) or 10th
     percentile (light mouse) of each pixel: the mouse must cover a pixel in 90% of the
-    samples to hide the floor there.
+    samples to hide the floor there. Samples are first brought to a common overall
+    brightness (see ``Background.relit``).
     """
     info = video.probe(path)
     step = max(1, math.ceil(info.n_frames / config.background_samples))
     samples = np.concatenate([chunk for _, chunk in video.iter_chunks(path, chunk_size=32, step=step)])
     n, h, w = samples.shape
+    # Lights drift over a long session: each sample is brought to the brightness of the
+    # samples' median first, so that the percentiles below compare the floor with itself.
+    grid = np.median(samples[:, ::LIGHT_GRID, ::LIGHT_GRID], axis=0)
+    usable = grid >= LIGHT_MIN_GREY
+    inverse = (1.0 / grid[usable]).astype(np.float32)
+    gains = np.array([_light_gain(sample, usable, inverse) for sample in samples])
+    if np.any(np.abs(gains - 1) >= LIGHT_TOLERANCE):
+        samples = np.stack([cv2.convertScaleAbs(s, alpha=1 / g) for s, g in zip(samples, gains)])
     # Each pixel's samples sorted once; every per-pixel percentile below reads from it.
     ordered = np.sort(samples.reshape(n, -1).T, axis=1)
     median = _sorted_percentile(ordered, 50).astype(np.float32)
@@ -95,32 +157,73 @@ def estimate_background(path: str | Path, config: TrackerConfig = TrackerConfig(
     return Background(image=image, polarity=polarity, threshold=threshold)
 
 
+_SQUARE_3 = np.ones((3, 3), np.uint8)
+_SQUARE_2 = np.ones((2, 2), np.uint8)
+
+
+def _open_2x2(mask: np.ndarray) -> np.ndarray:
+    """Opening with a 2x2 square. OpenCV's own shifts an even kernel's result by a pixel
+    (it does not mirror the kernel for the dilation); mirrored anchors keep it in place."""
+    return cv2.dilate(cv2.erode(mask, _SQUARE_2, anchor=(0, 0)), _SQUARE_2, anchor=(1, 1))
+
+
 @dataclass
 class _Pose:
+    """One frame's mouse, in pixels of the whole image."""
+
     nose: np.ndarray
     centre: np.ndarray
+    """The body centre: the middle of the tail-stripped body's cross-section through its centroid."""
     tail_base: np.ndarray
+    tail_tip: np.ndarray
+    """NaN when no tail is seen."""
     confidence: float
+    """Of the head/tail assignment: 0.5 (a guess) to 1."""
+    tail_confidence: float
+    ellipse: tuple[float, float, float, float]
+    """The values of BODY_ELLIPSE, in its order."""
 
 
-def _largest_component(mask: np.ndarray) -> np.ndarray | None:
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    if n <= 1:
-        return None
-    biggest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    return (labels == biggest).astype(np.uint8)
+def _largest_outline(mask: np.ndarray) -> np.ndarray | None:
+    """Outer contour of the largest 8-connected blob of ``mask``, by the area it encloses;
+    None when the mask is empty. Tracing outlines is several times cheaper than labelling."""
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    return max(contours, key=cv2.contourArea) if contours else None
 
 
-def _ends(body: np.ndarray, axis: np.ndarray, centre: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Tips of the body at both ends of its long axis (mean of the pixels within 3 px of each extreme)."""
-    points = cv2.findNonZero(body).reshape(-1, 2).astype(np.float32)  # (x, y); faster than np.nonzero
-    along = (points - centre) @ axis
+def _filled(outline: np.ndarray, shape: tuple[int, int], offset=(0, 0)) -> np.ndarray:
+    """The blob within ``outline`` (a contour, shifted by ``offset``) as a uint8 mask of
+    ``shape``, holes filled: a hole in a mouse is a part of it with little contrast (eyes,
+    a highlight, a seam between fur tones), not floor."""
+    filled = np.zeros(shape, np.uint8)
+    cv2.drawContours(filled, [outline], -1, 1, -1, offset=offset)
+    return filled
+
+
+def _spine_points(body: np.ndarray, axis: np.ndarray, centroid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Tips of the body at both ends of its long ``axis`` (mean of the pixels within 3 px of
+    each extreme), and the middle of the body's cross-section through its ``centroid``.
+
+    That middle is the body centre: the centroid of a body bent into a C lies off the
+    spine, towards the inside of the bend, but the cross-section is centred on it.
+    """
+    points = cv2.findNonZero(body).reshape(-1, 2).astype(np.float32) - centroid  # (x, y); faster than np.nonzero
+    along = points @ axis
     plus = points[along >= along.max() - 3].mean(axis=0)
     minus = points[along <= along.min() + 3].mean(axis=0)
-    return plus, minus
+    normal = np.array([-axis[1], axis[0]], dtype=np.float32)
+    across = points[np.abs(along) < 1.5] @ normal
+    middle = 0.5 * (across.min() + across.max()) * normal
+    return plus + centroid, minus + centroid, middle + centroid
 
 
-def _snout_tip(blob: np.ndarray, nose: np.ndarray, centre: np.ndarray, half_width: float) -> np.ndarray:
+def _farthest(points: np.ndarray, along: np.ndarray) -> np.ndarray:
+    """Mean of the ``points`` within 2 px of the largest ``along``: a tip, steady against single pixels."""
+    return points[along >= along.max() - 2].mean(axis=0)
+
+
+def _snout_tip(blob: np.ndarray, diff: np.ndarray, threshold: float, nose: np.ndarray, centre: np.ndarray,
+               half_width: float) -> np.ndarray:
     """The nose on the whole silhouette: the opening that strips the tail also blunts the
     thin snout, so the tip is looked for again beyond the opened body's end, along the
     centre-to-nose direction and within a body half-width of it (never the tail, which
@@ -134,99 +237,203 @@ def _snout_tip(blob: np.ndarray, nose: np.ndarray, centre: np.ndarray, half_widt
     along = points @ direction
     across = np.abs(points @ np.array([-direction[1], direction[0]], dtype=np.float32))
     ahead = (along > length - half_width) & (across < half_width)
-    if not ahead.any():
+    if not ahead.any() or along[ahead].max() > length + 2 * half_width:
         return nose
-    reach = along[ahead]
-    tip = points[ahead][reach >= reach.max() - 2].mean(axis=0) + centre
-    return tip if reach.max() <= length + 2 * half_width else nose
+    tip = _farthest(points[ahead], along[ahead]) + centre
+    return _pale_tip(diff, threshold, tip, centre, half_width)
+
+
+def _pale_tip(diff: np.ndarray, threshold: float, tip: np.ndarray, centre: np.ndarray, half_width: float) -> np.ndarray:
+    """The snout tapers to a point narrower than the blur, so its very end (and a pink nose
+    on a brown coat) is paler than the body: it is followed on from the blob's ``tip`` at
+    half the threshold, along the snout's line, in a band (and at most that band's width
+    beyond the tip) narrow enough to leave out the head's shadow and blur beside it."""
+    band = 0.3 * half_width
+    direction = (tip - centre) / max(1e-6, float(np.linalg.norm(tip - centre)))
+    x0, y0 = (max(0, int(v - band - 2)) for v in tip)
+    x1, y1 = (int(v + band + 3) for v in tip)
+    found = cv2.findNonZero((diff[y0:y1, x0:x1] > 0.5 * threshold).astype(np.uint8))
+    if found is None:
+        return tip
+    points = found.reshape(-1, 2).astype(np.float32) + np.array([x0, y0], np.float32) - tip
+    along = points @ direction
+    across = np.abs(points @ np.array([-direction[1], direction[0]], dtype=np.float32))
+    band_points = (along > -2) & (across < band)
+    if not band_points.any():
+        return tip
+    return _farthest(points[band_points], along[band_points]) + tip
+
+
+def _strip_tail(blob: np.ndarray) -> tuple[np.ndarray, float, float, np.ndarray]:
+    """The body without the tail; the body's half-width and the opening radius (px); and
+    each pixel's distance from the body's core (px).
+
+    The tail is much thinner than the body: an opening with a disc of about half the
+    body's half-width removes it and leaves the body. Openings and dilations are done with
+    distance transforms, whose cost does not grow with the disc's radius.
+    """
+    inside = cv2.distanceTransform(blob, cv2.DIST_L2, 3)
+    half_width = float(inside.max())
+    radius = max(1.0, 0.5 * half_width)
+    core = (inside > radius).astype(np.uint8)
+    from_core = cv2.distanceTransform(1 - core, cv2.DIST_L2, 3)
+    body = ((from_core <= radius) & (blob > 0)).astype(np.uint8)
+    outline = _largest_outline(body)
+    return (blob if outline is None else _filled(outline, body.shape)), half_width, radius, from_core
+
+
+def _thin_pieces(silhouette: np.ndarray, from_core: np.ndarray, radius: float,
+                 half_width: float) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels (x, y) of the thin pieces of ``silhouette`` attached to the body (the tail;
+    paws seen from below), and the label of the piece each belongs to.
+
+    Pieces are looked for outside a margin around the body that holds its shadow. Shadows
+    and wall reflections are thick or apart from the body, and are left out.
+    """
+    # The body is the core dilated by ``radius``: beyond it by d means from_core > radius + d.
+    outside = silhouette & (from_core > 2 * radius + 1).astype(np.uint8)
+    n, labels = cv2.connectedComponents(outside, connectivity=8)
+    if n <= 1:
+        return np.empty((0, 2), np.float32), np.empty(0, np.int32)
+    xy = cv2.findNonZero(outside).reshape(-1, 2)
+    xs, ys = xy[:, 0], xy[:, 1]
+    piece = labels[ys, xs]
+    near = from_core[ys, xs] <= 3 * radius + 3
+    touches = np.bincount(piece, weights=near, minlength=n) > 0
+    # Thickness is measured away from the body: at its root the tail merges with the
+    # body's shadow and blur, and looks as wide as neither.
+    thickness = np.where(near, 0, cv2.distanceTransform(outside, cv2.DIST_L2, 3)[ys, xs])
+    # Thickest point of each piece: a max per label, by sorting once (ufunc.at is slow).
+    order = np.argsort(piece, kind="stable")
+    labels_sorted = piece[order]
+    starts = np.flatnonzero(np.r_[True, labels_sorted[1:] != labels_sorted[:-1]])
+    thickest = np.zeros(n)
+    thickest[labels_sorted[starts]] = np.maximum.reduceat(thickness[order], starts)
+    thin = touches & (thickest <= max(2.0, 0.4 * half_width))
+    keep = thin[piece]
+    return xy[keep].astype(np.float32), piece[keep]
+
+
+def _tail_tip(points: np.ndarray, piece: np.ndarray, nose: np.ndarray, tail_base: np.ndarray,
+              half_width: float) -> np.ndarray:
+    """Far end of the tail: of the thin pieces that leave the body nearer its tail_base than
+    its nose, the one reaching farthest from tail_base; NaN when none reaches beyond a body
+    width (a hind paw does not)."""
+    to_base = np.linalg.norm(points - tail_base, axis=1)
+    near_tail = np.bincount(piece, weights=to_base < np.linalg.norm(points - nose, axis=1))
+    candidates = near_tail[piece] > 0
+    if not candidates.any():
+        return np.full(2, np.nan, np.float32)
+    reach = np.where(candidates, to_base, -1.0)
+    tail = piece == piece[np.argmax(reach)]
+    far = to_base[tail]
+    if far.max() < 2 * half_width:
+        return np.full(2, np.nan, np.float32)
+    return points[tail][far >= far.max() - 2].mean(axis=0)
+
+
+def _ellipse(m: dict, axis: np.ndarray, towards_nose: np.ndarray) -> tuple[float, float, float, float]:
+    """BODY_ELLIPSE from the body's image moments ``m``: full axes of the ellipse with the
+    same second moments (px), the area (px^2) and the axis's direction towards the nose
+    (degrees from +x towards +y)."""
+    n = m["m00"]
+    xx, xy, yy = m["mu20"] / n, m["mu11"] / n, m["mu02"] / n
+    spread = math.hypot((xx - yy) / 2, xy)
+    major, minor = (xx + yy) / 2 + spread, max(0.0, (xx + yy) / 2 - spread)
+    if axis @ towards_nose < 0:
+        axis = -axis
+    # The second modulo folds the 360.0 that rounding gives for tiny negative angles.
+    orientation = math.degrees(math.atan2(axis[1], axis[0])) % 360.0 % 360.0
+    return 4 * math.sqrt(major), 4 * math.sqrt(minor), n, orientation
+
+
+def _search_box(previous: _Pose, shape: tuple[int, int]) -> tuple[int, int, int, int]:
+    """Where to look first in the next frame (x0, y0, x1, y1): around the last mouse and its
+    tail, widened by about as far as a mouse moves in a frame."""
+    length = float(np.linalg.norm(previous.nose - previous.tail_base))
+    # A tail not seen may reappear anywhere behind the body, up to about a body length.
+    tail = previous.tail_tip if np.isfinite(previous.tail_tip).all() else 2 * previous.tail_base - previous.nose
+    points = np.stack([previous.nose, previous.centre, previous.tail_base, tail])
+    margin = 0.3 * length + 15
+    (x0, y0), (x1, y1) = points.min(axis=0) - margin, points.max(axis=0) + margin
+    return max(0, int(x0)), max(0, int(y0)), min(shape[1], int(x1) + 1), min(shape[0], int(y1) + 1)
 
 
 def _segment(frame: np.ndarray, bg: Background, config: TrackerConfig, previous: _Pose | None) -> _Pose | None:
     """Find the mouse in one grey frame; None when nothing mouse-sized differs from the background."""
     # Search near the last position first (cheap), the whole frame when the mouse is lost.
     if previous is not None:
-        reach = 0.8 * float(np.linalg.norm(previous.nose - previous.tail_base)) + 15
-        x0, y0 = (max(0, int(v - reach)) for v in previous.centre)
-        x1, y1 = int(previous.centre[0] + reach), int(previous.centre[1] + reach)
+        x0, y0, x1, y1 = _search_box(previous, frame.shape)
         pose = _segment_window(frame[y0:y1, x0:x1], bg, config, previous, (x0, y0))
         if pose is not None:
             return pose
     return _segment_window(frame, bg, config, previous, (0, 0))
 
 
-def _segment_window(frame, bg: Background, config: TrackerConfig, previous: _Pose | None, offset) -> _Pose | None:
-    x0, y0 = offset
-    diff = bg.contrast(frame, x0, y0)
-    mask = (diff > bg.threshold).astype(np.uint8)
-    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-    blob = _largest_component(mask)
-    if blob is None or blob.sum() < config.min_area_px:
+def _segment_window(window: np.ndarray, bg: Background, config: TrackerConfig, previous: _Pose | None,
+                    offset: tuple[int, int]) -> _Pose | None:
+    """The mouse in ``window``, the part of the frame whose top-left corner is ``offset``."""
+    diff = bg.contrast(window, *offset)
+    mask = cv2.morphologyEx((diff > bg.threshold).astype(np.uint8), cv2.MORPH_OPEN, _SQUARE_3)
+    outline = _largest_outline(mask)
+    if outline is None:
         return None
-    # The tail is much thinner than the body: an opening with a disc of about half the
-    # body's half-width removes it and leaves the body. Openings and dilations are done
-    # with distance transforms, whose cost does not grow with the disc's radius.
-    inside = cv2.distanceTransform(blob, cv2.DIST_L2, 3)
-    half_width = float(inside.max())
-    radius = max(1.0, 0.5 * half_width)
-    core = (inside > radius).astype(np.uint8)
-    body = ((cv2.distanceTransform(1 - core, cv2.DIST_L2, 3) <= radius) & (blob > 0)).astype(np.uint8)
-    body = _largest_component(body)
-    if body is None:
-        body = blob
+    # Tails are paler and thinner than the body, so they are looked for with a lower
+    # threshold. The rest works in the box around the faint silhouette that holds the
+    # mouse (filled with 2 to tell it from other faint pixels): body, tail and shadow.
+    faint = _open_2x2((diff > 0.35 * bg.threshold).astype(np.uint8))
+    x, y, w, h = cv2.floodFill(faint, None, tuple(int(v) for v in outline[0, 0]), 2, flags=8)[3]
+    # A margin of background, so that distance transforms see where the silhouette ends.
+    x0, y0 = max(0, x - 2), max(0, y - 2)
+    crop = slice(y0, y + h + 2), slice(x0, x + w + 2)
+    blob = _filled(outline, mask[crop].shape, (-x0, -y0))
+    if cv2.countNonZero(blob) < config.min_area_px:
+        return None
+    silhouette = (faint[crop] == 2).astype(np.uint8)
+    return _measure(blob, silhouette, diff[crop], bg.threshold, previous,
+                    np.array([offset[0] + x0, offset[1] + y0], np.float32))
+
+
+def _measure(blob: np.ndarray, silhouette: np.ndarray, diff: np.ndarray, threshold: float, previous: _Pose | None,
+             shift: np.ndarray) -> _Pose | None:
+    """Keypoints and body ellipse of the mouse ``blob``; ``silhouette`` is the mouse at the
+    tail's lower threshold, ``diff`` the contrast image around both and ``shift`` its
+    position in the frame."""
+    body, half_width, radius, from_core = _strip_tail(blob)
     m = cv2.moments(body, binaryImage=True)
     if m["m00"] == 0:
         return None
-    centre = np.array([m["m10"] / m["m00"], m["m01"] / m["m00"]], dtype=np.float32)
+    centroid = np.array([m["m10"] / m["m00"], m["m01"] / m["m00"]], dtype=np.float32)
     angle = 0.5 * np.arctan2(2 * m["mu11"], m["mu20"] - m["mu02"])
     axis = np.array([np.cos(angle), np.sin(angle)], dtype=np.float32)
-    plus, minus = _ends(body, axis, centre)
+    plus, minus, centre = _spine_points(body, axis, centroid)
 
     # Which end is the head? Three votes, each > 0 for "plus is the nose":
-    # 1. the tail attaches at the other end. Tails are paler and thinner than the body, so
-    #    they are looked for with a lower threshold, outside a margin that holds the shadow.
-    faint = (diff > 0.35 * bg.threshold).astype(np.uint8)
-    faint = cv2.morphologyEx(faint, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
-    from_body = cv2.distanceTransform(1 - body, cv2.DIST_L2, 3)
-    tail = faint & (from_body > radius + 1).astype(np.uint8)
-    n, labels = cv2.connectedComponents(tail, connectivity=8)
-    tail_vote = 0.0
-    if n > 1:
-        near = from_body <= 2 * radius + 3
-        thickness = cv2.distanceTransform(tail, cv2.DIST_L2, 3)
-        xy = cv2.findNonZero(tail).reshape(-1, 2)
-        xs, ys = xy[:, 0], xy[:, 1]
-        piece = labels[ys, xs]
-        reach = (xy.astype(np.float32) - centre) @ axis
-        touches = np.bincount(piece, weights=near[ys, xs], minlength=n) > 0
-        # Thickest point of each piece: a max per label, by sorting once (ufunc.at is slow).
-        order = np.argsort(piece, kind="stable")
-        labels_sorted = piece[order]
-        starts = np.flatnonzero(np.r_[True, labels_sorted[1:] != labels_sorted[:-1]])
-        thickest = np.zeros(n)
-        thickest[labels_sorted[starts]] = np.maximum.reduceat(thickness[ys, xs][order], starts)
-        # A tail is thin and attached; shadows and wall reflections are thick or apart.
-        is_tail = touches & (thickest <= max(2.0, 0.3 * half_width))
-        is_tail[0] = False
-        reach_sum = np.bincount(piece, weights=reach, minlength=n)
-        tail_vote = -float(reach_sum[is_tail].sum()) / (half_width * half_width * 20 + 1)
-    tail_vote = float(np.clip(tail_vote, -2, 2))
+    # 1. the tail attaches at the other end;
+    points, piece = _thin_pieces(silhouette, from_core, radius, half_width)
+    tail_vote = float(np.clip(-((points - centre) @ axis).sum() / (half_width * half_width * 20 + 1), -2, 2))
     # 2. temporal consistency with the previous frame's assignment;
     # 3. a mouse moving fast moves head first.
     continuity = motion = 0.0
     if previous is not None:
-        prev_nose, prev_tail = previous.nose - (x0, y0), previous.tail_base - (x0, y0)
+        prev_nose, prev_tail = previous.nose - shift, previous.tail_base - shift
         keep = np.linalg.norm(plus - prev_nose) + np.linalg.norm(minus - prev_tail)
         swap = np.linalg.norm(minus - prev_nose) + np.linalg.norm(plus - prev_tail)
         continuity = float(np.tanh((swap - keep) / (half_width + 1)))
-        step = centre - (previous.centre - (x0, y0))
+        step = centre - (previous.centre - shift)
         if np.linalg.norm(step) > 0.25 * half_width:
             motion = 0.5 * float(np.sign(step @ axis))
     vote = tail_vote + continuity + motion
     nose, tail_base = (plus, minus) if vote >= 0 else (minus, plus)
-    nose = _snout_tip(blob, nose, centre, half_width)
-    shift = np.array([x0, y0], dtype=np.float32)
-    return _Pose(nose=nose + shift, centre=centre + shift, tail_base=tail_base + shift,
-                 confidence=float(min(1.0, 0.5 + abs(vote) / 2)))
+    nose = _snout_tip(blob, diff, threshold, nose, centre, half_width)
+    confidence = float(min(1.0, 0.5 + abs(vote) / 2))
+
+    tail_tip = _tail_tip(points, piece, nose, tail_base, half_width)
+    # A short visible tail is likelier a stub or a paw than the tail's end.
+    tail_reach = float(np.linalg.norm(tail_tip - tail_base) / (np.linalg.norm(nose - tail_base) + 1))
+    tail_confidence = min(confidence, tail_reach) if np.isfinite(tail_reach) else 0.0
+    return _Pose(nose=nose + shift, centre=centre + shift, tail_base=tail_base + shift, tail_tip=tail_tip + shift,
+                 confidence=confidence, tail_confidence=tail_confidence, ellipse=_ellipse(m, axis, nose - centre))
 
 
 def track(path: str | Path, config: TrackerConfig = TrackerConfig(), progress=None,
@@ -234,29 +441,38 @@ def track(path: str | Path, config: TrackerConfig = TrackerConfig(), progress=No
     """Track one mouse through a video, streaming it in chunks.
 
     Returns a ``movement`` poses dataset (time in seconds from the container's fps) with
-    keypoints nose, body_center and tail_base. ``progress``, if given, is called with the
-    number of frames done after each chunk. ``background`` skips estimating it again.
+    the TRACKED_KEYPOINTS in pixels of the video as the camera saw it, and the
+    BODY_ELLIPSE variables, dims (time, individuals): NaN where no mouse is found.
+    ``progress``, if given, is called with the number of frames done after each chunk.
+    ``background`` skips estimating it again.
     """
     info = video.probe(path)
     bg = background or estimate_background(path, config)
-    positions, confidences = [], []
+    n = len(TRACKED_KEYPOINTS)
+    positions, confidences, ellipses = [], [], []
     previous: _Pose | None = None
     for _, chunk in video.iter_chunks(path, chunk_size=config.chunk_size):
         for frame in chunk:
-            pose = _segment(frame, bg, config, previous)
+            pose = _segment(bg.relit(frame), bg, config, previous)
             if pose is None:
-                positions.append(np.full((3, 2), np.nan))
-                confidences.append(np.zeros(3))
+                positions.append(np.full((n, 2), np.nan))
+                confidences.append(np.zeros(n))
+                ellipses.append((np.nan,) * len(BODY_ELLIPSE))
             else:
-                positions.append(np.stack([pose.nose, pose.centre, pose.tail_base]))
-                confidences.append(np.array([pose.confidence, 1.0, pose.confidence]))
+                positions.append(np.stack([pose.nose, pose.centre, pose.tail_base, pose.tail_tip]))
+                confidences.append(np.array([pose.confidence, 1.0, pose.confidence, pose.tail_confidence]))
+                ellipses.append(pose.ellipse)
                 previous = pose
         if progress is not None:
             progress(len(positions))
     # movement's layout: (time, space, keypoints, individuals)
-    position = np.stack(positions).transpose(0, 2, 1)[..., None]
+    position = np.asarray(positions, dtype=np.float64).transpose(0, 2, 1)[..., None]
     confidence = np.stack(confidences)[..., None]
-    return load_poses.from_numpy(
+    ds = load_poses.from_numpy(
         position, confidence, individual_names=["mouse"], keypoint_names=list(TRACKED_KEYPOINTS),
         fps=info.fps, source_software="mousegpt-tracker",
     )
+    ellipse = np.asarray(ellipses, dtype=np.float64)
+    for i, (name, meaning) in enumerate(BODY_ELLIPSE.items()):
+        ds[name] = xr.DataArray(ellipse[:, i:i + 1], dims=("time", "individuals"), attrs={"description": meaning})
+    return ds
