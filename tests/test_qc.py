@@ -114,3 +114,12 @@ def test_a_swap_repair_turns_the_tracker_s_ellipse_and_drops_its_tail_tip():
     assert cleaned.body_orientation_deg.values[:, 0] == pytest.approx(np.zeros(n))
     assert _xy(cleaned, "nose")[10] == pytest.approx([x[10] + 40, 200.0])
     assert _xy(cleaned, "tail_tip")[10] == pytest.approx([x[10] - 120, 200.0])  # filled in from its neighbours
+
+
+def test_shuffling_sideways_along_a_wall_is_not_walking_backwards():
+    """Head on the wall, the body drifts sideways and a little backwards: no evidence to turn it round."""
+    n = 90
+    centre = np.stack([np.linspace(100, 300, n), np.linspace(60, 80, n)], axis=1)  # mostly +x, a little down
+    facing = np.array([-0.5, -1.0]) / np.hypot(0.5, 1.0)  # up the screen, towards the wall, and a little left
+    nose, tail = centre + 45 * facing, centre - 45 * facing
+    assert not qc.swap_plan(nose, tail, centre, max_link=12).any()

@@ -116,12 +116,17 @@ def swap_plan(nose: np.ndarray, tail: np.ndarray, centre: np.ndarray, max_link: 
     direction = np.where(parity[:, None] == 1, tail[frames] - nose[frames], nose[frames] - tail[frames])
     direction /= np.linalg.norm(direction, axis=1, keepdims=True) + 1e-9
     along = np.einsum("ij,ij->i", step, direction)
-    moving = np.isfinite(along) & (np.linalg.norm(step, axis=1) > 0.05 * length)
+    # Only steps of at least 1% of the body length (smaller ones are jitter) and within
+    # about 35 degrees of the body axis count: a mouse exploring a wall shuffles sideways
+    # and backwards with its head on the wall.
+    distance = np.linalg.norm(step, axis=1)
+    along[~((distance > 0.01 * length) & (np.abs(along) >= 0.8 * distance))] = 0.0
     for p in np.unique(piece):
         members = piece == p
-        forward = int(np.sum(moving[members] & (along[members] > 0)))
-        backward = int(np.sum(moving[members] & (along[members] < 0)))
-        if forward + backward >= 5 and max(forward, backward) >= 2 * min(forward, backward):
+        forward = float(np.nansum(np.clip(along[members], 0, None)))
+        backward = float(np.nansum(np.clip(-along[members], 0, None)))
+        # Walking of at least a body length, three times as much one way as the other.
+        if forward + backward >= length and max(forward, backward) >= 3 * min(forward, backward):
             turn_round = backward > forward
         else:
             turn_round = parity[members].mean() > 0.5  # follow most of the source's own frames
