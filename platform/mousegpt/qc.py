@@ -121,16 +121,14 @@ def swap_plan(nose: np.ndarray, tail: np.ndarray, centre: np.ndarray, max_link: 
     # and backwards with its head on the wall.
     distance = np.linalg.norm(step, axis=1)
     along[~((distance > 0.01 * length) & (np.abs(along) >= 0.8 * distance))] = 0.0
-    for p in np.unique(piece):
-        members = piece == p
-        forward = float(np.nansum(np.clip(along[members], 0, None)))
-        backward = float(np.nansum(np.clip(-along[members], 0, None)))
-        # Walking of at least a body length, three times as much one way as the other.
-        if forward + backward >= length and max(forward, backward) >= 3 * min(forward, backward):
-            turn_round = backward > forward
-        else:
-            turn_round = parity[members].mean() > 0.5  # follow most of the source's own frames
-        plan[frames[members]] = (parity[members] == 1) != turn_round
+    forward = np.bincount(piece, weights=np.clip(along, 0, None))
+    backward = np.bincount(piece, weights=np.clip(-along, 0, None))
+    # Walking of at least a body length, three times as much one way as the other, decides;
+    # otherwise the piece follows most of the source's own frames.
+    decisive = (forward + backward >= length) & (np.maximum(forward, backward) >= 3 * np.minimum(forward, backward))
+    mostly_flipped = np.bincount(piece, weights=parity) / np.bincount(piece) > 0.5
+    turn_round = np.where(decisive, backward > forward, mostly_flipped)
+    plan[frames] = (parity == 1) != turn_round[piece]
     return plan
 
 
