@@ -27,6 +27,7 @@ def test_fact_sheet_states_measurements_with_units_and_categories():
 @pytest.mark.parametrize("fields, facts, reason", [
     ({"overall": "The mouse sprints across the arena."}, {"speed_mean_mm_s": 5.0}, "says running but the mouse was still"),
     ({"overall": "The mouse lies motionless."}, {"speed_mean_mm_s": 200.0}, "says still but the mouse was running"),
+    ({"overall": "The mouse walks around."}, {"speed_mean_mm_s": 3.0}, "says walking but the mouse was still"),
     ({"overall": "It explores the centre of the arena."}, {"zone": "wall"}, "says centre but the mouse was in the wall zone"),
     ({"overall": "Sitting in a corner."}, {"zone": "centre"}, "says corner but the mouse was in the centre zone"),
     ({"keywords": ["rearing"]}, {"body_length_ratio": 0.98}, "says upright but the body stayed stretched out"),

@@ -48,9 +48,14 @@ DEFAULT_MODEL = "kinematic"
 
 
 def load_model(spec: str = DEFAULT_MODEL) -> BehaviorModel:
-    """A describer by name: ``kinematic`` (rules over the facts, no weights)."""
+    """A describer by name: ``kinematic`` (rules over the facts, no weights), or
+    ``hf:/path/to/checkpoint`` (a local transformers vision-language model)."""
     if spec == "kinematic":
         from mousegpt.describe.kinematic import KinematicDescriber
 
         return KinematicDescriber()
-    raise MouseGPTError(f"unknown model {spec!r}; available: kinematic")
+    if spec.startswith("hf:"):
+        from mousegpt.describe.hf import HFVisionLanguageDescriber
+
+        return HFVisionLanguageDescriber(spec[3:])
+    raise MouseGPTError(f"unknown model {spec!r}; available: kinematic, hf:/path/to/checkpoint")

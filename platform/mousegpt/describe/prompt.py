@@ -24,6 +24,7 @@ RHYTHMIC_HZ = 3.5
 _PACE_WORDS = {
     "running": r"\b(run|runs|running|sprint\w*|dash\w*|scurr\w*|races?|racing|fast)\b",
     "still": r"\b(motionless|immobile|still|resting|rests|lying|freez\w*|not moving|stationary)\b",
+    "walking": r"\b(walk|walks|walking|locomot\w*|travel\w*)\b",
 }
 _ZONE_WORDS = {
     "centre": r"\b(centre|center|middle of the arena|open field)\b",
@@ -91,8 +92,8 @@ def prompt(facts: dict) -> str:
 def contradictions(fields: dict, facts: dict) -> list[str]:
     """Claims in a description's five fields that its facts rule out, as short reasons.
 
-    Checked: a running pace claimed while the mouse was still or slow, stillness claimed
-    while it walked or ran, a zone it was not in (the wall and corner zones both touch a
+    Checked: a running pace claimed while the mouse was still or slow, walking claimed while
+    it was still, stillness claimed while it walked or ran, a zone it was not in (the wall and corner zones both touch a
     wall), and rearing claimed while its body stayed stretched out.
     """
     text = " ".join([fields.get("overall", ""), fields.get("head", ""), fields.get("limbs", ""),
@@ -102,6 +103,8 @@ def contradictions(fields: dict, facts: dict) -> list[str]:
     pace = categories["pace"]
     if pace in ("still", "slow") and re.search(_PACE_WORDS["running"], text):
         found.append(f"says running but the mouse was {pace}")
+    elif pace == "still" and re.search(_PACE_WORDS["walking"], text):
+        found.append("says walking but the mouse was still")
     if pace in ("walking", "running") and re.search(_PACE_WORDS["still"], text):
         found.append(f"says still but the mouse was {pace}")
     zone = categories["zone"]

@@ -1,0 +1,111 @@
+"""Large-model backend: any local transformers vision-language checkpoint, prompted with the
+prompt engine's facts (``--model hf:/path/to/checkpoint``).
+
+The checkpoint is loaded with ``AutoProcessor`` and ``AutoModelForImageTextToText`` from the
+local folder only (nothing is downloaded). Each segment's frames go in with its facts; the
+answer must be one JSON object with the five description fields. An answer that cannot be
+parsed, or that contradicts the facts (see ``prompt.contradictions``), is replaced by the
+facts-only description and reported in ``warnings``. The behaviour and its probabilities
+come from the facts (the kinematic rules), so a model's prose never changes what is counted.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mousegpt.describe.kinematic import KinematicDescriber
+from mousegpt.describe.model import Description
+from mousegpt.describe.prompt import contradictions, prompt
+from mousegpt.errors import MouseGPTError
+
+FIELDS = ("overall", "head", "limbs", "torso")
+
+
+def parse_answer(text: str) -> dict | None:
+    """The five fields from a model's answer: the first JSON object in it that has string
+    overall/head/limbs/torso and a keyword list (a string is split on commas); None if none."""
+    for match in re.finditer(r"\{", text):
+        try:
+            candidate, _ = json.JSONDecoder().raw_decode(text[match.start():])
+        except ValueError:
+            continue
+        if not isinstance(candidate, dict) or not all(isinstance(candidate.get(f), str) and candidate[f].strip()
+                                                      for f in FIELDS):
+            continue
+        keywords = candidate.get("keywords", [])
+        if isinstance(keywords, str):
+            keywords = [k.strip() for k in keywords.split(",")]
+        if not isinstance(keywords, list):
+            continue
+        return {**{f: candidate[f].strip() for f in FIELDS}, "keywords": [str(k).strip() for k in keywords if str(k).strip()]}
+    return None
+
+
+class HFVisionLanguageDescriber:
+    """Describes segments with a local vision-language checkpoint; one ``generate`` per batch."""
+
+    needs_frames = True
+
+    def __init__(self, path: str | Path, device: str | None = None, max_new_tokens: int = 160, batch_size: int = 4):
+        import torch
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        path = Path(path)
+        if not (path / "config.json").exists():
+            raise MouseGPTError(f"{path}: not a transformers checkpoint folder (no config.json)")
+        self.name = f"hf:{path}"
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        try:
+            self.processor = AutoProcessor.from_pretrained(path, local_files_only=True)
+            self.model = AutoModelForImageTextToText.from_pretrained(path, local_files_only=True).to(self.device).eval()
+        except (OSError, ValueError) as exc:
+            raise MouseGPTError(f"{path}: cannot load it as a vision-language model ({str(exc).splitlines()[0]})") from None
+        self.image_token = getattr(self.processor, "image_token", "<image>")
+        self.max_new_tokens, self.batch_size = max_new_tokens, batch_size
+        self.facts_only = KinematicDescriber()
+        self.warnings: list[str] = []
+
+    def _generate(self, prompts: list[str], frames: list[list[np.ndarray]]) -> list[str]:
+        import torch
+
+        texts = [self.image_token * len(images) + "\n" + p for p, images in zip(prompts, frames)]
+        images = [image for segment in frames for image in segment]
+        inputs = self.processor(images=images or None, text=texts, return_tensors="pt", padding=True).to(self.device)
+        with torch.inference_mode():
+            output = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False)
+        return self.processor.batch_decode(output[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+
+    def describe(self, facts: pd.DataFrame, frames: list[list[np.ndarray]] | None = None) -> list[Description]:
+        """One description per row of ``facts``; ``frames`` holds each segment's RGB frames
+        (uint8, (height, width, 3)), or is None for pose-only input (text alone)."""
+        grounded = self.facts_only.describe(facts)
+        rows = facts.to_dict("records")
+        frames = frames if frames is not None else [[] for _ in rows]
+        self.warnings = []
+        out = []
+        for start in range(0, len(rows), self.batch_size):
+            batch = [i for i in range(start, min(start + self.batch_size, len(rows))) if grounded[i].behavior is not None]
+            answers = self._generate([prompt(rows[i]) for i in batch], [frames[i] for i in batch]) if batch else []
+            by_row = dict(zip(batch, answers))
+            for i in range(start, min(start + self.batch_size, len(rows))):
+                out.append(self._checked(i, rows[i], grounded[i], by_row.get(i)))
+        return out
+
+    def _checked(self, i: int, row: dict, grounded: Description, answer: str | None) -> Description:
+        if answer is None:  # not visible or not measured: nothing to ask
+            return grounded
+        fields = parse_answer(answer)
+        if fields is None:
+            self.warnings.append(f"segment {i}: the model's answer is not the five-field JSON; kept the facts-only description")
+            return grounded
+        problems = contradictions(fields, row)
+        if problems:
+            self.warnings.append(f"segment {i}: the model's answer {'; '.join(problems)}; kept the facts-only description")
+            return grounded
+        return Description(grounded.behavior, grounded.probs, fields["overall"], fields["head"], fields["limbs"],
+                           fields["torso"], fields["keywords"])
