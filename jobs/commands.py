@@ -49,7 +49,7 @@ def analyze(
         "--keypoint-map", help="Pose-file keypoint names to the platform's, e.g. Head=nose,TailRoot=tail_base "
         "(common names such as snout, tailbase, Center are mapped already).")] = None,
     address: Annotated[Optional[str], typer.Option(help="Ray cluster: auto or ray://host:10001 [default: embedded local Ray].")] = None,
-    model: Annotated[str, typer.Option(help="Describer backend.")] = "kinematic",
+    model: Annotated[str, typer.Option(help="Describer: kinematic, or hf:/path/to/checkpoint (a local vision-language model).")] = "kinematic",
     as_json: JsonOpt = False,
     workspace: WorkspaceOpt = None,
 ):
