@@ -66,6 +66,9 @@ class HFVisionLanguageDescriber:
         except (OSError, ValueError) as exc:
             raise MouseGPTError(f"{path}: cannot load it as a vision-language model ({str(exc).splitlines()[0]})") from None
         self.image_token = getattr(self.processor, "image_token", "<image>")
+        tokenizer = getattr(self.processor, "tokenizer", None)
+        if tokenizer is not None:
+            tokenizer.padding_side = "left"  # a batch of prompts is generated on from their ends
         self.max_new_tokens, self.batch_size = max_new_tokens, batch_size
         self.facts_only = KinematicDescriber()
         self.warnings: list[str] = []
