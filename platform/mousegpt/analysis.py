@@ -11,7 +11,6 @@ import os
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
@@ -182,9 +181,8 @@ def _analyze(spec: InputSpec, workspace: Workspace, model: BehaviorModel, embedd
 def _arena_from_path(ds) -> arena_mod.Arena | None:
     """A pose file alone has no image to find the walls in: the arena is the extent of the
     path, padded by a quarter body length."""
-    points = pose.positions(ds)
-    pad = 0.25 * float(np.nanmedian(np.linalg.norm(points["nose"] - points["tail_base"], axis=1)))
-    centre = points["body_center"]
+    centre = pose.positions(ds)["body_center"]
+    pad = 0.25 * qc.body_length_px(ds.position.isel(individuals=0))
     return arena_mod.from_track(centre[:, 0], centre[:, 1], pad_px=pad)
 
 

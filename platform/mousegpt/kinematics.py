@@ -41,6 +41,17 @@ def _mirror(view: str) -> np.ndarray:
     return np.array([-1.0, 1.0]) if view == "bottom" else np.ones(2)
 
 
+def body_axes(nose: np.ndarray, tail: np.ndarray, view: str = "top") -> tuple[np.ndarray, np.ndarray]:
+    """Unit vectors (time, 2) of the animal's own frame, in image coordinates seen from above
+    (``_mirror``): ``forward`` along tail_base -> nose, and the animal's ``left``. NaN where
+    nose or tail_base is missing."""
+    axis = (nose - tail) * _mirror(view)
+    forward = axis / np.linalg.norm(axis, axis=1, keepdims=True)
+    # Seen from above with y down, the animal's left is the forward axis turned a quarter
+    # turn anticlockwise on screen: (fx, fy) -> (fy, -fx).
+    return forward, np.stack([forward[:, 1], -forward[:, 0]], axis=1)
+
+
 def egocentric(ds: xr.Dataset, px_per_mm: float, individual: int = 0, view: str = "top") -> xr.DataArray:
     """Every keypoint of one individual in the animal's own frame, in mm.
 
@@ -52,11 +63,7 @@ def egocentric(ds: xr.Dataset, px_per_mm: float, individual: int = 0, view: str 
     points = position.values * _mirror(view)
     names = list(position.keypoints.values)
     centre = points[:, names.index("body_center")]
-    axis = points[:, names.index("nose")] - points[:, names.index("tail_base")]
-    forward = axis / np.linalg.norm(axis, axis=1, keepdims=True)
-    # Seen from above with y down, the animal's left is the forward axis turned a quarter
-    # turn anticlockwise on screen: (fx, fy) -> (fy, -fx).
-    left = np.stack([forward[:, 1], -forward[:, 0]], axis=1)
+    forward, left = body_axes(points[:, names.index("nose")], points[:, names.index("tail_base")])
     relative = (points - centre[:, None, :]) / px_per_mm
     values = np.stack([np.einsum("tkd,td->tk", relative, forward), np.einsum("tkd,td->tk", relative, left)], axis=1)
     return xr.DataArray(values, dims=("time", "space", "keypoints"),
@@ -90,8 +97,7 @@ def compute(ds: xr.Dataset, fps: float, px_per_mm: float, arena: Arena | None, i
 
     speed = compute_speed(position.sel(keypoints="body_center")).values / px_per_mm if n > 1 else np.zeros(n)
     velocity = np.gradient(centre * mirror, axis=0) * fps / px_per_mm if n > 1 else np.zeros((n, 2))
-    axis = (nose - tail) * mirror
-    forward = axis / np.linalg.norm(axis, axis=1, keepdims=True)
+    forward, left = body_axes(nose, tail, view)
     torso = (centre - tail) * mirror
     heading = _angle_deg(torso)
     unwrapped = heading.copy()
@@ -109,7 +115,7 @@ def compute(ds: xr.Dataset, fps: float, px_per_mm: float, arena: Arena | None, i
         "y_mm": centre[:, 1] / px_per_mm,
         "speed_mm_s": speed,
         "forward_speed_mm_s": np.einsum("td,td->t", velocity, forward),
-        "left_speed_mm_s": velocity[:, 0] * forward[:, 1] - velocity[:, 1] * forward[:, 0],
+        "left_speed_mm_s": np.einsum("td,td->t", velocity, left),
         "body_length_mm": np.linalg.norm(nose - tail, axis=1) / px_per_mm,
         "heading_deg": heading,
         "angular_speed_deg_s": angular,

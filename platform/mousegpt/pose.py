@@ -28,12 +28,12 @@ from movement.io.nwb import NWBFileSaveConfig
 from mousegpt.errors import InputError
 from mousegpt.qc import DERIVED_CENTRE
 
-POSE_SUFFIXES = (".csv", ".h5", ".slp", ".nwb")
-
 READ_FORMATS: dict[str, tuple[str, ...]] = {
     "DeepLabCut": (".csv", ".h5"), "LightningPose": (".csv",), "SLEAP": (".slp", ".analysis.h5"), "NWB": (".nwb",),
 }
 """Formats ``read`` understands, by ``movement``'s source_software name, with their suffixes."""
+
+POSE_SUFFIXES = tuple(sorted({suffix for suffixes in READ_FORMATS.values() for suffix in suffixes}))
 
 EXPORT_FORMATS: dict[str, str] = {".csv": "DeepLabCut", ".nwb": "NWB"}
 """Suffixes ``save`` writes, with the format each one selects."""
