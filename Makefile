@@ -26,6 +26,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/tracker_speed.py
 	$(BIN)/python benchmarks/pose_import.py
 	$(BIN)/python benchmarks/synth_speed.py
+	$(BIN)/python benchmarks/describer_speed.py
+	$(BIN)/python benchmarks/describer_quality.py
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests

@@ -40,7 +40,7 @@ def measure(path: Path, embedder: TextEmbedder, px_per_mm: float | None) -> dict
     ds, track_s = timed(lambda: tracking.track(path, background=bg))
     scale = px_per_mm or kinematics.estimate_px_per_mm(ds)
     facts, facts_s = timed(lambda: session_facts(ds, info.fps, scale, from_background(bg.image)))
-    descriptions, describe_s = timed(lambda: load_model().describe(facts))
+    descriptions, describe_s = timed(lambda: load_model("kinematic").describe(facts))
     _, embed_s = timed(lambda: embedder([d.text() for d in descriptions]))
     n = len(facts)
     return {

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from ray import serve
 
 from mousegpt.describe import load_model
+from mousegpt.describe.model import DEFAULT_MODEL
 from mousegpt.errors import MouseGPTError
 from mousegpt.search import Searcher
 from mousegpt.segments import FACT_COLUMNS
@@ -59,10 +60,10 @@ class DescribeRequest(BaseModel):
 
 @serve.deployment(max_ongoing_requests=128)
 class MouseGPT:
-    def __init__(self, model: str = "kinematic"):
+    def __init__(self, model: str = DEFAULT_MODEL):
         self.model = load_model(model)
 
-    @serve.batch(max_batch_size=64, batch_wait_timeout_s=0.005)
+    @serve.batch(max_batch_size=256, batch_wait_timeout_s=0.005)
     async def describe_batch(self, rows: list[dict]) -> list[dict]:
         descriptions = self.model.describe(pd.DataFrame(rows, columns=list(FACT_COLUMNS)))
         return [{"behavior": d.behavior, "probs": d.probs, "description": d.fields(), "batch_size": len(rows)}
@@ -109,7 +110,7 @@ def build_app(args: dict) -> serve.Application:
     on a cluster, give an absolute path (``GET /healthz`` shows the one in use).
     """
     workspace = str(resolve(args.get("workspace")).resolve())
-    model = args.get("model", "kinematic")
+    model = args.get("model", DEFAULT_MODEL)
     # The rule-based describer gains nothing from a GPU; learned backends get one when the cluster has any.
     gpus = 1 if model != "kinematic" and ray.is_initialized() and ray.cluster_resources().get("GPU", 0) >= 1 else 0
     describer = MouseGPT.options(

@@ -14,7 +14,7 @@ def serve_cmd(
     host: Annotated[str, typer.Option(help="HTTP address.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="HTTP port.")] = 8000,
     replicas: Annotated[int, typer.Option(help="MouseGPT describer replicas.", min=1)] = 1,
-    model: Annotated[str, typer.Option(help="Describer backend.")] = "kinematic",
+    model: Annotated[str, typer.Option(help="Describer: mousegpt-tiny, tiny:/path, kinematic or hf:/path.")] = "mousegpt-tiny",
     address: Annotated[Optional[str], typer.Option(help="Ray cluster address [default: embedded local Ray].")] = None,
 ):
     """Serve POST /describe and GET /search?q= over HTTP until interrupted."""

@@ -21,7 +21,7 @@ BASE = dict(speed_mean_mm_s=2.0, speed_max_mm_s=5.0, displacement_mm=1.0, body_l
 
 
 def describe(**changes):
-    return load_model().describe(pd.DataFrame([BASE | changes], columns=list(FACT_COLUMNS)))[0]
+    return load_model("kinematic").describe(pd.DataFrame([BASE | changes], columns=list(FACT_COLUMNS)))[0]
 
 
 @pytest.mark.parametrize("changes, expected", [
@@ -85,6 +85,6 @@ def test_behaviour_matches_truth_on_tracked_synthetic_video(synth_dir):
         bg = tracking.estimate_background(path)
         px_per_mm = manifest.px_per_mm[name.split("_")[1]]
         facts = session_facts(tracking.track(path, background=bg), 25.0, px_per_mm, from_background(bg.image))
-        predicted += [d.behavior for d in load_model().describe(facts)]
+        predicted += [d.behavior for d in load_model("kinematic").describe(facts)]
         truth_labels += [truth_label(path, s, e) for s, e in zip(facts.start_s, facts.end_s)]
     assert np.mean(np.array(predicted) == np.array(truth_labels)) >= 0.7

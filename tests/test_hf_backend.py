@@ -47,8 +47,8 @@ def test_a_random_model_s_answers_are_replaced_by_grounded_descriptions(tiny_che
     model = load_model(f"hf:{tiny_checkpoint}")
     model.max_new_tokens = 8
     frames = [[np.full((64, 64, 3), 40 * i, np.uint8)] * 2 for i in range(len(FACTS))]
-    described = model.describe(FACTS, frames)
-    facts_only = load_model().describe(FACTS)
+    described = model.describe(FACTS, frames=frames)
+    facts_only = load_model("kinematic").describe(FACTS)
     assert [d.fields() for d in described] == [d.fields() for d in facts_only]
     assert [d.behavior for d in described] == [d.behavior for d in facts_only]
     assert len(model.warnings) == len(FACTS) and all("not the five-field JSON" in w for w in model.warnings)
@@ -62,7 +62,7 @@ def test_a_valid_answer_is_kept_and_a_contradicting_one_is_not(tiny_checkpoint, 
     monkeypatch.setattr(model, "_generate", lambda prompts, frames: [answer] * len(prompts))
     walking, _, resting = model.describe(FACTS)
     assert walking.overall == "The mouse walks along the wall." and walking.keywords == ["walking", "wall"]
-    assert resting.overall == load_model().describe(FACTS)[2].overall  # "walks" while still: not trusted
+    assert resting.overall == load_model("kinematic").describe(FACTS)[2].overall  # "walks" while still: not trusted
     assert model.warnings == ["segment 2: the model's answer says walking but the mouse was still; "
                               "kept the facts-only description"]
 

@@ -57,7 +57,7 @@ def test_the_kinematic_describer_never_contradicts_its_facts():
     for condition, seed in (("stim", 1), ("anx", 2), ("control", 3)):
         truth = truth_table(simulate(60, condition, seed=seed, fps=scene.fps, arena=scene.geometry), scene)
         facts = session_facts(truth_poses(truth, scene.fps), scene.fps, scene.px_per_mm, arena)
-        for row, d in zip(facts.to_dict("records"), load_model().describe(facts)):
+        for row, d in zip(facts.to_dict("records"), load_model("kinematic").describe(facts)):
             assert contradictions(d.fields(), row) == [], (d.overall, fact_sheet(row)["categories"])
             checked += 1
     assert checked > 300

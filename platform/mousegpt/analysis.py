@@ -11,10 +11,12 @@ import os
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
 from mousegpt import arena as arena_mod
+from mousegpt import crops as crops_mod
 from mousegpt import kinematics, pose, qc, segments, tracking, video
 from mousegpt.describe import BehaviorModel
 from mousegpt.embed import TextEmbedder
@@ -156,7 +158,10 @@ def _analyze(spec: InputSpec, workspace: Workspace, model: BehaviorModel, embedd
     results = []
     for k, (session_id, individual, report) in enumerate(zip(ids, individuals, reports)):
         where = arena or _arena_from_path(ds.isel(individuals=[k]))
-        facts = segments.facts(kinematics.compute(ds, fps, px_per_mm, where, individual=k, view=spec.view), fps)
+        kin = kinematics.compute(ds, fps, px_per_mm, where, individual=k, view=spec.view)
+        facts, windows = segments.facts(kin, fps), segments.windows(len(kin), fps)
+        crops = (crops_mod.extract(spec.video, ds, windows, background, view=spec.view, individual=k)
+                 if background is not None and getattr(model, "uses_crops", False) else None)
         if report.missing_fraction > 0.5:
             warnings.append(f"{spec.name}: {report.missing_fraction:.0%} of frames have no position"
                             + (f" for {individual}" if len(ids) > 1 else ""))
@@ -170,7 +175,9 @@ def _analyze(spec: InputSpec, workspace: Workspace, model: BehaviorModel, embedd
             "model": model.name, "arena": json.dumps(where.__dict__) if where else None,
             "qc": json.dumps(report.to_dict()),
         }
-        shard = workspace.write_shard(session, _segment_table(session_id, facts, model, embedder))
+        table = _segment_table(session_id, facts, model, embedder, kin, crops, windows)
+        warnings.extend(_model_warnings(spec.name, model))
+        shard = workspace.write_shard(session, table)
         results.append(SessionResult(
             input=spec.name, session_id=session_id, individual=individual, shard=str(shard), frames=report.frames,
             segments=len(facts), px_per_mm=px_per_mm, px_per_mm_source=px_source, qc=report.to_dict()))
@@ -186,9 +193,30 @@ def _arena_from_path(ds) -> arena_mod.Arena | None:
     return arena_mod.from_track(centre[:, 0], centre[:, 1], pad_px=pad)
 
 
-def _segment_table(session_id: str, facts: pd.DataFrame, model: BehaviorModel, embedder: TextEmbedder) -> pd.DataFrame:
-    descriptions = model.describe(facts)
-    vectors = embedder([d.text() for d in descriptions])
+def _model_warnings(name: str, model: BehaviorModel) -> list[str]:
+    """The describer's per-segment warnings of its last call, as one line (the first few shown)."""
+    found = list(getattr(model, "warnings", []) or [])
+    if not found:
+        return []
+    shown = "; ".join(found[:3]) + (f"; and {len(found) - 3} more" if len(found) > 3 else "")
+    return [f"{name}: {model.name}: {len(found)} segment(s) described from the facts only ({shown})"]
+
+
+def search_vectors(descriptions: list, text_vectors: np.ndarray) -> np.ndarray:
+    """Each segment's search vector: its description's text embedding, plus the model's
+    motion embedding where the model learned one (both unit vectors in the same space),
+    renormalised, so a query matches what was written and what was seen."""
+    vectors = np.asarray(text_vectors, np.float32).copy()
+    for i, d in enumerate(descriptions):
+        if d.motion is not None:
+            vectors[i] += d.motion
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-12)
+
+
+def _segment_table(session_id: str, facts: pd.DataFrame, model: BehaviorModel, embedder: TextEmbedder,
+                   kin: pd.DataFrame | None = None, crops=None, windows=None) -> pd.DataFrame:
+    descriptions = model.describe(facts, kinematics=kin, crops=crops, windows=windows)
+    vectors = search_vectors(descriptions, embedder([d.text() for d in descriptions]))
     table = facts.copy()
     table.insert(0, "segment_id", [f"{session_id}-{i:06d}" for i in facts["segment_index"]])
     table.insert(1, "session_id", session_id)

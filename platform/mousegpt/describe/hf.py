@@ -49,7 +49,9 @@ def parse_answer(text: str) -> dict | None:
 class HFVisionLanguageDescriber:
     """Describes segments with a local vision-language checkpoint; one ``generate`` per batch."""
 
-    needs_frames = True
+    uses_crops = True
+    crops_per_segment = 4
+    """Of a segment's crops, how many go to the model (evenly spread): each costs image tokens."""
 
     def __init__(self, path: str | Path, device: str | None = None, max_new_tokens: int = 160, batch_size: int = 4):
         import torch
@@ -83,11 +85,16 @@ class HFVisionLanguageDescriber:
             output = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False)
         return self.processor.batch_decode(output[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
 
-    def describe(self, facts: pd.DataFrame, frames: list[list[np.ndarray]] | None = None) -> list[Description]:
-        """One description per row of ``facts``; ``frames`` holds each segment's RGB frames
-        (uint8, (height, width, 3)), or is None for pose-only input (text alone)."""
+    def describe(self, facts: pd.DataFrame, kinematics: pd.DataFrame | None = None, crops: np.ndarray | None = None,
+                 windows: list | None = None, frames: list[list[np.ndarray]] | None = None) -> list[Description]:
+        """One description per row of ``facts``. The images are ``frames`` (each segment's RGB
+        frames, uint8 (height, width, 3)) or else ``crops_per_segment`` of its ``crops``
+        (``mousegpt.crops``); with neither (pose-only input) the prompt goes alone."""
         grounded = self.facts_only.describe(facts)
         rows = facts.to_dict("records")
+        if frames is None and crops is not None:
+            pick = np.round(np.linspace(0, crops.shape[1] - 1, self.crops_per_segment)).astype(int)
+            frames = [[np.repeat(c[..., None], 3, axis=-1) for c in segment[pick]] for segment in crops]
         frames = frames if frames is not None else [[] for _ in rows]
         self.warnings = []
         out = []

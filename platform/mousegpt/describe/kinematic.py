@@ -144,8 +144,11 @@ def write(behavior: str, f: dict) -> tuple[str, str, str, str, list[str]]:
 
 class KinematicDescriber:
     name = "kinematic"
+    uses_crops = False
+    warnings: list[str] = []
 
-    def describe(self, facts: pd.DataFrame) -> list[Description]:
+    def describe(self, facts: pd.DataFrame, kinematics=None, crops=None, windows=None) -> list[Description]:
+        """One description per row of ``facts``; the rules read nothing else."""
         out = []
         for f in facts.to_dict("records"):
             uniform = {b: 1.0 / len(BEHAVIORS) for b in BEHAVIORS}

@@ -1,15 +1,18 @@
 """The describer interface every MouseGPT backend implements, and the backend registry.
 
-A backend turns the kinematic facts of segments (see ``mousegpt.segments.FACT_COLUMNS``)
-into a five-field description (overall, head, limbs, torso, keywords) and probabilities
-over the core vocabulary, in the vocabulary's order.
+A backend turns segments into a five-field description (overall, head, limbs, torso,
+keywords) and probabilities over the core vocabulary, in the vocabulary's order. Every
+backend reads the kinematic facts (``mousegpt.segments.FACT_COLUMNS``); the learned ones
+also read the per-frame kinematics and the segments' crops (``mousegpt.crops``) when given.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
+import numpy as np
 import pandas as pd
 
 from mousegpt.errors import MouseGPTError
@@ -25,11 +28,12 @@ class Description:
     limbs: str
     torso: str
     keywords: list[str] = field(default_factory=list)
+    motion: np.ndarray | None = field(default=None, repr=False)
+    """Unit motion embedding in the text embedder's space, from models that learn one."""
 
     def fields(self) -> dict:
         """The five description fields, as stored and returned by search."""
-        d = asdict(self)
-        return {k: d[k] for k in ("overall", "head", "limbs", "torso", "keywords")}
+        return {k: getattr(self, k) for k in ("overall", "head", "limbs", "torso", "keywords")}
 
     def text(self) -> str:
         """One passage for the text embedder."""
@@ -38,24 +42,40 @@ class Description:
 
 class BehaviorModel(Protocol):
     name: str
+    uses_crops: bool
+    """Whether ``describe`` reads the segments' crops (worth cutting them from the video)."""
+    warnings: list[str]
+    """Per-segment problems of the last ``describe`` call (e.g. an answer that was replaced)."""
 
-    def describe(self, facts: pd.DataFrame) -> list[Description]:
-        """One description per row of ``facts``, in order."""
+    def describe(self, facts: pd.DataFrame, kinematics: pd.DataFrame | None = None,
+                 crops: np.ndarray | None = None, windows: list | None = None) -> list[Description]:
+        """One description per row of ``facts``, in order. ``kinematics`` is the per-frame
+        table the facts were computed from over ``windows``; ``crops`` (segment, frame, y, x)."""
         ...
 
 
-DEFAULT_MODEL = "kinematic"
+WEIGHTS = Path(__file__).parent / "weights"
+DEFAULT_MODEL = "mousegpt-tiny"
+"""The checkpoint shipped in ``WEIGHTS``, trained by ``mousegpt train`` (see its model card)."""
 
 
 def load_model(spec: str = DEFAULT_MODEL) -> BehaviorModel:
-    """A describer by name: ``kinematic`` (rules over the facts, no weights), or
-    ``hf:/path/to/checkpoint`` (a local transformers vision-language model)."""
+    """A describer by name: ``mousegpt-tiny`` (the shipped learned model), ``tiny:/path`` (a
+    MouseGPT-tiny checkpoint you trained), ``kinematic`` (rules over the facts, no weights),
+    or ``hf:/path/to/checkpoint`` (a local transformers vision-language model)."""
     if spec == "kinematic":
         from mousegpt.describe.kinematic import KinematicDescriber
 
         return KinematicDescriber()
+    if spec == DEFAULT_MODEL or spec.startswith("tiny:"):
+        from mousegpt.describe.tiny import TinyDescriber
+
+        path = WEIGHTS / DEFAULT_MODEL if spec == DEFAULT_MODEL else Path(spec[5:])
+        if not (path / "config.json").exists():
+            raise MouseGPTError(f"{path}: no MouseGPT-tiny checkpoint here (no config.json); train one with `mousegpt train`")
+        return TinyDescriber(path)
     if spec.startswith("hf:"):
         from mousegpt.describe.hf import HFVisionLanguageDescriber
 
         return HFVisionLanguageDescriber(spec[3:])
-    raise MouseGPTError(f"unknown model {spec!r}; available: kinematic, hf:/path/to/checkpoint")
+    raise MouseGPTError(f"unknown model {spec!r}; available: {DEFAULT_MODEL}, tiny:/path, kinematic, hf:/path/to/checkpoint")

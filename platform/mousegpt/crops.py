@@ -1,0 +1,90 @@
+"""Mouse-centred, heading-aligned crops of each segment: the pixels MouseGPT-tiny looks at.
+
+A crop is a square around body_center, ``CROP_BODY_LENGTHS`` stretched body lengths wide,
+rotated so the animal faces up (tail_base -> nose points to the crop's top) and, for a
+bottom-view camera, mirrored so the animal's left is on the crop's left as seen from above.
+It holds how far each pixel is from the empty arena (``|frame - background|``, the frame's
+brightness matched to the background's first), scaled so the mouse's strongest difference
+is 255: the silhouette and its texture, the same for black, white and agouti mice on any
+floor. A frame without a position gives an all-zero crop.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import xarray as xr
+
+from mousegpt import video
+from mousegpt.segments import Window
+from mousegpt.tracking import Background
+
+CROP_FRAMES = 8
+"""Crops per segment, evenly spread over its window."""
+CROP_SIZE = 64
+"""Crop side in pixels."""
+CROP_BODY_LENGTHS = 2.0
+"""Crop side in stretched nose-to-tail-base lengths: room for a stretched mouse in any pose."""
+
+
+def window_frames(window: Window, n: int = CROP_FRAMES) -> np.ndarray:
+    """The ``n`` frame indices a segment's crops come from, evenly spread over its window."""
+    return np.round(np.linspace(window.start_frame, window.end_frame - 1, n)).astype(int)
+
+
+def _affine(centre: np.ndarray, forward: np.ndarray, side_px: float, size: int, mirror: bool) -> np.ndarray:
+    """The 2x3 matrix taking image pixels to crop pixels: ``centre`` to the middle, ``forward``
+    to the crop's up, ``side_px`` image pixels to ``size`` crop pixels."""
+    scale = size / side_px
+    up = np.array([0.0, -1.0])
+    # Rotation taking the unit vector ``forward`` to ``up``.
+    cos, sin = forward @ up, forward[0] * up[1] - forward[1] * up[0]
+    rotation = np.array([[cos, -sin], [sin, cos]]) * scale
+    if mirror:  # seen from below: flip the crop's x so the animal's left stays left
+        rotation = np.array([[-1.0, 0.0], [0.0, 1.0]]) @ rotation
+    offset = np.array([size / 2, size / 2]) - rotation @ centre
+    return np.hstack([rotation, offset[:, None]])
+
+
+def extract(path: str | Path, ds: xr.Dataset, windows: list[Window], background: Background, view: str = "top",
+            individual: int = 0, n: int = CROP_FRAMES, size: int = CROP_SIZE) -> np.ndarray:
+    """Crops (segment, frame, y, x) uint8 of ``windows`` from the video at ``path``, placed by
+    the cleaned poses ``ds`` (pixels, platform keypoints). The video is decoded once, in
+    chunks; only the frames some window needs are cropped."""
+    position = ds.position.isel(individuals=individual).transpose("time", "keypoints", "space")
+    names = list(position.keypoints.values)
+    points = position.values
+    centre, nose, tail = (points[:, names.index(k)] for k in ("body_center", "nose", "tail_base"))
+    axis = nose - tail
+    lengths = np.linalg.norm(axis, axis=1)
+    stretched = np.nanpercentile(lengths, 85) if np.isfinite(lengths).any() else np.nan
+    side_px = CROP_BODY_LENGTHS * stretched
+    wanted = np.stack([window_frames(w, n) for w in windows]) if windows else np.zeros((0, n), int)
+    crops = np.zeros((len(windows), n, size, size), np.uint8)
+    if not np.isfinite(side_px) or not len(windows):
+        return crops
+    where: dict[int, list[tuple[int, int]]] = {}
+    for w, frames in enumerate(wanted):
+        for k, frame in enumerate(frames):
+            where.setdefault(int(frame), []).append((w, k))
+    empty = background.image
+    for first, chunk in video.iter_chunks(path):
+        for offset, frame in enumerate(chunk):
+            index = first + offset
+            if index not in where or index >= len(points):
+                continue
+            if not (np.isfinite(centre[index]).all() and np.isfinite(axis[index]).all() and lengths[index] > 0):
+                continue
+            diff = np.abs(background.relit(frame).astype(np.float32) - empty)
+            shrink = 1.0
+            while side_px / shrink > 3 * size:  # halve first: resampling by more than ~2x aliases
+                diff, shrink = cv2.pyrDown(diff), 2 * shrink
+            matrix = _affine(centre[index] / shrink, axis[index] / lengths[index], side_px / shrink, size, view == "bottom")
+            diff = cv2.warpAffine(diff, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+            peak = np.percentile(diff, 99)
+            crop = np.clip(diff * (255.0 / max(peak, background.threshold)), 0, 255).astype(np.uint8)
+            for w, k in where[index]:
+                crops[w, k] = crop
+    return crops

@@ -1,0 +1,60 @@
+"""``mousegpt train``: annotation files are checked line by line, and a short run through
+DeepSpeed on Ray Train workers writes a checkpoint that analyze can use."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from jobs.train import behavior_from_text, read_annotations
+from mousegpt.cli import app
+from mousegpt.errors import InputError
+
+
+@pytest.mark.parametrize("line, problem", [
+    ("{not json", r"annotations.jsonl:2: not JSON"),
+    ('{"video": "a.mp4", "start_s": 1}', r"annotations.jsonl:2: missing end_s, description"),
+    ('{"video": "a.mp4", "start_s": 3, "end_s": 2, "description": "rears"}', r"annotations.jsonl:2: need 0 <= start_s < end_s"),
+    ('{"video": "a.mp4", "start_s": "x", "end_s": 2, "description": "rears"}', r"annotations.jsonl:2: start_s and end_s must be numbers"),
+    ('{"video": "gone.mp4", "start_s": 0, "end_s": 2, "description": "rears"}', r"annotations.jsonl:2: video gone.mp4 not found"),
+])
+def test_a_bad_annotation_line_is_named(tmp_path, line, problem):
+    (tmp_path / "a.mp4").write_bytes(b"")
+    path = tmp_path / "annotations.jsonl"
+    path.write_text('{"video": "a.mp4", "start_s": 0, "end_s": 1, "description": "walks"}\n' + line + "\n")
+    with pytest.raises(InputError, match=problem):
+        read_annotations(path)
+
+
+@pytest.mark.parametrize("text, behavior", [
+    ("The mouse stands up against the wall", "rear"), ("washing its face with both paws", "groom"),
+    ("sprinting across the arena", "run"), ("completely motionless in the corner", "rest"),
+    ("a stretched attend posture", None),
+])
+def test_behaviour_from_free_text(text, behavior):
+    assert behavior_from_text(text) == behavior
+
+
+@pytest.mark.ray
+def test_training_on_ray_train_workers_writes_a_usable_checkpoint(tmp_path, synth_dir, ray_local):
+    from mousegpt.describe import load_model
+    from mousegpt.describe.tiny import tokenize
+    from mousegpt.segments import FACT_COLUMNS
+
+    annotations = tmp_path / "mine.jsonl"
+    annotations.write_text(json.dumps({"video": str(synth_dir / "stim_m02.mp4"), "start_s": 2.0, "end_s": 6.0,
+                                       "description": "The mouse nibbles a pellet"}) + "\n")
+    out = tmp_path / "ckpt"
+    result = CliRunner().invoke(app, ["train", str(out), "--sessions", "2", "--seconds", "6", "--epochs", "2",
+                                      "--batch-size", "16", "--workers", "2", "--zero-stage", "2",
+                                      "--annotations", str(annotations), "--json"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)
+    assert metrics["config"]["zero_stage"] == 2 and metrics["config"]["workers"] == 2
+    assert metrics["segments"]["train"] > 0
+    assert {"config.json", "model.safetensors", "README.md", "metrics.json"} <= {p.name for p in out.iterdir()}
+    model = load_model(f"tiny:{out}")
+    assert set(tokenize("nibbles a pellet")) <= set(model.model.config.vocab)  # the annotation's words were learned
+    facts = __import__("pandas").DataFrame([{c: 1.0 for c in FACT_COLUMNS} | {"zone": "wall"}])
+    (d,) = model.describe(facts)
+    assert d.behavior in model.model.config.behaviors and d.overall
