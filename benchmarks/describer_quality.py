@@ -53,7 +53,7 @@ QUERIES = {
     "lying still": ("rest", None),
     "scurrying along the wall": ("run", {"wall", "corner"}),
 }
-console = Console()
+console = Console(width=160)
 
 
 def synthetic_workspace(root: Path, model: str, sessions: int, seconds: float) -> Workspace:
@@ -138,7 +138,7 @@ def real_agreement(root: Path, model: str) -> tuple[Table, list[str]]:
         if report["failed"]:
             raise SystemExit(f"analysis failed: {report['failed']}")
         runs[name] = catalogue_segments(ws).set_index("start_s")
-    both = runs["tracker"].join(runs["dlc"], lsuffix="_tracker", rsuffix="_dlc", how="inner")
+    both = runs["tracker"].merge(runs["dlc"], left_index=True, right_index=True, suffixes=("_tracker", "_dlc"))
     both = both[both["behavior_tracker"].notna() & both["behavior_dlc"].notna()]
     summary = []
     for describer in (model, "kinematic"):

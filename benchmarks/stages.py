@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/stages.py [--real ../shared/data/real/openfield_m3v1.mp4]
 
 Prints a table: frames/s for decode and tracking (both passes of the tracker: background
-model and tracking), segments/s for kinematics+facts, the describer and the text embedder.
-Single process, so per core on this machine.
+model and tracking), segments/s for kinematics+facts, crops, the default describer
+(MouseGPT-tiny) and the text embedder. Single process: per core for the tracker and crops;
+torch (describer, text embedder) uses the cores it finds.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from mousegpt import kinematics, tracking, video
-from mousegpt.analysis import session_facts
+from mousegpt import crops, kinematics, qc, segments, tracking, video
+from mousegpt.analysis import TRACKER_QC, session_facts
 from mousegpt.arena import from_background
 from mousegpt.describe import load_model
 from mousegpt.embed import TextEmbedder
@@ -33,14 +34,18 @@ def timed(fn):
     return result, time.perf_counter() - start
 
 
-def measure(path: Path, embedder: TextEmbedder, px_per_mm: float | None) -> dict:
+def measure(path: Path, embedder: TextEmbedder, px_per_mm: float | None, model) -> dict:
     info = video.probe(path)
     _, decode_s = timed(lambda: sum(len(c) for _, c in video.iter_chunks(path)))
     bg, bg_s = timed(lambda: tracking.estimate_background(path))
     ds, track_s = timed(lambda: tracking.track(path, background=bg))
     scale = px_per_mm or kinematics.estimate_px_per_mm(ds)
+    cleaned, _ = qc.clean(ds, info.fps, TRACKER_QC)
+    kin = kinematics.compute(cleaned, info.fps, scale, from_background(bg.image))
     facts, facts_s = timed(lambda: session_facts(ds, info.fps, scale, from_background(bg.image)))
-    descriptions, describe_s = timed(lambda: load_model("kinematic").describe(facts))
+    windows = segments.windows(len(kin), info.fps)
+    cut, crops_s = timed(lambda: crops.extract(path, cleaned, windows, bg))
+    descriptions, describe_s = timed(lambda: model.describe(facts, kinematics=kin, crops=cut, windows=windows))
     _, embed_s = timed(lambda: embedder([d.text() for d in descriptions]))
     n = len(facts)
     return {
@@ -48,9 +53,10 @@ def measure(path: Path, embedder: TextEmbedder, px_per_mm: float | None) -> dict
         "decode (frames/s)": info.n_frames / decode_s,
         "tracker incl. background (frames/s)": info.n_frames / (bg_s + track_s),
         "QC + kinematics + facts (segments/s)": n / facts_s,
-        "describer (segments/s)": n / describe_s,
+        "crops (segments/s)": n / crops_s,
+        f"describer {model.name} (segments/s)": n / describe_s,
         "text embedding (segments/s)": n / embed_s,
-        "whole video (x real time)": info.duration_s / (bg_s + track_s + facts_s + describe_s + embed_s),
+        "whole video (x real time)": info.duration_s / (bg_s + track_s + facts_s + crops_s + describe_s + embed_s),
     }
 
 
@@ -59,17 +65,18 @@ def main() -> None:
     parser.add_argument("--real", type=Path, default=REPO.parent / "shared" / "data" / "real" / "openfield_m3v1.mp4")
     args = parser.parse_args()
     embedder = TextEmbedder()
+    model = load_model()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         # Warm-up (discarded): the first call JIT-compiles movement's filters (a few seconds,
         # once per worker process), which is not the steady-state rate.
         synth_dataset(Path(tmp) / "warm", sessions=1, seconds=3, seed=1, scene=Scene(width=160, height=120))
-        measure(Path(tmp) / "warm" / "control_m01.mp4", embedder, None)
+        measure(Path(tmp) / "warm" / "control_m01.mp4", embedder, None, model)
         scene = Scene(width=640, height=480)
         synth_dataset(tmp, sessions=1, seconds=60, seed=11, scene=scene)
-        rows.append(measure(Path(tmp) / "control_m01.mp4", embedder, scene.px_per_mm))
+        rows.append(measure(Path(tmp) / "control_m01.mp4", embedder, scene.px_per_mm, model))
     if args.real.exists():
-        rows.append(measure(args.real, embedder, None))
+        rows.append(measure(args.real, embedder, None, model))
     table = Table(title="MouseGPT stage throughput (one process)")
     table.add_column("stage")
     for row in rows:

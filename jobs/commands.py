@@ -132,7 +132,7 @@ def train(
 ):
     """Train MouseGPT-tiny on synthetic sessions (and your annotations) with DeepSpeed.
 
-    The defaults reproduce the shipped checkpoint (about 35 minutes on 2 CPU cores).
+    The defaults reproduce the shipped checkpoint (about 25 minutes on 2 CPU cores).
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 

@@ -55,6 +55,17 @@ def test_a_random_model_s_answers_are_replaced_by_grounded_descriptions(tiny_che
     assert len(model.describe(FACTS)) == len(FACTS)  # pose-only input: text alone
 
 
+def test_segment_crops_reach_the_model_as_rgb_images(tiny_checkpoint, monkeypatch):
+    model = load_model(f"hf:{tiny_checkpoint}")
+    seen = []
+    monkeypatch.setattr(model, "_generate", lambda prompts, frames: seen.extend(frames) or ["{}"] * len(prompts))
+    crops = np.stack([np.full((8, 64, 64), 30 * i, np.uint8) for i in range(len(FACTS))])
+    model.describe(FACTS, crops=crops)
+    assert len(seen) == len(FACTS) and all(len(images) == model.crops_per_segment for images in seen)
+    assert all(image.shape == (64, 64, 3) and image.dtype == np.uint8 for images in seen for image in images)
+    assert seen[2][0][0, 0, 0] == 60  # each segment gets its own crops
+
+
 def test_a_valid_answer_is_kept_and_a_contradicting_one_is_not(tiny_checkpoint, monkeypatch):
     model = load_model(f"hf:{tiny_checkpoint}")
     answer = ('Sure! {"overall": "The mouse walks along the wall.", "head": "Head forward.", "limbs": "Steady steps.", '

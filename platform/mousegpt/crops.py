@@ -5,8 +5,9 @@ rotated so the animal faces up (tail_base -> nose points to the crop's top) and,
 bottom-view camera, mirrored so the animal's left is on the crop's left as seen from above.
 It holds how far each pixel is from the empty arena (``|frame - background|``, the frame's
 brightness matched to the background's first), scaled so the mouse's strongest difference
-is 255: the silhouette and its texture, the same for black, white and agouti mice on any
-floor. A frame without a position gives an all-zero crop.
+is 255, with everything not connected to the mouse removed (``keep_mouse``): the
+silhouette, the same for black, white and agouti mice on any floor. A frame without a
+position gives an all-zero crop.
 """
 
 from __future__ import annotations
@@ -27,6 +28,27 @@ CROP_SIZE = 64
 """Crop side in pixels."""
 CROP_BODY_LENGTHS = 2.0
 """Crop side in stretched nose-to-tail-base lengths: room for a stretched mouse in any pose."""
+
+
+MOUSE_LEVEL = 64
+"""Crop level (of 255) above which a pixel can belong to the mouse, for ``keep_mouse``."""
+
+
+def keep_mouse(crop: np.ndarray) -> np.ndarray:
+    """``crop`` with everything but the mouse set to 0: the connected region above
+    MOUSE_LEVEL that covers the crop's centre, grown by one pixel for its soft edge. Real
+    arenas leave more than the mouse in a difference image (shadows, cables, a wall's edge)."""
+    above = (crop > MOUSE_LEVEL).astype(np.uint8)
+    count, labels = cv2.connectedComponents(above, connectivity=8)
+    if count <= 1:
+        return np.zeros_like(crop)
+    h, w = crop.shape
+    centre = labels[h // 2 - 4:h // 2 + 4, w // 2 - 4:w // 2 + 4]
+    ids, hits = np.unique(centre[centre > 0], return_counts=True)
+    if not len(ids):
+        return np.zeros_like(crop)
+    mask = cv2.dilate((labels == ids[np.argmax(hits)]).astype(np.uint8), np.ones((3, 3), np.uint8))
+    return crop * mask
 
 
 def window_frames(window: Window, n: int = CROP_FRAMES) -> np.ndarray:
@@ -84,7 +106,7 @@ def extract(path: str | Path, ds: xr.Dataset, windows: list[Window], background:
             matrix = _affine(centre[index] / shrink, axis[index] / lengths[index], side_px / shrink, size, view == "bottom")
             diff = cv2.warpAffine(diff, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
             peak = np.percentile(diff, 99)
-            crop = np.clip(diff * (255.0 / max(peak, background.threshold)), 0, 255).astype(np.uint8)
+            crop = keep_mouse(np.clip(diff * (255.0 / max(peak, background.threshold)), 0, 255).astype(np.uint8))
             for w, k in where[index]:
                 crops[w, k] = crop
     return crops

@@ -35,7 +35,8 @@ CAPTIONS: dict[str, dict[str, list[str]]] = {
     },
     "run": {
         "overall": ["The mouse runs fast <where>, reaching <speed_max> mm/s.", "The mouse dashes <where> at up to <speed_max> mm/s.",
-                    "Running <where>, the mouse hits <speed_max> mm/s.", "The mouse sprints <where>, peaking at <speed_max> mm/s."],
+                    "Running <where>, the mouse hits <speed_max> mm/s.", "The mouse sprints <where>, peaking at <speed_max> mm/s.",
+                    "The mouse scurries <where>, up to <speed_max> mm/s.", "The mouse races <where> at <speed_max> mm/s."],
         "head": ["Head low and forward, leading the dash.", "Head stretched forward as it races.", "Nose out in front, head down."],
         "limbs": ["Rapid strides with the legs fully extended.", "Quick bounding steps, legs reaching far.",
                   "Fast gait, the paws barely touching the floor."],
@@ -141,13 +142,12 @@ def caption_key(behavior: str, variant: str | None) -> str:
 
 
 def sample(key: str, rng: np.random.Generator, zone: str | None = None) -> dict[str, str]:
-    """One random wording of every field for the CAPTIONS entry ``key``; keywords as one
-    comma-separated string, ending with the ``zone`` when known."""
+    """One random wording of each sentence field for the CAPTIONS entry ``key``; the keywords
+    are all of the entry's (the many words a user may search with), then the ``zone`` when
+    known, as one comma-separated string."""
     entry = CAPTIONS[key]
     fields = {f: str(rng.choice(entry[f])) for f in FIELDS[:4]}
-    pool = list(entry["keywords"])
-    chosen = [pool[0]] + [str(k) for k in rng.permutation(pool[1:])[: int(rng.integers(2, 5))]]
-    fields["keywords"] = ", ".join(chosen + ([zone] if zone else []))
+    fields["keywords"] = ", ".join(list(entry["keywords"]) + ([zone] if zone else []))
     return fields
 
 
@@ -177,4 +177,4 @@ def fill(text: str, facts: dict) -> str:
     values = slot_values(facts)
     text = re.sub("|".join(re.escape(s) for s in SLOTS), lambda m: values[m.group(0)], text)
     text = " ".join(text.split())
-    return re.sub(r"\s+([.,)%])", r"\1", re.sub(r"\(\s+", "(", text))
+    return re.sub(r"\s*/\s*", "/", re.sub(r"\s+([.,)%])", r"\1", re.sub(r"\(\s+", "(", text)))

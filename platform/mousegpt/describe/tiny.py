@@ -262,11 +262,12 @@ class TinyDescriber:
 
     uses_crops = True
 
-    def __init__(self, path: str | Path, device: str | None = None, batch_size: int = 256):
+    def __init__(self, path: str | Path, device: str | None = None, batch_size: int = 256, ensemble: bool = True):
         self.model = MouseGPTTiny.from_pretrained(str(path)).eval()
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model.to(self.device)
         self.batch_size = batch_size
+        self.ensemble = ensemble
         self.name = f"mousegpt-tiny:{Path(path).name}"
         self.warnings: list[str] = []
 
@@ -290,7 +291,7 @@ class TinyDescriber:
             s = torch.from_numpy(seq_x[part]).to(self.device) if seq_x is not None else None
             c = torch.from_numpy(crops[part]).to(self.device) if crops is not None else None
             with torch.inference_mode():
-                logits, motion = self.model.encode(f, s, c)
+                logits, motion = self._encode(f, s, c)
                 generated = self.model.generate_tokens(motion, logits, f)
             probs = logits.softmax(-1).cpu().numpy()
             motion = motion.cpu().numpy()
@@ -298,6 +299,20 @@ class TinyDescriber:
                 i = start + k
                 out.append(self._description(i, rows[i], grounded[i], probs[k], motion[k], ids))
         return out
+
+    def _encode(self, facts, sequence, crops):
+        """Logits and motion embedding, averaged over the views of the input the model was
+        trained to read alone (all of it, without crops, facts only; each present one once).
+        One view's quirks then count for a third: crops of real arenas and another pose
+        estimator's kinematics differ from the synthetic ones in ways a single view over-reads."""
+        views = [(sequence, crops)]
+        if self.ensemble:
+            views += [(sequence, None)] if crops is not None and sequence is not None else []
+            views += [(None, None)] if crops is not None or sequence is not None else []
+        encoded = [self.model.encode(facts, s, c) for s, c in views]
+        probs = torch.stack([logits.softmax(-1) for logits, _ in encoded]).mean(0)
+        motion = torch.nn.functional.normalize(torch.stack([m for _, m in encoded]).mean(0), dim=-1)
+        return probs.clamp(min=1e-12).log(), motion
 
     @staticmethod
     def _facts_only(behavior: str, row: dict, grounded: Description) -> tuple:
