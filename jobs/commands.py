@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -115,6 +116,16 @@ def demo(
         f"or search from the command line:\n  mousegpt search \"a mouse grooming itself\" --workspace {root}\n")
 
 
+def _stdout_to_stderr():
+    """For the rest of this process, send what anything writes to file descriptor 1 to 2
+    (DeepSpeed logs there, and Ray forwards its workers' output there, some of it late, at
+    shutdown); returns a file on the original stdout, for the --json document."""
+    sys.stdout.flush()
+    original = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    return original
+
+
 def train(
     out: Annotated[Path, typer.Argument(help="Folder for the checkpoint (config, safetensors, model card, metrics).")],
     sessions: Annotated[int, typer.Option(help="Synthetic training sessions (0: annotations only).", min=0)] = 120,
@@ -145,6 +156,7 @@ def train(
     config = TrainConfig(out=str(out), sessions=sessions, seconds=seconds, seed=seed, epochs=epochs,
                          batch_size=batch_size, lr=lr, zero_stage=zero_stage, workers=workers, gpu=gpu,
                          annotations=str(annotations) if annotations else None)
+    stdout = _stdout_to_stderr()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err) as bars:
         tasks: dict[str, int] = {}
@@ -157,7 +169,8 @@ def train(
         metrics = run_training(config, progress)
     write_model_card(out, metrics)
     if as_json:
-        print_json(metrics)
+        stdout.write(json.dumps(metrics, indent=2) + "\n")
+        stdout.flush()
     else:
         err.print(f"trained in {metrics['seconds']['total']:.0f} s; validation macro-F1 {metrics['validation_macro_f1']:.3f}; "
                   f"checkpoint in {out}  (use it with --model tiny:{out})")

@@ -19,6 +19,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -422,13 +423,18 @@ def train_loop(loop_config: dict) -> None:
     import torch
     import torch.distributed as dist
 
+    in_ray = loop_config.get("in_ray", False)
+    if in_ray:
+        # Ray forwards a worker's stdout to the driver's stdout, which carries the --json
+        # document: this worker's output (progress, DeepSpeed's logs) goes to stderr instead.
+        sys.stdout.flush()
+        os.dup2(2, 1)
     config = TrainConfig(**loop_config["config"])
     arrays = loop_config["arrays"]
     if not isinstance(arrays, dict):  # a Ray object reference
         import ray
 
         arrays = ray.get(arrays)
-    in_ray = loop_config.get("in_ray", False)
     if in_ray:
         import ray.train
         import ray.train.torch
@@ -477,7 +483,7 @@ def train_loop(loop_config: dict) -> None:
             record["val_macro_f1"] = round(evaluate(engine.module, arrays, np.asarray(val_rows), device)[0], 4)
         history.append(record)
         if rank == 0:
-            print(json.dumps(record), flush=True)
+            print(json.dumps(record), file=sys.stderr, flush=True)
     if rank == 0:
         model = engine.module.float().cpu()
         model.save_pretrained(config.out, safe_serialization=True)
@@ -637,7 +643,10 @@ def write_model_card(out: str | Path, metrics: dict) -> Path:
         f"Loss: behaviour cross-entropy + CLIP-style contrastive loss (same-behaviour captions are positives) + the",
         f"decoder's token cross-entropy. DeepSpeed AdamW (weight decay {c['weight_decay']:g}), warmup then cosine, ZeRO stage",
         f"{c['zero_stage']}, {c['epochs']} epochs of batch {c['batch_size']}; augmentation: a quarter of segments lose their",
-        "crops (pose-only input), a tenth their kinematic sequence (facts only), crop contrast varies 0.7-1.3.",
+        "crops (pose-only input), a tenth their kinematic sequence (facts only), a fifth their head yaw (pose files whose",
+        "body centre is derived); crops are turned (sd 8 deg), shifted (sd 2 px) and scaled (sd 5%), their contrast varies",
+        "0.7-1.3; kinematic features get a little noise. At inference the behaviour probabilities average three views",
+        "(crops + kinematics + facts, kinematics + facts, facts).",
         f"Took {metrics['seconds']['data']:.0f} s for data and {metrics['seconds']['training']:.0f} s for training.", "",
         "## Metrics", "",
         f"Validation (held-out training sessions, {metrics['segments']['validation']} segments): macro-F1 "
@@ -652,7 +661,8 @@ def write_model_card(out: str | Path, metrics: dict) -> Path:
         "  differ; check its behaviour labels against a few hand-scored minutes of your own video before trusting rates.",
         "- One mouse per crop: in group housing the crop of one animal can contain another.",
         "- Jumps last 0.3-0.5 s, so few 1 s segments have a jump as their majority behaviour: the model learned",
-        "  jumps from few examples (see the label counts above).",
+        "  jumps from few examples (see the label counts above) and often misses them; macro-F1, which weighs",
+        "  every behaviour alike, suffers most where there are only a handful of jump segments.",
         "- The description's words come from a closed paraphrase vocabulary; numbers, side and zone come from the facts.",
         "- Behaviours outside the vocabulary (e.g. circling, head twitches) get the nearest known label; use",
         "  `mousegpt discover` to find them.",

@@ -9,9 +9,12 @@ from .conftest import free_port
 
 pytestmark = pytest.mark.ray
 
-FACTS = {"speed_mean_mm_s": 2.0, "speed_max_mm_s": 5.0, "body_length_ratio": 0.95, "angular_speed_deg_s": 3.0,
-         "head_speed_mm_s": 30.0, "head_motion_hz": 6.0, "heading_change_deg": 0.0, "body_length_mm": 80.0,
-         "zone": "wall"}
+# A mouse lying still at the wall, every fact given (as analyze computes them).
+FACTS = {"speed_mean_mm_s": 2.0, "speed_max_mm_s": 5.0, "body_length_ratio": 0.95, "body_length_ratio_min": 0.93,
+         "angular_speed_deg_s": 3.0, "head_speed_mm_s": 2.0, "head_motion_hz": 0.5, "heading_change_deg": 0.0,
+         "body_length_mm": 80.0, "displacement_mm": 0.5, "head_yaw_std_deg": 1.0, "head_yaw_abs_deg": 2.0,
+         "immobile_fraction": 1.0, "wall_distance_mm": 12.0, "zone": "wall"}
+RUNNING = {"speed_mean_mm_s": 210.0, "speed_max_mm_s": 260.0, "immobile_fraction": 0.0, "displacement_mm": 200.0}
 
 
 @pytest.fixture(scope="module")
@@ -33,13 +36,13 @@ def test_health(server):
 
 
 def test_describe_returns_five_fields(server):
-    body = {"segments": [FACTS, FACTS | {"speed_mean_mm_s": 210.0, "speed_max_mm_s": 260.0, "head_speed_mm_s": 5.0}]}
+    body = {"segments": [FACTS, FACTS | RUNNING]}
     response = requests.post(f"{server}/describe", json=body, timeout=60)
     assert response.status_code == 200
-    groom, run = response.json()["descriptions"]
-    assert (groom["behavior"], run["behavior"]) == ("groom", "run")
-    assert set(groom["description"]) == {"overall", "head", "limbs", "torso", "keywords"}
-    assert "along the wall" in groom["description"]["overall"]
+    rest, run = response.json()["descriptions"]
+    assert (rest["behavior"], run["behavior"]) == ("rest", "run")
+    assert set(rest["description"]) == {"overall", "head", "limbs", "torso", "keywords"}
+    assert "along the wall" in rest["description"]["overall"] and "260 mm/s" in run["description"]["overall"]
 
 
 def test_concurrent_requests_are_batched(server):
@@ -49,7 +52,7 @@ def test_concurrent_requests_are_batched(server):
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
         results = list(pool.map(one, range(64)))
     sizes = [r["descriptions"][0]["batch_size"] for r in results]
-    assert all(r["descriptions"][0]["behavior"] == "groom" for r in results)
+    assert all(r["descriptions"][0]["behavior"] == "rest" for r in results)
     assert max(sizes) > 1  # Serve gathered concurrent calls into one model batch
 
 

@@ -62,9 +62,9 @@ def test_training_steps_lower_every_loss():
     targets = {"labels": torch.tensor([0, 1, 2, 0, 1, 2]), "caption_groups": torch.tensor([0, 1, 2, 0, 1, 2]),
                "text_embeddings": torch.randn(3, model.config.text_dim)[[0, 1, 2, 0, 1, 2]],
                "tokens": torch.tensor([[BOS, 5, 6, 7, 8, EOS]] * 6)}
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
     first = model(**inputs, **targets).losses
-    for _ in range(60):
+    for _ in range(100):
         optimizer.zero_grad()
         model(**inputs, **targets).loss.backward()
         optimizer.step()

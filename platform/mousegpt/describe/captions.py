@@ -177,4 +177,4 @@ def fill(text: str, facts: dict) -> str:
     values = slot_values(facts)
     text = re.sub("|".join(re.escape(s) for s in SLOTS), lambda m: values[m.group(0)], text)
     text = " ".join(text.split())
-    return re.sub(r"\s*/\s*", "/", re.sub(r"\s+([.,)%])", r"\1", re.sub(r"\(\s+", "(", text)))
+    return re.sub(r"\s*/\s*", "/", re.sub(r"\s+([.,;:)%])", r"\1", re.sub(r"\(\s+", "(", text)))

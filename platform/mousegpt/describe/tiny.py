@@ -263,6 +263,9 @@ class TinyDescriber:
     uses_crops = True
 
     def __init__(self, path: str | Path, device: str | None = None, batch_size: int = 256, ensemble: bool = True):
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
         self.model = MouseGPTTiny.from_pretrained(str(path)).eval()
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model.to(self.device)
