@@ -61,8 +61,7 @@ def main() -> None:
              ("facts only", {})]
     batch = getattr(model, "batch_size", len(facts))
     for name, extra in cases:
-        warm = {k: (v[:batch] if k == "crops" else v) for k, v in extra.items()}
-        model.describe(facts.iloc[:batch], **{**warm, "windows": windows[:batch]} if "windows" in warm else warm)
+        model.describe(facts.iloc[:batch], **{k: (v[:batch] if k in ("crops", "windows") else v) for k, v in extra.items()})
         start = time.perf_counter()
         model.describe(facts, **extra)
         seconds = time.perf_counter() - start

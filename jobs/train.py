@@ -31,7 +31,7 @@ import pandas as pd
 
 from mousegpt import arena as arena_mod
 from mousegpt import crops as crops_mod
-from mousegpt import kinematics, qc, segments, tracking
+from mousegpt import kinematics, qc, segments, tracking, video
 from mousegpt.analysis import TRACKER_QC
 from mousegpt.describe import captions
 from mousegpt.describe.tiny import (BOS, EOS, FACT_FEATURES, PAD, SEQUENCE_FEATURES, SPECIAL_TOKENS, UNK, MouseGPTTiny,
@@ -97,11 +97,7 @@ def video_segments(path: str | Path, px_per_mm: float | None, view: str, fps: fl
     background = tracking.estimate_background(path)
     arena = arena_mod.from_background(background.image)
     ds = tracking.track(path, background=background)
-    fps = fps or float(ds.attrs.get("fps") or 0) or None
-    if fps is None:
-        from mousegpt import video
-
-        fps = video.probe(path).fps
+    fps = fps or video.probe(path).fps
     cleaned, _ = qc.clean(ds, fps, TRACKER_QC)
     px_per_mm = px_per_mm or kinematics.estimate_px_per_mm(cleaned)
     kin = kinematics.compute(cleaned, fps, px_per_mm, arena, view=view)

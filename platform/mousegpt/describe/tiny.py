@@ -253,8 +253,7 @@ def detokenize(tokens: list[str]) -> dict[str, str | list[str]]:
         elif token not in SPECIAL_TOKENS:
             parts[-1].append(token)
     parts = (parts + [[]] * 5)[:5]
-    fields = {name: " ".join(words) for name, words in zip(captions.FIELDS, parts)}
-    return fields
+    return {name: " ".join(words) for name, words in zip(captions.FIELDS, parts)}
 
 
 class TinyDescriber:
