@@ -47,6 +47,10 @@ CAPTIONS_PER_SEGMENT = 2
 """Decoder targets per segment (a step draws one)."""
 TEXT_POOL = 48
 """Embedded captions per (caption key, zone) group: the contrastive targets."""
+TRAINING_EMPHASIS = {"jump": 8.0}
+"""Multipliers on the conditions' behaviour rates in training sessions. A jump lasts 0.3-0.5 s,
+so it is the majority of a 1 s segment only when it falls inside one and its neighbours
+differ; at the conditions' own rates one segment in 500 is a jump, too few to learn from."""
 
 
 @dataclass
@@ -65,6 +69,8 @@ class TrainConfig:
     gpu: bool = False
     annotations: str | None = None
     validation_fraction: float = 0.1
+    emphasis: dict[str, float] = field(default_factory=lambda: dict(TRAINING_EMPHASIS))
+    """Multipliers on the synthetic conditions' behaviour rates (``TRAINING_EMPHASIS``)."""
     threads: int = field(default_factory=lambda: os.cpu_count() or 1)
 
 
@@ -107,7 +113,7 @@ def video_segments(path: str | Path, px_per_mm: float | None, view: str, fps: fl
 
 
 def session_examples(workdir: str, name: str, seconds: float, condition: str, seed: int, scene: Scene,
-                     n_steps: int) -> dict:
+                     n_steps: int, emphasis: dict[str, float] | None = None) -> dict:
     """Render one synthetic session, analyse it, and return its labelled segments (the video is deleted)."""
     import cv2
 
@@ -118,7 +124,7 @@ def session_examples(workdir: str, name: str, seconds: float, condition: str, se
 
     torch.set_num_threads(1)
     out = Path(workdir)
-    write_session(out, name, seconds, condition, seed, scene)
+    write_session(out, name, seconds, condition, seed, scene, emphasis=emphasis)
     video_path = out / f"{name}.mp4"
     try:
         seg = video_segments(video_path, scene.px_per_mm, scene.view, scene.fps)
@@ -232,7 +238,8 @@ def synthetic_examples(config: TrainConfig, n_steps: int, progress: Progress | N
     plans = training_scenes(config.sessions, config.seed)
     task = ray.remote(num_cpus=1, max_retries=1)(session_examples)
     with tempfile.TemporaryDirectory(prefix="mousegpt-train-") as workdir:
-        pending = [task.remote(workdir, name, config.seconds, cond, s, scene, n_steps) for name, cond, s, scene in plans]
+        pending = [task.remote(workdir, name, config.seconds, cond, s, scene, n_steps, config.emphasis)
+                   for name, cond, s, scene in plans]
         parts = []
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
@@ -628,7 +635,9 @@ def write_model_card(out: str | Path, metrics: dict) -> Path:
         "## Data", "",
         f"{c['sessions']} synthetic sessions of {c['seconds']:g} s (`mousegpt.synth`, seed {c['seed']}): top and bottom views,",
         "black, white and agouti fur, square and circular arenas of 360 or 400 mm, 25 or 30 fps, lighting 0.6-1.2 and",
-        "sensor noise 1-2.5 grey levels, conditions control/stim/anx; no novel behaviours. Each video is tracked with the",
+        "sensor noise 1-2.5 grey levels, conditions control/stim/anx; no novel behaviours"
+        + "".join(f"; {b} bouts {m:g}x as often as the conditions' rates" for b, m in c.get("emphasis", {}).items())
+        + ". Each video is tracked with the",
         "built-in tracker and cut into segments exactly as `mousegpt analyze` does; a segment's label is its majority",
         "ground-truth behaviour. Captions are paraphrased per behaviour (and per rearing and grooming variant),",
         f"{CAPTIONS_PER_SEGMENT} per segment. Training segments per label: {counts}.", "",

@@ -237,6 +237,16 @@ def test_novel_behaviours_appear_only_when_asked():
         behavior_program(10, "control", np.random.default_rng(0), novel=("moonwalk",))
 
 
+def test_emphasis_plants_a_behaviour_more_often():
+    def jumps(emphasis=None):
+        bouts = behavior_program(3600, "control", np.random.default_rng(3), emphasis=emphasis)
+        return sum(b == "jump" for b, _ in bouts) / len(bouts)
+
+    assert jumps({"jump": 8.0}) > 4 * jumps()
+    with pytest.raises(InputError, match=r"cannot emphasise unknown behaviour\(s\) \['moonwalk'\]"):
+        behavior_program(10, "control", np.random.default_rng(0), emphasis={"moonwalk": 2.0})
+
+
 def test_novel_behaviour_kinematics():
     traj = simulate(600, "control", 3, novel=("circling", "head_twitch"))
     p = traj.posture

@@ -82,21 +82,23 @@ def encode(renderer: Renderer, path: Path, progress: Progress | None = None) -> 
 
 
 def write_session(out_dir: str | Path, name: str, seconds: float, condition: str, seed: int, scene: Scene,
-                  novel: tuple[str, ...] = (), progress: Progress | None = None) -> dict:
+                  novel: tuple[str, ...] = (), progress: Progress | None = None,
+                  emphasis: dict[str, float] | None = None) -> dict:
     """Simulate, render and encode one session; write ``<name>.mp4``, ``<name>.truth.parquet``
     (with the scene in its metadata) and ``<name>.truth_dlc.csv``. Returns its manifest row.
+    ``emphasis`` multiplies the condition's rates of the behaviours it names.
     """
     import cv2
     from movement.io import save_poses
 
     cv2.setNumThreads(1)  # one session per core; parallelism comes from sessions
     out_dir = Path(out_dir)
-    traj = simulate(seconds, condition, seed, scene.fps, scene.geometry, novel)
+    traj = simulate(seconds, condition, seed, scene.fps, scene.geometry, novel, emphasis=emphasis)
     renderer = Renderer(traj, scene, seed)
     truth = truth_table(traj, scene, renderer.points)  # the truth is where the parts are drawn
     encode(renderer, out_dir / f"{name}.mp4", progress)
     table = pa.Table.from_pandas(truth, preserve_index=False)
-    meta = {"scene": asdict(scene), "seed": seed, "condition": condition, "novel": list(novel),
+    meta = {"scene": asdict(scene), "seed": seed, "condition": condition, "novel": list(novel), "emphasis": emphasis or {},
             "body_length_mm": traj.body_length_mm, "px_per_mm": scene.px_per_mm}
     table = table.replace_schema_metadata({**table.schema.metadata, b"mousegpt.synth": json.dumps(meta).encode()})
     # Written under temporary names, then renamed: a re-run replaces them whole.

@@ -102,7 +102,8 @@ def _open_field_point(arena: ArenaGeometry, rng: np.random.Generator, x: float, 
 
 def simulate(seconds: float, condition: str, seed: int, fps: float = 25.0, arena: ArenaGeometry = ArenaGeometry(),
              novel: tuple[str, ...] = (), body_length_mm: float | None = None,
-             program: list[tuple] | None = None, start: tuple[float, float, float] | None = None) -> Trajectory:
+             program: list[tuple] | None = None, start: tuple[float, float, float] | None = None,
+             emphasis: dict[str, float] | None = None) -> Trajectory:
     """Simulate a session of ``seconds`` at ``fps``: bouts from the condition's Markov chain,
     each with its own kinematics; the walls keep the mouse in and draw it along them as
     much as the condition's wall affinity says.
@@ -110,7 +111,8 @@ def simulate(seconds: float, condition: str, seed: int, fps: float = 25.0, arena
     ``body_length_mm`` (nose to tail base, stretched out) is drawn from 80-100 mm when None.
     ``program`` replaces the Markov chain with fixed bouts ``(behaviour, seconds[, variant])``
     and ``start`` sets the first position and heading ``(x_mm, y_mm, rad)``; both are for
-    showing a chosen behaviour (the contact sheet).
+    showing a chosen behaviour (the contact sheet). ``emphasis`` multiplies the chain's rates of
+    the behaviours it names (``behavior_program``).
     """
     wall_affinity = check_condition(condition).wall_affinity
     rng = np.random.default_rng(seed)
@@ -131,7 +133,7 @@ def simulate(seconds: float, condition: str, seed: int, fps: float = 25.0, arena
     variants: list[str] = []
 
     # A little extra program, so rounding bouts to whole frames never leaves the session short.
-    bouts = program if program is not None else behavior_program(seconds + 2.0, condition, rng, novel)
+    bouts = program if program is not None else behavior_program(seconds + 2.0, condition, rng, novel, emphasis)
     for behavior, duration, *forced in bouts:
         n = max(1, int(round(duration * fps)))
         wall_mm, wall_dir = arena.wall(x, y)

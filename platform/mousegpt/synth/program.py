@@ -83,15 +83,19 @@ def check_novel(novel: tuple[str, ...]) -> None:
 
 
 def behavior_program(seconds: float, condition: str, rng: np.random.Generator,
-                     novel: tuple[str, ...] = ()) -> list[tuple[str, float]]:
+                     novel: tuple[str, ...] = (), emphasis: dict[str, float] | None = None) -> list[tuple[str, float]]:
     """A Markov chain of bouts ``(behaviour, duration_s)`` that fills ``seconds``.
 
     Behaviours named in ``novel`` join the chain at ``NOVEL_RATE`` each; without them
-    no novel behaviour ever appears.
+    no novel behaviour ever appears. ``emphasis`` multiplies the rates of the behaviours it
+    names (training data plants brief, rare behaviours more often than any condition does).
     """
     rates = check_condition(condition).rates
     check_novel(novel)
-    rates = rates | {n: NOVEL_RATE for n in novel}
+    unknown = sorted(set(emphasis or {}) - set(rates))
+    if unknown:
+        raise InputError(f"cannot emphasise unknown behaviour(s) {unknown}; known: {', '.join(rates)}")
+    rates = {b: r * (emphasis or {}).get(b, 1.0) for b, r in rates.items()} | {n: NOVEL_RATE for n in novel}
     durations = BOUT_SECONDS | NOVEL_BEHAVIORS
     bouts: list[tuple[str, float]] = []
     total, current = 0.0, None
