@@ -1,6 +1,6 @@
 """Quality of a describer on data it was never trained on: behaviour F1, retrieval, real-video agreement.
 
-    .venv/bin/python benchmarks/describer_quality.py [--model mousegpt-tiny] [--sessions 6] [--seconds 60]
+    .venv/bin/python benchmarks/describer_quality.py [--model mousegpt-tiny] [--sessions 6] [--seconds 60] [--emphasis 8]
                                                      [--card platform/mousegpt/describe/weights/mousegpt-tiny]
 
 1. Behaviour. Synthetic sessions per view (top, bottom), furs and arena shapes in turn, with
@@ -9,7 +9,10 @@
    0.5, noise 2.8), go through ``mousegpt analyze`` (tracker, QC, crops, model). Each
    segment's truth is the majority ground-truth behaviour of its frames; macro-F1 is over the
    behaviours that occur. The rule-based describer, run on the same segments' facts, is the
-   baseline.
+   baseline. Jumps are planted as often as in training (``--emphasis``, default
+   ``jobs.train.TRAINING_EMPHASIS``): at the conditions' own rates a jump is the majority of
+   about one segment in a thousand, and macro-F1 would weigh a class of one or two segments
+   like the others (``--emphasis 1`` measures at those rates).
 2. Retrieval. ``mousegpt search`` over all those segments with queries that avoid the
    vocabulary's words; precision@10 is the share of the 10 hits whose truth is the behaviour
    asked for (for "along the wall", also in the wall or corner zone); recall@10 (the usual
@@ -35,7 +38,7 @@ from rich.console import Console
 from rich.table import Table
 
 from jobs.analyze import run
-from jobs.train import macro_f1
+from jobs.train import TRAINING_EMPHASIS, macro_f1
 from mousegpt.describe import load_model
 from mousegpt.inputs import read_manifest, resolve
 from mousegpt.search import Searcher
@@ -56,13 +59,14 @@ QUERIES = {
 console = Console(width=160)
 
 
-def synthetic_workspace(root: Path, model: str, sessions: int, seconds: float) -> Workspace:
+def synthetic_workspace(root: Path, model: str, sessions: int, seconds: float,
+                        emphasis: dict[str, float] | None = None) -> Workspace:
     ws = Workspace(root / "workspace")
     for k, view in enumerate(("top", "bottom")):
         folder = root / view
         synth_dataset(folder, sessions=sessions, seconds=seconds, seed=UNSEEN_SEED + k, conditions=("control", "stim", "anx"),
                       scene=Scene(view=view, **UNSEEN_SCENE), furs=("black", "white", "agouti"),
-                      arenas=("square", "circle"), workers=2)
+                      arenas=("square", "circle"), workers=2, emphasis=emphasis)
         report = run(read_manifest(folder / "manifest.csv"), ws, model=model)
         if report["failed"]:
             raise SystemExit(f"analysis failed: {report['failed']}")
@@ -87,10 +91,11 @@ def catalogue_segments(ws: Workspace) -> pd.DataFrame:
                            "ORDER BY s.session_id, s.segment_index").fetchdf()
 
 
-def behaviour_tables(segments: pd.DataFrame, model: str) -> tuple[Table, list[str]]:
+def behaviour_tables(segments: pd.DataFrame, model: str, emphasis: float = 1.0) -> tuple[Table, list[str]]:
     baseline = load_model("kinematic").describe(segments[list(FACT_COLUMNS)])
     segments = segments.assign(baseline=[d.behavior for d in baseline])
-    table = Table(title=f"Segment behaviour vs majority ground truth, unseen scenes ({model})")
+    planted = f", jumps {emphasis:g}x as often" if emphasis != 1 else ""
+    table = Table(title=f"Segment behaviour vs majority ground truth, unseen scenes{planted} ({model})")
     for column in ("view", "segments", "macro-F1", "rules macro-F1", *BEHAVIORS):
         table.add_column(column, justify="right")
     summary = []
@@ -101,8 +106,8 @@ def behaviour_tables(segments: pd.DataFrame, model: str) -> tuple[Table, list[st
         counts = known["truth"].value_counts()
         table.add_row(view, str(len(known)), f"{f1:.3f}", f"{base:.3f}",
                       *[f"{per_class[b]:.2f} (n={counts[b]})" if b in per_class else "-" for b in BEHAVIORS])
-        summary.append(f"{view} view: macro-F1 {f1:.3f} over {len(known)} segments (rules: {base:.3f}); per class: "
-                       + ", ".join(f"{b} {v:.2f}" for b, v in per_class.items()))
+        summary.append(f"{view} view{planted}: macro-F1 {f1:.3f} over {len(known)} segments (rules: {base:.3f}); per class: "
+                       + ", ".join(f"{b} {v:.2f} (n={counts[b]})" for b, v in per_class.items()))
     return table, summary
 
 
@@ -160,22 +165,26 @@ def main() -> None:
     parser.add_argument("--model", default="mousegpt-tiny")
     parser.add_argument("--sessions", type=int, default=6, help="synthetic sessions per view")
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--emphasis", type=float, default=TRAINING_EMPHASIS["jump"], metavar="X",
+                        help="plant jumps X times as often as the conditions do (default: as in training)")
+    parser.add_argument("--no-real", action="store_true", help="skip the real-video agreement")
     parser.add_argument("--card", type=Path, help="checkpoint folder: write benchmark.json and re-render its model card")
     args = parser.parse_args()
     started = time.perf_counter()
     summary = []
     with tempfile.TemporaryDirectory(prefix="mousegpt-bench-") as tmp:
         root = Path(tmp)
-        ws = synthetic_workspace(root, args.model, args.sessions, args.seconds)
+        ws = synthetic_workspace(root, args.model, args.sessions, args.seconds,
+                                 {"jump": args.emphasis} if args.emphasis != 1 else None)
         segments = catalogue_segments(ws)
         segments["truth"] = truth_labels(segments)
-        table, lines = behaviour_tables(segments, args.model)
+        table, lines = behaviour_tables(segments, args.model, args.emphasis)
         console.print(table)
         summary += lines
         table, lines = retrieval_table(ws, segments)
         console.print(table)
         summary += lines
-        if (REAL / "openfield_m3v1.mp4").exists():
+        if (REAL / "openfield_m3v1.mp4").exists() and not args.no_real:
             table, lines = real_agreement(root, args.model)
             console.print(table)
             summary += lines

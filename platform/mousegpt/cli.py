@@ -66,6 +66,8 @@ def synth(
     address: Annotated[Optional[str], typer.Option(help="Ray cluster to render on (OUT must be shared).")] = None,
     contact_sheet: Annotated[bool, typer.Option(
         "--contact-sheet", help="Also write OUT/contact_sheet.png: a frame of every behaviour in both views.")] = False,
+    pose_only: Annotated[bool, typer.Option(
+        "--pose-only", help="No video: only the truth and its DeepLabCut file, which manifest.csv names as the pose.")] = False,
     as_json: JsonOpt = False,
 ):
     """Render synthetic mouse videos with per-frame ground truth (behaviour and 10 keypoints)."""
@@ -86,7 +88,7 @@ def synth(
         manifest = synth_dataset(out_dir, sessions=sessions, seconds=seconds, seed=seed, conditions=_names(conditions),
                                  scene=scene, novel=tuple(novel or ()), furs=furs, arenas=arenas,
                                  workers=workers or os.cpu_count() or 1, address=address,
-                                 progress=lambda n: bar.advance(task, n))
+                                 progress=lambda n: bar.advance(task, n), video=not pose_only)
         sheet = write_contact_sheet(out_dir / "contact_sheet.png", scene, seed) if contact_sheet else None
     if as_json:
         print_json({"out": str(out_dir), "manifest": str(out_dir / "manifest.csv"), "contact_sheet": sheet and str(sheet),
@@ -173,6 +175,81 @@ def search(
         print_json(result)
     else:
         print_hits(result)
+
+
+@app.command()
+def discover(
+    sample_size: Annotated[int, typer.Option(
+        help="Segments the clustering is fitted on; the rest are assigned to its clusters with FAISS.", min=50)] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed of the sample, UMAP and the isolation forest.")] = 0,
+    plots: Annotated[Optional[Path], typer.Option(
+        help="Folder for the behaviour map: behaviour_map.png and behaviour_map.html.")] = None,
+    as_json: JsonOpt = False,
+    workspace: WorkspaceOpt = None,
+):
+    """Cluster every analysed moment, name the clusters and flag novel behaviours (a new run each time)."""
+    from mousegpt import discover as discovery
+
+    ws = workspace_of(workspace)
+    ws.connect(read_only=True).close()
+    with err.status("discovering behaviours") as status:
+        result = discovery.discover(ws, discovery.DiscoverConfig(sample_size=sample_size, seed=seed),
+                                    progress=lambda stage: status.update(f"discovery: {stage}"))
+        if plots is not None:
+            result["plots"] = [str(p) for p in discovery.write_map(ws, result["run_id"], plots)]
+    if as_json:
+        print_json(result)
+        return
+    table = Table(title=f"Discovery run {result['run_id']}: {result['segments']:,} segments in {result['seconds']:.0f} s",
+                  title_justify="left")
+    for col in ("cluster", "name", "size", "novel", "outliers", "keywords", "by condition"):
+        table.add_column(col)
+    for c in result["clusters"]:
+        table.add_row(str(c["cluster_id"]), c["name"], f"{c['size']:,}", "[bold red]novel[/]" if c["novel"] else "",
+                      f"{c['outlier_fraction']:.0%}", ", ".join(c["keywords"]),
+                      ", ".join(f"{k} {v}" for k, v in c["size_by_condition"].items()))
+    out.print(table)
+    for path in result.get("plots", []):
+        err.print(f"wrote {path}")
+
+
+@app.command()
+def profile(
+    by: Annotated[str, typer.Option(help="Session column whose groups are compared: condition, view, model or source.")] = "condition",
+    plots: Annotated[Optional[Path], typer.Option(
+        help="Folder for figures: an ethogram per session and bar charts of every metric.")] = None,
+    as_json: JsonOpt = False,
+    workspace: WorkspaceOpt = None,
+):
+    """Behaviour profiles per animal and group, their statistics and phenotype prediction."""
+    from mousegpt import profile as profiling
+
+    ws = workspace_of(workspace)
+    with err.status("profiling"):
+        result = profiling.profile(ws, by=by)
+        if plots is not None:
+            result["plots"] = [str(p) for p in profiling.write_plots(ws, result, plots)]
+    if as_json:
+        print_json(profiling.to_json(result))
+        return
+    groups = result["groups"]
+    err.print(f"{len(groups)} group(s) by {by}: " + ", ".join(f"{g} ({v['n_animals']} animals)" for g, v in groups.items()))
+    table = Table(title="Differences between groups (Benjamini-Hochberg q < 0.05)", title_justify="left")
+    for col in ("level", "label", "metric", "test", "medians", "effect [95% CI]", "p", "q"):
+        table.add_column(col)
+    for t in sorted((t for t in result["tests"] if t["significant"]), key=lambda t: t["q"]):
+        table.add_row(t["level"], t["label"], t["metric"], t["test"], ", ".join(f"{g} {m:g}" for g, m in t["median"].items()),
+                      f"{t['effect']} {t['effect_size']:+.2f} [{t['ci95'][0]:+.2f}, {t['ci95'][1]:+.2f}]",
+                      f"{t['p']:.2g}", f"{t['q']:.2g}")
+    out.print(table)
+    p = result["prediction"]
+    if p.get("accuracy") is not None:
+        out.print(f"phenotype prediction ({by} from time fractions): cross-validated accuracy {p['accuracy']:.0%} "
+                  f"(chance {p['chance']:.0%}, permutation p = {p['p_value']:.3g}, {p['n_animals']} animals)")
+    else:
+        out.print(f"phenotype prediction: not possible ({p['reason']})")
+    for path in result.get("plots", []):
+        err.print(f"wrote {path}")
 
 
 _plugins_loaded = False

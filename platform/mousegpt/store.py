@@ -6,6 +6,8 @@
   session's metadata rides in the Parquet file's key-value metadata.
 - ``index/segments-<catalog id>.faiss``: the vector index, derived from the catalogue.
 - ``clips/``: cached mp4 clips for the dashboard.
+- discovery runs (``mousegpt discover``) live in the catalogue: ``discovery_runs``,
+  ``clusters`` and ``segment_clusters``; ``segments.cluster_id`` holds the latest run's.
 
 DuckDB allows one writing process, so workers never open the catalogue: they write shards,
 and one committing step (the job driver) loads them in a single transaction. Readers open
@@ -33,15 +35,8 @@ from mousegpt.errors import WorkspaceError
 from mousegpt.index import VectorIndex
 from mousegpt.segments import FACT_COLUMNS
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
-MIGRATIONS = {
-    # v1 -> v2: the head_yaw_abs_deg fact (median |head yaw| per segment, degrees).
-    1: ["ALTER TABLE segments ADD COLUMN head_yaw_abs_deg DOUBLE"],
-    # v2 -> v3: one session per individual of a multi-animal pose file, and the QC report.
-    2: ["ALTER TABLE sessions ADD COLUMN individual VARCHAR", "ALTER TABLE sessions ADD COLUMN qc VARCHAR"],
-}
-"""Statements that take a catalogue from version k to k + 1, applied when it is opened for writing."""
 DEFAULT_WORKSPACE = "mousegpt-workspace"
 
 SESSION_COLUMNS = {
@@ -59,6 +54,19 @@ SEGMENT_COLUMNS = {
     "keywords": "VARCHAR[]", **_FACT_TYPES, "embedding": f"FLOAT[{DIM}]", "cluster_id": "INTEGER",
 }
 """Segment table columns; shards carry all of them but ``vec_id`` and ``cluster_id``."""
+
+DISCOVERY_TABLES = {
+    "discovery_runs": {"run_id": "INTEGER PRIMARY KEY", "created_at": "TIMESTAMP", "segments": "BIGINT",
+                       "sample": "BIGINT", "config": "VARCHAR"},
+    "clusters": {"run_id": "INTEGER", "cluster_id": "INTEGER", "name": "VARCHAR", "keywords": "VARCHAR[]",
+                 "size": "BIGINT", "behavior": "VARCHAR", "novel": "BOOLEAN", "outlier_fraction": "DOUBLE",
+                 "size_by_condition": "VARCHAR", "exemplars": "VARCHAR[]"},
+    "segment_clusters": {"run_id": "INTEGER", "segment_id": "VARCHAR", "cluster_id": "INTEGER",
+                         "outlier_score": "DOUBLE", "vocabulary_distance": "DOUBLE", "map_x": "DOUBLE", "map_y": "DOUBLE"},
+}
+"""``mousegpt discover`` runs: each run's settings, its clusters (``size_by_condition`` as JSON,
+``exemplars`` as segment ids) and every segment's cluster, isolation-forest score (below 0 is
+an outlier), kinematic distance to the nearest vocabulary behaviour and position on the 2-D map."""
 
 JOB_COLUMNS = {
     "job_id": "VARCHAR PRIMARY KEY", "kind": "VARCHAR", "started_at": "TIMESTAMP", "finished_at": "TIMESTAMP",
@@ -86,6 +94,17 @@ def content_hash(*paths: str | Path | None) -> str:
 
 def _ddl(name: str, columns: dict[str, str]) -> str:
     return f"CREATE TABLE IF NOT EXISTS {name} ({', '.join(f'{c} {t}' for c, t in columns.items())})"
+
+
+MIGRATIONS = {
+    # v1 -> v2: the head_yaw_abs_deg fact (median |head yaw| per segment, degrees).
+    1: ["ALTER TABLE segments ADD COLUMN head_yaw_abs_deg DOUBLE"],
+    # v2 -> v3: one session per individual of a multi-animal pose file, and the QC report.
+    2: ["ALTER TABLE sessions ADD COLUMN individual VARCHAR", "ALTER TABLE sessions ADD COLUMN qc VARCHAR"],
+    # v3 -> v4: versioned discovery runs.
+    3: [_ddl(name, columns) for name, columns in DISCOVERY_TABLES.items()],
+}
+"""Statements that take a catalogue from version k to k + 1, applied when it is opened for writing."""
 
 
 @dataclass(frozen=True)
@@ -165,6 +184,8 @@ class Workspace:
         con.execute(_ddl("sessions", SESSION_COLUMNS))
         con.execute(_ddl("segments", SEGMENT_COLUMNS))
         con.execute(_ddl("jobs", JOB_COLUMNS))
+        for name, columns in DISCOVERY_TABLES.items():
+            con.execute(_ddl(name, columns))
         con.execute("CREATE SEQUENCE IF NOT EXISTS vec_ids START 0 MINVALUE 0")
         con.execute("COMMIT")
 

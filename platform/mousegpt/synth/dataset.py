@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from mousegpt.errors import InputError, MouseGPTError
 from mousegpt.synth.body import KEYPOINTS
 from mousegpt.synth.motion import Trajectory, simulate
-from mousegpt.synth.program import CONDITIONS, check_novel
+from mousegpt.synth.program import CONDITIONS, check_emphasis, check_novel
 from mousegpt.synth.render import Renderer, Scene, project
 
 Progress = Callable[[int], None]
@@ -83,10 +83,12 @@ def encode(renderer: Renderer, path: Path, progress: Progress | None = None) -> 
 
 def write_session(out_dir: str | Path, name: str, seconds: float, condition: str, seed: int, scene: Scene,
                   novel: tuple[str, ...] = (), progress: Progress | None = None,
-                  emphasis: dict[str, float] | None = None) -> dict:
+                  emphasis: dict[str, float] | None = None, video: bool = True) -> dict:
     """Simulate, render and encode one session; write ``<name>.mp4``, ``<name>.truth.parquet``
     (with the scene in its metadata) and ``<name>.truth_dlc.csv``. Returns its manifest row.
-    ``emphasis`` multiplies the condition's rates of the behaviours it names.
+    ``emphasis`` multiplies the condition's rates of the behaviours it names. Without ``video``
+    nothing is rendered: the manifest row names the DeepLabCut file as the session's pose
+    (kinematics-only analysis, a hundred times faster).
     """
     import cv2
     from movement.io import save_poses
@@ -94,9 +96,14 @@ def write_session(out_dir: str | Path, name: str, seconds: float, condition: str
     cv2.setNumThreads(1)  # one session per core; parallelism comes from sessions
     out_dir = Path(out_dir)
     traj = simulate(seconds, condition, seed, scene.fps, scene.geometry, novel, emphasis=emphasis)
-    renderer = Renderer(traj, scene, seed)
-    truth = truth_table(traj, scene, renderer.points)  # the truth is where the parts are drawn
-    encode(renderer, out_dir / f"{name}.mp4", progress)
+    if video:
+        renderer = Renderer(traj, scene, seed)
+        truth = truth_table(traj, scene, renderer.points)  # the truth is where the parts are drawn
+        encode(renderer, out_dir / f"{name}.mp4", progress)
+    else:
+        truth = truth_table(traj, scene)
+        if progress:
+            progress(len(traj))
     table = pa.Table.from_pandas(truth, preserve_index=False)
     meta = {"scene": asdict(scene), "seed": seed, "condition": condition, "novel": list(novel), "emphasis": emphasis or {},
             "body_length_mm": traj.body_length_mm, "px_per_mm": scene.px_per_mm}
@@ -112,8 +119,48 @@ def write_session(out_dir: str | Path, name: str, seconds: float, condition: str
     finally:
         tmp_truth.unlink(missing_ok=True)
         tmp_dlc.unlink(missing_ok=True)
-    return {"video": f"{name}.mp4", "condition": condition, "fps": scene.fps, "px_per_mm": round(scene.px_per_mm, 6),
-            "view": scene.view, "seed": seed}
+    row = {"video": f"{name}.mp4" if video else "", "condition": condition, "fps": scene.fps,
+           "px_per_mm": round(scene.px_per_mm, 6), "view": scene.view, "seed": seed}
+    return row if video else row | {"pose": f"{name}.truth_dlc.csv"}
+
+
+def segment_truth(segments: pd.DataFrame) -> pd.Series:
+    """The majority ground-truth behaviour of each segment (``start_s``, ``end_s`` and its
+    session's ``video`` or ``pose``), read from the truth table beside that file; None where
+    the truth has no frame in the segment."""
+    labels, tables = [], {}
+    for row in segments.itertuples():
+        source = str(getattr(row, "video", None) or getattr(row, "pose", None))
+        path = source.removesuffix(".mp4").removesuffix(".truth_dlc.csv") + ".truth.parquet"
+        truth = tables.setdefault(path, pd.read_parquet(path, columns=["time_s", "behavior"]))
+        part = truth.loc[(truth["time_s"] >= row.start_s - 1e-6) & (truth["time_s"] < row.end_s - 1e-6), "behavior"]
+        labels.append(part.mode().iloc[0] if len(part) else None)
+    return pd.Series(labels, index=segments.index, dtype=object)
+
+
+def discovery_scores(workspace, clusters: list[dict], planted: str | None = None) -> dict:
+    """How well a ``mousegpt discover`` run over synthetic sessions found their truth:
+    ``ari`` (adjusted Rand index of clusters against the truth, over segments of core
+    behaviours) and, with ``planted``, the precision and recall of that behaviour's segments
+    in the clusters flagged novel."""
+    from sklearn.metrics import adjusted_rand_score
+
+    from mousegpt.vocabulary import BEHAVIORS
+
+    with workspace.connect(read_only=True) as con:
+        seg = con.execute("SELECT s.start_s, s.end_s, s.cluster_id, ss.video, ss.pose FROM segments s "
+                          "JOIN sessions ss USING (session_id) WHERE s.cluster_id IS NOT NULL").fetchdf()
+    truth = segment_truth(seg)
+    flagged = seg["cluster_id"].isin({c["cluster_id"] for c in clusters if c["novel"]})
+    core = truth.isin(BEHAVIORS)
+    scores = {"clusters": len(clusters), "novel_clusters": int(sum(c["novel"] for c in clusters)),
+              "ari": float(adjusted_rand_score(truth[core], seg.loc[core, "cluster_id"]))}
+    if planted:
+        is_planted = truth == planted
+        scores |= {"planted_segments": int(is_planted.sum()),
+                   "precision": float((is_planted & flagged).sum() / max(1, flagged.sum())),
+                   "recall": float((is_planted & flagged).sum() / max(1, is_planted.sum()))}
+    return scores
 
 
 def read_truth_metadata(path: str | Path) -> dict:
@@ -138,6 +185,8 @@ def synth_dataset(
     workers: int = 1,
     address: str | None = None,
     progress: Progress | None = None,
+    video: bool = True,
+    emphasis: dict[str, float] | None = None,
 ) -> pd.DataFrame:
     """Write ``sessions`` videos, their truth and ``manifest.csv`` into ``out``.
 
@@ -146,6 +195,9 @@ def synth_dataset(
     or an ``address``, sessions render in parallel as Ray tasks of one CPU each (on a
     cluster, ``out`` must be a folder every node can write). Every argument is checked
     before anything is written. Returns the manifest; paths in it are relative to ``out``.
+    Without ``video`` only the truth is written, and the manifest's ``pose`` column names each
+    session's DeepLabCut file (its ``video`` column is empty). ``emphasis`` multiplies the
+    conditions' rates of the behaviours it names (``behavior_program``).
     """
     if sessions < 1:
         raise InputError(f"--sessions must be at least 1, got {sessions}")
@@ -157,6 +209,7 @@ def synth_dataset(
     if not conditions or unknown:
         raise InputError(f"unknown synthetic condition(s) {unknown or '(none given)'}; known: {', '.join(CONDITIONS)}")
     check_novel(novel)
+    check_emphasis(emphasis)
     scene = scene or Scene()
     plans = []
     for i in range(sessions):
@@ -166,9 +219,10 @@ def synth_dataset(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if (workers > 1 or address) and sessions > 1:
-        rows = _write_on_ray(out, plans, seconds, novel, address, progress)
+        rows = _write_on_ray(out, plans, seconds, novel, address, progress, video, emphasis)
     else:
-        rows = [write_session(out, name, seconds, cond, s, sc, novel, progress) for name, cond, s, sc in plans]
+        rows = [write_session(out, name, seconds, cond, s, sc, novel, progress, video=video, emphasis=emphasis)
+                for name, cond, s, sc in plans]
     manifest = pd.DataFrame(rows)
     manifest.insert(1, "animal", [f"m{i + 1:02d}" for i in range(sessions)])
     manifest.to_csv(out / "manifest.csv", index=False)
@@ -176,7 +230,7 @@ def synth_dataset(
 
 
 def _write_on_ray(out: Path, plans: list, seconds: float, novel: tuple[str, ...], address: str | None,
-                  progress: Progress | None) -> list[dict]:
+                  progress: Progress | None, video: bool = True, emphasis: dict[str, float] | None = None) -> list[dict]:
     import ray
 
     from mousegpt.cluster import connect
@@ -184,7 +238,7 @@ def _write_on_ray(out: Path, plans: list, seconds: float, novel: tuple[str, ...]
     connect(address)
     task = ray.remote(num_cpus=1, max_retries=1)(write_session)
     # Absolute paths: Ray's workers do not run in this process's working directory.
-    pending = {task.remote(str(out.resolve()), name, seconds, cond, s, sc, novel): i
+    pending = {task.remote(str(out.resolve()), name, seconds, cond, s, sc, novel, video=video, emphasis=emphasis): i
                for i, (name, cond, s, sc) in enumerate(plans)}
     rows: list[dict | None] = [None] * len(plans)
     frames = int(round(seconds * plans[0][3].fps))

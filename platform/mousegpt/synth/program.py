@@ -82,6 +82,15 @@ def check_novel(novel: tuple[str, ...]) -> None:
         raise InputError(f"unknown novel behaviour(s) {unknown}; known: {', '.join(NOVEL_BEHAVIORS)}")
 
 
+def check_emphasis(emphasis: dict[str, float] | None) -> None:
+    unknown = sorted(set(emphasis or {}) - set(BEHAVIORS))
+    if unknown:
+        raise InputError(f"cannot emphasise unknown behaviour(s) {unknown}; known: {', '.join(BEHAVIORS)}")
+    negative = {b: m for b, m in (emphasis or {}).items() if not m > 0}
+    if negative:
+        raise InputError(f"emphasis multipliers must be positive, got {negative}")
+
+
 def behavior_program(seconds: float, condition: str, rng: np.random.Generator,
                      novel: tuple[str, ...] = (), emphasis: dict[str, float] | None = None) -> list[tuple[str, float]]:
     """A Markov chain of bouts ``(behaviour, duration_s)`` that fills ``seconds``.
@@ -92,9 +101,7 @@ def behavior_program(seconds: float, condition: str, rng: np.random.Generator,
     """
     rates = check_condition(condition).rates
     check_novel(novel)
-    unknown = sorted(set(emphasis or {}) - set(rates))
-    if unknown:
-        raise InputError(f"cannot emphasise unknown behaviour(s) {unknown}; known: {', '.join(rates)}")
+    check_emphasis(emphasis)
     rates = {b: r * (emphasis or {}).get(b, 1.0) for b, r in rates.items()} | {n: NOVEL_RATE for n in novel}
     durations = BOUT_SECONDS | NOVEL_BEHAVIORS
     bouts: list[tuple[str, float]] = []
