@@ -28,6 +28,9 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/synth_speed.py
 	$(BIN)/python benchmarks/describer_speed.py
 	$(BIN)/python benchmarks/describer_quality.py
+	$(BIN)/python benchmarks/profile_stats.py
+	$(BIN)/python benchmarks/discovery_quality.py
+	$(BIN)/python benchmarks/discovery_scale.py
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests

@@ -148,6 +148,32 @@ def session_examples(workdir: str, name: str, seconds: float, condition: str, se
     }
 
 
+def pose_reference(config: TrainConfig, progress: Progress | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+    """Facts and majority labels of the training sessions as a pose file alone would give them:
+    the same simulated sessions (same seeds, scenes and emphasis), their true keypoints read as
+    an imported pose file (``analysis.pose_file_facts``). Nothing is rendered. Pose-file facts
+    differ from tracked-video facts (all ten keypoints, no tracker noise), so novelty detection
+    measures each kind of session against its own kind (``vocabulary_facts.parquet``)."""
+    from mousegpt.analysis import pose_file_facts
+    from mousegpt.synth import simulate, truth_table
+    from mousegpt.synth.dataset import truth_poses
+
+    plans = training_scenes(config.sessions, config.seed)
+    parts, labels = [], []
+    for done, (_, condition, seed, scene) in enumerate(plans, start=1):
+        truth = truth_table(simulate(config.seconds, condition, seed, scene.fps, scene.geometry,
+                                     emphasis=config.emphasis), scene)
+        facts = pose_file_facts(truth_poses(truth, scene.fps), scene.fps, scene.px_per_mm, scene.view)
+        behavior = truth["behavior"].to_numpy()
+        windows = segments.windows(len(truth), scene.fps)
+        keep = facts["visible_fraction"].to_numpy() >= 0.5
+        parts.append(facts[keep])
+        labels.append(np.asarray([_majority(behavior[w.start_frame:w.end_frame]) for w in windows])[keep])
+        if progress:
+            progress("simulating the sessions as pose files", done, len(plans))
+    return pd.concat(parts, ignore_index=True), np.concatenate(labels)
+
+
 _BEHAVIOR_WORDS = {
     "rear": r"\b(rear\w*|hind legs|upright|stands? up)\b", "groom": r"\b(groom\w*|wash\w*|lick\w*|clean\w*|scratch\w*)\b",
     "jump": r"\b(jump\w*|leap\w*|hop\w*)\b", "run": r"\b(run\w*|dash\w*|sprint\w*|scurr\w*|rac\w+)\b",
@@ -611,7 +637,11 @@ def train(config: TrainConfig, progress: Progress | None = None, data: dict | No
     # The vocabulary in kinematic terms, for novelty detection (``mousegpt discover``).
     from mousegpt.discover import REFERENCE_FILE, vocabulary_reference
 
-    vocabulary_reference(data["facts"], data["label"], config.seed).to_parquet(Path(staging, REFERENCE_FILE), index=False)
+    references = [vocabulary_reference(data["facts"], data["label"], config.seed).assign(source="video")]
+    if config.sessions:
+        pose_facts, pose_labels = pose_reference(config, progress)
+        references.append(vocabulary_reference(pose_facts, pose_labels, config.seed).assign(source="pose"))
+    pd.concat(references, ignore_index=True).to_parquet(Path(staging, REFERENCE_FILE), index=False)
     if out.exists():
         shutil.rmtree(out)
     staging.replace(out)

@@ -1,5 +1,6 @@
-"""``mousegpt discover``: core behaviours become clusters, a planted behaviour lies far from the
-vocabulary, runs are versioned, and ``mousegpt profile`` reads the clusters too.
+"""``mousegpt discover``: a planted behaviour becomes a flagged cluster and nothing is flagged
+when nothing was planted, core behaviours become clusters, runs are versioned, and ``mousegpt
+profile`` reads the clusters too.
 
 The workspaces are analysed from the synthetic truth's pose files (kinematics only, no video),
 which is what makes four two-minute sessions cheap enough for a test."""
@@ -35,6 +36,15 @@ def _workspace(root: Path, seed: int, novel: tuple[str, ...]) -> Workspace:
 def circling(tmp_path_factory, ray_local):
     ws = _workspace(tmp_path_factory.mktemp("circling"), seed=101, novel=("circling",))
     return ws, discover(ws, DiscoverConfig(seed=0))
+
+
+def test_planted_circling_is_recovered_as_a_flagged_cluster(circling):
+    ws, result = circling
+    scores = discovery_scores(ws, result["clusters"], "circling")
+    assert scores["planted_segments"] > 50
+    assert scores["precision"] >= 0.8 and scores["recall"] >= 0.8, scores
+    for cluster in (c for c in result["clusters"] if c["novel"]):
+        assert cluster["name"].startswith("unlabelled") and cluster["outlier_fraction"] >= 0.5
 
 
 def test_clusters_agree_with_the_core_behaviours(circling):
@@ -100,6 +110,13 @@ def test_cli_discover_json_and_plots_then_profile_by_cluster(circling, tmp_path)
     assert {t["level"] for t in document["tests"]} == {"behavior", "cluster"}
     assert len(list((tmp_path / "p").glob("ethogram_behavior_*.png"))) == 4
     assert (tmp_path / "p" / "profile_cluster_time_fraction.png").exists()
+
+
+def test_nothing_planted_nothing_flagged(tmp_path, ray_local):
+    ws = _workspace(tmp_path, seed=102, novel=())
+    result = discover(ws, DiscoverConfig(seed=0))
+    assert not [c["name"] for c in result["clusters"] if c["novel"]]
+    assert discovery_scores(ws, result["clusters"])["ari"] >= 0.6
 
 
 def test_an_empty_workspace_is_one_clear_error(tmp_path):

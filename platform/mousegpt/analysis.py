@@ -111,6 +111,14 @@ def session_facts(ds, fps: float, px_per_mm: float, arena: arena_mod.Arena | Non
     return segments.facts(kinematics.compute(cleaned, fps, px_per_mm, arena, view=view), fps)
 
 
+def pose_file_facts(ds, fps: float, px_per_mm: float, view: str = "top") -> pd.DataFrame:
+    """Per-segment facts of the first individual of an imported pose file alone (no video):
+    import quality control, the arena from the path, kinematics; what ``analyze`` computes."""
+    cleaned, _ = qc.clean(ds.isel(individuals=[0]), fps, qc.QCConfig())
+    kin = kinematics.compute(cleaned, fps, px_per_mm, _arena_from_path(cleaned), view=view)
+    return segments.facts(kin, fps)
+
+
 def analyze(spec: InputSpec, workspace: Workspace, model: BehaviorModel, embedder: TextEmbedder,
             known: set[str] = frozenset()) -> list[SessionResult]:
     """Analyse one input and write one shard per individual; errors are returned, not raised."""

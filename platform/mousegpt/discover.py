@@ -91,8 +91,8 @@ class Segments:
 def load(workspace: Workspace) -> Segments:
     with workspace.connect(read_only=True) as con:
         facts = ", ".join(f"s.{c}" for c in FACT_COLUMNS)
-        arrow = con.execute(
-            f"SELECT s.segment_id, s.session_id, s.segment_index, s.start_s, s.end_s, s.behavior, ss.condition, {facts}, "
+        arrow = con.cursor().sql(
+            f"SELECT s.segment_id, s.session_id, s.segment_index, s.start_s, s.end_s, s.behavior, ss.condition, ss.source, {facts}, "
             "s.embedding FROM segments s JOIN sessions ss USING (session_id) "
             "WHERE s.behavior IS NOT NULL ORDER BY s.vec_id").to_arrow_table()
     if arrow.num_rows == 0:
@@ -125,7 +125,8 @@ REFERENCE_PER_BEHAVIOR = 500
 def vocabulary_reference(facts: pd.DataFrame, labels: np.ndarray, seed: int = 0) -> pd.DataFrame:
     """At most ``REFERENCE_PER_BEHAVIOR`` labelled segments per vocabulary behaviour: their
     ``FEATURE_FACTS`` and ``behavior``. Every window counts, bout boundaries included, so a
-    moment that is half a walk and half a rear has its like here."""
+    moment that is half a walk and half a rear has its like here. Training writes one per pose
+    source (column ``source``: ``video`` tracked by the built-in tracker, ``pose`` from pose files)."""
     rng = np.random.default_rng(seed)
     labels = np.asarray(labels).astype(str)
     rows = []
@@ -194,6 +195,29 @@ class VocabularyDistance:
 
     def __call__(self, table: pd.DataFrame) -> np.ndarray:
         return self._distances(self._z(_behavior_facts(table)), self.k)
+
+
+def pose_source(session_source: str | None) -> str:
+    """Which part of the reference a session is measured against: ``video`` for the built-in
+    tracker's poses, ``pose`` for an imported pose file (with or without its video)."""
+    return "video" if session_source == "video" else "pose"
+
+
+def vocabulary_distance(table: pd.DataFrame, reference: pd.DataFrame, quantile: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each segment's ``VocabularyDistance`` to the reference of its own pose source (``source``
+    column of both; a reference without that source stands in with what it has), and whether it
+    is beyond that reference's threshold."""
+    distance = np.zeros(len(table), np.float32)
+    unlike = np.zeros(len(table), bool)
+    kinds = table["source"].map(pose_source).to_numpy() if "source" in table else np.full(len(table), "video")
+    have = set(reference["source"]) if "source" in reference else set()
+    for kind in np.unique(kinds):
+        rows = np.flatnonzero(kinds == kind)
+        part = reference[reference["source"] == kind] if kind in have else reference
+        measure = VocabularyDistance(part, quantile=quantile)
+        distance[rows] = measure(table.iloc[rows])
+        unlike[rows] = distance[rows] > measure.threshold
+    return distance, unlike
 
 
 def features(segments: Segments, config: DiscoverConfig) -> np.ndarray:
@@ -461,12 +485,10 @@ def discover(workspace: Workspace, config: DiscoverConfig = DiscoverConfig(), pr
     x = features(seg, config)
     fitted = fit(x, config, progress)
     clock = time.perf_counter()
-    vocabulary = VocabularyDistance(load_reference(config.reference), quantile=config.vocabulary_quantile)
-    vocab_distance = vocabulary(seg.table)
-    unlike = vocab_distance > vocabulary.threshold
+    vocab_distance, unlike = vocabulary_distance(seg.table, load_reference(config.reference), config.vocabulary_quantile)
     outlier = (fitted.outlier_score < 0) | unlike
     with workspace.connect(read_only=True) as con:
-        keywords = con.execute("SELECT keywords FROM segments WHERE behavior IS NOT NULL ORDER BY vec_id").to_arrow_table()
+        keywords = con.cursor().sql("SELECT keywords FROM segments WHERE behavior IS NOT NULL ORDER BY vec_id").to_arrow_table()
     keywords = keywords.column("keywords").to_pandas()
     say("merging and naming clusters")
     counts = keyword_counts(seg.table, fitted.labels, keywords)
@@ -527,11 +549,13 @@ def latest_clusters(workspace: Workspace, run_id: int | None = None) -> dict:
             run_id = con.execute("SELECT max(run_id) FROM discovery_runs").fetchone()[0]
         if run_id is None:
             raise WorkspaceError(f"{workspace.root}: no discovery run yet; run `mousegpt discover`")
-        rows = con.execute("SELECT * FROM clusters WHERE run_id = ? ORDER BY cluster_id", [run_id]).fetchdf()
+        cursor = con.execute("SELECT * FROM clusters WHERE run_id = ? ORDER BY cluster_id", [run_id])
+        names = [d[0] for d in cursor.description]
+        rows = [dict(zip(names, r)) for r in cursor.fetchall()]
     return {"run_id": int(run_id), "clusters": [
-        {"cluster_id": int(r.cluster_id), "name": r.name, "keywords": list(r.keywords), "size": int(r.size),
-         "behavior": r.behavior, "novel": bool(r.novel), "outlier_fraction": float(r.outlier_fraction),
-         "size_by_condition": json.loads(r.size_by_condition), "exemplars": list(r.exemplars)} for r in rows.itertuples()]}
+        {"cluster_id": r["cluster_id"], "name": r["name"], "keywords": list(r["keywords"]), "size": r["size"],
+         "behavior": r["behavior"], "novel": r["novel"], "outlier_fraction": r["outlier_fraction"],
+         "size_by_condition": json.loads(r["size_by_condition"]), "exemplars": list(r["exemplars"])} for r in rows]}
 
 
 def write_map(workspace: Workspace, run_id: int, folder) -> list:
