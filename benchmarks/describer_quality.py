@@ -44,7 +44,7 @@ from mousegpt.inputs import read_manifest, resolve
 from mousegpt.search import Searcher
 from mousegpt.segments import FACT_COLUMNS
 from mousegpt.store import Workspace
-from mousegpt.synth import Scene, synth_dataset
+from mousegpt.synth import Scene, segment_truth, synth_dataset
 from mousegpt.vocabulary import BEHAVIORS
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
@@ -71,18 +71,6 @@ def synthetic_workspace(root: Path, model: str, sessions: int, seconds: float,
         if report["failed"]:
             raise SystemExit(f"analysis failed: {report['failed']}")
     return ws
-
-
-def truth_labels(segments: pd.DataFrame) -> pd.Series:
-    """The majority ground-truth behaviour of each segment's frames (from the truth table beside its video)."""
-    labels = []
-    tables: dict[str, pd.DataFrame] = {}
-    for row in segments.itertuples():
-        truth_path = str(row.video).removesuffix(".mp4") + ".truth.parquet"
-        truth = tables.setdefault(truth_path, pd.read_parquet(truth_path, columns=["time_s", "behavior"]))
-        part = truth.loc[(truth["time_s"] >= row.start_s - 1e-6) & (truth["time_s"] < row.end_s - 1e-6), "behavior"]
-        labels.append(part.mode().iloc[0] if len(part) else None)
-    return pd.Series(labels, index=segments.index)
 
 
 def catalogue_segments(ws: Workspace) -> pd.DataFrame:
@@ -177,7 +165,7 @@ def main() -> None:
         ws = synthetic_workspace(root, args.model, args.sessions, args.seconds,
                                  {"jump": args.emphasis} if args.emphasis != 1 else None)
         segments = catalogue_segments(ws)
-        segments["truth"] = truth_labels(segments)
+        segments["truth"] = segment_truth(segments)
         table, lines = behaviour_tables(segments, args.model, args.emphasis)
         console.print(table)
         summary += lines

@@ -708,7 +708,7 @@ def write_model_card(out: str | Path, metrics: dict) -> Path:
         f"Reproduce with (about {max(1, round(metrics['seconds']['total'] / 60))} minutes on 2 CPU cores):", "",
         "```", f"mousegpt train OUT --sessions {c['sessions']} --seconds {c['seconds']:g} --seed {c['seed']} "
         f"--epochs {c['epochs']} --batch-size {c['batch_size']} --lr {c['lr']:g} --zero-stage {c['zero_stage']}", "```", "",
-        f"Loss: behaviour cross-entropy + CLIP-style contrastive loss (same-behaviour captions are positives) + the",
+        "Loss: behaviour cross-entropy + CLIP-style contrastive loss (same-behaviour captions are positives) + the",
         f"decoder's token cross-entropy. DeepSpeed AdamW (weight decay {c['weight_decay']:g}), warmup then cosine, ZeRO stage",
         f"{c['zero_stage']}, {c['epochs']} epochs of batch {c['batch_size']}; augmentation: a quarter of segments lose their",
         "crops (pose-only input), a tenth their kinematic sequence (facts only), a fifth their head yaw (pose files whose",
