@@ -10,6 +10,7 @@ import pytest
 
 from jobs.train import behavior_from_text, read_annotations
 from mousegpt.errors import InputError
+from mousegpt.vocabulary import BEHAVIORS
 
 
 @pytest.mark.parametrize("line, problem", [
@@ -56,6 +57,8 @@ def test_training_on_ray_train_workers_writes_a_usable_checkpoint(tmp_path, synt
     assert metrics["config"]["zero_stage"] == 2 and metrics["config"]["workers"] == 2
     assert metrics["segments"]["train"] > 0
     assert {"config.json", "model.safetensors", "README.md", "metrics.json"} <= {p.name for p in out.iterdir()}
+    reference = __import__("pandas").read_parquet(out / "vocabulary_facts.parquet")  # what discover measures against
+    assert set(reference["source"]) == {"video", "pose"} and set(reference["behavior"]) <= set(BEHAVIORS)
     model = load_model(f"tiny:{out}")
     assert set(tokenize("nibbles a pellet")) <= set(model.model.config.vocab)  # the annotation's words were learned
     facts = __import__("pandas").DataFrame([{c: 1.0 for c in FACT_COLUMNS} | {"zone": "wall"}])
