@@ -84,8 +84,8 @@ class Segments:
 
     table: pd.DataFrame
     """segment_id, session_id, segment_index, start_s, end_s, behavior, condition, the facts."""
-    embedding: np.ndarray
-    """(segments, 384) float32, unit rows."""
+    embedding: np.ndarray | None
+    """(segments, 384) float32, unit rows (let go once the features are built)."""
 
 
 def load(workspace: Workspace) -> Segments:
@@ -483,7 +483,9 @@ def discover(workspace: Workspace, config: DiscoverConfig = DiscoverConfig(), pr
         raise WorkspaceError(f"{workspace.root}: only {len(seg.table)} visible segments; discovery needs at least "
                              f"{2 * config.min_cluster_size}")
     x = features(seg, config)
+    seg.embedding = None  # held in x now; a million search vectors are 1.5 GB
     fitted = fit(x, config, progress)
+    del x
     clock = time.perf_counter()
     vocab_distance, unlike = vocabulary_distance(seg.table, load_reference(config.reference), config.vocabulary_quantile)
     outlier = (fitted.outlier_score < 0) | unlike
