@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from mousegpt.cli import JsonOpt, WorkspaceOpt, err, print_hits, print_json, workspace_of
+from mousegpt.errors import InputError
 
 DEMO_QUERIES = ("a mouse grooming itself", "standing up on its hind legs", "running fast along the wall")
 
@@ -139,6 +140,9 @@ def train(
     gpu: Annotated[bool, typer.Option("--gpu", help="Train on GPU workers (Ray Train, nccl, bf16).")] = False,
     annotations: Annotated[Optional[Path], typer.Option(
         help="JSONL of real annotations: one {\"video\", \"start_s\", \"end_s\", \"description\"} per line.")] = None,
+    reference_only: Annotated[bool, typer.Option(
+        "--reference-only", help="Rebuild only the vocabulary facts (novelty detection) of the checkpoint in OUT, "
+        "from the same synthetic sessions; the weights are kept.")] = False,
     as_json: JsonOpt = False,
 ):
     """Train MouseGPT-tiny on synthetic sessions (and your annotations) with DeepSpeed.
@@ -149,7 +153,7 @@ def train(
 
     from jobs.train import TrainConfig
     from jobs.train import train as run_training
-    from jobs.train import write_model_card
+    from jobs.train import write_model_card, write_vocabulary_facts
 
     if gpu and workers == 0:
         workers = 1
@@ -166,6 +170,12 @@ def train(
                 tasks[stage] = bars.add_task(stage, total=total)
             bars.update(tasks[stage], completed=done)
 
+        if reference_only:
+            if not (out / "config.json").exists():
+                raise InputError(f"{out}: no checkpoint here to rebuild the vocabulary facts of")
+            path = write_vocabulary_facts(out, config, progress=progress)
+            _finish_reference(path, as_json, stdout)
+            return
         metrics = run_training(config, progress)
     write_model_card(out, metrics)
     if as_json:
@@ -174,6 +184,17 @@ def train(
     else:
         err.print(f"trained in {metrics['seconds']['total']:.0f} s; validation macro-F1 {metrics['validation_macro_f1']:.3f}; "
                   f"checkpoint in {out}  (use it with --model tiny:{out})")
+
+
+def _finish_reference(path: Path, as_json: bool, stdout) -> None:
+    import pyarrow.parquet as pq
+
+    rows = pq.read_metadata(path).num_rows
+    if as_json:
+        stdout.write(json.dumps({"vocabulary_facts": str(path), "segments": rows}) + "\n")
+        stdout.flush()
+    else:
+        err.print(f"vocabulary facts rebuilt: {path} ({rows} segments)")
 
 
 def register(app: typer.Typer) -> None:

@@ -634,18 +634,33 @@ def train(config: TrainConfig, progress: Progress | None = None, data: dict | No
         "parameters": int(sum(p.numel() for p in model.parameters())),
     }
     Path(staging, "metrics.json").write_text(json.dumps(metrics, indent=1))
-    # The vocabulary in kinematic terms, for novelty detection (``mousegpt discover``).
-    from mousegpt.discover import REFERENCE_FILE, vocabulary_reference
-
-    references = [vocabulary_reference(data["facts"], data["label"], config.seed).assign(source="video")]
-    if config.sessions:
-        pose_facts, pose_labels = pose_reference(config, progress)
-        references.append(vocabulary_reference(pose_facts, pose_labels, config.seed).assign(source="pose"))
-    pd.concat(references, ignore_index=True).to_parquet(Path(staging, REFERENCE_FILE), index=False)
+    write_vocabulary_facts(staging, config, data, progress)
     if out.exists():
         shutil.rmtree(out)
     staging.replace(out)
     return metrics
+
+
+def write_vocabulary_facts(folder: str | Path, config: TrainConfig, data: dict | None = None,
+                           progress: Progress | None = None) -> Path:
+    """The vocabulary in kinematic terms, for novelty detection (``mousegpt discover``):
+    ``vocabulary_facts.parquet`` in ``folder``, from the training data's tracked-video segments
+    (``data``, built again from ``config`` when not given) and the same sessions read as pose
+    files. The weights do not depend on it, so a checkpoint's file can be rebuilt on its own
+    (``mousegpt train OUT --reference-only``) when the facts change."""
+    from mousegpt.discover import REFERENCE_FILE, vocabulary_reference
+
+    if data is None:
+        data = synthetic_examples(config, MouseGPTTinyConfig().n_steps, progress)
+    references = [vocabulary_reference(data["facts"], data["label"], config.seed).assign(source="video")]
+    if config.sessions:
+        pose_facts, pose_labels = pose_reference(config, progress)
+        references.append(vocabulary_reference(pose_facts, pose_labels, config.seed).assign(source="pose"))
+    path = Path(folder, REFERENCE_FILE)
+    partial = path.with_name(f".{path.name}.partial")
+    pd.concat(references, ignore_index=True).to_parquet(partial, index=False)
+    partial.replace(path)
+    return path
 
 
 def _train_on_ray(loop_config: dict, arrays: dict, config: TrainConfig) -> None:

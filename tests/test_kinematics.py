@@ -138,3 +138,42 @@ def test_egocentric_velocity_and_keypoints():
     assert ego.sel(keypoints="nose", space="forward").values == pytest.approx(45.0)
     assert ego.sel(keypoints="tail_base", space="forward").values == pytest.approx(-45.0)
     assert np.abs(ego.sel(space="left").values).max() < 1e-9
+
+
+def _head_wiggle(hz, amplitude_deg, n=100, fps=FPS):
+    """A still mouse whose head (body_center -> nose, 40 px) swings side to side at ``hz``."""
+    yaw = np.radians(amplitude_deg) * np.sin(2 * np.pi * hz * np.arange(n) / fps)
+    centre = np.full((n, 2), 300.0)
+    nose = centre + 40 * np.stack([np.cos(yaw), np.sin(yaw)], axis=1)
+    return _poses(nose, centre, centre - [60.0, 0.0])
+
+
+def test_fast_part_keeps_oscillations_at_8_hz_and_above_and_drops_slower_ones():
+    t = np.arange(250) / FPS
+    fast, slow = np.sin(2 * np.pi * 10 * t), 5 * np.sin(2 * np.pi * 3 * t)
+    out = kinematics.fast_part(fast + slow, FPS)
+    inner = slice(25, -25)
+    assert np.sqrt(np.mean(out[inner] ** 2)) == pytest.approx(np.sqrt(0.5), rel=0.15)  # a unit sine's RMS
+    assert np.sqrt(np.mean(kinematics.fast_part(slow, FPS)[inner] ** 2)) < 0.05 * np.sqrt(12.5)
+
+
+def test_fast_part_leaves_gaps_empty_and_needs_twice_the_cutoff_in_fps():
+    signal = np.sin(2 * np.pi * 10 * np.arange(100) / FPS)
+    signal[40:45] = np.nan
+    out = kinematics.fast_part(signal, FPS)
+    assert np.isnan(out[40:45]).all() and not np.isnan(out[:40]).any()
+    assert np.isnan(kinematics.fast_part(signal, 15.0)).all()  # 15 fps cannot show 8 Hz
+
+
+def test_head_twitches_are_measured_before_smoothing_removes_them():
+    from mousegpt import qc
+
+    twitching, still = _head_wiggle(hz=10, amplitude_deg=20), _head_wiggle(hz=10, amplitude_deg=0)
+    cleaned, _ = qc.clean(twitching, FPS)  # a 0.2 s running median: nothing of a 10 Hz wiggle is left
+    smoothed_yaw = kinematics.compute(cleaned.drop_vars(qc.UNSMOOTHED), FPS, PX_PER_MM, arena=None)
+    kin = kinematics.compute(cleaned, FPS, PX_PER_MM, arena=None)
+    assert np.nanstd(smoothed_yaw.head_yaw_deg) < 3.0
+    fact = segments.facts(kin, FPS)["head_yaw_fast_deg"]
+    assert fact.median() == pytest.approx(20 / np.sqrt(2), rel=0.2)  # the wiggle's RMS
+    calm = segments.facts(kinematics.compute(qc.clean(still, FPS)[0], FPS, PX_PER_MM, arena=None), FPS)
+    assert calm["head_yaw_fast_deg"].max() < 0.5

@@ -80,27 +80,34 @@ class DiscoverConfig:
 
 @dataclass
 class Segments:
-    """What discovery reads of the catalogue (visible segments only)."""
+    """What discovery reads of the catalogue (visible segments only, in ``vec_id`` order)."""
 
     table: pd.DataFrame
-    """segment_id, session_id, segment_index, start_s, end_s, behavior, condition, the facts."""
-    embedding: np.ndarray | None
-    """(segments, 384) float32, unit rows (let go once the features are built)."""
+    """vec_id, segment_id, session_id, segment_index, start_s, end_s, behavior, condition, source, the facts."""
+    keywords: pd.DataFrame
+    """One row per keyword of a segment's description: ``row`` (of ``table``), ``keyword`` (categorical)."""
+
+
+VISIBLE = "behavior IS NOT NULL"
+"""Segments with a mouse in view (the describer said something)."""
 
 
 def load(workspace: Workspace) -> Segments:
+    """The segments' facts and keywords; their search vectors are read by ``features``."""
     with workspace.connect(read_only=True) as con:
         facts = ", ".join(f"s.{c}" for c in FACT_COLUMNS)
-        arrow = con.cursor().sql(
-            f"SELECT s.segment_id, s.session_id, s.segment_index, s.start_s, s.end_s, s.behavior, ss.condition, ss.source, {facts}, "
-            "s.embedding FROM segments s JOIN sessions ss USING (session_id) "
-            "WHERE s.behavior IS NOT NULL ORDER BY s.vec_id").to_arrow_table()
-    if arrow.num_rows == 0:
+        table = con.cursor().sql(
+            f"SELECT s.vec_id, s.segment_id, s.session_id, s.segment_index, s.start_s, s.end_s, s.behavior, ss.condition, "
+            f"ss.source, {facts} FROM segments s JOIN sessions ss USING (session_id) WHERE s.{VISIBLE} "
+            "ORDER BY s.vec_id").to_arrow_table()
+        keywords = con.cursor().sql(
+            f"SELECT row, unnest(keywords) AS keyword FROM (SELECT row_number() OVER (ORDER BY vec_id) - 1 AS row, keywords "
+            f"FROM segments WHERE {VISIBLE})").to_arrow_table()
+    if table.num_rows == 0:
         raise WorkspaceError(f"{workspace.root}: no segments to discover behaviours in; run `mousegpt analyze` first")
-    column = arrow.column("embedding").combine_chunks()
-    width = column.type.list_size
-    embedding = column.values.to_numpy(zero_copy_only=False).astype(np.float32, copy=False).reshape(-1, width)
-    return Segments(arrow.drop_columns(["embedding"]).to_pandas(), embedding)
+    # Keywords as categories: millions of repeated words, each held once.
+    keywords = keywords.set_column(1, "keyword", keywords.column("keyword").dictionary_encode())
+    return Segments(table.to_pandas(), keywords.to_pandas())
 
 
 def fact_matrix(table: pd.DataFrame) -> np.ndarray:
@@ -149,10 +156,11 @@ def load_reference(folder: str | None = None) -> pd.DataFrame:
     return pd.read_parquet(path)
 
 
-def _behavior_facts(table: pd.DataFrame) -> np.ndarray:
-    values = table[list(FEATURE_FACTS)].to_numpy(np.float64, copy=True)
+def _behavior_facts(table: pd.DataFrame, names: tuple[str, ...] = FEATURE_FACTS) -> np.ndarray:
+    values = table[list(names)].to_numpy(np.float64, copy=True)
     # A left and a right turn are one behaviour here.
-    values[:, FEATURE_FACTS.index("heading_change_deg")] = np.abs(values[:, FEATURE_FACTS.index("heading_change_deg")])
+    if "heading_change_deg" in names:
+        values[:, names.index("heading_change_deg")] = np.abs(values[:, names.index("heading_change_deg")])
     return values
 
 
@@ -164,10 +172,12 @@ class VocabularyDistance:
     the distance is the mean Euclidean distance to the ``k`` nearest reference segments over
     the square root of the number of facts (a root-mean-square z). ``threshold`` is the
     ``quantile`` of the reference's own distances (each without itself): beyond it a moment is
-    unlike (almost) anything of the vocabulary."""
+    unlike (almost) anything of the vocabulary. Only the ``FEATURE_FACTS`` the reference has
+    are compared (a checkpoint trained before a fact existed lacks it)."""
 
     def __init__(self, reference: pd.DataFrame, k: int = 5, quantile: float = 0.99):
-        values = _behavior_facts(reference)
+        self.names = tuple(f for f in FEATURE_FACTS if f in reference)
+        values = _behavior_facts(reference, self.names)
         self.centre = np.nanmedian(values, axis=0)
         q75, q25 = np.nanpercentile(values, [75, 25], axis=0)
         spread = np.where(q75 - q25 > 0, (q75 - q25) / 1.349, np.nanstd(values, axis=0))
@@ -194,7 +204,7 @@ class VocabularyDistance:
         return out
 
     def __call__(self, table: pd.DataFrame) -> np.ndarray:
-        return self._distances(self._z(_behavior_facts(table)), self.k)
+        return self._distances(self._z(_behavior_facts(table, self.names)), self.k)
 
 
 def pose_source(session_source: str | None) -> str:
@@ -220,9 +230,26 @@ def vocabulary_distance(table: pd.DataFrame, reference: pd.DataFrame, quantile: 
     return distance, unlike
 
 
-def features(segments: Segments, config: DiscoverConfig) -> np.ndarray:
+def features(workspace: Workspace, segments: Segments, config: DiscoverConfig, batch: int = 65_536) -> np.ndarray:
+    """(segments, 384 + facts) float32: each segment's search vector (unit length) beside its
+    ``fact_matrix`` row weighted by ``facts_weight`` over the square root of the number of facts.
+    The vectors are streamed from the catalogue in batches into the matrix: a million of them
+    are 1.5 GB, and no second copy is ever made."""
     facts = fact_matrix(segments.table) * (config.facts_weight / np.sqrt(len(FEATURE_FACTS)))
-    return np.hstack([segments.embedding, facts]).astype(np.float32)
+    vec_ids = segments.table["vec_id"].to_numpy()
+    x = None
+    with workspace.connect(read_only=True) as con:
+        # No ORDER BY: sorting would hold every vector in DuckDB at once; rows find their place by vec_id.
+        reader = con.cursor().execute(f"SELECT vec_id, embedding FROM segments WHERE {VISIBLE}").fetch_record_batch(batch)
+        for chunk in reader:
+            column = chunk.column(1)
+            width = column.type.list_size
+            if x is None:
+                x = np.empty((len(vec_ids), width + facts.shape[1]), np.float32)
+                x[:, width:] = facts
+            rows = np.searchsorted(vec_ids, chunk.column(0).to_numpy())
+            x[rows, :width] = column.flatten().to_numpy(zero_copy_only=False).reshape(-1, width)
+    return x
 
 
 # ---------------------------------------------------------------- vocabulary
@@ -351,10 +378,11 @@ def fit(x: np.ndarray, config: DiscoverConfig, progress: Progress | None = None)
 
 # ---------------------------------------------------------------- clusters
 
-def keyword_counts(table: pd.DataFrame, labels: np.ndarray, keywords: pd.Series) -> pd.DataFrame:
-    """(cluster, keyword) -> count over the cluster's descriptions."""
-    exploded = pd.DataFrame({"cluster": labels, "keyword": keywords.to_numpy()}).explode("keyword").dropna()
-    return exploded.groupby(["cluster", "keyword"]).size().rename("count").reset_index()
+def keyword_counts(keywords: pd.DataFrame, labels: np.ndarray) -> pd.DataFrame:
+    """(cluster, keyword) -> count over the cluster's descriptions (``Segments.keywords``)."""
+    pairs = pd.DataFrame({"cluster": labels[keywords["row"].to_numpy()], "keyword": keywords["keyword"]})
+    counts = pairs.groupby(["cluster", "keyword"], observed=True).size().rename("count").reset_index()
+    return counts.astype({"keyword": str})
 
 
 def keyword_behavior_shares(counts: pd.DataFrame) -> pd.DataFrame:
@@ -396,7 +424,7 @@ FACT_WORDS = {
     "body_length_ratio": "body length", "body_length_ratio_min": "shortest body length",
     "heading_change_deg": "heading change", "angular_speed_deg_s": "turning rate", "head_yaw_std_deg": "head sway",
     "head_yaw_abs_deg": "head turn", "head_motion_hz": "head rhythm", "head_speed_mm_s": "head speed",
-    "immobile_fraction": "time still",
+    "immobile_fraction": "time still", "head_yaw_fast_deg": "fast head jerks",
 }
 """Short names of ``FEATURE_FACTS`` for cluster names."""
 
@@ -418,7 +446,7 @@ def distinctive_facts(table: pd.DataFrame, z: np.ndarray, members: np.ndarray, t
     return words
 
 
-def describe_clusters(seg: Segments, fitted: Fit, labels: np.ndarray, keywords: pd.Series, unlike: np.ndarray,
+def describe_clusters(seg: Segments, fitted: Fit, labels: np.ndarray, unlike: np.ndarray,
                       outlier: np.ndarray, config: DiscoverConfig) -> list[dict]:
     """Per cluster: name, keywords, size, sizes per condition, outlier share, novelty, exemplars.
 
@@ -430,7 +458,7 @@ def describe_clusters(seg: Segments, fitted: Fit, labels: np.ndarray, keywords: 
     table = seg.table
     z = fact_matrix(table)
     to_behavior = keyword_behaviors()
-    counts = keyword_counts(table, labels, keywords)
+    counts = keyword_counts(seg.keywords, labels)
     shares = keyword_behavior_shares(counts)
     overall = counts.groupby("keyword")["count"].sum()
     total = overall.sum()
@@ -478,26 +506,22 @@ def discover(workspace: Workspace, config: DiscoverConfig = DiscoverConfig(), pr
     started = time.perf_counter()
     say = progress or (lambda _: None)
     say("reading segments")
+    reference = load_reference(config.reference)  # before the long part: a missing file fails at once
     seg = load(workspace)
     if len(seg.table) < 2 * config.min_cluster_size:
         raise WorkspaceError(f"{workspace.root}: only {len(seg.table)} visible segments; discovery needs at least "
                              f"{2 * config.min_cluster_size}")
-    x = features(seg, config)
-    seg.embedding = None  # held in x now; a million search vectors are 1.5 GB
+    x = features(workspace, seg, config)
     fitted = fit(x, config, progress)
     del x
     clock = time.perf_counter()
-    vocab_distance, unlike = vocabulary_distance(seg.table, load_reference(config.reference), config.vocabulary_quantile)
+    vocab_distance, unlike = vocabulary_distance(seg.table, reference, config.vocabulary_quantile)
     outlier = (fitted.outlier_score < 0) | unlike
-    with workspace.connect(read_only=True) as con:
-        keywords = con.cursor().sql("SELECT keywords FROM segments WHERE behavior IS NOT NULL ORDER BY vec_id").to_arrow_table()
-    keywords = keywords.column("keywords").to_pandas()
     say("merging and naming clusters")
-    counts = keyword_counts(seg.table, fitted.labels, keywords)
-    shares = keyword_behavior_shares(counts)
+    shares = keyword_behavior_shares(keyword_counts(seg.keywords, fitted.labels))
     outlying = pd.Series(outlier).groupby(fitted.labels).mean()
     labels = merge_clusters(fitted.labels, shares, outlying, config)
-    clusters = describe_clusters(seg, fitted, labels, keywords, unlike, outlier, config)
+    clusters = describe_clusters(seg, fitted, labels, unlike, outlier, config)
     fitted.timings["name"] = round(time.perf_counter() - clock, 2)
     say("writing the run to the catalogue")
     clock = time.perf_counter()

@@ -1,7 +1,8 @@
 """Per-frame kinematics in physical units from platform keypoints (nose, body_center, tail_base).
 
 Input positions are pixels in the camera image (x right, y down), already cleaned and
-smoothed by ``qc.clean``. Outputs are millimetres, mm/s and degrees; angles are measured
+smoothed by ``qc.clean`` (fast head movements are measured from its positions before
+smoothing). Outputs are millimetres, mm/s and degrees; angles are measured
 from the image's +x axis toward +y (clockwise as seen on screen from above). Frames where a
 keypoint is missing give NaN in everything derived from it.
 
@@ -19,6 +20,7 @@ from movement.kinematics import compute_speed
 
 from mousegpt.arena import Arena
 from mousegpt.errors import InputError
+from mousegpt.qc import UNSMOOTHED
 
 def validate_rates(fps: float | None, px_per_mm: float | None, source: str,
                    names: tuple[str, str] = ("fps", "px_per_mm")) -> None:
@@ -34,6 +36,43 @@ def _angle_deg(vec: np.ndarray) -> np.ndarray:
 
 def _wrap_deg(angle: np.ndarray) -> np.ndarray:
     return (angle + 180.0) % 360.0 - 180.0
+
+
+FAST_HZ = 8.0
+"""Head movements at or above this frequency are "fast": twitches and tremor, faster than
+the strokes of face grooming or the sway of sniffing (both below 8 Hz in mice)."""
+
+
+def fast_part(signal: np.ndarray, fps: float, cutoff_hz: float = FAST_HZ) -> np.ndarray:
+    """The part of ``signal`` (one value per frame) at ``cutoff_hz`` and above: a 4th-order
+    Butterworth high-pass run forwards and backwards (no lag). Gaps are bridged linearly for
+    the filter and stay NaN in the output; all NaN when ``fps`` cannot show ``cutoff_hz``
+    (below twice it) or fewer than 4 frames have a value."""
+    from scipy.signal import butter, sosfiltfilt
+
+    out = np.full(len(signal), np.nan)
+    valid = ~np.isnan(signal)
+    if fps <= 2 * cutoff_hz or valid.sum() < 4:
+        return out
+    frames = np.arange(len(signal))
+    bridged = np.interp(frames, frames[valid], signal[valid])
+    sos = butter(4, cutoff_hz, btype="highpass", fs=fps, output="sos")
+    filtered = sosfiltfilt(sos, bridged, padlen=min(3 * (2 * len(sos) + 1), len(signal) - 1))
+    out[valid] = filtered[valid]
+    return out
+
+
+def _head_yaw_deg(nose: np.ndarray, centre: np.ndarray, tail: np.ndarray, mirror: np.ndarray) -> np.ndarray:
+    """Head direction (body_center -> nose) relative to the torso (tail_base -> body_center), signed."""
+    return _wrap_deg(_angle_deg((nose - centre) * mirror) - _angle_deg((centre - tail) * mirror))
+
+
+def _unwrapped_deg(angle: np.ndarray) -> np.ndarray:
+    out = angle.copy()
+    valid = ~np.isnan(angle)
+    if valid.any():
+        out[valid] = np.degrees(np.unwrap(np.radians(angle[valid])))
+    return out
 
 
 def _mirror(view: str) -> np.ndarray:
@@ -85,6 +124,8 @@ def compute(ds: xr.Dataset, fps: float, px_per_mm: float, arena: Arena | None, i
     axis, tail base to body centre); ``angular_speed_deg_s`` (signed rate of change of the
     heading, positive clockwise seen from above); ``head_yaw_deg`` (head direction relative
     to the torso, signed); ``head_speed_mm_s`` (nose speed relative to the body centre);
+    ``head_yaw_fast_deg`` (the head yaw's part at ``FAST_HZ`` and above, ``fast_part``, from the
+    positions before smoothing when the dataset has them; NaN below 2 * ``FAST_HZ`` fps);
     ``wall_distance_mm`` and ``zone`` (wall, centre, corner; None where the position is missing).
     """
     validate_rates(fps, px_per_mm, str(ds.attrs.get("source_file", "pose")))
@@ -100,12 +141,12 @@ def compute(ds: xr.Dataset, fps: float, px_per_mm: float, arena: Arena | None, i
     forward, left = body_axes(nose, tail, view)
     torso = (centre - tail) * mirror
     heading = _angle_deg(torso)
-    unwrapped = heading.copy()
-    valid = ~np.isnan(heading)
-    if valid.any():
-        unwrapped[valid] = np.degrees(np.unwrap(np.radians(heading[valid])))
-    angular = np.gradient(unwrapped) * fps if n > 1 else np.zeros(n)
-    head_yaw = _wrap_deg(_angle_deg((nose - centre) * mirror) - heading)
+    angular = np.gradient(_unwrapped_deg(heading)) * fps if n > 1 else np.zeros(n)
+    head_yaw = _head_yaw_deg(nose, centre, tail, mirror)
+    # Fast head movements are measured before smoothing, which removes them (see ``qc``).
+    raw = (ds[UNSMOOTHED] if UNSMOOTHED in ds else ds.position).isel(individuals=individual)
+    raw_points = [raw.sel(keypoints=k).transpose("time", "space").values for k in ("nose", "body_center", "tail_base")]
+    head_yaw_fast = fast_part(_unwrapped_deg(_head_yaw_deg(*raw_points, mirror)), fps)
     relative_nose = nose - centre
     head_speed = np.linalg.norm(np.gradient(relative_nose, axis=0), axis=1) * fps / px_per_mm if n > 1 else np.zeros(n)
 
@@ -121,6 +162,7 @@ def compute(ds: xr.Dataset, fps: float, px_per_mm: float, arena: Arena | None, i
         "angular_speed_deg_s": angular,
         "head_yaw_deg": head_yaw,
         "head_speed_mm_s": head_speed,
+        "head_yaw_fast_deg": head_yaw_fast,
     })
     if arena is not None:
         table["wall_distance_mm"] = arena.wall_distance(centre[:, 0], centre[:, 1]) / px_per_mm

@@ -12,7 +12,10 @@ x right, y down; any camera view). The steps, in order:
 3. **Jump rejection**: a point farther than ``max_jump_body_lengths`` from the running
    median of its keypoint is a tracking error and becomes NaN.
 4. **Gap filling**: gaps of at most ``max_gap_s`` are linearly interpolated; longer gaps stay NaN.
-5. **Smoothing**: a running median over ``smoothing_s``, which never fills a NaN.
+5. **Smoothing**: a running median over ``smoothing_s``, which never fills a NaN. It removes
+   jitter, and with it any movement faster than a few hertz, so the cleaned positions before
+   smoothing are kept beside the smoothed ones as ``unsmoothed_position`` (``kinematics``
+   measures fast head movements, such as twitches, from them).
 
 A body_center the source did not have (the midpoint of nose and tail_base, see
 ``pose.standardize``) is derived again after cleaning.
@@ -27,6 +30,8 @@ import xarray as xr
 from movement.filtering import interpolate_over_time, rolling_filter
 
 DERIVED_CENTRE = "midpoint of nose and tail_base"
+UNSMOOTHED = "unsmoothed_position"
+"""Data variable of a cleaned dataset: positions after steps 1-4, before smoothing."""
 """``attrs["body_center"]`` of a dataset whose body_center was derived, not measured."""
 
 
@@ -203,13 +208,15 @@ def _clean(ds: xr.Dataset, fps: float, config: QCConfig) -> tuple[xr.Dataset, li
     before_fill = position
     position = interpolate_over_time(position, max_gap=max(1, int(round(config.max_gap_s * fps))))
     filled = (before_fill.isnull().any("space") & position.notnull().all("space")).sum(["time", "keypoints"])
+    before_smoothing = position
     window = _window(config.smoothing_s, fps) if config.smoothing_s > 0 else 1
     if 3 <= window <= ds.sizes["time"]:  # a window of one frame would not smooth anything
         smooth = rolling_filter(position, window=window, statistic="median", min_periods=window // 2 + 1)
         position = smooth.where(position.notnull())
-    ds = ds.assign(position=position)
+    ds = ds.assign(position=position, **{UNSMOOTHED: before_smoothing})
     if derived_centre:
         ds = _derive_centre(ds)
+        ds[UNSMOOTHED] = _derive_centre(ds.assign(position=ds[UNSMOOTHED])).position
     missing = ds.position.sel(keypoints="body_center").isnull().any("space").mean("time")
     reports = [QCReport(frames=int(ds.sizes["time"]), low_confidence=int(low_confidence[k]),
                         swaps_fixed=int(plan.isel(individuals=k).sum()),

@@ -30,6 +30,8 @@ FACTS: dict[str, tuple[str, str]] = {
     "head_yaw_abs_deg": ("deg", "median absolute head yaw"),
     "head_motion_hz": ("Hz", "dominant frequency of head yaw"),
     "head_speed_mm_s": ("mm/s", "mean nose speed relative to the body centre"),
+    "head_yaw_fast_deg": ("deg", "root-mean-square of head yaw's fast part (8 Hz and above: twitches, tremor), "
+                                 "measured before smoothing; empty below 16 fps"),
     "immobile_fraction": ("fraction", f"frames with body-centre speed below {IMMOBILE_MM_S:g} mm/s"),
     "wall_distance_mm": ("mm", "mean distance from the body centre to the nearest wall"),
     "zone": ("wall|centre|corner", "most frequent open-field zone"),
@@ -67,6 +69,11 @@ def dominant_frequency(signal: np.ndarray, fps: float) -> float:
     return float(freqs[1:][np.argmax(spectrum[1:])])
 
 
+def _rms(values: np.ndarray) -> float:
+    values = values[~np.isnan(values)]
+    return float(np.sqrt(np.mean(values ** 2))) if len(values) else np.nan
+
+
 def facts(kin: pd.DataFrame, fps: float, window_s: float = WINDOW_S, hop_s: float = HOP_S) -> pd.DataFrame:
     """One row per window: segment_index, start_s, end_s and the columns in FACT_COLUMNS.
 
@@ -101,6 +108,7 @@ def facts(kin: pd.DataFrame, fps: float, window_s: float = WINDOW_S, hop_s: floa
             "head_yaw_abs_deg": float(np.nanmedian(np.abs(part["head_yaw_deg"]))),
             "head_motion_hz": dominant_frequency(part["head_yaw_deg"].to_numpy(), fps),
             "head_speed_mm_s": float(np.nanmean(part["head_speed_mm_s"])),
+            "head_yaw_fast_deg": _rms(part["head_yaw_fast_deg"].to_numpy()),
             "immobile_fraction": float(np.mean(part["speed_mm_s"].dropna() < IMMOBILE_MM_S)),
             "wall_distance_mm": float(np.nanmean(part["wall_distance_mm"])) if part["wall_distance_mm"].notna().any() else np.nan,
             "zone": zones.mode().iloc[0] if len(zones) else None,

@@ -35,7 +35,7 @@ from mousegpt.errors import WorkspaceError
 from mousegpt.index import VectorIndex
 from mousegpt.segments import FACT_COLUMNS
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 DEFAULT_WORKSPACE = "mousegpt-workspace"
 
@@ -103,6 +103,8 @@ MIGRATIONS = {
     2: ["ALTER TABLE sessions ADD COLUMN individual VARCHAR", "ALTER TABLE sessions ADD COLUMN qc VARCHAR"],
     # v3 -> v4: versioned discovery runs.
     3: [_ddl(name, columns) for name, columns in DISCOVERY_TABLES.items()],
+    # v4 -> v5: the head_yaw_fast_deg fact (fast head movements, degrees); empty for older segments.
+    4: ["ALTER TABLE segments ADD COLUMN head_yaw_fast_deg DOUBLE"],
 }
 """Statements that take a catalogue from version k to k + 1, applied when it is opened for writing."""
 

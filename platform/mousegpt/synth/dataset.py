@@ -124,27 +124,50 @@ def write_session(out_dir: str | Path, name: str, seconds: float, condition: str
     return row if video else row | {"pose": f"{name}.truth_dlc.csv"}
 
 
-def segment_truth(segments: pd.DataFrame) -> pd.Series:
-    """The majority ground-truth behaviour of each segment (``start_s``, ``end_s`` and its
-    session's ``video`` or ``pose``), read from the truth table beside that file; None where
-    the truth has no frame in the segment."""
-    labels, tables = [], {}
+def _segment_frames(segments: pd.DataFrame):
+    """Per segment (``start_s``, ``end_s`` and its session's ``video`` or ``pose``): the truth
+    table's behaviour labels of its frames, read from the truth table beside that file."""
+    tables = {}
     for row in segments.itertuples():
         source = str(getattr(row, "video", None) or getattr(row, "pose", None))
         path = source.removesuffix(".mp4").removesuffix(".truth_dlc.csv") + ".truth.parquet"
         truth = tables.setdefault(path, pd.read_parquet(path, columns=["time_s", "behavior"]))
-        part = truth.loc[(truth["time_s"] >= row.start_s - 1e-6) & (truth["time_s"] < row.end_s - 1e-6), "behavior"]
-        labels.append(part.mode().iloc[0] if len(part) else None)
+        yield truth.loc[(truth["time_s"] >= row.start_s - 1e-6) & (truth["time_s"] < row.end_s - 1e-6), "behavior"]
+
+
+def segment_truth(segments: pd.DataFrame) -> pd.Series:
+    """The majority ground-truth behaviour of each segment (``start_s``, ``end_s`` and its
+    session's ``video`` or ``pose``), read from the truth table beside that file; None where
+    the truth has no frame in the segment."""
+    labels = [part.mode().iloc[0] if len(part) else None for part in _segment_frames(segments)]
     return pd.Series(labels, index=segments.index, dtype=object)
+
+
+def segment_coverage(segments: pd.DataFrame, behavior: str) -> pd.Series:
+    """The fraction of each segment's frames that the truth labels ``behavior`` (0 where the
+    truth has no frame in the segment)."""
+    shares = [float((part == behavior).mean()) if len(part) else 0.0 for part in _segment_frames(segments)]
+    return pd.Series(shares, index=segments.index, dtype=float)
+
+
+def shows_planted(coverage: pd.Series, planted: str, window_s: float = 1.0) -> pd.Series:
+    """Whether a segment shows a planted behaviour: it fills at least half the segment, or,
+    for a behaviour whose bouts can be shorter than a segment (a head twitch of 0.3 s in a
+    1 s window is never the majority), at least half of its shortest bout."""
+    from mousegpt.synth.program import NOVEL_BEHAVIORS
+
+    shortest_s = NOVEL_BEHAVIORS[planted][0]
+    return coverage >= min(0.5, shortest_s / 2 / window_s) - 1e-9
 
 
 def discovery_scores(workspace, clusters: list[dict], planted: str | None = None) -> dict:
     """How well a ``mousegpt discover`` run over synthetic sessions found their truth:
-    ``ari`` (adjusted Rand index of clusters against the truth, over segments of core
-    behaviours) and, with ``planted``, the precision and recall of that behaviour's segments
-    in the clusters flagged novel."""
+    ``ari`` (adjusted Rand index of clusters against the majority truth, over segments of core
+    behaviours that do not show the planted one) and, with ``planted``, the precision and
+    recall of the segments that show it (``shows_planted``) in the clusters flagged novel."""
     from sklearn.metrics import adjusted_rand_score
 
+    from mousegpt.segments import WINDOW_S
     from mousegpt.vocabulary import BEHAVIORS
 
     with workspace.connect(read_only=True) as con:
@@ -152,11 +175,11 @@ def discovery_scores(workspace, clusters: list[dict], planted: str | None = None
                           "JOIN sessions ss USING (session_id) WHERE s.cluster_id IS NOT NULL").fetchdf()
     truth = segment_truth(seg)
     flagged = seg["cluster_id"].isin({c["cluster_id"] for c in clusters if c["novel"]})
-    core = truth.isin(BEHAVIORS)
+    is_planted = shows_planted(segment_coverage(seg, planted), planted, WINDOW_S) if planted else pd.Series(False, index=seg.index)
+    core = truth.isin(BEHAVIORS) & ~is_planted
     scores = {"clusters": len(clusters), "novel_clusters": int(sum(c["novel"] for c in clusters)),
               "ari": float(adjusted_rand_score(truth[core], seg.loc[core, "cluster_id"]))}
     if planted:
-        is_planted = truth == planted
         scores |= {"planted_segments": int(is_planted.sum()),
                    "precision": float((is_planted & flagged).sum() / max(1, flagged.sum())),
                    "recall": float((is_planted & flagged).sum() / max(1, is_planted.sum()))}
