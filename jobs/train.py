@@ -717,9 +717,10 @@ def write_model_card(out: str | Path, metrics: dict) -> Path:
         "built-in tracker and cut into segments exactly as `mousegpt analyze` does; a segment's label is its majority",
         "ground-truth behaviour. Captions are paraphrased per behaviour (and per rearing and grooming variant),",
         f"{CAPTIONS_PER_SEGMENT} per segment. Training segments per label: {counts}.",
-        "`vocabulary_facts.parquet` holds the facts of up to 500 training segments per behaviour and pose source",
+        "`vocabulary_facts.parquet` holds the facts of every training segment (up to 5,000 per behaviour) of each pose source",
         "(tracked video; the same sessions' true keypoints read as pose files): the vocabulary in kinematic terms,",
-        "which `mousegpt discover` measures novelty against.", "",
+        "which `mousegpt discover` measures novelty against. The weights do not depend on it: `mousegpt train OUT",
+        "--reference-only` rebuilds it from the same sessions when the facts change.", "",
         "## Recipe", "",
         f"Reproduce with (about {max(1, round(metrics['seconds']['total'] / 60))} minutes on 2 CPU cores):", "",
         "```", f"mousegpt train OUT --sessions {c['sessions']} --seconds {c['seconds']:g} --seed {c['seed']} "

@@ -33,3 +33,34 @@ def test_missing_workspace_says_what_to_do(tmp_path, monkeypatch):
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert not at.exception
     assert "mousegpt analyze" in at.warning[0].value
+
+
+def test_clusters_and_condition_profiles(tmp_path, monkeypatch, ray_local):
+    from jobs.analyze import run
+    from mousegpt.discover import DiscoverConfig, discover
+    from mousegpt.inputs import read_manifest
+    from mousegpt.store import Workspace
+    from mousegpt.synth import synth_dataset
+
+    synth_dataset(tmp_path / "data", sessions=4, seconds=40, seed=11, conditions=("control", "stim"), video=False)
+    ws = Workspace(tmp_path / "ws")
+    assert not run(read_manifest(tmp_path / "data" / "manifest.csv"), ws)["failed"]
+    monkeypatch.setenv("MOUSEGPT_WORKSPACE", str(ws.root))
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    assert not at.exception
+    assert any("mousegpt discover" in i.value for i in at.info)  # before any discovery run
+    result = discover(ws, DiscoverConfig(seed=0))
+    __import__("streamlit").cache_data.clear()  # the page caches what it read for 30 s
+    at = AppTest.from_file(APP, default_timeout=300).run()
+    assert not at.exception
+    clusters = at.dataframe[1].value
+    assert list(clusters["cluster_id"]) == [c["cluster_id"] for c in result["clusters"]]
+    assert clusters["size"].sum() == result["segments"]
+    assert (clusters[["control", "stim"]].sum(axis=1) == clusters["size"]).all()
+    exemplars = [m.value for m in at.markdown if "described as" in m.value]
+    assert len(exemplars) == len(result["clusters"][0]["exemplars"])
+    at.button[0].click().run()  # compare conditions
+    assert not at.exception
+    assert at.metric[0].value.endswith("%")
+    tests = at.dataframe[2].value
+    assert len(tests) > 0 and tests["q"].between(0, 1).all() and tests["effect_size"].between(-1, 1).all()

@@ -47,6 +47,23 @@ def test_planted_circling_is_recovered_as_a_flagged_cluster(circling):
         assert cluster["name"].startswith("unlabelled") and cluster["outlier_fraction"] >= 0.5
 
 
+@pytest.fixture(scope="module")
+def twitching(tmp_path_factory, ray_local):
+    ws = _workspace(tmp_path_factory.mktemp("twitching"), seed=103, novel=("head_twitch",))
+    return ws, discover(ws, DiscoverConfig(seed=0))
+
+
+def test_planted_head_twitches_are_recovered_as_a_flagged_cluster(twitching):
+    # twitches of 0.3-0.6 s: a segment shows one when it holds at least 0.15 s of it (synth.shows_planted)
+    ws, result = twitching
+    scores = discovery_scores(ws, result["clusters"], "head_twitch")
+    assert scores["planted_segments"] > 20
+    assert scores["precision"] >= 0.8 and scores["recall"] >= 0.8, scores
+    assert scores["ari"] >= 0.6
+    flagged = [c for c in result["clusters"] if c["novel"]]
+    assert flagged and all("fast head jerks" in c["name"] for c in flagged)
+
+
 def test_clusters_agree_with_the_core_behaviours(circling):
     ws, result = circling
     assert discovery_scores(ws, result["clusters"], "circling")["ari"] >= 0.6
@@ -63,6 +80,25 @@ def test_the_planted_behaviour_is_far_from_the_vocabulary(circling):
     distance = seg["vocabulary_distance"].groupby(segment_truth(seg)).median()
     # a tight circle at walking speed moves like nothing the describer learned: further than any core behaviour
     assert distance["circling"] > distance.drop("circling").max()
+
+
+def test_features_hold_each_segment_s_search_vector_beside_its_facts(circling):
+    import numpy as np
+
+    from mousegpt.discover import FEATURE_FACTS, fact_matrix, features, load
+
+    ws, _ = circling
+    seg = load(ws)
+    novelty = np.linspace(0, 5, len(seg.table))
+    # many batches, each placed by vec_id
+    x = features(ws, seg, DiscoverConfig(facts_weight=2.0, novelty_weight=0.5), novelty, batch=100)
+    with ws.connect(read_only=True) as con:
+        vectors = np.stack(con.execute("SELECT embedding FROM segments WHERE behavior IS NOT NULL "
+                                       "ORDER BY vec_id").fetchnumpy()["embedding"])
+    assert np.array_equal(x[:, :vectors.shape[1]], vectors)
+    assert np.allclose(x[:, vectors.shape[1]:-1], fact_matrix(seg.table) * 2.0 / np.sqrt(len(FEATURE_FACTS)))
+    assert np.allclose(x[:, -1], 0.5 * np.minimum(novelty, 3))
+    assert seg.keywords["row"].nunique() == len(seg.table)  # every described segment has keywords
 
 
 def test_each_cluster_has_exemplars_sizes_and_its_segments(circling):
@@ -123,3 +159,40 @@ def test_an_empty_workspace_is_one_clear_error(tmp_path):
     result = subprocess.run([MOUSEGPT, "discover", "--workspace", str(tmp_path / "none")], capture_output=True, text=True)
     assert result.returncode == 1
     assert "no workspace here" in result.stderr and result.stderr.count("error:") == 1
+
+
+def test_outlier_clusters_set_apart_by_the_same_fact_become_one():
+    import numpy as np
+    import pandas as pd
+
+    from mousegpt.discover import FEATURE_FACTS, merge_clusters
+
+    # clusters 0 and 1: walking by their keywords; 2 and 3: outliers with a high head turn (circling
+    # left and right); 4: outliers set apart by fast head jerks
+    labels = np.repeat(np.arange(5), 20)
+    z = np.zeros((100, len(FEATURE_FACTS)), np.float32)
+    z[40:80, FEATURE_FACTS.index("head_yaw_abs_deg")] = 4.0
+    z[80:, FEATURE_FACTS.index("head_yaw_fast_deg")] = 5.0
+    shares = pd.DataFrame({"walk": [1.0, 0.9, 0.0, 0.0, 0.0], "turn": [0.0, 0.1, 1.0, 1.0, 0.0]})
+    outlying = pd.Series([0.0, 0.1, 0.9, 0.8, 0.7])
+    merged = merge_clusters(labels, shares, outlying, z, DiscoverConfig())
+    groups = [set(merged[labels == c]) for c in range(5)]
+    assert all(len(g) == 1 for g in groups)
+    assert groups[0] == groups[1] and groups[2] == groups[3]
+    assert len(set.union(groups[0], groups[2], groups[4])) == 3  # walking, circling, twitching
+
+
+def test_a_brief_planted_behaviour_counts_where_it_fills_half_its_shortest_bout(tmp_path):
+    import pandas as pd
+
+    from mousegpt.synth import segment_coverage, shows_planted
+
+    fps = 25
+    behavior = ["rest"] * 50 + ["head_twitch"] * 10 + ["rest"] * 40  # a 0.4 s twitch from 2.0 s
+    pd.DataFrame({"time_s": [i / fps for i in range(100)], "behavior": behavior}).to_parquet(tmp_path / "s.truth.parquet")
+    segments = pd.DataFrame({"start_s": [0.0, 1.0, 1.5, 2.0], "end_s": [1.0, 2.0, 2.5, 3.0],
+                             "video": str(tmp_path / "s.mp4")})
+    coverage = segment_coverage(segments, "head_twitch")
+    assert coverage.tolist() == [0.0, 0.0, 0.4, 0.4]
+    assert shows_planted(coverage, "head_twitch").tolist() == [False, False, True, True]
+    assert shows_planted(pd.Series([0.4, 0.5]), "circling").tolist() == [False, True]  # bouts longer than a window

@@ -64,3 +64,23 @@ def test_training_on_ray_train_workers_writes_a_usable_checkpoint(tmp_path, synt
     facts = __import__("pandas").DataFrame([{c: 1.0 for c in FACT_COLUMNS} | {"zone": "wall"}])
     (d,) = model.describe(facts)
     assert d.behavior in model.model.config.behaviors and d.overall
+    from mousegpt.discover import FEATURE_FACTS
+
+    assert set(FEATURE_FACTS) <= set(reference.columns)
+    # The vocabulary facts alone can be rebuilt from the same sessions: the same table, the weights untouched.
+    weights = (out / "model.safetensors").read_bytes()
+    (out / "vocabulary_facts.parquet").unlink()
+    result = subprocess.run([str(Path(sys.executable).parent / "mousegpt"), "train", str(out), "--sessions", "2",
+                             "--seconds", "6", "--reference-only", "--json"], capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout)["segments"] == len(reference)
+    rebuilt = __import__("pandas").read_parquet(out / "vocabulary_facts.parquet")
+    __import__("pandas").testing.assert_frame_equal(rebuilt, reference)
+    assert (out / "model.safetensors").read_bytes() == weights
+
+
+def test_rebuilding_the_vocabulary_facts_needs_a_checkpoint(tmp_path):
+    result = subprocess.run([str(Path(sys.executable).parent / "mousegpt"), "train", str(tmp_path / "none"),
+                             "--reference-only"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "no checkpoint here" in result.stderr and result.stderr.count("error:") == 1

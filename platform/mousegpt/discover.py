@@ -1,29 +1,33 @@
 """Behaviour discovery: clusters of moments nobody labelled, and behaviours outside the vocabulary.
 
 After MouseGPT's holistic analysis. Per segment the features are its search vector (the
-description's text embedding plus the model's motion embedding, unit length) beside its
-kinematic facts, each fact robust-standardised (median and interquartile range over the
-workspace, clipped at 6), so that two moments the describer words alike but the body does
-differently (a tight circle and a turn on the spot) still fall apart. Then:
+description's text embedding plus the model's motion embedding, unit length); its kinematic
+facts, each robust-standardised (median and interquartile range over the workspace, clipped
+at 6), so that two moments the describer words alike but the body does differently (a tight
+circle and a turn on the spot) still fall apart; and its distance to the core vocabulary
+(``VocabularyDistance``: how far its facts are from the nearest labelled moments of the
+describer's training data, every window of it, bout boundaries included). Then:
 
 1. **Fit on a sample** (``sample_size`` segments): PCA to ``pca_dim`` dimensions, UMAP to
    ``umap_dim`` dimensions, HDBSCAN; noise points join the cluster of their nearest clustered
    neighbour. A 2-D UMAP of the same sample draws the map.
 2. **Assign the rest** with FAISS: each segment takes the majority cluster of its nearest
    sample neighbours (in PCA space) and the mean of their map positions. A million segments
-   cost a few minutes this way, and memory stays a few times the feature matrix.
-3. **Merge** clusters whose keywords say they are one behaviour: the keywords of a cluster's
+   cost a few minutes this way, and memory stays a little over the feature matrix.
+3. **Split**: members of a cluster that move unlike anything of the vocabulary (beyond the
+   distance threshold), when they are a good part of it, become a cluster of their own
+   (``split_unknown``).
+4. **Merge** clusters whose keywords say they are one behaviour: the keywords of a cluster's
    descriptions are mapped to the vocabulary behaviour whose captions use them; clusters
    with the same behaviour (at least ``merge_share`` of their keywords) become one. Outlier
-   clusters are never merged: that is where new behaviours hide.
-4. **Novelty**: an isolation forest over the features (fit on the sample) marks outlying
-   segments, and so does the distance to the core vocabulary: how far a segment's facts are
-   from the nearest labelled moments of the describer's training data (``VocabularyDistance``;
-   every window of it, bout boundaries included). A cluster whose keywords name a behaviour
-   but most of whose members move unlike anything of the vocabulary (a tight circle the
-   describer calls a turn) is not named for it. A cluster is flagged novel when most of its
-   members are outliers and its name matches no vocabulary behaviour.
-5. **Name** each cluster from its keywords (and, for clusters no behaviour's keywords hold,
+   clusters (where new behaviours hide) never join those; they become one only when the same
+   fact sets them apart (``leading_fact``), as the left and right halves of circling do.
+5. **Novelty**: a segment is an outlier when an isolation forest over the features (fit on
+   the sample) says so, or when it is unlike anything of the vocabulary. A cluster whose
+   keywords name a behaviour but most of whose members are unlike the vocabulary (a tight
+   circle the describer calls a turn) is not named for it. A cluster is flagged novel when
+   most of its members are outliers and its name matches no vocabulary behaviour.
+6. **Name** each cluster from its keywords (and, for clusters no behaviour's keywords hold,
    from the facts that set it apart), with exemplars (members nearest its centre) and its size
    per condition.
 
@@ -59,6 +63,8 @@ class DiscoverConfig:
     """Segments the clustering is fitted on; the rest are assigned to its clusters."""
     facts_weight: float = 1.0
     """Weight of the facts block against the unit search vector."""
+    novelty_weight: float = 1.0
+    """Weight of the distance to the vocabulary (over its threshold) among the features."""
     pca_dim: int = 32
     umap_dim: int = 5
     umap_neighbors: int = 15
@@ -67,6 +73,8 @@ class DiscoverConfig:
     min_cluster_size: int = 12
     assign_neighbors: int = 10
     merge_share: float = 0.6
+    split_share: float = 0.25
+    """Share of a cluster's members unlike the vocabulary that splits them off (``split_unknown``)."""
     outlier_majority: float = 0.5
     """Share of outlying members that makes a cluster a novelty candidate."""
     vocabulary_quantile: float = 0.99
@@ -126,7 +134,9 @@ def fact_matrix(table: pd.DataFrame) -> np.ndarray:
 REFERENCE_FILE = "vocabulary_facts.parquet"
 """In a MouseGPT-tiny checkpoint: facts of labelled training segments, the vocabulary in
 kinematic terms (``vocabulary_reference``)."""
-REFERENCE_PER_BEHAVIOR = 500
+REFERENCE_PER_BEHAVIOR = 5_000
+"""Enough for every window of the default training data: the rarer mixtures (a run with a
+brief jump inside) are unlike everything when only a sample of each behaviour is kept."""
 
 
 def vocabulary_reference(facts: pd.DataFrame, labels: np.ndarray, seed: int = 0) -> pd.DataFrame:
@@ -215,10 +225,10 @@ def pose_source(session_source: str | None) -> str:
 
 def vocabulary_distance(table: pd.DataFrame, reference: pd.DataFrame, quantile: float) -> tuple[np.ndarray, np.ndarray]:
     """Each segment's ``VocabularyDistance`` to the reference of its own pose source (``source``
-    column of both; a reference without that source stands in with what it has), and whether it
-    is beyond that reference's threshold."""
+    column of both; a reference without that source stands in with what it has), and that
+    distance over the reference's threshold (beyond 1: unlike anything of the vocabulary)."""
     distance = np.zeros(len(table), np.float32)
-    unlike = np.zeros(len(table), bool)
+    ratio = np.zeros(len(table), np.float32)
     kinds = table["source"].map(pose_source).to_numpy() if "source" in table else np.full(len(table), "video")
     have = set(reference["source"]) if "source" in reference else set()
     for kind in np.unique(kinds):
@@ -226,21 +236,27 @@ def vocabulary_distance(table: pd.DataFrame, reference: pd.DataFrame, quantile: 
         part = reference[reference["source"] == kind] if kind in have else reference
         measure = VocabularyDistance(part, quantile=quantile)
         distance[rows] = measure(table.iloc[rows])
-        unlike[rows] = distance[rows] > measure.threshold
-    return distance, unlike
+        ratio[rows] = distance[rows] / measure.threshold
+    return distance, ratio
 
 
-def features(workspace: Workspace, segments: Segments, config: DiscoverConfig, batch: int = 65_536) -> np.ndarray:
-    """(segments, 384 + facts) float32: each segment's search vector (unit length) beside its
-    ``fact_matrix`` row weighted by ``facts_weight`` over the square root of the number of facts.
+def features(workspace: Workspace, segments: Segments, config: DiscoverConfig, novelty: np.ndarray | None = None,
+             batch: int = 65_536) -> np.ndarray:
+    """(segments, 384 + facts + 1) float32: each segment's search vector (unit length) beside its
+    ``fact_matrix`` row weighted by ``facts_weight`` over the square root of the number of facts,
+    and its distance to the vocabulary over the threshold (``vocabulary_distance``, clipped at 3)
+    weighted by ``novelty_weight``, so that moments the describer words alike but the vocabulary
+    does not know (a tight circle called a turn) fall apart from those it knows.
     The vectors are streamed from the catalogue in batches into the matrix: a million of them
     are 1.5 GB, and no second copy is ever made."""
     facts = fact_matrix(segments.table) * (config.facts_weight / np.sqrt(len(FEATURE_FACTS)))
+    novelty = np.zeros(len(facts), np.float32) if novelty is None else novelty
+    facts = np.hstack([facts, config.novelty_weight * np.clip(novelty, 0, 3)[:, None]])
     vec_ids = segments.table["vec_id"].to_numpy()
     x = None
     with workspace.connect(read_only=True) as con:
         # No ORDER BY: sorting would hold every vector in DuckDB at once; rows find their place by vec_id.
-        reader = con.cursor().execute(f"SELECT vec_id, embedding FROM segments WHERE {VISIBLE}").fetch_record_batch(batch)
+        reader = con.cursor().sql(f"SELECT vec_id, embedding FROM segments WHERE {VISIBLE}").fetch_arrow_reader(batch)
         for chunk in reader:
             column = chunk.column(1)
             width = column.type.list_size
@@ -310,6 +326,8 @@ class Fit:
     """2-D map position of every segment."""
     outlier_score: np.ndarray
     """Isolation-forest score of every segment: below 0 is an outlier."""
+    min_size: int
+    """HDBSCAN's smallest cluster (in sample segments)."""
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -373,7 +391,7 @@ def fit(x: np.ndarray, config: DiscoverConfig, progress: Progress | None = None)
     for start in range(0, n, 200_000):
         outlier_score[start:start + 200_000] = forest.decision_function(projected[start:start + 200_000])
     lap("isolation_forest")
-    return Fit(sample, labels, projected, map_xy, outlier_score, timings)
+    return Fit(sample, labels, projected, map_xy, outlier_score, min_size, timings)
 
 
 # ---------------------------------------------------------------- clusters
@@ -395,14 +413,44 @@ def keyword_behavior_shares(counts: pd.DataFrame) -> pd.DataFrame:
     return shares.div(shares.sum(axis=1).clip(lower=1), axis=0).reindex(columns=list(BEHAVIORS), fill_value=0.0)
 
 
-def merge_clusters(labels: np.ndarray, shares: pd.DataFrame, outlying: pd.Series, config: DiscoverConfig) -> np.ndarray:
+def split_unknown(labels: np.ndarray, unlike: np.ndarray, min_size: int, config: DiscoverConfig) -> np.ndarray:
+    """A cluster part of whose members move unlike anything of the vocabulary (at least
+    ``split_share`` of it, and at least ``min_size`` segments) is two groups: the moments the
+    vocabulary knows and those it does not (a tight circle clustered with the turns it is
+    described like). The unknown part becomes a cluster of its own; returns the new labels."""
+    out = labels.copy()
+    next_label = int(labels.max()) + 1
+    for cluster in np.unique(labels):
+        members = labels == cluster
+        unknown = members & unlike
+        if min_size <= unknown.sum() < members.sum() and unknown.sum() >= config.split_share * members.sum():
+            out[unknown] = next_label
+            next_label += 1
+    return out
+
+
+def leading_fact(z: np.ndarray, members: np.ndarray) -> tuple[str, str] | None:
+    """The fact that sets a group of segments most apart (its median furthest from the
+    workspace's, at least 1 in ``fact_matrix`` units) and which way: ("head_yaw_fast_deg", "high")."""
+    centre = np.median(z[members], axis=0)
+    i = int(np.argmax(np.abs(centre)))
+    return (FEATURE_FACTS[i], "high" if centre[i] > 0 else "low") if abs(centre[i]) >= 1.0 else None
+
+
+def merge_clusters(labels: np.ndarray, shares: pd.DataFrame, outlying: pd.Series, z: np.ndarray,
+                   config: DiscoverConfig) -> np.ndarray:
     """Clusters whose keywords name the same behaviour (share >= merge_share) and that are
-    not outlier clusters become one; returns the new labels (0.. by size)."""
+    not outlier clusters become one; so do outlier clusters set apart by the same leading fact
+    (``leading_fact``: one new behaviour that HDBSCAN split, such as circling left and right).
+    Returns the new labels (0.. by size)."""
     mapping = {}
     for cluster in np.unique(labels):
         row = shares.loc[cluster] if cluster in shares.index else None
         behavior = row.idxmax() if row is not None and row.max() >= config.merge_share else None
-        if behavior is None or outlying.get(cluster, 0.0) >= config.outlier_majority:
+        if outlying.get(cluster, 0.0) >= config.outlier_majority:
+            lead = leading_fact(z, np.flatnonzero(labels == cluster))
+            mapping[cluster] = ("outlier", "-".join(lead)) if lead else ("own", int(cluster))
+        elif behavior is None:
             mapping[cluster] = ("own", int(cluster))
         else:
             mapping[cluster] = ("behavior", behavior)
@@ -446,7 +494,7 @@ def distinctive_facts(table: pd.DataFrame, z: np.ndarray, members: np.ndarray, t
     return words
 
 
-def describe_clusters(seg: Segments, fitted: Fit, labels: np.ndarray, unlike: np.ndarray,
+def describe_clusters(seg: Segments, fitted: Fit, labels: np.ndarray, z: np.ndarray, unlike: np.ndarray,
                       outlier: np.ndarray, config: DiscoverConfig) -> list[dict]:
     """Per cluster: name, keywords, size, sizes per condition, outlier share, novelty, exemplars.
 
@@ -456,7 +504,6 @@ def describe_clusters(seg: Segments, fitted: Fit, labels: np.ndarray, unlike: np
     that set it apart.
     """
     table = seg.table
-    z = fact_matrix(table)
     to_behavior = keyword_behaviors()
     counts = keyword_counts(seg.keywords, labels)
     shares = keyword_behavior_shares(counts)
@@ -511,17 +558,22 @@ def discover(workspace: Workspace, config: DiscoverConfig = DiscoverConfig(), pr
     if len(seg.table) < 2 * config.min_cluster_size:
         raise WorkspaceError(f"{workspace.root}: only {len(seg.table)} visible segments; discovery needs at least "
                              f"{2 * config.min_cluster_size}")
-    x = features(workspace, seg, config)
+    say("measuring the distance to the vocabulary")
+    vocab_distance, novelty = vocabulary_distance(seg.table, reference, config.vocabulary_quantile)
+    unlike = novelty > 1
+    x = features(workspace, seg, config, novelty)
     fitted = fit(x, config, progress)
     del x
     clock = time.perf_counter()
-    vocab_distance, unlike = vocabulary_distance(seg.table, reference, config.vocabulary_quantile)
     outlier = (fitted.outlier_score < 0) | unlike
     say("merging and naming clusters")
-    shares = keyword_behavior_shares(keyword_counts(seg.keywords, fitted.labels))
-    outlying = pd.Series(outlier).groupby(fitted.labels).mean()
-    labels = merge_clusters(fitted.labels, shares, outlying, config)
-    clusters = describe_clusters(seg, fitted, labels, unlike, outlier, config)
+    min_size = fitted.min_size * len(seg.table) / len(fitted.sample)  # as many as HDBSCAN's smallest cluster holds
+    labels = split_unknown(fitted.labels, unlike, int(np.ceil(min_size)), config)
+    shares = keyword_behavior_shares(keyword_counts(seg.keywords, labels))
+    outlying = pd.Series(outlier).groupby(labels).mean()
+    z = fact_matrix(seg.table)
+    labels = merge_clusters(labels, shares, outlying, z, config)
+    clusters = describe_clusters(seg, fitted, labels, z, unlike, outlier, config)
     fitted.timings["name"] = round(time.perf_counter() - clock, 2)
     say("writing the run to the catalogue")
     clock = time.perf_counter()
