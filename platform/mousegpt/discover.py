@@ -415,15 +415,16 @@ def keyword_behavior_shares(counts: pd.DataFrame) -> pd.DataFrame:
 
 def split_unknown(labels: np.ndarray, unlike: np.ndarray, min_size: int, config: DiscoverConfig) -> np.ndarray:
     """A cluster part of whose members move unlike anything of the vocabulary (at least
-    ``split_share`` of it, and at least ``min_size`` segments) is two groups: the moments the
-    vocabulary knows and those it does not (a tight circle clustered with the turns it is
-    described like). The unknown part becomes a cluster of its own; returns the new labels."""
+    ``split_share`` of it) is two groups: the moments the vocabulary knows and those it does not
+    (a tight circle clustered with the turns it is described like). When both parts hold at
+    least ``min_size`` segments, the unknown part becomes a cluster of its own; returns the new labels."""
     out = labels.copy()
     next_label = int(labels.max()) + 1
     for cluster in np.unique(labels):
         members = labels == cluster
         unknown = members & unlike
-        if min_size <= unknown.sum() < members.sum() and unknown.sum() >= config.split_share * members.sum():
+        n_unknown, n_known = int(unknown.sum()), int(members.sum() - unknown.sum())
+        if min(n_unknown, n_known) >= min_size and n_unknown >= config.split_share * members.sum():
             out[unknown] = next_label
             next_label += 1
     return out
