@@ -49,7 +49,7 @@ def test_planted_circling_is_recovered_as_a_flagged_cluster(circling):
 
 @pytest.fixture(scope="module")
 def twitching(tmp_path_factory, ray_local):
-    ws = _workspace(tmp_path_factory.mktemp("twitching"), seed=103, novel=("head_twitch",))
+    ws = _workspace(tmp_path_factory.mktemp("twitching"), seed=303, novel=("head_twitch",))
     return ws, discover(ws, DiscoverConfig(seed=0))
 
 
