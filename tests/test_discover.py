@@ -196,3 +196,18 @@ def test_a_brief_planted_behaviour_counts_where_it_fills_half_its_shortest_bout(
     assert coverage.tolist() == [0.0, 0.0, 0.4, 0.4]
     assert shows_planted(coverage, "head_twitch").tolist() == [False, False, True, True]
     assert shows_planted(pd.Series([0.4, 0.5]), "circling").tolist() == [False, True]  # bouts longer than a window
+
+
+def test_the_part_of_a_cluster_the_vocabulary_does_not_know_is_split_off():
+    import numpy as np
+
+    from mousegpt.discover import split_unknown
+
+    labels = np.repeat([0, 1, 2], [100, 100, 30])
+    unlike = np.zeros(230, bool)
+    unlike[60:100] = True  # 40% of cluster 0: tight circles clustered with the turns
+    unlike[190:195] = True  # a few odd moments of cluster 1: too few to be a group
+    unlike[200:225] = True  # most of cluster 2: its known part is too small to stand alone
+    split = split_unknown(labels, unlike, min_size=12, config=DiscoverConfig())
+    assert len(set(split[60:100])) == 1 and split[60] not in set(split[:60]) | set(split[100:])
+    assert (split[:60] == 0).all() and (split[100:] == labels[100:]).all()

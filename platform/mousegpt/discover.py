@@ -563,7 +563,9 @@ def discover(workspace: Workspace, config: DiscoverConfig = DiscoverConfig(), pr
     vocab_distance, novelty = vocabulary_distance(seg.table, reference, config.vocabulary_quantile)
     unlike = novelty > 1
     x = features(workspace, seg, config, novelty)
+    before_fit = {"read_and_vocabulary": round(time.perf_counter() - started, 2)}  # reading, distances, features
     fitted = fit(x, config, progress)
+    fitted.timings = before_fit | fitted.timings
     del x
     clock = time.perf_counter()
     outlier = (fitted.outlier_score < 0) | unlike
