@@ -44,6 +44,7 @@ class SegmentFacts(BaseModel):
     displacement_mm: float | None = None
     head_yaw_std_deg: float | None = None
     head_yaw_abs_deg: float | None = None
+    head_yaw_fast_deg: float | None = None
     immobile_fraction: float | None = None
     wall_distance_mm: float | None = None
     zone: str | None = Field(default=None, pattern="^(wall|centre|corner)$")
@@ -51,7 +52,7 @@ class SegmentFacts(BaseModel):
 
     def row(self) -> dict:
         values = self.model_dump()
-        return {c: (math.nan if values[c] is None and c != "zone" else values[c]) for c in FACT_COLUMNS}
+        return {c: (math.nan if values.get(c) is None and c != "zone" else values.get(c)) for c in FACT_COLUMNS}
 
 
 class DescribeRequest(BaseModel):
