@@ -91,12 +91,13 @@ def test_features_hold_each_segment_s_search_vector_beside_its_facts(circling):
     seg = load(ws)
     novelty = np.linspace(0, 5, len(seg.table))
     # many batches, each placed by vec_id
-    x = features(ws, seg, DiscoverConfig(facts_weight=2.0, novelty_weight=0.5), novelty, batch=100)
+    z = fact_matrix(seg.table)
+    x = features(ws, seg, z, DiscoverConfig(facts_weight=2.0, novelty_weight=0.5), novelty, batch=100)
     with ws.connect(read_only=True) as con:
         vectors = np.stack(con.execute("SELECT embedding FROM segments WHERE behavior IS NOT NULL "
                                        "ORDER BY vec_id").fetchnumpy()["embedding"])
     assert np.array_equal(x[:, :vectors.shape[1]], vectors)
-    assert np.allclose(x[:, vectors.shape[1]:-1], fact_matrix(seg.table) * 2.0 / np.sqrt(len(FEATURE_FACTS)))
+    assert np.allclose(x[:, vectors.shape[1]:-1], z * 2.0 / np.sqrt(len(FEATURE_FACTS)))
     assert np.allclose(x[:, -1], 0.5 * np.minimum(novelty, 3))
     assert seg.keywords["row"].nunique() == len(seg.table)  # every described segment has keywords
 

@@ -240,16 +240,16 @@ def vocabulary_distance(table: pd.DataFrame, reference: pd.DataFrame, quantile: 
     return distance, ratio
 
 
-def features(workspace: Workspace, segments: Segments, config: DiscoverConfig, novelty: np.ndarray | None = None,
-             batch: int = 65_536) -> np.ndarray:
+def features(workspace: Workspace, segments: Segments, z: np.ndarray, config: DiscoverConfig,
+             novelty: np.ndarray | None = None, batch: int = 65_536) -> np.ndarray:
     """(segments, 384 + facts + 1) float32: each segment's search vector (unit length) beside its
-    ``fact_matrix`` row weighted by ``facts_weight`` over the square root of the number of facts,
+    ``fact_matrix`` row (``z``) weighted by ``facts_weight`` over the square root of the number of facts,
     and its distance to the vocabulary over the threshold (``vocabulary_distance``, clipped at 3)
     weighted by ``novelty_weight``, so that moments the describer words alike but the vocabulary
     does not know (a tight circle called a turn) fall apart from those it knows.
     The vectors are streamed from the catalogue in batches into the matrix: a million of them
     are 1.5 GB, and no second copy is ever made."""
-    facts = fact_matrix(segments.table) * (config.facts_weight / np.sqrt(len(FEATURE_FACTS)))
+    facts = z * (config.facts_weight / np.sqrt(len(FEATURE_FACTS)))
     novelty = np.zeros(len(facts), np.float32) if novelty is None else novelty
     facts = np.hstack([facts, config.novelty_weight * np.clip(novelty, 0, 3)[:, None]])
     vec_ids = segments.table["vec_id"].to_numpy()
@@ -562,7 +562,8 @@ def discover(workspace: Workspace, config: DiscoverConfig = DiscoverConfig(), pr
     say("measuring the distance to the vocabulary")
     vocab_distance, novelty = vocabulary_distance(seg.table, reference, config.vocabulary_quantile)
     unlike = novelty > 1
-    x = features(workspace, seg, config, novelty)
+    z = fact_matrix(seg.table)
+    x = features(workspace, seg, z, config, novelty)
     before_fit = {"read_and_vocabulary": round(time.perf_counter() - started, 2)}  # reading, distances, features
     fitted = fit(x, config, progress)
     fitted.timings = before_fit | fitted.timings
@@ -574,7 +575,6 @@ def discover(workspace: Workspace, config: DiscoverConfig = DiscoverConfig(), pr
     labels = split_unknown(fitted.labels, unlike, int(np.ceil(min_size)), config)
     shares = keyword_behavior_shares(keyword_counts(seg.keywords, labels))
     outlying = pd.Series(outlier).groupby(labels).mean()
-    z = fact_matrix(seg.table)
     labels = merge_clusters(labels, shares, outlying, z, config)
     clusters = describe_clusters(seg, fitted, labels, z, unlike, outlier, config)
     fitted.timings["name"] = round(time.perf_counter() - clock, 2)

@@ -30,9 +30,9 @@ import xarray as xr
 from movement.filtering import interpolate_over_time, rolling_filter
 
 DERIVED_CENTRE = "midpoint of nose and tail_base"
+"""``attrs["body_center"]`` of a dataset whose body_center was derived, not measured."""
 UNSMOOTHED = "unsmoothed_position"
 """Data variable of a cleaned dataset: positions after steps 1-4, before smoothing."""
-"""``attrs["body_center"]`` of a dataset whose body_center was derived, not measured."""
 
 
 @dataclass(frozen=True)
