@@ -134,7 +134,7 @@ def rows_for(file: LabelledFile, found: pd.DataFrame) -> list[dict]:
         precision, recall, f1 = scores(truth[rows], predicted[rows])
         # The ceiling: how well the raters agree with each other on the same segments.
         per_rater = [labels.segment_truth(v, windows)[rows] for v in votes.values()]
-        pairs = [f1 for a, b in itertools.combinations(per_rater, 2) if (f1 := scores(a, b)[2]) == f1]
+        pairs = [pair for a, b in itertools.combinations(per_rater, 2) if (pair := scores(a, b)[2]) == pair]
         called = pd.Series(described[rows & truth]).value_counts()
         out.append({
             "file": file.name, "behavior": m.name, "segments": int(rows.sum()), "truth": int(truth[rows].sum()),
