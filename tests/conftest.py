@@ -16,20 +16,31 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_DATA = REPO.parent / "shared" / "data" / "real"
+REAL_LABELLED = REPO.parent / "shared" / "data" / "real-labelled"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 
-@pytest.fixture(scope="session")
-def real_data() -> Path:
-    if not REAL_DATA.is_dir():
-        reason = f"real recordings not found at {REAL_DATA}"
+def _required(folder: Path, what: str) -> Path:
+    if not folder.is_dir():
+        reason = f"{what} not found at {folder}"
         if os.environ.get("MOUSEGPT_REQUIRE_REAL_DATA") == "1":
             pytest.fail(reason + " and MOUSEGPT_REQUIRE_REAL_DATA=1")
         pytest.skip(reason)
-    return REAL_DATA
+    return folder
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    return _required(REAL_DATA, "real recordings")
+
+
+@pytest.fixture(scope="session")
+def real_labelled() -> Path:
+    """Real pose files with human behaviour labels (../shared/data/real-labelled)."""
+    return _required(REAL_LABELLED, "real labelled pose files")
 
 
 @pytest.fixture(scope="session")

@@ -60,7 +60,8 @@ def test_pose_without_nose_names_what_it_found(tmp_path):
     from movement.io import load_poses
 
     ds = load_poses.from_numpy(np.zeros((5, 2, 2, 1)), np.ones((5, 2, 1)), keypoint_names=["ear", "tailbase"], fps=30)
-    with pytest.raises(InputError, match=r"no nose keypoint among \[ear, tail_base\]"):
+    with pytest.raises(InputError, match=r"x.csv: cannot find the mouse's nose among keypoints \[ear, tailbase\]; "
+                                         r"needed: nose \(or snout, nosetip, nose_tip, ...\); name yours with --keypoint-map"):
         pose.standardize(ds, source="x.csv")
 
 

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from mousegpt import arena as arena_mod
 from mousegpt import crops as crops_mod
-from mousegpt import kinematics, pose, qc, segments, tracking, video
+from mousegpt import kinematics, landmarks, pose, qc, segments, tracking, video
 from mousegpt.describe import BehaviorModel
 from mousegpt.embed import TextEmbedder
 from mousegpt.errors import InputError
@@ -77,25 +77,45 @@ def _imported_poses(spec: InputSpec, info: video.VideoInfo | None, fps: float | 
     return ds, fps
 
 
-def _scale(spec: InputSpec, ds, arena: arena_mod.Arena | None, warnings: list[str]) -> tuple[float, str]:
-    """px_per_mm and where it came from: given, the arena's real size, or the mouse's length."""
+def _scale(spec: InputSpec, ds, arena: arena_mod.Arena | None, warnings: list[str],
+           floor: landmarks.Floor | None = None) -> tuple[float, str]:
+    """px_per_mm and where it came from: given, the arena's real size (its corner landmarks in
+    a pose file, or its walls in the video), or the mouse's length."""
     if spec.px_per_mm is not None:
         problem = kinematics.implausible_scale(ds, spec.px_per_mm)
         if problem:
             warnings.append(f"{spec.name}: {problem}")
         return spec.px_per_mm, "given"
     if spec.arena_mm is not None:
-        if arena is not None and spec.video is not None:
-            px_per_mm = arena.width / spec.arena_mm
+        measured = None
+        if floor is not None:
+            measured = floor.arena.width, f"arena corners {', '.join(floor.corners)} ({spec.arena_mm:g} mm, {floor.arena.width:.0f} px)"
+        elif arena is not None and spec.video is not None:
+            measured = arena.width, f"arena ({spec.arena_mm:g} mm, {arena.width:.0f} px)"
+        if measured is not None:
+            px_per_mm = measured[0] / spec.arena_mm
             problem = kinematics.implausible_scale(ds, px_per_mm)
             if problem:
-                warnings.append(f"{spec.name}: arena {spec.arena_mm:g} mm wide and {arena.width:.0f} px: {problem}")
-            return px_per_mm, f"arena ({spec.arena_mm:g} mm, {arena.width:.0f} px)"
-        warnings.append(f"{spec.name}: no arena walls found in the video to measure against --arena-mm; "
-                        "px_per_mm estimated from the mouse's body length")
+                warnings.append(f"{spec.name}: arena {spec.arena_mm:g} mm wide and {measured[0]:.0f} px: {problem}")
+            return px_per_mm, measured[1]
+        warnings.append(f"{spec.name}: no arena walls found in the video or arena corners in the pose file to measure "
+                        "against --arena-mm; px_per_mm estimated from the mouse's body length")
     px_per_mm = kinematics.estimate_px_per_mm(ds)
     warnings.append(f"{spec.name}: px_per_mm estimated as {px_per_mm:.3f} from the mouse's body length")
     return px_per_mm, "estimated from body length"
+
+
+def _floor(spec: InputSpec, ds, where: dict, warnings: list[str]) -> landmarks.Floor | None:
+    """The arena floor from the pose file's corner landmarks (``where``: name -> (x, y) px), when
+    four of them enclose the mouse's path; with ``--arena-mm`` the floor is square."""
+    if len(where) < 4:
+        return None
+    centre = ds.position.sel(keypoints="body_center").transpose("space", ...).values.reshape(2, -1)
+    floor = landmarks.floor(where, centre[0], centre[1], square=spec.arena_mm is not None)
+    if floor is not None and spec.arena_mm is not None and abs(floor.stretch - 1) > 0.1:
+        warnings.append(f"{spec.name}: arena corners {', '.join(floor.corners)} look {floor.stretch:.2f} times wider than "
+                        f"tall; taken as a square floor {spec.arena_mm:g} mm on a side, and the poses rectified to it")
+    return floor
 
 
 TRACKER_QC = qc.QCConfig(min_confidence=0.0)
@@ -148,6 +168,7 @@ def _analyze(spec: InputSpec, workspace: Workspace, model: BehaviorModel, embedd
     ds = None
     if spec.pose is not None:
         ds, fps = _imported_poses(spec, info, fps, warnings)
+        warnings.extend(ds.attrs.get("pose_warnings", []))
     individuals = [str(i) for i in ds.individuals.values] if ds is not None else [None]
     ids = session_ids(base, len(individuals))
     if all(i in known for i in ids):
@@ -161,12 +182,17 @@ def _analyze(spec: InputSpec, workspace: Workspace, model: BehaviorModel, embedd
     config = qc.QCConfig()
     if ds is None:
         ds, config = tracking.track(spec.video, background=background), TRACKER_QC
+    marks = ds.attrs.get("landmarks") or {}
     ds, reports = qc.clean(ds, fps, config)
-    px_per_mm, px_source = _scale(spec, ds, arena, warnings)
+    # Kinematics are measured on the floor as it is (rectified, when its corners are known);
+    # crops are cut from the image as it is.
+    floor = _floor(spec, ds, marks, warnings)
+    on_floor = floor.rectify(ds) if floor else ds
+    px_per_mm, px_source = _scale(spec, on_floor, arena, warnings, floor)
     results = []
     for k, (session_id, individual, report) in enumerate(zip(ids, individuals, reports)):
-        where = arena or _arena_from_path(ds.isel(individuals=[k]))
-        kin = kinematics.compute(ds, fps, px_per_mm, where, individual=k, view=spec.view)
+        where = floor.arena if floor else (arena or _arena_from_path(on_floor.isel(individuals=[k])))
+        kin = kinematics.compute(on_floor, fps, px_per_mm, where, individual=k, view=spec.view)
         facts, windows = segments.facts(kin, fps), segments.windows(len(kin), fps)
         crops = (crops_mod.extract(spec.video, ds, windows, background, view=spec.view, individual=k)
                  if background is not None and getattr(model, "uses_crops", False) else None)
