@@ -36,7 +36,7 @@ def analyze(
     inputs: Annotated[Optional[list[str]], typer.Argument(
         metavar="[INPUT]...", help="Videos, folders of videos, or pose files alone.")] = None,
     manifest: Annotated[Optional[Path], typer.Option(
-        help="CSV: video, animal, condition, fps, px_per_mm, view[, pose, arena_mm].")] = None,
+        help="CSV: video, animal, condition, fps, px_per_mm, view[, pose, arena_mm, background].")] = None,
     pose: Annotated[Optional[str], typer.Option(
         help="Pose file (DeepLabCut, SLEAP, NWB, LightningPose) for the one video given.")] = None,
     condition: Annotated[Optional[str], typer.Option(help="Experimental condition of these inputs.")] = None,
@@ -50,6 +50,9 @@ def analyze(
     keypoint_map: Annotated[Optional[str], typer.Option(
         "--keypoint-map", help="Pose-file keypoint names to the platform's, e.g. Head=nose,TailRoot=tail_base "
         "(common names such as snout, tailbase, Center are mapped already).")] = None,
+    background: Annotated[Optional[Path], typer.Option(
+        "--background", help="Image of the empty arena (no mouse; any format OpenCV reads, the videos' size): the "
+        "tracker's background, for a mouse that hardly moves [default: estimated from each video].")] = None,
     address: Annotated[Optional[str], typer.Option(help="Ray cluster: auto or ray://host:10001 [default: embedded local Ray].")] = None,
     model: Annotated[str, typer.Option(help="Describer: mousegpt-tiny (shipped), tiny:/path (one you trained), kinematic "
                                        "(rules, no weights), or hf:/path/to/checkpoint (a local vision-language model).")] = "mousegpt-tiny",
@@ -65,7 +68,7 @@ def analyze(
 
     specs = resolve(inputs or [], manifest=str(manifest) if manifest else None, pose=pose, condition=condition,
                     animal=animal, fps=fps, px_per_mm=px_per_mm, view=view, arena_mm=arena_mm,
-                    keypoint_map=parse_keypoint_map(keypoint_map))
+                    keypoint_map=parse_keypoint_map(keypoint_map), background=str(background) if background else None)
     ws = workspace_of(workspace)
     err.print(f"analysing {len(specs)} input(s) into {ws.root}")
     report = run(specs, ws, address=address, model=model)

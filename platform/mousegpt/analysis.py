@@ -177,7 +177,7 @@ def _analyze(spec: InputSpec, workspace: Workspace, model: BehaviorModel, embedd
         # Analysed before but never committed (the commit failed or was interrupted): the
         # shards are complete (written atomically), so they are committed as they are.
         return [_from_shard(spec, workspace.shard_path(i)) for i in ids]
-    background = tracking.estimate_background(spec.video) if spec.video else None
+    background = tracking.estimate_background(spec.video, empty_arena=spec.background) if spec.video else None
     arena = arena_mod.from_background(background.image) if background is not None else None
     config = qc.QCConfig()
     if ds is None:

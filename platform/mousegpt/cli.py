@@ -102,6 +102,9 @@ def tracks(
     video_path: Annotated[Path, typer.Argument(metavar="VIDEO", help="Video of one mouse.")],
     out_file: Annotated[Path, typer.Option(
         "--out", help="Pose file to write; its suffix picks the format: .csv (DeepLabCut) or .nwb (NWB, ndx-pose).")],
+    background: Annotated[Optional[Path], typer.Option(
+        "--background", help="Image of the empty arena (no mouse; any format OpenCV reads, the video's size): the "
+        "tracker's background, for a mouse that hardly moves [default: estimated from the video].")] = None,
 ):
     """Track one mouse with the built-in tracker and write its poses as DeepLabCut CSV or NWB."""
     from rich.progress import Progress
@@ -110,9 +113,12 @@ def tracks(
 
     pose.export_format(out_file)  # a bad suffix fails now, not after tracking the whole video
     info = video.probe(video_path)
+    if background is not None:
+        tracking.read_empty_arena(background, info)  # a bad image fails now, too
     with Progress(console=err, transient=True) as progress:
         task = progress.add_task(f"tracking {video_path.name}", total=info.n_frames)
-        ds = tracking.track(video_path, progress=lambda done: progress.update(task, completed=done))
+        bg = tracking.estimate_background(video_path, empty_arena=background)
+        ds = tracking.track(video_path, background=bg, progress=lambda done: progress.update(task, completed=done))
     written = pose.save(ds, out_file, source=video_path)
     missing = float(ds.position.sel(keypoints="body_center").isnull().any("space").mean())
     err.print(f"wrote {', '.join(map(str, written))}: {ds.sizes['time']} frames, {missing:.1%} without a position")

@@ -1,10 +1,12 @@
 """What to analyse: command-line INPUTs and manifests resolved into one spec per session.
 
 INPUT is a video, a folder of videos, or a pose file alone. ``manifest.csv`` has columns
-``video, animal, condition, fps, px_per_mm, view`` (optional ``pose`` and ``arena_mm``); its
-paths are relative to the manifest's folder; empty fps is read from the container; empty
-px_per_mm is measured from the arena when ``arena_mm`` (the real width of the arena floor
-along the image's x axis, or its diameter) is given, else estimated from the mouse's length.
+``video, animal, condition, fps, px_per_mm, view`` (optional ``pose``, ``arena_mm`` and
+``background``); its paths are relative to the manifest's folder; empty fps is read from the
+container; empty px_per_mm is measured from the arena when ``arena_mm`` (the real width of
+the arena floor along the image's x axis, or its diameter) is given, else estimated from the
+mouse's length. ``background`` is an image of the empty arena, of the video's size, that the
+built-in tracker then uses instead of estimating one (for a mouse that hardly moves).
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ class InputSpec:
     """Real width of the arena floor (mm) along the image's x axis, or its diameter."""
     keypoint_map: dict[str, str] | None = None
     """Pose-file keypoint name -> platform name, over ``pose.KEYPOINT_ALIASES``."""
+    background: str | None = None
+    """Image of the empty arena (a file OpenCV reads, of the video's size): the tracker's
+    background instead of one estimated from the video."""
 
     @property
     def name(self) -> str:
@@ -64,7 +69,22 @@ def _validate(spec: InputSpec) -> InputSpec:
     validate_rates(None, spec.arena_mm, spec.name, names=("fps", "arena_mm"))
     if spec.view not in VIEWS:
         raise InputError(f"{spec.name}: view must be one of {', '.join(VIEWS)}, got {spec.view!r}")
+    if spec.background is not None:
+        _check_background(spec)
     return spec
+
+
+def _check_background(spec: InputSpec) -> None:
+    """An empty-arena image must go with a video, be readable and be of the video's size:
+    checked now, before anything is analysed (a missing video fails later, in its worker)."""
+    from mousegpt import tracking, video
+
+    if spec.video is None:
+        raise InputError(f"{spec.background}: an empty-arena image needs a video; {spec.name} is a pose file alone")
+    if Path(spec.video).exists():
+        tracking.read_empty_arena(spec.background, video.probe(spec.video))
+    elif not Path(spec.background).is_file():
+        raise InputError(f"{spec.background}: no such empty-arena image")
 
 
 def _number(value, column: str, where: str) -> float | None:
@@ -96,16 +116,18 @@ def read_manifest(path: str | Path) -> list[InputSpec]:
             video=rel(row.get("video", "").strip()), pose=rel(row.get("pose", "").strip()),
             animal=row.get("animal") or None, condition=row.get("condition") or None,
             fps=_number(row.get("fps"), "fps", where), px_per_mm=_number(row.get("px_per_mm"), "px_per_mm", where),
-            view=(row.get("view") or "top").strip(), arena_mm=_number(row.get("arena_mm"), "arena_mm", where))))
+            view=(row.get("view") or "top").strip(), arena_mm=_number(row.get("arena_mm"), "arena_mm", where),
+            background=rel(row.get("background", "").strip()))))
     return specs
 
 
 def resolve(
     inputs: list[str], manifest: str | None = None, pose: str | None = None, condition: str | None = None,
     animal: str | None = None, fps: float | None = None, px_per_mm: float | None = None, view: str = "top",
-    arena_mm: float | None = None, keypoint_map: dict[str, str] | None = None,
+    arena_mm: float | None = None, keypoint_map: dict[str, str] | None = None, background: str | None = None,
 ) -> list[InputSpec]:
-    """One spec per session. Command-line metadata applies to every INPUT (not to the manifest)."""
+    """One spec per session. Command-line metadata applies to every INPUT (not to the
+    manifest); so does ``background``, an empty-arena image for every video."""
     validate_rates(fps, px_per_mm, "command line")
     specs: list[InputSpec] = read_manifest(manifest) if manifest else []
     paths: list[Path] = []
@@ -122,7 +144,7 @@ def resolve(
         raise InputError(f"{pose}: --pose pairs one pose file with one video, got {len(paths)} inputs")
     for p in paths:
         common = dict(animal=animal, condition=condition, fps=fps, px_per_mm=px_per_mm, view=view, arena_mm=arena_mm,
-                      keypoint_map=keypoint_map)
+                      keypoint_map=keypoint_map, background=str(Path(background).resolve()) if background else None)
         if _is_pose_file(p) and pose is None:
             specs.append(_validate(InputSpec(video=None, pose=str(p.resolve()), **common)))
         else:

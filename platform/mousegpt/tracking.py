@@ -28,6 +28,7 @@ import xarray as xr
 from movement.io import load_poses
 
 from mousegpt import video
+from mousegpt.errors import InputError
 
 TRACKED_KEYPOINTS = ("nose", "body_center", "tail_base", "tail_tip")
 
@@ -70,11 +71,15 @@ def _light_gain(frame: np.ndarray, usable: np.ndarray, inverse: np.ndarray) -> f
 @dataclass(frozen=True)
 class Background:
     image: np.ndarray
-    """Per-pixel median grey level, float32, dims (y, x)."""
+    """The empty arena's grey level per pixel, float32, dims (y, x)."""
     polarity: int
     """-1 when the mouse is darker than the floor, +1 when lighter."""
     threshold: float
     """Grey-level difference from the background above which a pixel is foreground."""
+    floor: np.ndarray | None = None
+    """The arena's floor, uint8 (y, x), 1 on it; None where it is not told apart from its
+    surroundings. What lies beyond it (the reflection of a mouse in a transparent wall, the
+    room) is taken for the mouse only when nothing on the floor can be."""
 
     @cached_property
     def _meter(self) -> tuple[np.ndarray, np.ndarray]:
@@ -120,7 +125,38 @@ def _sorted_percentile(ordered: np.ndarray, q: float) -> np.ndarray:
     return ordered[:, lo] * (1 - frac) + ordered[:, hi].astype(np.float64) * frac
 
 
-def estimate_background(path: str | Path, config: TrackerConfig = TrackerConfig()) -> Background:
+def _samples(path: str | Path, n_frames: int, config: TrackerConfig) -> np.ndarray:
+    """About ``config.background_samples`` frames spread over the whole video, uint8 (frame,
+    y, x), each brought to the brightness of the samples' median: lights drift over a long
+    session, and the per-pixel statistics below must compare the floor with itself."""
+    step = max(1, math.ceil(n_frames / config.background_samples))
+    samples = np.concatenate([chunk for _, chunk in video.iter_chunks(path, chunk_size=32, step=step)])
+    grid = np.median(samples[:, ::LIGHT_GRID, ::LIGHT_GRID], axis=0)
+    usable = grid >= LIGHT_MIN_GREY
+    inverse = (1.0 / grid[usable]).astype(np.float32)
+    gains = np.array([_light_gain(sample, usable, inverse) for sample in samples])
+    if np.any(np.abs(gains - 1) >= LIGHT_TOLERANCE):
+        samples = np.stack([cv2.convertScaleAbs(s, alpha=1 / g) for s, g in zip(samples, gains)])
+    return samples
+
+
+def _polarity(samples: np.ndarray, reference: np.ndarray) -> int:
+    """-1 when the strongest deviations of ``samples`` (frame, pixel) from ``reference``
+    (pixel) are darker, +1 when lighter: the mouse is the strongest deviation in each sample."""
+    diff = samples.astype(np.float32) - reference
+    darkest, brightest = np.percentile(diff, [0.05, 99.95], axis=1)
+    return -1 if np.median(-darkest) >= np.median(brightest) else 1
+
+
+def _contrast(samples: np.ndarray, image: np.ndarray, polarity: int) -> float:
+    """The mouse's typical contrast with the background (grey levels): the median over
+    samples of the 99.95th percentile of their difference from it, in the mouse's direction."""
+    deviation = (samples.astype(np.float32) - image.ravel()) * polarity
+    return float(np.median(np.percentile(deviation, 99.95, axis=1)))
+
+
+def estimate_background(path: str | Path, config: TrackerConfig = TrackerConfig(),
+                        empty_arena: str | Path | None = None) -> Background:
     """The empty arena, from frames sampled across the video, plus the mouse's polarity and contrast.
 
     A per-pixel median would absorb a mouse that rests in one place for half the video, so
@@ -128,33 +164,194 @@ def estimate_background(path: str | Path, config: TrackerConfig = TrackerConfig(
     percentile (light mouse) of each pixel: the mouse must cover a pixel in 90% of the
     samples to hide the floor there. Samples are first brought to a common overall
     brightness (see ``Background.relit``).
+
+    A mouse that rests in one place through (nearly) every sample, as in a short clip of a
+    still mouse, is part of that percentile all the same: it is found as a mouse-sized blob
+    that differs from the floor around it while no mouse is seen anywhere else in most
+    samples, and the floor is put back in its place (``_hidden_mouse``). ``empty_arena``,
+    an image of the arena without the mouse (a file OpenCV reads, of the video's size; see
+    ``read_empty_arena``), replaces the estimate.
     """
     info = video.probe(path)
-    step = max(1, math.ceil(info.n_frames / config.background_samples))
-    samples = np.concatenate([chunk for _, chunk in video.iter_chunks(path, chunk_size=32, step=step)])
+    empty = read_empty_arena(empty_arena, info) if empty_arena is not None else None  # a bad file fails first
+    samples = _samples(path, info.n_frames, config)
     n, h, w = samples.shape
-    # Lights drift over a long session: each sample is brought to the brightness of the
-    # samples' median first, so that the percentiles below compare the floor with itself.
-    grid = np.median(samples[:, ::LIGHT_GRID, ::LIGHT_GRID], axis=0)
-    usable = grid >= LIGHT_MIN_GREY
-    inverse = (1.0 / grid[usable]).astype(np.float32)
-    gains = np.array([_light_gain(sample, usable, inverse) for sample in samples])
-    if np.any(np.abs(gains - 1) >= LIGHT_TOLERANCE):
-        samples = np.stack([cv2.convertScaleAbs(s, alpha=1 / g) for s, g in zip(samples, gains)])
-    # Each pixel's samples sorted once; every per-pixel percentile below reads from it.
-    ordered = np.sort(samples.reshape(n, -1).T, axis=1)
-    median = _sorted_percentile(ordered, 50).astype(np.float32)
-    diff = samples.reshape(n, -1).astype(np.float32) - median
-    # The mouse is the strongest deviation from the background in each sample; its sign
-    # tells the polarity.
-    darkest, brightest = np.percentile(diff, [0.05, 99.95], axis=1)
-    polarity = -1 if np.median(-darkest) >= np.median(brightest) else 1
-    image = _sorted_percentile(ordered, 90 if polarity < 0 else 10).astype(np.float32)
-    deviation = (samples.reshape(n, -1).astype(np.float32) - image) * polarity
-    contrast = float(np.median(np.percentile(deviation, 99.95, axis=1)))
-    image = image.reshape(h, w)
+    flat = samples.reshape(n, -1)
+    hidden = None
+    if empty is not None:
+        image = _matched_levels(empty, np.median(flat, axis=0).reshape(h, w))
+        polarity = _polarity(flat, image.ravel())
+    else:
+        # Each pixel's samples sorted once; every per-pixel percentile below reads from it.
+        ordered = np.sort(flat.T, axis=1)
+        polarity = _polarity(flat, _sorted_percentile(ordered, 50).astype(np.float32))
+        image = _sorted_percentile(ordered, 90 if polarity < 0 else 10).astype(np.float32).reshape(h, w)
+        contrast = _contrast(flat, image, polarity)
+        hidden = _hidden_mouse(image, samples, polarity, max(config.min_threshold, config.threshold_fraction * contrast),
+                               config)
+        if hidden is not None:
+            mask, polarity_hidden, floor = hidden
+            if polarity_hidden != polarity:  # the mouse never moved: the first guess was noise
+                polarity = polarity_hidden
+                image = _sorted_percentile(ordered, 90 if polarity < 0 else 10).astype(np.float32).reshape(h, w)
+            image = np.where(mask > 0, floor, image).astype(np.float32)
+    if empty is not None or hidden is not None:
+        contrast = _contrast(flat, image, polarity)
     threshold = max(config.min_threshold, config.threshold_fraction * contrast)
-    return Background(image=image, polarity=polarity, threshold=threshold)
+    return Background(image=image, polarity=polarity, threshold=threshold, floor=_floor_region(image))
+
+
+def read_empty_arena(path: str | Path, info: video.VideoInfo) -> np.ndarray:
+    """An image of the empty arena (any format OpenCV reads) as grey levels, float32 (y, x).
+
+    Raises InputError naming the file when it is missing, unreadable, or not of the size of
+    the video ``info`` describes.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such empty-arena image")
+    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if image is None:
+        raise InputError(f"{path}: not an image OpenCV can read (empty-arena image)")
+    h, w = image.shape
+    if (w, h) != (info.width, info.height):
+        raise InputError(f"{path}: empty-arena image is {w}x{h} but the video {info.path.name} is "
+                         f"{info.width}x{info.height}; it must be a frame of the same camera")
+    return image.astype(np.float32)
+
+
+def _matched_levels(image: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """``image`` brought to the grey levels of ``reference`` (the video's median frame) by
+    the straight line through their matched quantiles: a frame exported in full range, or
+    a photo taken at another exposure, shows the same floor at other levels than the video's
+    luma. The mouse covers too few pixels to move the quantiles."""
+    q = np.linspace(2, 98, 49)
+    gain, offset = np.polyfit(np.percentile(image, q), np.percentile(reference, q), 1)
+    return (gain * image + offset).astype(np.float32)
+
+
+HIDDEN_WORK_SIDE = 240
+"""Short side (px) of the reduced image in which a mouse hidden in the background is looked for."""
+FLOOR_SCALE = 0.1
+"""Reach (Gaussian sigma) of the floor's local average, as a fraction of the image's short
+side: a mouse's body covers only a small part of it."""
+MOUSE_AREA = (0.0005, 0.06)
+"""Smallest and largest area of a mouse's body, as fractions of the image."""
+SEEN_ELSEWHERE = 0.5
+"""A blob in the background is the mouse only if the mouse is seen elsewhere in fewer than
+this fraction of the samples; otherwise it is part of the arena (an object, a stain)."""
+
+
+def _floor_level(image: np.ndarray, floor: np.ndarray, sigma: float) -> np.ndarray:
+    """The floor's local average grey level, float32 (y, x): a Gaussian average of the
+    pixels of ``image`` where ``floor`` is set, and of those only (walls and the surround
+    stay out of it, so it holds up to the floor's edge)."""
+    weights = cv2.GaussianBlur(floor.astype(np.float32), (0, 0), sigma)
+    total = cv2.GaussianBlur(image * floor, (0, 0), sigma)
+    return total / np.maximum(weights, 1e-3)
+
+
+def _hidden_mouse(image: np.ndarray, samples: np.ndarray, polarity: int, threshold: float,
+                  config: TrackerConfig) -> tuple[np.ndarray, int, np.ndarray] | None:
+    """A mouse that the percentile background ``image`` holds, because it rested in one
+    place through (nearly) all the ``samples``: (its mask, uint8 (y, x); its polarity; the
+    floor's estimate, float32 (y, x), to put in its place), or None.
+
+    The floor (``_floor_region``) is averaged locally; the candidate is the strongest
+    compact, mouse-sized blob on it, clear of the image's border, that is darker or lighter
+    than that average by more than the floor's own texture and the sensor noise do. It is
+    taken for the mouse only when the samples show no mouse elsewhere (with the motion's
+    ``polarity`` and ``threshold``) in most of them: a mouse that moves about is seen away
+    from a dark object that sits on the floor. The floor put in its place is the average of
+    the floor around it.
+    """
+    h, w = image.shape
+    scale = max(1, min(h, w) // HIDDEN_WORK_SIDE)
+    small = cv2.resize(image, (w // scale, h // scale), interpolation=cv2.INTER_AREA) if scale > 1 else image
+    sigma = FLOOR_SCALE * min(small.shape)
+    on_floor = _floor_region(small)
+    if on_floor is None:
+        on_floor = np.ones(small.shape, np.uint8)
+    residual = small - _floor_level(small, on_floor, sigma)
+    spread = 1.4826 * float(np.median(np.abs(residual[on_floor > 0] - np.median(residual[on_floor > 0]))))
+    level = max(config.min_threshold, 5 * spread)
+    smallest, largest = (f * small.size for f in MOUSE_AREA)
+    best = None
+    for sign in (-1, 1):
+        mask = cv2.morphologyEx(((residual * sign > level) & (on_floor > 0)).astype(np.uint8), cv2.MORPH_OPEN, _SQUARE_3)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        for i in range(1, count):
+            x, y, bw, bh, area = stats[i]
+            if not smallest <= area <= largest or x == 0 or y == 0 or x + bw == mask.shape[1] or y + bh == mask.shape[0]:
+                continue
+            blob = (labels == i).astype(np.uint8)
+            strength = float(residual[blob > 0].sum()) * sign
+            if (best is None or strength > best[0]) and _compact(blob):
+                best = (strength, sign, blob)
+    if best is None:
+        return None
+    _, sign, blob = best
+    mask = cv2.resize(blob, (w, h), interpolation=cv2.INTER_NEAREST) if scale > 1 else blob
+    if _seen_elsewhere(samples, image, mask, polarity, threshold) >= SEEN_ELSEWHERE:
+        return None
+    # The blur and the faint edge of the fur around the blob go too, but only on the floor:
+    # beyond its edge lies something else, that the floor's average does not describe.
+    reach = max(2, int(round(0.15 * math.sqrt(cv2.countNonZero(mask)))))
+    mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1)))
+    full = (lambda a, how: cv2.resize(a, (w, h), interpolation=how) if scale > 1 else a)  # noqa: E731
+    mask &= full(on_floor, cv2.INTER_NEAREST)
+    small_mask = cv2.resize(mask, small.shape[::-1], interpolation=cv2.INTER_NEAREST) if scale > 1 else mask
+    floor = full(_floor_level(small, on_floor & (1 - small_mask), sigma), cv2.INTER_LINEAR)
+    return mask, sign, floor.astype(np.float32)
+
+
+def _floor_region(image: np.ndarray) -> np.ndarray | None:
+    """The arena's floor in a background image: the convex hull of its largest uniform
+    region (of either Otsu class), uint8 (y, x); None when no region covers 15% of the
+    image. The hull takes back what a mouse resting on the floor cuts out of it."""
+    grey = cv2.GaussianBlur(np.clip(image, 0, 255).astype(np.uint8), (5, 5), 0)
+    _, bright = cv2.threshold(grey, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    best, best_area = None, 0.15 * grey.size
+    for mask in (bright, 1 - bright):
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=4)
+        if count > 1:
+            i = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+            if stats[i, cv2.CC_STAT_AREA] > best_area:
+                best, best_area = (labels == i).astype(np.uint8), stats[i, cv2.CC_STAT_AREA]
+    if best is None:
+        return None
+    hull = np.zeros_like(grey)
+    cv2.fillConvexPoly(hull, cv2.convexHull(_largest_outline(best)), 1)
+    return hull
+
+
+def _compact(blob: np.ndarray) -> bool:
+    """Whether a blob could be a mouse's body: mostly convex (a curled or bent mouse is) and
+    at most five times as long as wide."""
+    outline = _largest_outline(blob)
+    hull = cv2.contourArea(cv2.convexHull(outline))
+    (_, _), (a, b), _ = cv2.minAreaRect(outline)
+    return hull > 0 and cv2.countNonZero(blob) / hull >= 0.5 and max(a, b) <= 5 * max(1.0, min(a, b))
+
+
+def _seen_elsewhere(samples: np.ndarray, image: np.ndarray, blob: np.ndarray, polarity: int, threshold: float) -> float:
+    """Fraction of ``samples`` in which a mouse-sized blob differs from ``image`` (by more
+    than ``threshold`` in the direction ``polarity``) away from ``blob``: outside a body
+    length's reach of it, where a resting mouse's moving head and tail stay."""
+    h, w = image.shape
+    reach = int(2 * math.sqrt(cv2.countNonZero(blob)))
+    near = cv2.dilate(blob, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1)))
+    away = (near == 0)
+    background = np.clip(np.round(image), 0, 255).astype(np.uint8)
+    smallest = MOUSE_AREA[0] * h * w
+    five = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))  # leaves a body, not a tail
+    seen = 0
+    for sample in samples:
+        diff = cv2.subtract(background, sample) if polarity < 0 else cv2.subtract(sample, background)
+        mask = cv2.morphologyEx(((diff > threshold) & away).astype(np.uint8), cv2.MORPH_OPEN, five)
+        outline = _largest_outline(mask)
+        seen += outline is not None and cv2.contourArea(outline) >= smallest
+    return seen / len(samples)
 
 
 _SQUARE_3 = np.ones((3, 3), np.uint8)
@@ -375,7 +572,7 @@ def _segment_window(window: np.ndarray, bg: Background, config: TrackerConfig, p
     """The mouse in ``window``, the part of the frame whose top-left corner is ``offset``."""
     diff = bg.contrast(window, *offset)
     mask = cv2.morphologyEx((diff > bg.threshold).astype(np.uint8), cv2.MORPH_OPEN, _SQUARE_3)
-    outline = _largest_outline(mask)
+    outline = _mouse_outline(mask, diff, bg.floor, offset, config)
     if outline is None:
         return None
     # Tails are paler and thinner than the body, so they are looked for with a lower
@@ -392,6 +589,44 @@ def _segment_window(window: np.ndarray, bg: Background, config: TrackerConfig, p
     silhouette = (faint[crop] == 2).astype(np.uint8)
     return _measure(blob, silhouette, diff[crop], bg.threshold, previous,
                     np.array([offset[0] + x0, offset[1] + y0], np.float32))
+
+
+RIVAL_AREA = 0.25
+"""Blobs smaller than this fraction of the largest in view do not compete with it to be the mouse."""
+OFF_FLOOR_WEIGHT = 0.25
+"""How much a blob whose centre lies beyond the arena's floor counts against one on it."""
+
+
+def _mouse_outline(mask: np.ndarray, diff: np.ndarray, floor: np.ndarray | None, offset: tuple[int, int],
+                   config: TrackerConfig) -> np.ndarray | None:
+    """The outer contour of the blob of ``mask`` that is the mouse; None when the mask is empty.
+
+    Usually there is one blob, or one much larger than the rest. When blobs of similar
+    size compete, the one with the most contrast (``diff`` summed over it) wins: a
+    reflection in a transparent wall or a clear floor is a mirrored copy of the mouse, as
+    large but fainter. A blob whose centre lies beyond the arena's ``floor`` (the window's
+    top-left corner is ``offset`` in it) counts for OFF_FLOOR_WEIGHT of its contrast: a
+    mouse stands on the floor, its reflections are seen beyond the walls.
+    """
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if len(contours) <= 1:
+        return contours[0] if contours else None
+    areas = np.array([cv2.contourArea(c) for c in contours])
+    rivals = [c for c, a in zip(contours, areas) if a >= max(config.min_area_px, RIVAL_AREA * areas.max())]
+    if len(rivals) <= 1:
+        return contours[int(np.argmax(areas))]
+    scores = []
+    for contour in rivals:
+        x, y, w, h = cv2.boundingRect(contour)
+        inside = _filled(contour, (h, w), (-x, -y))
+        score = float(diff[y:y + h, x:x + w][inside > 0].sum(dtype=np.float64))
+        if floor is not None:
+            m = cv2.moments(contour)
+            cx, cy = (int(m["m10"] / m["m00"]), int(m["m01"] / m["m00"])) if m["m00"] else (x, y)
+            if not floor[min(cy + offset[1], floor.shape[0] - 1), min(cx + offset[0], floor.shape[1] - 1)]:
+                score *= OFF_FLOOR_WEIGHT
+        scores.append(score)
+    return rivals[int(np.argmax(scores))]
 
 
 def _measure(blob: np.ndarray, silhouette: np.ndarray, diff: np.ndarray, threshold: float, previous: _Pose | None,

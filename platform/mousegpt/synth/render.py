@@ -57,6 +57,10 @@ class Scene:
     motion_blur: bool = True
     distractors: bool = True
     """Faeces dropped over time, and reflections of the lights on the floor."""
+    reflection: float = 0.0
+    """Transparent walls: how strongly (0-1, the mirror image's opacity) the mouse is
+    reflected in a wall it is near, as a faint mirrored copy beyond that wall; 0 for opaque
+    walls (no reflection). It fades out as the mouse moves a body length from the wall."""
 
     def __post_init__(self):
         problems = []
@@ -72,6 +76,8 @@ class Scene:
             problems.append(f"fur must be one of {', '.join(FUR)}, got {self.fur!r}")
         if not 0 <= self.crf <= 51:
             problems.append(f"crf must be 0-51, got {self.crf}")
+        if not 0 <= self.reflection <= 1:
+            problems.append(f"reflection must be 0-1, got {self.reflection}")
         if problems:
             raise InputError("; ".join(problems))
 
@@ -235,6 +241,11 @@ class Renderer:
         colour, alpha = cv2.GaussianBlur(colour, (3, 3), 0), cv2.GaussianBlur(alpha, (3, 3), 0)
         if blur is not None:
             colour, alpha = cv2.filter2D(colour, -1, blur), cv2.filter2D(alpha, -1, blur)
+        light = self.field[int(np.clip(pts["body_center"][1], 0, self.scene.height - 1)),
+                           int(np.clip(pts["body_center"][0], 0, self.scene.width - 1))]
+        if self.scene.reflection > 0:  # drawn first: the mouse's own patch may reach over them
+            for line, strength in self._mirrors(pts["body_center"]):
+                self._reflect(frame, colour, alpha, (x0, y0), line, strength * light)
         roi = frame[y0:y1, x0:x1].astype(np.float32)
         a = alpha.astype(np.float32) * np.float32(1 / 255)
         if self.scene.shadows and self.scene.view == "top":
@@ -244,9 +255,54 @@ class Renderer:
             shadow[dy:, dx:] = a[:-dy, :-dx]
             shadow = cv2.GaussianBlur(shadow, (0, 0), max(1.0, 0.04 * self.length_px))
             roi *= (1 - 0.18 * shadow)[..., None]
-        light = self.field[int(np.clip(pts["body_center"][1], 0, self.scene.height - 1)),
-                           int(np.clip(pts["body_center"][0], 0, self.scene.width - 1))]
         roi = roi * (1 - a)[..., None] + colour.astype(np.float32) * np.float32(light)
+        frame[y0:y1, x0:x1] = np.clip(roi, 0, 255).astype(np.uint8)
+
+    def _mirrors(self, centre: np.ndarray) -> list[tuple[tuple[np.ndarray, float], float]]:
+        """The walls that reflect a mouse whose body centre is at ``centre`` (px): each as its
+        line ``(n, c)`` (the points q with n . q = c, n the unit normal pointing out of the
+        arena) and the reflection's opacity there. A wall reflects what is within about a body
+        length of it: a mouse farther away is seen in it only at angles the camera misses."""
+        scene = self.scene
+        side = scene.arena_mm * scene.px_per_mm
+        ox, oy = scene.origin_px
+        if scene.arena == "circle":
+            middle = np.array([ox + side / 2, oy + side / 2])
+            offset = centre - middle
+            n = offset / max(1e-6, float(np.hypot(*offset)))  # the tangent nearest the mouse
+            walls = [(n, float(n @ middle) + side / 2)]
+        else:
+            walls = [(np.array([-1.0, 0.0]), -ox), (np.array([1.0, 0.0]), ox + side),
+                     (np.array([0.0, -1.0]), -oy), (np.array([0.0, 1.0]), oy + side)]
+        mirrors = []
+        for n, c in walls:
+            fade = 1 - (c - float(n @ centre)) / self.length_px
+            if fade > 0:
+                mirrors.append(((n, c), self.scene.reflection * min(1.0, fade)))
+        return mirrors
+
+    def _reflect(self, frame: np.ndarray, colour: np.ndarray, alpha: np.ndarray, corner: tuple[int, int],
+                 line: tuple[np.ndarray, float], opacity: float) -> None:
+        """Composite the mouse's patch (premultiplied ``colour`` and ``alpha``, top-left at
+        ``corner`` in the frame) mirrored across ``line``, at ``opacity``, where it lands."""
+        n, c = line
+        mirror = np.eye(2) - 2 * np.outer(n, n)
+        shift = 2 * c * n
+        h, w = alpha.shape
+        corners = np.array([[0, 0], [w, 0], [0, h], [w, h]], np.float64) + corner
+        landed = corners @ mirror.T + shift
+        x0, y0 = np.maximum(np.floor(landed.min(axis=0)).astype(int), 0)
+        x1 = min(int(np.ceil(landed[:, 0].max())), self.scene.width)
+        y1 = min(int(np.ceil(landed[:, 1].max())), self.scene.height)
+        if x1 <= x0 or y1 <= y0:
+            return
+        # Patch coordinates to the destination window's: mirror, then move to the window.
+        affine = np.hstack([mirror, (mirror @ np.asarray(corner, np.float64) + shift - (x0, y0))[:, None]])
+        size = (x1 - x0, y1 - y0)
+        mirrored = cv2.warpAffine(colour, affine, size, flags=cv2.INTER_LINEAR).astype(np.float32)
+        cover = cv2.warpAffine(alpha, affine, size, flags=cv2.INTER_LINEAR).astype(np.float32) * np.float32(opacity / 255)
+        roi = frame[y0:y1, x0:x1].astype(np.float32)
+        roi = roi * (1 - cover)[..., None] + mirrored * np.float32(opacity)
         frame[y0:y1, x0:x1] = np.clip(roi, 0, 255).astype(np.uint8)
 
     def _blur_kernel(self, i: int) -> np.ndarray | None:
