@@ -75,10 +75,11 @@ def _mirrored(scene: Scene, point: np.ndarray) -> np.ndarray:
 
 
 # A black mouse by the left wall of a square arena (seen from below: by the right edge of
-# the image) and an agouti one by the wall of a round arena; each faces along the wall, its
-# mirror image beyond the wall.
+# the image), an agouti one by the wall of a round arena, each facing along the wall, its
+# mirror image beyond the wall; and an agouti one with its nose in a corner, mirrored in both walls.
 STILL = {"black-square": (replace(SCENE, fur="black", arena="square"), (40.0, 150.0, 2.0)),
-         "agouti-circle": (replace(SCENE, fur="agouti", arena="circle"), (60.0, 120.0, 2.0))}
+         "agouti-circle": (replace(SCENE, fur="agouti", arena="circle"), (60.0, 120.0, 2.0)),
+         "agouti-corner": (replace(SCENE, fur="agouti", arena="square"), (365.0, 365.0, 0.8))}
 
 
 @pytest.fixture(scope="module", params=list(STILL))
@@ -121,6 +122,26 @@ def test_a_mouse_resting_through_a_whole_clip_is_found(still):
     nose, tail = _xy(ds, "nose"), truth[["tail_base_x", "tail_base_y"]].to_numpy()
     nose_truth = truth[["nose_x", "nose_y"]].to_numpy()
     assert np.mean(np.hypot(*(nose - tail).T) < np.hypot(*(nose - nose_truth).T)) < 0.03  # head and tail not swapped
+
+
+@pytest.mark.parametrize("program", [
+    [("walk", 1.0), ("rest", 8.0)],  # a long rest: the mouse moves in an eighth of the frames
+    [("sniff", 9.0)],  # shifts slowly: it uncovers as much floor as it covers, no polarity from motion
+    [("rest", 3.0), ("groom", 6.0, "face")],  # the head and forepaws move, the body does not
+], ids=["walk-then-rest", "sniff", "rest-then-groom"])
+def test_a_mouse_that_hardly_moves_is_found(tmp_path, program):
+    scene = replace(SCENE, fur="black")
+    traj = simulate(SECONDS, "control", seed=3, fps=scene.fps, arena=scene.geometry, program=program,
+                    start=(150.0, 200.0, 1.0))
+    renderer = Renderer(traj, scene, 3)
+    encode(renderer, tmp_path / "clip.mp4")
+    truth = truth_table(traj, scene, renderer.points)
+    ds = tracking.track(tmp_path / "clip.mp4")
+    length = _body_length(truth)
+    assert np.isnan(_xy(ds, "body_center")).any(axis=1).mean() <= MISSING_LIMIT
+    for keypoint in ("nose", "body_center", "tail_base"):
+        error = np.hypot(*(_xy(ds, keypoint) - truth[[f"{keypoint}_x", f"{keypoint}_y"]].to_numpy()).T)
+        assert np.nanmedian(error) < ERROR_LIMIT * length, keypoint
 
 
 def test_the_background_of_a_still_mouse_is_the_empty_floor(still):

@@ -191,7 +191,9 @@ def estimate_background(path: str | Path, config: TrackerConfig = TrackerConfig(
                                config)
         if hidden is not None:
             mask, polarity_hidden, floor = hidden
-            if polarity_hidden != polarity:  # the mouse never moved: the first guess was noise
+            # A mouse that never moved, or shifted so slowly that it uncovered as much floor
+            # as it covered, left the first guess to noise.
+            if polarity_hidden != polarity:
                 polarity = polarity_hidden
                 image = _sorted_percentile(ordered, 90 if polarity < 0 else 10).astype(np.float32).reshape(h, w)
             image = np.where(mask > 0, floor, image).astype(np.float32)
@@ -242,6 +244,20 @@ SEEN_ELSEWHERE = 0.5
 this fraction of the samples; otherwise it is part of the arena (an object, a stain)."""
 
 
+@dataclass(frozen=True)
+class _Resting:
+    """A mouse-sized blob that differs from the floor around it in a background image."""
+
+    blob: np.ndarray
+    """Its pixels, uint8 (y, x) of the full image."""
+    sign: int
+    """-1 when darker than the floor, +1 when lighter."""
+    on_floor: np.ndarray
+    """The floor, uint8, at the reduced scale the search works at."""
+    small: np.ndarray
+    """The image at that scale."""
+
+
 def _floor_level(image: np.ndarray, floor: np.ndarray, sigma: float) -> np.ndarray:
     """The floor's local average grey level, float32 (y, x): a Gaussian average of the
     pixels of ``image`` where ``floor`` is set, and of those only (walls and the surround
@@ -251,20 +267,13 @@ def _floor_level(image: np.ndarray, floor: np.ndarray, sigma: float) -> np.ndarr
     return total / np.maximum(weights, 1e-3)
 
 
-def _hidden_mouse(image: np.ndarray, samples: np.ndarray, polarity: int, threshold: float,
-                  config: TrackerConfig) -> tuple[np.ndarray, int, np.ndarray] | None:
-    """A mouse that the percentile background ``image`` holds, because it rested in one
-    place through (nearly) all the ``samples``: (its mask, uint8 (y, x); its polarity; the
-    floor's estimate, float32 (y, x), to put in its place), or None.
-
-    The floor (``_floor_region``) is averaged locally; the candidate is the strongest
-    compact, mouse-sized blob on it, clear of the image's border, that is darker or lighter
-    than that average by more than the floor's own texture and the sensor noise do. It is
-    taken for the mouse only when the samples show no mouse elsewhere (with the motion's
-    ``polarity`` and ``threshold``) in most of them: a mouse that moves about is seen away
-    from a dark object that sits on the floor. The floor put in its place is the average of
-    the floor around it.
-    """
+def _resting_blob(image: np.ndarray, config: TrackerConfig) -> _Resting | None:
+    """The strongest compact, mouse-sized blob on the arena's floor in a background
+    ``image``, clear of the image's border, darker or lighter than the floor's local average
+    (``_floor_level``) by more than the floor's texture and the sensor noise make it vary;
+    None when there is none. The average is taken twice, the second time without what the
+    first found far from it, so that a mouse does not make the floor beside it look lighter
+    (or darker)."""
     h, w = image.shape
     scale = max(1, min(h, w) // HIDDEN_WORK_SIDE)
     small = cv2.resize(image, (w // scale, h // scale), interpolation=cv2.INTER_AREA) if scale > 1 else image
@@ -273,8 +282,9 @@ def _hidden_mouse(image: np.ndarray, samples: np.ndarray, polarity: int, thresho
     if on_floor is None:
         on_floor = np.ones(small.shape, np.uint8)
     residual = small - _floor_level(small, on_floor, sigma)
-    spread = 1.4826 * float(np.median(np.abs(residual[on_floor > 0] - np.median(residual[on_floor > 0]))))
-    level = max(config.min_threshold, 5 * spread)
+    values = residual[on_floor > 0]
+    level = max(config.min_threshold, 5 * 1.4826 * float(np.median(np.abs(values - np.median(values)))))
+    residual = small - _floor_level(small, on_floor & (np.abs(residual) <= level), sigma)
     smallest, largest = (f * small.size for f in MOUSE_AREA)
     best = None
     for sign in (-1, 1):
@@ -291,18 +301,38 @@ def _hidden_mouse(image: np.ndarray, samples: np.ndarray, polarity: int, thresho
     if best is None:
         return None
     _, sign, blob = best
-    mask = cv2.resize(blob, (w, h), interpolation=cv2.INTER_NEAREST) if scale > 1 else blob
-    if _seen_elsewhere(samples, image, mask, polarity, threshold) >= SEEN_ELSEWHERE:
+    return _Resting(blob=cv2.resize(blob, (w, h), interpolation=cv2.INTER_NEAREST) if scale > 1 else blob,
+                    sign=sign, on_floor=on_floor, small=small)
+
+
+def _hidden_mouse(image: np.ndarray, samples: np.ndarray, polarity: int, threshold: float,
+                  config: TrackerConfig) -> tuple[np.ndarray, int, np.ndarray] | None:
+    """A mouse that the percentile background ``image`` holds, because it rested in one
+    place through (nearly) all the ``samples``: (its mask, uint8 (y, x); its polarity; the
+    floor's estimate, float32 (y, x), to put in its place), or None.
+
+    The candidate is ``_resting_blob``. It is taken for the mouse only when the samples show
+    no mouse elsewhere (with the motion's ``polarity`` and ``threshold``) in most of them: a
+    mouse that moves about is seen away from a dark object that sits on the floor. The
+    floor put in its place is the average of the floor around it.
+    """
+    resting = _resting_blob(image, config)
+    if resting is None or _seen_elsewhere(samples, image, resting.blob, polarity, threshold) >= SEEN_ELSEWHERE:
         return None
+    h, w = image.shape
+    small, on_floor = resting.small, resting.on_floor
+    sigma = FLOOR_SCALE * min(small.shape)
+    to_small = (lambda a: cv2.resize(a, small.shape[::-1], interpolation=cv2.INTER_NEAREST) if small.shape != (h, w) else a)  # noqa: E731
+    full = (lambda a, how: cv2.resize(a, (w, h), interpolation=how) if small.shape != (h, w) else a)  # noqa: E731
     # The blur and the faint edge of the fur around the blob go too, but only on the floor:
-    # beyond its edge lies something else, that the floor's average does not describe.
-    reach = max(2, int(round(0.15 * math.sqrt(cv2.countNonZero(mask)))))
-    mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1)))
-    full = (lambda a, how: cv2.resize(a, (w, h), interpolation=how) if scale > 1 else a)  # noqa: E731
-    mask &= full(on_floor, cv2.INTER_NEAREST)
-    small_mask = cv2.resize(mask, small.shape[::-1], interpolation=cv2.INTER_NEAREST) if scale > 1 else mask
-    floor = full(_floor_level(small, on_floor & (1 - small_mask), sigma), cv2.INTER_LINEAR)
-    return mask, sign, floor.astype(np.float32)
+    # beyond its edge lies something else, that the floor's average does not describe. The
+    # floor is found again with the blob filled in: a mouse in a corner cut it off before.
+    reach = max(2, int(round(0.15 * math.sqrt(cv2.countNonZero(resting.blob)))))
+    mask = cv2.dilate(resting.blob, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1)))
+    level = _floor_level(small, on_floor & (1 - to_small(mask)), sigma)
+    refound = _floor_region(np.where(to_small(resting.blob) > 0, level, small))
+    mask &= full(refound if refound is not None else on_floor, cv2.INTER_NEAREST)
+    return mask, resting.sign, full(level, cv2.INTER_LINEAR).astype(np.float32)
 
 
 def _floor_region(image: np.ndarray) -> np.ndarray | None:
