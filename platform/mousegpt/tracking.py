@@ -12,7 +12,12 @@ Frames where no mouse is found are NaN everywhere; tail_tip alone is NaN, with c
 The background is a per-pixel percentile of frames sampled across the whole video, so a
 mouse resting in one place for most of a session stays foreground; each frame's overall
 brightness is matched to it first, so lights that drift or a camera's automatic exposure
-do not turn the floor into foreground.
+do not turn the floor into foreground. A mouse that stays still through (nearly) all of a
+clip is in the percentile too: it is found there as a mouse-sized blob that differs from
+the floor around it, and replaced by the floor (``estimate_background``); or the user gives
+an image of the empty arena. Reflections of the mouse in a clear floor or a transparent wall
+are fainter than the mouse and lie beyond the arena's floor: they lose to it
+(``_mouse_outline``).
 """
 
 from __future__ import annotations
