@@ -296,3 +296,26 @@ def test_an_empty_arena_image_needs_a_video(tmp_path):
     cv2.imwrite(str(tmp_path / "empty.png"), np.zeros((240, 320), np.uint8))
     with pytest.raises(InputError, match="empty.png: an empty-arena image needs a video; .*track.csv is a pose file alone"):
         resolve([str(tmp_path / "track.csv")], fps=25, background=str(tmp_path / "empty.png"))
+
+
+def test_analyze_tracks_with_the_empty_arena_image(with_empty_arena, tmp_path, monkeypatch):
+    """`analyze --background` hands the image to the tracker: the spec's background reaches
+    ``estimate_background`` (after its round trip through JSON to a worker)."""
+    import json
+
+    from mousegpt.analysis import analyze
+    from mousegpt.describe import load_model
+    from mousegpt.embed import DIM
+    from mousegpt.inputs import InputSpec
+    from mousegpt.store import Workspace
+
+    path, _, _, empty = with_empty_arena
+    asked, estimate = [], tracking.estimate_background
+    monkeypatch.setattr(tracking, "estimate_background", lambda *a, **k: asked.append(k) or estimate(*a, **k))
+    (spec,) = resolve([str(path)], view="bottom", background=str(empty))
+    spec = InputSpec(**json.loads(json.dumps(spec.to_dict())))
+    unit = lambda texts: np.tile(np.eye(1, DIM, dtype=np.float32), (len(texts), 1))  # noqa: E731  (no text model needed)
+    (result,) = analyze(spec, Workspace(tmp_path / "ws"), load_model("kinematic"), unit)
+    assert result.error is None, result.error
+    assert asked == [{"empty_arena": str(empty.resolve())}]
+    assert result.qc["missing_fraction"] <= MISSING_LIMIT
