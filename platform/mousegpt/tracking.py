@@ -263,6 +263,11 @@ class _Resting:
     """The image at that scale."""
 
 
+def _resized(image: np.ndarray, shape: tuple[int, ...], interpolation: int) -> np.ndarray:
+    """``image`` at ``shape`` (rows, columns); itself when it has that shape already."""
+    return image if image.shape == shape else cv2.resize(image, shape[::-1], interpolation=interpolation)
+
+
 def _floor_level(image: np.ndarray, floor: np.ndarray, sigma: float) -> np.ndarray:
     """The floor's local average grey level, float32 (y, x): a Gaussian average of the
     pixels of ``image`` where ``floor`` is set, and of those only (walls and the surround
@@ -281,7 +286,7 @@ def _resting_blob(image: np.ndarray, config: TrackerConfig) -> _Resting | None:
     (or darker)."""
     h, w = image.shape
     scale = max(1, min(h, w) // HIDDEN_WORK_SIDE)
-    small = cv2.resize(image, (w // scale, h // scale), interpolation=cv2.INTER_AREA) if scale > 1 else image
+    small = _resized(image, (h // scale, w // scale), cv2.INTER_AREA)
     sigma = FLOOR_SCALE * min(small.shape)
     on_floor = _floor_region(small)
     if on_floor is None:
@@ -306,8 +311,7 @@ def _resting_blob(image: np.ndarray, config: TrackerConfig) -> _Resting | None:
     if best is None:
         return None
     _, sign, blob = best
-    return _Resting(blob=cv2.resize(blob, (w, h), interpolation=cv2.INTER_NEAREST) if scale > 1 else blob,
-                    sign=sign, on_floor=on_floor, small=small)
+    return _Resting(blob=_resized(blob, (h, w), cv2.INTER_NEAREST), sign=sign, on_floor=on_floor, small=small)
 
 
 def _hidden_mouse(image: np.ndarray, samples: np.ndarray, polarity: int, threshold: float,
@@ -324,20 +328,17 @@ def _hidden_mouse(image: np.ndarray, samples: np.ndarray, polarity: int, thresho
     resting = _resting_blob(image, config)
     if resting is None or _seen_elsewhere(samples, image, resting.blob, polarity, threshold) >= SEEN_ELSEWHERE:
         return None
-    h, w = image.shape
     small, on_floor = resting.small, resting.on_floor
-    sigma = FLOOR_SCALE * min(small.shape)
-    to_small = (lambda a: cv2.resize(a, small.shape[::-1], interpolation=cv2.INTER_NEAREST) if small.shape != (h, w) else a)  # noqa: E731
-    full = (lambda a, how: cv2.resize(a, (w, h), interpolation=how) if small.shape != (h, w) else a)  # noqa: E731
     # The blur and the faint edge of the fur around the blob go too, but only on the floor:
     # beyond its edge lies something else, that the floor's average does not describe. The
     # floor is found again with the blob filled in: a mouse in a corner cut it off before.
     reach = max(2, int(round(0.15 * math.sqrt(cv2.countNonZero(resting.blob)))))
     mask = cv2.dilate(resting.blob, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1)))
-    level = _floor_level(small, on_floor & (1 - to_small(mask)), sigma)
-    refound = _floor_region(np.where(to_small(resting.blob) > 0, level, small))
-    mask &= full(refound if refound is not None else on_floor, cv2.INTER_NEAREST)
-    return mask, resting.sign, full(level, cv2.INTER_LINEAR).astype(np.float32)
+    floor_level = _floor_level(small, on_floor & (1 - _resized(mask, small.shape, cv2.INTER_NEAREST)),
+                               FLOOR_SCALE * min(small.shape))
+    refound = _floor_region(np.where(_resized(resting.blob, small.shape, cv2.INTER_NEAREST) > 0, floor_level, small))
+    mask &= _resized(refound if refound is not None else on_floor, image.shape, cv2.INTER_NEAREST)
+    return mask, resting.sign, _resized(floor_level, image.shape, cv2.INTER_LINEAR).astype(np.float32)
 
 
 def _floor_region(image: np.ndarray) -> np.ndarray | None:
