@@ -319,3 +319,8 @@ def test_analyze_tracks_with_the_empty_arena_image(with_empty_arena, tmp_path, m
     assert result.error is None, result.error
     assert asked == [{"empty_arena": str(empty.resolve())}]
     assert result.qc["missing_fraction"] <= MISSING_LIMIT
+
+
+def test_reflection_strength_is_checked():
+    with pytest.raises(InputError, match="reflection must be 0-1, got 1.5"):
+        Scene(reflection=1.5)
