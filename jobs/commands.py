@@ -133,6 +133,9 @@ def _stdout_to_stderr():
 def train(
     out: Annotated[Path, typer.Argument(help="Folder for the checkpoint (config, safetensors, model card, metrics).")],
     sessions: Annotated[int, typer.Option(help="Synthetic training sessions (0: annotations only).", min=0)] = 120,
+    pose_sessions: Annotated[int, typer.Option(
+        "--pose-sessions", help="More synthetic sessions, seen as a lab's pose file (estimator noise, no video).",
+        min=0)] = 120,
     seconds: Annotated[float, typer.Option(help="Length of each synthetic session.", min=2)] = 60.0,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic world and of training.")] = 0,
     epochs: Annotated[int, typer.Option(min=1)] = 20,
@@ -160,7 +163,7 @@ def train(
 
     if gpu and workers == 0:
         workers = 1
-    config = TrainConfig(out=str(out), sessions=sessions, seconds=seconds, seed=seed, epochs=epochs,
+    config = TrainConfig(out=str(out), sessions=sessions, pose_sessions=pose_sessions, seconds=seconds, seed=seed, epochs=epochs,
                          batch_size=batch_size, lr=lr, zero_stage=zero_stage, workers=workers, gpu=gpu,
                          annotations=str(annotations) if annotations else None)
     stdout = _stdout_to_stderr()

@@ -71,6 +71,8 @@ class TrainConfig:
     validation_fraction: float = 0.1
     emphasis: dict[str, float] = field(default_factory=lambda: dict(TRAINING_EMPHASIS))
     """Multipliers on the synthetic conditions' behaviour rates (``TRAINING_EMPHASIS``)."""
+    pose_sessions: int = 120
+    """Synthetic sessions seen as a lab's pose file (``pose_session_examples``), besides the rendered ones."""
     threads: int = field(default_factory=lambda: os.cpu_count() or 1)
 
 
@@ -142,9 +144,49 @@ def session_examples(workdir: str, name: str, seconds: float, condition: str, se
     keep = np.flatnonzero(visible)
     return {
         "session": np.full(len(keep), name), "view": np.full(len(keep), scene.view),
-        "facts": seg["facts"].iloc[keep].reset_index(drop=True),
+        "source": np.full(len(keep), "video"), "facts": seg["facts"].iloc[keep].reset_index(drop=True),
         "sequence": sequence_features(seg["kinematics"], seg["windows"], n_steps)[keep],
         "crops": seg["crops"][keep], "label": np.asarray(labels)[keep], "variant": np.asarray(variants)[keep],
+    }
+
+
+POSE_FPS = (25.0, 30.0, 50.0, 60.0)
+"""Frame rates of the pose-file training sessions: labs film at 25-60 fps, and a pose
+estimator's jitter looks faster the higher the rate."""
+
+
+def pose_session_examples(name: str, seconds: float, condition: str, seed: int, scene: Scene, n_steps: int,
+                          emphasis: dict[str, float] | None = None) -> dict:
+    """One synthetic session as a lab's pose file would give it, analysed as ``analyze`` analyses
+    a pose file alone (default quality control, the scale estimated from the mouse's length,
+    the arena from its path), with its labelled segments: the true keypoints seen through a
+    pose estimator drawn at random (``synth.estimator``: jitter, drift, lost and wild points,
+    which body-centre point the lab tracked), at a frame rate from ``POSE_FPS``. No crops."""
+    from mousegpt import pose
+    from mousegpt.analysis import pose_file_kinematics
+    from mousegpt.synth import estimator, simulate, truth_table
+    from mousegpt.synth.dataset import truth_poses
+
+    rng = np.random.default_rng(seed)
+    fps = float(rng.choice(POSE_FPS))
+    truth = truth_table(simulate(seconds, condition, seed, fps, scene.geometry, emphasis=emphasis), scene)
+    length_px = float(np.median(np.hypot(truth["nose_x"] - truth["tail_base_x"], truth["nose_y"] - truth["tail_base_y"])))
+    seen = estimator.observe(truth_poses(truth, fps), estimator.draw(rng), rng, length_px)
+    kin = pose_file_kinematics(pose.standardize(seen, source=name), fps, view=scene.view)
+    windows = segments.windows(len(kin), fps)
+    facts = segments.facts(kin, fps)
+    behavior, variant = truth["behavior"].to_numpy(), truth["variant"].astype(str).to_numpy()
+    labels = [_majority(behavior[w.start_frame:w.end_frame]) for w in windows]
+    variants = [_majority(variant[w.start_frame:w.end_frame][behavior[w.start_frame:w.end_frame] == label])
+                for w, label in zip(windows, labels)]
+    keep = np.flatnonzero(facts["visible_fraction"].to_numpy() >= 0.5)
+    crop_frames, size = MouseGPTTinyConfig().crop_frames, MouseGPTTinyConfig().crop_size
+    return {
+        "session": np.full(len(keep), name), "view": np.full(len(keep), scene.view),
+        "source": np.full(len(keep), "pose"), "facts": facts.iloc[keep].reset_index(drop=True),
+        "sequence": sequence_features(kin, windows, n_steps)[keep],
+        "crops": np.zeros((len(keep), crop_frames, size, size), np.uint8),
+        "label": np.asarray(labels)[keep], "variant": np.asarray(variants)[keep],
     }
 
 
@@ -255,23 +297,28 @@ def concatenate(parts: list[dict]) -> dict:
 
 
 def synthetic_examples(config: TrainConfig, n_steps: int, progress: Progress | None = None) -> dict:
-    """Labelled segments of ``config.sessions`` synthetic sessions, rendered and analysed on Ray."""
+    """Labelled segments of ``config.sessions`` synthetic sessions rendered and tracked, and of
+    ``config.pose_sessions`` more seen as pose files (other seeds), analysed on Ray."""
     import ray
 
     from mousegpt.cluster import connect
 
     connect(None)
     plans = training_scenes(config.sessions, config.seed)
-    task = ray.remote(num_cpus=1, max_retries=1)(session_examples)
+    pose_plans = training_scenes(config.pose_sessions, config.seed + 1) if config.pose_sessions else []
+    rendered = ray.remote(num_cpus=1, max_retries=1)(session_examples)
+    seen_as_pose = ray.remote(num_cpus=1, max_retries=1)(pose_session_examples)
     with tempfile.TemporaryDirectory(prefix="mousegpt-train-") as workdir:
-        pending = [task.remote(workdir, name, config.seconds, cond, s, scene, n_steps, config.emphasis)
+        pending = [rendered.remote(workdir, name, config.seconds, cond, s, scene, n_steps, config.emphasis)
                    for name, cond, s, scene in plans]
-        parts = []
+        pending += [seen_as_pose.remote(f"pose_{name}", config.seconds, cond, s, scene, n_steps, config.emphasis)
+                    for name, cond, s, scene in pose_plans]
+        total, parts = len(pending), []
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
             parts.append(ray.get(done[0]))
             if progress:
-                progress("rendering and analysing synthetic sessions", len(parts), len(plans))
+                progress("simulating and analysing synthetic sessions", len(parts), total)
     parts.sort(key=lambda p: str(p["session"][0]) if len(p["session"]) else "")
     return concatenate(parts)
 
@@ -626,6 +673,8 @@ def train(config: TrainConfig, progress: Progress | None = None, data: dict | No
     labels = data["label"][train_rows]
     metrics = {
         "segments": {"train": int(len(train_rows)), "validation": int(len(val_rows))},
+        "segments_by_source": {str(k): int(v) for k, v in zip(*np.unique(data.get("source", np.full(len(data["label"]), "")),
+                                                                          return_counts=True))},
         "train_label_counts": {b: int(np.sum(labels == b)) for b in BEHAVIORS},
         "validation_macro_f1": round(f1, 4), "validation_f1": {k: round(v, 4) for k, v in per_class.items()},
         "seconds": {"data": round(data_seconds, 1), "training": round(train_seconds, 1),
@@ -650,9 +699,11 @@ def write_vocabulary_facts(folder: str | Path, config: TrainConfig, data: dict |
     (``mousegpt train OUT --reference-only``) when the facts change."""
     from mousegpt.discover import REFERENCE_FILE, vocabulary_reference
 
-    if data is None:
-        data = synthetic_examples(config, MouseGPTTinyConfig().n_steps, progress)
-    references = [vocabulary_reference(data["facts"], data["label"], config.seed).assign(source="video")]
+    if data is None:  # the rendered sessions alone: the pose-file part is simulated again below
+        data = synthetic_examples(replace(config, pose_sessions=0), MouseGPTTinyConfig().n_steps, progress)
+    video = data["source"] == "video" if "source" in data else np.ones(len(data["label"]), dtype=bool)
+    references = [vocabulary_reference(data["facts"][video].reset_index(drop=True), data["label"][video],
+                                       config.seed).assign(source="video")]
     if config.sessions:
         pose_facts, pose_labels = pose_reference(config, progress)
         references.append(vocabulary_reference(pose_facts, pose_labels, config.seed).assign(source="pose"))
@@ -697,8 +748,9 @@ def write_model_card(out: str | Path, metrics: dict) -> Path:
     c = metrics["config"]
     counts = ", ".join(f"{b} {n}" for b, n in metrics["train_label_counts"].items())
     per_class = ", ".join(f"{b} {v:.2f}" for b, v in metrics["validation_f1"].items())
-    bench_path = out / "benchmark.json"
+    bench_path, real_path = out / "benchmark.json", out / "real_validity.json"
     bench = json.loads(bench_path.read_text()) if bench_path.exists() else None
+    real = json.loads(real_path.read_text()) if real_path.exists() else None
     lines = [
         "---", "library_name: transformers", "tags: [mouse, behaviour, mousegpt]", "---", "",
         "# MouseGPT-tiny", "",
@@ -721,9 +773,19 @@ def write_model_card(out: str | Path, metrics: dict) -> Path:
         "(tracked video; the same sessions' true keypoints read as pose files): the vocabulary in kinematic terms,",
         "which `mousegpt discover` measures novelty against. The weights do not depend on it: `mousegpt train OUT",
         "--reference-only` rebuilds it from the same sessions when the facts change.", "",
+        f"{c.get('pose_sessions', 0)} more synthetic sessions (other seeds, the same scenes) are seen as a lab's pose file",
+        "would see them (`mousegpt.synth.estimator`): the true keypoints with a pose estimator's jitter and slow drift,",
+        "lost and wild points, and the body-centre point some labs track, others place on the mid-back and others",
+        f"lack; at {', '.join(f'{f:g}' for f in POSE_FPS)} fps; analysed as `analyze` analyses a pose file alone (the scale",
+        "estimated from the mouse's length); no crops. The synthetic world's rears are calibrated to real top-view",
+        "DeepLabCut files from their poses alone, never their labels: a rear's top looks 0.66-0.83 of the stretched",
+        "length from above, and against a wall the hind paws step up to it (`synth.motion.REAR_PEAK`, `REAR_CLIMB`).",
+        "Segments by source: " + ", ".join(f"{k or 'annotations'} {v}" for k, v in metrics.get("segments_by_source", {}).items())
+        + ".", "",
         "## Recipe", "",
         f"Reproduce with (about {max(1, round(metrics['seconds']['total'] / 60))} minutes on 2 CPU cores):", "",
-        "```", f"mousegpt train OUT --sessions {c['sessions']} --seconds {c['seconds']:g} --seed {c['seed']} "
+        "```", f"mousegpt train OUT --sessions {c['sessions']} --pose-sessions {c.get('pose_sessions', 0)} "
+        f"--seconds {c['seconds']:g} --seed {c['seed']} "
         f"--epochs {c['epochs']} --batch-size {c['batch_size']} --lr {c['lr']:g} --zero-stage {c['zero_stage']}", "```", "",
         "Loss: behaviour cross-entropy + CLIP-style contrastive loss (same-behaviour captions are positives) + the",
         f"decoder's token cross-entropy. DeepSpeed AdamW (weight decay {c['weight_decay']:g}), warmup then cosine, ZeRO stage",
@@ -736,6 +798,9 @@ def write_model_card(out: str | Path, metrics: dict) -> Path:
         "(crops + kinematics + facts, kinematics + facts, facts).",
         f"Took {metrics['seconds']['data']:.0f} s for data and {metrics['seconds']['training']:.0f} s for training.", "",
         "## Metrics", "",
+        *(["Real mice (`benchmarks/real_validity.py`: `analyze` with default settings on real DeepLabCut files labelled by",
+           "people, `../shared/data/real-labelled`; never trained on):", "",
+           *[f"- {line}" for line in real.get("summary", [])], ""] if real else []),
         f"Validation (held-out training sessions, {metrics['segments']['validation']} segments): macro-F1 "
         f"{metrics['validation_macro_f1']:.3f}; per class: {per_class}.", "",
     ]

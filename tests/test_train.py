@@ -49,13 +49,14 @@ def test_training_on_ray_train_workers_writes_a_usable_checkpoint(tmp_path, synt
     out = tmp_path / "ckpt"
     # A real process: Ray and DeepSpeed write to file descriptor 1, which must not reach --json's stdout.
     result = subprocess.run([str(Path(sys.executable).parent / "mousegpt"), "train", str(out), "--sessions", "2",
-                             "--seconds", "6", "--epochs", "2", "--batch-size", "16", "--workers", "2",
+                             "--pose-sessions", "2", "--seconds", "6", "--epochs", "2", "--batch-size", "16", "--workers", "2",
                              "--zero-stage", "2", "--annotations", str(annotations), "--json"],
                             capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads(result.stdout)
     assert metrics["config"]["zero_stage"] == 2 and metrics["config"]["workers"] == 2
     assert metrics["segments"]["train"] > 0
+    assert set(metrics["segments_by_source"]) == {"video", "pose", ""}  # rendered, seen as pose files, annotated
     assert {"config.json", "model.safetensors", "README.md", "metrics.json"} <= {p.name for p in out.iterdir()}
     reference = __import__("pandas").read_parquet(out / "vocabulary_facts.parquet")  # what discover measures against
     assert set(reference["source"]) == {"video", "pose"} and set(reference["behavior"]) <= set(BEHAVIORS)

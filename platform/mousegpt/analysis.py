@@ -131,12 +131,19 @@ def session_facts(ds, fps: float, px_per_mm: float, arena: arena_mod.Arena | Non
     return segments.facts(kinematics.compute(cleaned, fps, px_per_mm, arena, view=view), fps)
 
 
+def pose_file_kinematics(ds, fps: float, px_per_mm: float | None = None, view: str = "top") -> pd.DataFrame:
+    """Per-frame kinematics of the first individual of an imported pose file alone (no video),
+    as ``analyze`` computes them: import quality control, the arena from the path, and the
+    scale estimated from the mouse's body length unless ``px_per_mm`` is given."""
+    cleaned, _ = qc.clean(ds.isel(individuals=[0]), fps, qc.QCConfig())
+    px_per_mm = px_per_mm or kinematics.estimate_px_per_mm(cleaned)
+    return kinematics.compute(cleaned, fps, px_per_mm, _arena_from_path(cleaned), view=view)
+
+
 def pose_file_facts(ds, fps: float, px_per_mm: float, view: str = "top") -> pd.DataFrame:
     """Per-segment facts of the first individual of an imported pose file alone (no video):
-    import quality control, the arena from the path, kinematics; what ``analyze`` computes."""
-    cleaned, _ = qc.clean(ds.isel(individuals=[0]), fps, qc.QCConfig())
-    kin = kinematics.compute(cleaned, fps, px_per_mm, _arena_from_path(cleaned), view=view)
-    return segments.facts(kin, fps)
+    ``pose_file_kinematics`` at a known scale, cut into segments."""
+    return segments.facts(pose_file_kinematics(ds, fps, px_per_mm, view), fps)
 
 
 def analyze(spec: InputSpec, workspace: Workspace, model: BehaviorModel, embedder: TextEmbedder,

@@ -100,6 +100,37 @@ def _open_field_point(arena: ArenaGeometry, rng: np.random.Generator, x: float, 
     return point
 
 
+REAR_PEAK = (0.35, 0.7)
+"""Range of a rear's height (``Posture.rear`` at its top), drawn per bout. Seen from above, a
+rear at 0.35-0.7 looks 0.66-0.83 of the stretched nose-to-tail-base length: the shortest 5% of
+frames in real DeepLabCut open-field files (their poses alone, no labels) are 0.69-0.81 of the
+session's 85th percentile, where a fully upright mouse (1.0) would look 0.52."""
+
+
+REAR_CLIMB = 0.15
+"""A supported rear's body centre ends this many body lengths from the wall, seen from above:
+the hind paws step up to the wall and the front climbs it. The raised head then shows over the
+wall's foot, as a camera above sees it in perspective. In the real open-field DeepLabCut file
+with floor corners (``sturman_oft``, its poses alone, no labels), the body centre is within 0.15
+body lengths of the floor's edge in 19% of frames and the nose is over the edge in 29% (by up to
+29 mm at the 5th percentile); walking with its nose at the wall, the centre is 0.58 away."""
+
+
+def _rearing_centre(origin: tuple[float, float, float, float], ramp: float, t: float, variant: str, length: float,
+                    phase: float, shuffle_hz: float) -> tuple[float, float]:
+    """The body centre of a rearing mouse (mm), seen from above. Against a wall it moves to the
+    wall as the mouse rises (``ramp`` 0..1) and back as it comes down (``origin``: x, y where
+    the rear began, the nearest wall's direction and distance); up on its hind legs a mouse
+    shifts its weight and shuffles, 5-15 mm either way at about half a hertz (along the wall)."""
+    x0, y0, wall_dir, wall_mm = origin
+    climb = ramp * max(0.0, wall_mm - REAR_CLIMB * length) if variant == "supported" else 0.0
+    amplitude = 5.0 + 10.0 * (shuffle_hz - 5.0) / 2.0  # from the bout's groom rate, already drawn: 5-15 mm
+    sway = ramp * amplitude * math.sin(2 * math.pi * 0.5 * t + phase)
+    along = wall_dir + math.pi / 2
+    return (x0 + climb * math.cos(wall_dir) + sway * math.cos(along),
+            y0 + climb * math.sin(wall_dir) + sway * math.sin(along))
+
+
 def simulate(seconds: float, condition: str, seed: int, fps: float = 25.0, arena: ArenaGeometry = ArenaGeometry(),
              novel: tuple[str, ...] = (), body_length_mm: float | None = None,
              program: list[tuple] | None = None, start: tuple[float, float, float] | None = None,
@@ -150,11 +181,16 @@ def simulate(seconds: float, condition: str, seed: int, fps: float = 25.0, arena
         turn_rate = math.radians(rng.uniform(160, 240)) * side
         groom_hz, groom_side = rng.uniform(5.0, 7.0), float(rng.choice([-1.0, 1.0]))
         phase = rng.uniform(0, 2 * math.pi)
+        # How far up this rear goes (the body's pitch). Taken from the phase, not a new draw, so
+        # every other random choice of a seeded session stays as it was.
+        rear_peak = REAR_PEAK[0] + (REAR_PEAK[1] - REAR_PEAK[0]) * phase / (2 * math.pi)
         # Locomotion either follows the walls (as often as the condition's wall affinity says)
         # or crosses the open field toward a random place.
         goal = None if rng.random() < wall_affinity else _open_field_point(arena, rng, x, y, heading)
         # A rear against a wall starts with walking up to it, nose to the wall (labelled walk).
         approach_frames = int(2 * fps) if variant == "supported" else 0
+        # Where the rear proper starts: (x, y, direction of the nearest wall, distance to it).
+        rear_origin: tuple[float, float, float, float] | None = None
         i = 0
         while i < n:
             t = i * dt
@@ -196,6 +232,9 @@ def simulate(seconds: float, condition: str, seed: int, fps: float = 25.0, arena
             elif behavior == "rest":
                 target["stretch"] = 0.8 + 0.012 * math.sin(2 * math.pi * 2.5 * t + phase)  # breathing
                 target["bend"] = 0.15 * groom_side
+                # A resting or freezing mouse holds its head where it was, often turned to a side
+                # (up to about 35 degrees; from the bout's phase, already drawn).
+                target["yaw"] = 0.6 * math.sin(phase)
             elif behavior == "groom":
                 target["stretch"], target["up"] = 0.8, 1.0
                 stroke = math.sin(2 * math.pi * groom_hz * t + phase)
@@ -206,8 +245,10 @@ def simulate(seconds: float, condition: str, seed: int, fps: float = 25.0, arena
                     target["yaw"], target["bend"] = groom_side * (0.9 + 0.3 * stroke), groom_side * (0.5 + 0.2 * stroke)
             elif behavior == "rear":
                 ramp = max(0.0, min(1.0, t / 0.3, (duration - t) / 0.3))
-                target["rear"], target["up"] = ramp, ramp
+                target["rear"], target["up"] = ramp * rear_peak, ramp
                 target["yaw"] = 0.15 * math.sin(2 * math.pi * 0.8 * t + phase)
+                if rear_origin is None:
+                    rear_origin = (x, y, *reversed(arena.wall(x, y)))
             elif behavior == "sniff":
                 target["yaw"] = 0.5 * math.sin(2 * math.pi * 1.5 * t + phase)
                 target["rear"] = 0.08 + 0.04 * math.sin(2 * math.pi * 8.0 * t)  # whisking nose bob
@@ -228,6 +269,8 @@ def simulate(seconds: float, condition: str, seed: int, fps: float = 25.0, arena
             lift = target["lift"]
             x_new = x + step_speed * math.cos(heading) * dt
             y_new = y + step_speed * math.sin(heading) * dt
+            if rear_origin is not None and label == "rear":
+                x_new, y_new = _rearing_centre(rear_origin, ramp, t, variant, length, phase, groom_hz)
             # The whole body stays inside: a nose that reaches a wall stops the mouse, which then
             # turns along the wall; a rump swung into a wall pushes the body away from it.
             front, head, back = heading + bend / 2, heading + bend / 2 + yaw, heading - bend / 2
@@ -236,7 +279,7 @@ def simulate(seconds: float, condition: str, seed: int, fps: float = 25.0, arena
                                              y_new + neck_mm * math.sin(front) + snout_mm * math.sin(head))
             rump_gap, rump_wall = arena.wall(x_new - 0.45 * length * stretch * math.cos(back),
                                              y_new - 0.45 * length * stretch * math.sin(back))
-            if nose_gap < 2.0 and label != "rear":  # a rearing mouse's front is off the floor
+            if nose_gap < 2.0 and label != "rear":  # reared up the wall, the raised head shows over its foot
                 x_new -= (2.0 - nose_gap) * math.cos(nose_wall)
                 y_new -= (2.0 - nose_gap) * math.sin(nose_wall)
                 if behavior not in ("rear", "groom", "rest"):
