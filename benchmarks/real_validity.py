@@ -16,6 +16,11 @@ A segment shows a behaviour when at least half its frames do. Per kind of rearin
 segments of the other kind are left out (the describer has one ``rear`` class). The
 synthetic held-out macro-F1 is the checkpoint's own (``benchmarks/describer_quality.py``,
 kept in its ``benchmark.json``). These files are the yardstick: nothing is trained on them.
+
+Calibration: per labelled behaviour, the describer's probability of it (``probs``) against
+whether the raters saw it: the expected calibration error (10 equal-width bins) and a
+reliability plot (``--plots DIR``: ``reliability.png``). ``--card DIR`` writes the summary to
+DIR/real_validity.json and re-renders the checkpoint's model card.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from jobs.train import expected_calibration_error
 from mousegpt import labels, pose, segments
 from mousegpt.describe.model import DEFAULT_MODEL, WEIGHTS
 
@@ -136,13 +142,61 @@ def rows_for(file: LabelledFile, found: pd.DataFrame) -> list[dict]:
         per_rater = [labels.segment_truth(v, windows)[rows] for v in votes.values()]
         pairs = [pair for a, b in itertools.combinations(per_rater, 2) if (pair := scores(a, b)[2]) == pair]
         called = pd.Series(described[rows & truth]).value_counts()
+        forecast = np.array([json.loads(p).get(m.predicted, 0.0) if isinstance(p, str) else p.get(m.predicted, 0.0)
+                             for p in found["probs"]])[rows]
         out.append({
             "file": file.name, "behavior": m.name, "segments": int(rows.sum()), "truth": int(truth[rows].sum()),
             "predicted": int(predicted[rows].sum()), "precision": precision, "recall": recall, "f1": f1,
             "raters": len(votes), "rater_f1": float(np.nanmean(pairs)) if pairs else float("nan"),
             "truth_called": {str(k): int(v) for k, v in called.items()},
+            "ece": expected_calibration_error(forecast, truth[rows]),
+            "uncertain": int(np.sum(found["uncertain"].to_numpy(bool)[rows])) if "uncertain" in found else 0,
+            "reliability": reliability(forecast, truth[rows]),
         })
     return out
+
+
+def reliability(forecast: np.ndarray, truth: np.ndarray, bins: int = 10) -> list[dict]:
+    """Per equal-width bin of the forecast probability: its mean, the share truly labelled, and the count."""
+    edges = np.minimum((forecast * bins).astype(int), bins - 1)
+    return [{"forecast": float(forecast[edges == b].mean()), "observed": float(truth[edges == b].mean()),
+             "segments": int((edges == b).sum())} for b in np.unique(edges)]
+
+
+def plot_reliability(rows: list[dict], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="calibrated")
+    for r in rows:
+        if r["truth"] and "copy" not in r["file"]:
+            points = r["reliability"]
+            ax.plot([p["forecast"] for p in points], [p["observed"] for p in points], marker="o",
+                    label=f"{r['behavior']} (ECE {r['ece']:.2f})")
+            for p in points:
+                ax.annotate(str(p["segments"]), (p["forecast"], p["observed"]), fontsize=6, alpha=0.7)
+    ax.set_xlabel("describer's probability of the behaviour")
+    ax.set_ylabel("share of segments the raters label so")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_title("Calibration on real labelled mice")
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def summary(rows: list[dict], synthetic: dict[str, float]) -> list[str]:
+    """One line per row (the model card's), and the synthetic figures."""
+    out = [f"{r['file']}, {r['behavior']}: F1 {_fmt(r['f1'])} (precision {_fmt(r['precision'])}, recall "
+           f"{_fmt(r['recall'])}; {r['truth']} of {r['segments']} segments; raters agree at F1 {_fmt(r['rater_f1'])}; "
+           f"ECE {r['ece']:.2f})" for r in rows if r["truth"] and "copy" not in r["file"]]
+    return out + [f"synthetic held-out {v} view macro-F1 {f:.3f}" for v, f in synthetic.items()]
 
 
 def synthetic_macro_f1(model: str) -> dict[str, float]:
@@ -165,14 +219,15 @@ def _fmt(x: float) -> str:
 
 def print_table(rows: list[dict], synthetic: dict[str, float], report: dict) -> None:
     head = f"{'file':32} {'behaviour':18} {'segs':>5} {'truth':>5} {'pred':>5} {'prec':>5} {'recall':>6} {'F1':>5} " \
-           f"{'target':>6} {'raters':>6} {'raters F1':>9}"
+           f"{'target':>8} {'raters':>6} {'raters F1':>9} {'ECE':>5} {'unsure':>6}"
     print(head)
     print("-" * len(head))
     for r in rows:
         target = TARGETS.get(r["behavior"])
         print(f"{r['file']:32} {r['behavior']:18} {r['segments']:5d} {r['truth']:5d} {r['predicted']:5d} "
               f"{_fmt(r['precision']):>5} {_fmt(r['recall']):>6} {_fmt(r['f1']):>5} "
-              f"{'>= ' + format(target, '.2f') if target else '':>6} {r['raters']:6d} {_fmt(r['rater_f1']):>9}")
+              f"{'>= ' + format(target, '.2f') if target else '':>8} {r['raters']:6d} {_fmt(r['rater_f1']):>9} "
+              f"{r['ece']:5.2f} {r['uncertain']:6d}")
     for view in ("top", "bottom"):
         if view in synthetic:
             print(f"{'synthetic held-out (describer_quality.py)':51} {view:>6} view macro-F1 {synthetic[view]:.3f} "
@@ -193,6 +248,8 @@ def main() -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL, help="describer, as `mousegpt analyze --model` takes it")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     parser.add_argument("--keep", type=Path, help="analyse into this folder and keep it (default: a temporary one)")
+    parser.add_argument("--plots", type=Path, help="folder for reliability.png (the calibration plot)")
+    parser.add_argument("--card", type=Path, help="checkpoint folder: write real_validity.json and re-render its model card")
     args = parser.parse_args()
     if not REAL_LABELLED.is_dir():
         sys.exit(f"error: {REAL_LABELLED}: the real labelled data is not there")
@@ -207,6 +264,14 @@ def main() -> None:
         if len(mine):
             rows.extend(rows_for(f, mine))
     synthetic = synthetic_macro_f1(args.model)
+    if args.plots:
+        print(f"wrote {plot_reliability(rows, args.plots / 'reliability.png')}", file=sys.stderr)
+    if args.card:
+        from jobs.train import write_model_card
+
+        (args.card / "real_validity.json").write_text(json.dumps({"model": args.model, "summary": summary(rows, synthetic),
+                                                                  "rows": rows}, indent=1))
+        write_model_card(args.card, json.loads((args.card / "metrics.json").read_text()))
     if args.json:
         print(json.dumps({"model": args.model, "rows": rows, "synthetic_macro_f1": synthetic,
                           "failed": report.get("failed", []), "warnings": report.get("warnings", [])}, indent=1))

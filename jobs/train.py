@@ -36,6 +36,7 @@ from mousegpt.analysis import TRACKER_QC
 from mousegpt.describe import captions
 from mousegpt.describe.tiny import (BOS, EOS, FACT_FEATURES, PAD, SEQUENCE_FEATURES, SPECIAL_TOKENS, UNK, MouseGPTTiny,
                                     MouseGPTTinyConfig, caption_tokens, fact_features, sequence_features, tokenize)
+from mousegpt.describe.model import UNCERTAIN_BELOW
 from mousegpt.errors import InputError
 from mousegpt.synth import Scene
 from mousegpt.vocabulary import BEHAVIORS
@@ -612,6 +613,77 @@ def evaluate(model, arrays: dict, rows: np.ndarray, device, batch: int = 512) ->
     return macro_f1(names[truth[known]], pred[known])
 
 
+CALIBRATION_SESSIONS = (12, 24)
+"""Held-out synthetic sessions (rendered, seen as pose files) the temperature is fitted on."""
+
+
+def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
+    """Mean |accuracy - confidence| over equal-width confidence bins, weighted by their counts."""
+    edges = np.minimum((np.asarray(confidence) * bins).astype(int), bins - 1)
+    error = 0.0
+    for b in np.unique(edges):
+        inside = edges == b
+        error += inside.mean() * abs(np.mean(correct[inside]) - np.mean(confidence[inside]))
+    return float(error)
+
+
+def fit_temperature(log_probs: np.ndarray, labels: np.ndarray) -> float:
+    """The temperature (0.25-10, on a log grid) whose scaled probabilities give the true labels
+    the highest likelihood (temperature scaling, Guo et al. 2017). ``log_probs`` (segment,
+    behaviour) are log-probabilities; ``labels`` index the true behaviour."""
+    best, best_nll = 1.0, np.inf
+    for t in np.exp(np.linspace(np.log(0.25), np.log(10.0), 81)):
+        scaled = log_probs / t
+        scaled = scaled - np.logaddexp.reduce(scaled, axis=1, keepdims=True)
+        nll = -float(np.mean(scaled[np.arange(len(labels)), labels]))
+        if nll < best_nll:
+            best, best_nll = float(t), nll
+    return best
+
+
+def calibrate(folder: str | Path, config: TrainConfig, progress: Progress | None = None) -> dict:
+    """Fit the checkpoint's temperature on held-out synthetic sessions (``CALIBRATION_SESSIONS``:
+    other seeds than training's, rendered and seen as pose files, described as ``analyze``
+    describes them) and write it into its ``config.json``; returns the calibration figures."""
+    from mousegpt.describe.tiny import TinyDescriber
+
+    n_video, n_pose = CALIBRATION_SESSIONS
+    held = replace(config, sessions=n_video, pose_sessions=0, seed=config.seed + 1000)
+    data = concatenate([synthetic_examples(held, MouseGPTTinyConfig().n_steps, progress),
+                        synthetic_examples(replace(held, sessions=0, pose_sessions=n_pose), MouseGPTTinyConfig().n_steps,
+                                           progress)])
+    describer = TinyDescriber(folder, device="cpu")
+    import torch
+
+    facts = torch.from_numpy(fact_features(data["facts"]))
+    sequence = torch.from_numpy(data["sequence"].astype(np.float32))
+    crops = torch.from_numpy(data["crops"])
+    parts = []
+    with torch.inference_mode():
+        for start in range(0, len(facts), 512):
+            part = slice(start, start + 512)
+            log_probs, _ = describer._encode(facts[part], sequence[part], crops[part])
+            parts.append(log_probs.numpy())
+    log_probs = np.concatenate(parts)
+    index = {b: i for i, b in enumerate(describer.model.config.behaviors)}
+    labels = np.asarray([index[str(b)] for b in data["label"]])
+    temperature = fit_temperature(log_probs, labels)
+    before, after = np.exp(log_probs), np.exp(log_probs / temperature)
+    after /= after.sum(1, keepdims=True)
+    correct = before.argmax(1) == labels
+    figures = {"temperature": round(temperature, 4), "segments": int(len(labels)),
+               "ece_before": round(expected_calibration_error(before.max(1), correct), 4),
+               "ece_after": round(expected_calibration_error(after.max(1), correct), 4),
+               "uncertain_share": round(float(np.mean(after.max(1) < UNCERTAIN_BELOW)), 4),
+               "accuracy_certain": round(float(np.mean(correct[after.max(1) >= UNCERTAIN_BELOW])), 4),
+               "accuracy_uncertain": round(float(np.mean(correct[after.max(1) < UNCERTAIN_BELOW])), 4)
+               if np.any(after.max(1) < UNCERTAIN_BELOW) else None}
+    path = Path(folder, "config.json")
+    saved = json.loads(path.read_text())
+    path.write_text(json.dumps(saved | {"temperature": temperature}, indent=2, sort_keys=True) + "\n")
+    return figures
+
+
 def prepare(data: dict, config: TrainConfig, progress: Progress | None = None) -> tuple[dict, dict, np.ndarray, np.ndarray]:
     """Arrays for training, the model config, and the training and validation rows
     (validation: whole sessions, ``validation_fraction`` of them)."""
@@ -682,6 +754,7 @@ def train(config: TrainConfig, progress: Progress | None = None, data: dict | No
         "config": {k: v for k, v in asdict(config).items() if k not in ("out", "annotations")},
         "parameters": int(sum(p.numel() for p in model.parameters())),
     }
+    metrics["calibration"] = calibrate(staging, config, progress)
     Path(staging, "metrics.json").write_text(json.dumps(metrics, indent=1))
     write_vocabulary_facts(staging, config, data, progress)
     if out.exists():

@@ -20,7 +20,7 @@ def make_shard(ws: Workspace, session_id: str, condition: str, n: int = 5, seed:
         "segment_id": [f"{session_id}-{i:06d}" for i in range(n)], "session_id": session_id,
         "segment_index": np.arange(n), "start_s": np.arange(n) * 0.5, "end_s": np.arange(n) * 0.5 + 1,
         **{c: (["centre"] * n if c == "zone" else rng.uniform(0, 10, n)) for c in FACT_COLUMNS},
-        "behavior": "walk", "probs": json.dumps({"walk": 1.0}), "overall": "o", "head": "h", "limbs": "l",
+        "behavior": "walk", "probs": json.dumps({"walk": 1.0}), "confidence": 1.0, "overall": "o", "head": "h", "limbs": "l",
         "torso": "t", "keywords": [["walking"]] * n, "embedding": list(vectors),
     })
     if drop:
@@ -80,12 +80,13 @@ def test_newer_schema_is_refused_and_left_untouched(tmp_path):
 def test_a_v1_catalogue_is_upgraded_when_opened_for_writing(tmp_path):
     ws = Workspace(tmp_path)
     ws.commit([make_shard(ws, "aaa", "control")[0]])
-    # What v1 looked like: no head_yaw_abs_deg, individual, qc, discovery runs, head_yaw_fast_deg.
+    # What v1 looked like: no head_yaw_abs_deg, individual, qc, discovery runs, head_yaw_fast_deg, confidence.
     with duckdb.connect(str(ws.catalog_path)) as con:
         for table in ("discovery_runs", "clusters", "segment_clusters"):
             con.execute(f"DROP TABLE {table}")
         con.execute("ALTER TABLE segments DROP COLUMN head_yaw_abs_deg")
         con.execute("ALTER TABLE segments DROP COLUMN head_yaw_fast_deg")
+        con.execute("ALTER TABLE segments DROP COLUMN confidence")
         con.execute("ALTER TABLE sessions DROP COLUMN individual")
         con.execute("ALTER TABLE sessions DROP COLUMN qc")
         con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
@@ -94,7 +95,8 @@ def test_a_v1_catalogue_is_upgraded_when_opened_for_writing(tmp_path):
     ws.commit([make_shard(ws, "bbb", "stim")[0]])  # opens for writing: upgrades, then commits
     with ws.connect(read_only=True) as con:
         assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
-        values = con.execute("SELECT session_id, head_yaw_abs_deg IS NULL AND head_yaw_fast_deg IS NULL FROM segments").fetchall()
+        values = con.execute("SELECT session_id, head_yaw_abs_deg IS NULL AND head_yaw_fast_deg IS NULL "
+                             "AND confidence IS NULL FROM segments").fetchall()
         individuals = con.execute("SELECT count(*) FROM sessions WHERE individual IS NULL AND qc IS NULL").fetchone()[0]
         assert con.execute("SELECT count(*) FROM discovery_runs").fetchone()[0] == 0
     assert {sid for sid, _ in values} == {"aaa", "bbb"}

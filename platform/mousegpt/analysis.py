@@ -263,6 +263,7 @@ def _segment_table(session_id: str, facts: pd.DataFrame, model: BehaviorModel, e
     table.insert(1, "session_id", session_id)
     table["behavior"] = [d.behavior for d in descriptions]
     table["probs"] = [json.dumps(d.probs) for d in descriptions]
+    table["confidence"] = [d.confidence for d in descriptions]
     for name in ("overall", "head", "limbs", "torso", "keywords"):
         table[name] = [getattr(d, name) for d in descriptions]
     table["embedding"] = list(vectors)

@@ -190,6 +190,9 @@ def discover(
     seed: Annotated[int, typer.Option(help="Random seed of the sample, UMAP and the isolation forest.")] = 0,
     plots: Annotated[Optional[Path], typer.Option(
         help="Folder for the behaviour map: behaviour_map.png and behaviour_map.html.")] = None,
+    include_uncertain: Annotated[bool, typer.Option(
+        "--include-uncertain", help="Count the moments whose behaviour the describer is uncertain of "
+        "(calibrated confidence below 50%; left out by default).")] = False,
     as_json: JsonOpt = False,
     workspace: WorkspaceOpt = None,
 ):
@@ -199,7 +202,8 @@ def discover(
     ws = workspace_of(workspace)
     ws.connect(read_only=True).close()
     with err.status("discovering behaviours") as status:
-        result = discovery.discover(ws, discovery.DiscoverConfig(sample_size=sample_size, seed=seed),
+        config = discovery.DiscoverConfig(sample_size=sample_size, seed=seed, include_uncertain=include_uncertain)
+        result = discovery.discover(ws, config,
                                     progress=lambda stage: status.update(f"discovery: {stage}"))
         if plots is not None:
             result["plots"] = [str(p) for p in discovery.write_map(ws, result["run_id"], plots)]
@@ -224,6 +228,9 @@ def profile(
     by: Annotated[str, typer.Option(help="Session column whose groups are compared: condition, view, model or source.")] = "condition",
     plots: Annotated[Optional[Path], typer.Option(
         help="Folder for figures: an ethogram per session and bar charts of every metric.")] = None,
+    include_uncertain: Annotated[bool, typer.Option(
+        "--include-uncertain", help="Count the moments whose behaviour the describer is uncertain of "
+        "(calibrated confidence below 50%; left out by default).")] = False,
     as_json: JsonOpt = False,
     workspace: WorkspaceOpt = None,
 ):
@@ -232,7 +239,7 @@ def profile(
 
     ws = workspace_of(workspace)
     with err.status("profiling"):
-        result = profiling.profile(ws, by=by)
+        result = profiling.profile(ws, by=by, include_uncertain=include_uncertain)
         if plots is not None:
             result["plots"] = [str(p) for p in profiling.write_plots(ws, result, plots)]
     if as_json:

@@ -46,6 +46,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from mousegpt.describe.model import UNCERTAIN_BELOW
 from mousegpt.errors import InputError, WorkspaceError
 from mousegpt.segments import FACT_COLUMNS, FACTS
 from mousegpt.store import Workspace
@@ -84,6 +85,8 @@ class DiscoverConfig:
     """Folder with the vocabulary's facts (``behavior_facts.json``); default the shipped MouseGPT-tiny."""
     exemplars: int = 5
     seed: int = 0
+    include_uncertain: bool = False
+    """Cluster the segments whose behaviour the describer is uncertain of too (left out by default)."""
 
 
 @dataclass
@@ -94,28 +97,35 @@ class Segments:
     """vec_id, segment_id, session_id, segment_index, start_s, end_s, behavior, condition, source, the facts."""
     keywords: pd.DataFrame
     """One row per keyword of a segment's description: ``row`` (of ``table``), ``keyword`` (categorical)."""
+    where: str = "behavior IS NOT NULL"
+    """The SQL condition on the segments table that chose them (``kept``)."""
 
 
-VISIBLE = "behavior IS NOT NULL"
-"""Segments with a mouse in view (the describer said something)."""
+def kept(include_uncertain: bool = False) -> str:
+    """SQL condition on the segments table for the segments discovery reads: those with a mouse
+    in view (the describer said something) and, unless ``include_uncertain``, a behaviour the
+    describer is not uncertain of (``describe.model.UNCERTAIN_BELOW``; unknown confidence counts)."""
+    visible = "behavior IS NOT NULL"
+    return visible if include_uncertain else f"{visible} AND (confidence IS NULL OR confidence >= {UNCERTAIN_BELOW})"
 
 
-def load(workspace: Workspace) -> Segments:
+def load(workspace: Workspace, include_uncertain: bool = False) -> Segments:
     """The segments' facts and keywords; their search vectors are read by ``features``."""
+    where = kept(include_uncertain)
     with workspace.connect(read_only=True) as con:
         facts = ", ".join(f"s.{c}" for c in FACT_COLUMNS)
         table = con.cursor().sql(
             f"SELECT s.vec_id, s.segment_id, s.session_id, s.segment_index, s.start_s, s.end_s, s.behavior, ss.condition, "
-            f"ss.source, {facts} FROM segments s JOIN sessions ss USING (session_id) WHERE s.{VISIBLE} "
+            f"ss.source, {facts} FROM (SELECT * FROM segments WHERE {where}) s JOIN sessions ss USING (session_id) "
             "ORDER BY s.vec_id").to_arrow_table()
         keywords = con.cursor().sql(
             f"SELECT row, unnest(keywords) AS keyword FROM (SELECT row_number() OVER (ORDER BY vec_id) - 1 AS row, keywords "
-            f"FROM segments WHERE {VISIBLE})").to_arrow_table()
+            f"FROM segments WHERE {where})").to_arrow_table()
     if table.num_rows == 0:
         raise WorkspaceError(f"{workspace.root}: no segments to discover behaviours in; run `mousegpt analyze` first")
     # Keywords as categories: millions of repeated words, each held once.
     keywords = keywords.set_column(1, "keyword", keywords.column("keyword").dictionary_encode())
-    return Segments(table.to_pandas(), keywords.to_pandas())
+    return Segments(table.to_pandas(), keywords.to_pandas(), where)
 
 
 def fact_matrix(table: pd.DataFrame) -> np.ndarray:
@@ -256,7 +266,7 @@ def features(workspace: Workspace, segments: Segments, z: np.ndarray, config: Di
     x = None
     with workspace.connect(read_only=True) as con:
         # No ORDER BY: sorting would hold every vector in DuckDB at once; rows find their place by vec_id.
-        reader = con.cursor().sql(f"SELECT vec_id, embedding FROM segments WHERE {VISIBLE}").fetch_arrow_reader(batch)
+        reader = con.cursor().sql(f"SELECT vec_id, embedding FROM segments WHERE {segments.where}").fetch_arrow_reader(batch)
         for chunk in reader:
             column = chunk.column(1)
             width = column.type.list_size
@@ -555,7 +565,7 @@ def discover(workspace: Workspace, config: DiscoverConfig = DiscoverConfig(), pr
     say = progress or (lambda _: None)
     say("reading segments")
     reference = load_reference(config.reference)  # before the long part: a missing file fails at once
-    seg = load(workspace)
+    seg = load(workspace, config.include_uncertain)
     if len(seg.table) < 2 * config.min_cluster_size:
         raise WorkspaceError(f"{workspace.root}: only {len(seg.table)} visible segments; discovery needs at least "
                              f"{2 * config.min_cluster_size}")

@@ -28,6 +28,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from mousegpt.describe.model import UNCERTAIN_BELOW
 from mousegpt.errors import InputError, WorkspaceError
 from mousegpt.segments import HOP_S
 from mousegpt.store import Workspace
@@ -42,14 +43,18 @@ ALPHA = 0.05
 BOOTSTRAP = 1000
 
 
-def load_segments(workspace: Workspace, by: str = "condition") -> pd.DataFrame:
+def load_segments(workspace: Workspace, by: str = "condition", include_uncertain: bool = False) -> pd.DataFrame:
     """Every segment with its session's animal, group and duration: ``session_id, segment_index,
-    start_s, end_s, behavior, cluster_id, animal, group, duration_s``."""
+    start_s, end_s, behavior, cluster_id, animal, group, duration_s``. A segment whose behaviour
+    the describer is uncertain of (``describe.model.UNCERTAIN_BELOW``) has none, as an unseen
+    one, unless ``include_uncertain``."""
     if by not in GROUPABLE:
         raise InputError(f"--by {by!r}: profiles compare groups of sessions by one of {', '.join(GROUPABLE)}")
     with workspace.connect(read_only=True) as con:
         table = con.execute(
-            f"SELECT s.session_id, s.segment_index, s.start_s, s.end_s, s.behavior, s.cluster_id, "
+            f"SELECT s.session_id, s.segment_index, s.start_s, s.end_s, "
+            f"CASE WHEN {not include_uncertain} AND s.confidence < {UNCERTAIN_BELOW} THEN NULL ELSE s.behavior END "
+            "AS behavior, s.cluster_id, "
             f"coalesce(ss.animal, ss.session_id) AS animal, coalesce(ss.{by}, 'unknown') AS \"group\", ss.duration_s "
             "FROM segments s JOIN sessions ss USING (session_id) ORDER BY s.session_id, s.segment_index").fetchdf()
     if table.empty:
@@ -275,13 +280,14 @@ def _round(value: float) -> float | None:
     return None if value is None or not np.isfinite(value) else round(float(value), 4)
 
 
-def profile(workspace: Workspace, by: str = "condition", seed: int = 0, segments: pd.DataFrame | None = None) -> dict:
+def profile(workspace: Workspace, by: str = "condition", seed: int = 0, segments: pd.DataFrame | None = None,
+            include_uncertain: bool = False) -> dict:
     """``{"by", "groups", "tests", "prediction"}`` for a workspace (see the module docstring).
 
     ``groups``: per group its animals and, per level (``behavior``, and ``cluster`` once
     ``mousegpt discover`` has run), each label's metric means and the transition matrix.
     """
-    segments = load_segments(workspace, by) if segments is None else segments
+    segments = load_segments(workspace, by, include_uncertain) if segments is None else segments
     levels = {"behavior": "behavior"}
     if segments["cluster_id"].notna().any():
         levels["cluster"] = "cluster_id"
@@ -301,7 +307,7 @@ def profile(workspace: Workspace, by: str = "condition", seed: int = 0, segments
     add_q_values(tests)
     prediction = predict_condition(pd.concat([m.assign(label=f"{lvl}:" + m["label"]) for lvl, m in per_level.items()]),
                                    seed=seed)
-    return {"by": by, "groups": groups, "tests": tests, "prediction": prediction,
+    return {"by": by, "include_uncertain": include_uncertain, "groups": groups, "tests": tests, "prediction": prediction,
             "_metrics": per_level}
 
 
@@ -319,7 +325,7 @@ def write_plots(workspace: Workspace, result: dict, folder) -> list:
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    segments = load_segments(workspace, result["by"])
+    segments = load_segments(workspace, result["by"], result.get("include_uncertain", False))
     names = {}
     if segments["cluster_id"].notna().any():
         from mousegpt.discover import latest_clusters

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+from mousegpt.describe.model import is_uncertain
 from mousegpt.embed import TextEmbedder
 from mousegpt.errors import WorkspaceError
 from mousegpt.index import VectorIndex
@@ -16,7 +17,7 @@ from mousegpt.store import Workspace
 
 _ROW_SQL = """
 SELECT s.segment_id, s.vec_id, s.session_id, ss.video, ss.pose, ss.animal, ss.condition, s.start_s, s.end_s,
-       s.behavior, s.probs, s.overall, s.head, s.limbs, s.torso, s.keywords, s.cluster_id
+       s.behavior, s.probs, s.confidence, s.overall, s.head, s.limbs, s.torso, s.keywords, s.cluster_id
 FROM segments s JOIN sessions ss USING (session_id)
 """
 
@@ -29,6 +30,8 @@ def _row_to_segment(row: dict) -> dict:
         "description": {"overall": row["overall"], "head": row["head"], "limbs": row["limbs"],
                         "torso": row["torso"], "keywords": [] if row["keywords"] is None else list(row["keywords"])},
         "probs": json.loads(row["probs"]) if row["probs"] else {},
+        "confidence": None if row["confidence"] is None or row["confidence"] != row["confidence"] else float(row["confidence"]),
+        "uncertain": is_uncertain(row["confidence"]),
         "cluster_id": None if row["cluster_id"] is None or row["cluster_id"] != row["cluster_id"] else int(row["cluster_id"]),
     }
 

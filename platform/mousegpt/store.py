@@ -35,7 +35,7 @@ from mousegpt.errors import WorkspaceError
 from mousegpt.index import VectorIndex
 from mousegpt.segments import FACT_COLUMNS
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 DEFAULT_WORKSPACE = "mousegpt-workspace"
 
@@ -50,7 +50,7 @@ _FACT_TYPES = {c: ("VARCHAR" if c == "zone" else "DOUBLE") for c in FACT_COLUMNS
 SEGMENT_COLUMNS = {
     "segment_id": "VARCHAR PRIMARY KEY", "vec_id": "BIGINT UNIQUE", "session_id": "VARCHAR",
     "segment_index": "INTEGER", "start_s": "DOUBLE", "end_s": "DOUBLE", "behavior": "VARCHAR",
-    "probs": "VARCHAR", "overall": "VARCHAR", "head": "VARCHAR", "limbs": "VARCHAR", "torso": "VARCHAR",
+    "probs": "VARCHAR", "confidence": "DOUBLE", "overall": "VARCHAR", "head": "VARCHAR", "limbs": "VARCHAR", "torso": "VARCHAR",
     "keywords": "VARCHAR[]", **_FACT_TYPES, "embedding": f"FLOAT[{DIM}]", "cluster_id": "INTEGER",
 }
 """Segment table columns; shards carry all of them but ``vec_id`` and ``cluster_id``."""
@@ -105,6 +105,8 @@ MIGRATIONS = {
     3: [_ddl(name, columns) for name, columns in DISCOVERY_TABLES.items()],
     # v4 -> v5: the head_yaw_fast_deg fact (fast head movements, degrees); empty for older segments.
     4: ["ALTER TABLE segments ADD COLUMN head_yaw_fast_deg DOUBLE"],
+    # v5 -> v6: each segment's calibrated confidence in its behaviour; empty for older segments.
+    5: ["ALTER TABLE segments ADD COLUMN confidence DOUBLE"],
 }
 """Statements that take a catalogue from version k to k + 1, applied when it is opened for writing."""
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from mousegpt.describe.kinematic import KinematicDescriber
-from mousegpt.describe.model import Description
+from mousegpt.describe.model import Description, mark_uncertain
 from mousegpt.describe.prompt import contradictions, prompt
 from mousegpt.errors import MouseGPTError
 
@@ -117,5 +117,6 @@ class HFVisionLanguageDescriber:
         if problems:
             self.warnings.append(f"segment {i}: the model's answer {'; '.join(problems)}; kept the facts-only description")
             return grounded
-        return Description(grounded.behavior, grounded.probs, fields["overall"], fields["head"], fields["limbs"],
-                           fields["torso"], fields["keywords"])
+        return mark_uncertain(Description(grounded.behavior, grounded.probs, fields["overall"], fields["head"],
+                                          fields["limbs"], fields["torso"], fields["keywords"],
+                                          confidence=grounded.confidence))

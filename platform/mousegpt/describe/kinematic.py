@@ -13,7 +13,7 @@ import math
 
 import pandas as pd
 
-from mousegpt.describe.model import Description
+from mousegpt.describe.model import Description, mark_uncertain
 from mousegpt.vocabulary import BEHAVIORS
 
 
@@ -147,8 +147,11 @@ class KinematicDescriber:
     uses_crops = False
     warnings: list[str] = []
 
-    def describe(self, facts: pd.DataFrame, kinematics=None, crops=None, windows=None) -> list[Description]:
-        """One description per row of ``facts``; the rules read nothing else."""
+    def describe(self, facts: pd.DataFrame, kinematics=None, crops=None, windows=None,
+                 mark: bool = True) -> list[Description]:
+        """One description per row of ``facts``; the rules read nothing else. ``mark``: say so in
+        the text of an uncertain one (``mark_uncertain``); other describers that fall back on
+        these descriptions mark them with their own confidence."""
         out = []
         for f in facts.to_dict("records"):
             uniform = {b: 1.0 / len(BEHAVIORS) for b in BEHAVIORS}
@@ -165,6 +168,8 @@ class KinematicDescriber:
             probs = {b: float(likelihood[b] / total) for b in BEHAVIORS}
             behavior = max(probs, key=probs.get)
             overall, head, limbs, torso, keywords = write(behavior, f)
-            out.append(Description(behavior, probs, overall, head, limbs, torso, keywords))
+            # The rules' probabilities are soft thresholds, not calibrated: their largest is the confidence.
+            described = Description(behavior, probs, overall, head, limbs, torso, keywords, confidence=probs[behavior])
+            out.append(mark_uncertain(described) if mark else described)
         return out
 

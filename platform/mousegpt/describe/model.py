@@ -30,6 +30,15 @@ class Description:
     keywords: list[str] = field(default_factory=list)
     motion: np.ndarray | None = field(default=None, repr=False)
     """Unit motion embedding in the text embedder's space, from models that learn one."""
+    confidence: float | None = None
+    """Probability that ``behavior`` is right: the largest of ``probs``, calibrated where the
+    model was (MouseGPT-tiny: temperature scaling on held-out synthetic sessions). None when
+    there is no behaviour."""
+
+    @property
+    def uncertain(self) -> bool:
+        """Whether the behaviour is more likely wrong than right (``is_uncertain``)."""
+        return is_uncertain(self.confidence)
 
     def fields(self) -> dict:
         """The five description fields, as stored and returned by search."""
@@ -38,6 +47,25 @@ class Description:
     def text(self) -> str:
         """One passage for the text embedder."""
         return " ".join([self.overall, self.head, self.limbs, self.torso, "Keywords: " + ", ".join(self.keywords) + "."])
+
+
+UNCERTAIN_BELOW = 0.5
+"""A segment whose calibrated confidence is below this is more likely wrong than right: its
+description says it is uncertain, and counts, profiles and discovery leave it out by default."""
+
+
+def is_uncertain(confidence: float | None, below: float = UNCERTAIN_BELOW) -> bool:
+    """Whether a confidence is below ``below`` (an unknown confidence, None or NaN, is not)."""
+    return confidence is not None and confidence == confidence and confidence < below
+
+
+def mark_uncertain(description: Description) -> Description:
+    """``description`` saying so when it is uncertain: its overall sentence is prefixed with the
+    confidence and ``uncertain`` joins its keywords (search can find such moments)."""
+    if description.uncertain:
+        description.overall = f"Uncertain ({description.confidence:.0%} sure): {description.overall}"
+        description.keywords = [*description.keywords, "uncertain"]
+    return description
 
 
 class BehaviorModel(Protocol):

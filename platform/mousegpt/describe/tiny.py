@@ -31,7 +31,7 @@ from transformers import PretrainedConfig, PreTrainedModel
 from transformers.utils import ModelOutput
 
 from mousegpt.describe import captions
-from mousegpt.describe.model import Description
+from mousegpt.describe.model import Description, mark_uncertain
 from mousegpt.describe.prompt import contradictions
 from mousegpt.segments import Window
 from mousegpt.vocabulary import BEHAVIORS, ZONES
@@ -105,7 +105,8 @@ class MouseGPTTinyConfig(PretrainedConfig):
     model_type = "mousegpt-tiny"
 
     def __init__(self, behaviors=BEHAVIORS, vocab=SPECIAL_TOKENS, n_steps=16, crop_frames=8, crop_size=64, d_model=128,
-                 hidden=256, text_dim=384, token_dim=64, decoder_hidden=192, max_tokens=96, dropout=0.1, **kwargs):
+                 hidden=256, text_dim=384, token_dim=64, decoder_hidden=192, max_tokens=96, dropout=0.1,
+                 temperature=1.0, **kwargs):
         self.behaviors = list(behaviors)
         self.vocab = list(vocab)
         self.n_steps = n_steps
@@ -118,6 +119,10 @@ class MouseGPTTinyConfig(PretrainedConfig):
         self.decoder_hidden = decoder_hidden
         self.max_tokens = max_tokens
         self.dropout = dropout
+        self.temperature = temperature
+        """Divides the log of the behaviour probabilities at inference (temperature scaling, fitted
+        on held-out synthetic sessions by ``jobs.train.calibrate``): the largest is then the
+        probability of being right."""
         self.sequence_dim = len(SEQUENCE_FEATURES) + len(ZONES) + 1
         self.fact_dim = len(FACT_FEATURES) + len(ZONES)
         super().__init__(**kwargs)
@@ -285,7 +290,7 @@ class TinyDescriber:
         fact_x = fact_features(facts)
         seq_x = sequence_features(kinematics, windows, config.n_steps) if kinematics is not None and windows else None
         rows = facts.to_dict("records")
-        grounded = KinematicDescriber().describe(facts)  # for the segments the model must not describe
+        grounded = KinematicDescriber().describe(facts, mark=False)  # for the segments the model must not describe
         out: list[Description] = []
         for start in range(0, len(rows), self.batch_size):
             part = slice(start, start + self.batch_size)
@@ -295,7 +300,7 @@ class TinyDescriber:
             with torch.inference_mode():
                 logits, motion = self._encode(f, s, c)
                 generated = self.model.generate_tokens(motion, logits, f)
-            probs = logits.softmax(-1).cpu().numpy()
+            probs = (logits / getattr(self.model.config, "temperature", 1.0)).softmax(-1).cpu().numpy()
             motion = motion.cpu().numpy()
             for k, ids in enumerate(generated):
                 i = start + k
@@ -341,6 +346,7 @@ class TinyDescriber:
         if problems or not all(fields.values()):
             why = "; ".join(problems) if problems else "an empty field"
             self.warnings.append(f"segment {i}: the generated description {why}; kept the facts-only description")
-            return Description(behavior, p, *self._facts_only(behavior, row, grounded), motion=motion)
-        return Description(behavior, p, fields["overall"], fields["head"], fields["limbs"], fields["torso"],
-                           keywords, motion=motion)
+            return mark_uncertain(Description(behavior, p, *self._facts_only(behavior, row, grounded), motion=motion,
+                                              confidence=p[behavior]))
+        return mark_uncertain(Description(behavior, p, fields["overall"], fields["head"], fields["limbs"],
+                                          fields["torso"], keywords, motion=motion, confidence=p[behavior]))
