@@ -21,6 +21,7 @@ demo: $(STAMP)
 	$(BIN)/mousegpt demo
 
 bench: $(STAMP)
+	$(BIN)/python benchmarks/real_validity.py
 	$(BIN)/python benchmarks/stages.py
 	$(BIN)/python benchmarks/tracker_accuracy.py
 	$(BIN)/python benchmarks/tracker_speed.py
