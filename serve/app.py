@@ -67,7 +67,8 @@ class MouseGPT:
     @serve.batch(max_batch_size=256, batch_wait_timeout_s=0.005)
     async def describe_batch(self, rows: list[dict]) -> list[dict]:
         descriptions = self.model.describe(pd.DataFrame(rows, columns=list(FACT_COLUMNS)))
-        return [{"behavior": d.behavior, "probs": d.probs, "description": d.fields(), "batch_size": len(rows)}
+        return [{"behavior": d.behavior, "probs": d.probs, "confidence": d.confidence, "uncertain": d.uncertain,
+                 "description": d.fields(), "batch_size": len(rows)}
                 for d in descriptions]
 
     async def __call__(self, row: dict) -> dict:

@@ -43,6 +43,7 @@ def test_describe_returns_five_fields(server):
     assert (rest["behavior"], run["behavior"]) == ("rest", "run")
     assert set(rest["description"]) == {"overall", "head", "limbs", "torso", "keywords"}
     assert "along the wall" in rest["description"]["overall"] and "260 mm/s" in run["description"]["overall"]
+    assert run["confidence"] == max(run["probs"].values()) and run["uncertain"] == (run["confidence"] < 0.5)
 
 
 def test_concurrent_requests_are_batched(server):
