@@ -203,7 +203,49 @@ def _finish_reference(path: Path, as_json: bool, stdout) -> None:
         err.print(f"vocabulary facts rebuilt: {path} ({rows} segments)")
 
 
+def adapt(
+    out: Annotated[Path, typer.Argument(help="Folder for the adapted checkpoint (use it with --model tiny:OUT).")],
+    annotations: Annotated[Path, typer.Option(
+        help="JSONL, one bout per line: {\"video\" or \"pose\", \"start_s\", \"end_s\", \"behavior\"[, \"description\", "
+        "\"fps\", \"px_per_mm\", \"arena_mm\", \"view\"]}; paths relative to the file.")],
+    base: Annotated[Optional[str], typer.Option(
+        "--from", help="Checkpoint to start from: a folder or tiny:/path [default: the shipped mousegpt-tiny].")] = None,
+    steps: Annotated[int, typer.Option(help="Fine-tuning steps (full batch, AdamW).", min=1)] = 300,
+    seed: Annotated[int, typer.Option(help="Seed of the fine-tuning.")] = 0,
+    as_json: JsonOpt = False,
+):
+    """Fine-tune MouseGPT-tiny on your own labelled bouts in minutes: your behaviour names become classes.
+
+    Every line is checked before anything is analysed; a bad one is one error naming FILE:LINE.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from transformers.utils import logging as hf_logging
+
+    from jobs.adapt import adapt as run_adapt
+
+    hf_logging.disable_progress_bar()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err) as bars:
+        tasks: dict[str, int] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bars.add_task(stage, total=total)
+            bars.update(tasks[stage], completed=done)
+
+        report = run_adapt(out, annotations, base=base, steps=steps, seed=seed, progress=progress)
+    if as_json:
+        print_json(report)
+    else:
+        added = ", ".join(report["new_behaviors"]) or "none"
+        err.print(f"adapted in {report['seconds']['total']:.0f} s on {report['segments']['labelled']} labelled segments "
+                  f"(+{report['segments']['none_of_these']} in none of them); new classes: {added}; training accuracy "
+                  f"{report['before']['accuracy']:.2f} -> {report['after']['accuracy']:.2f}; checkpoint in {out}  "
+                  f"(use it with --model tiny:{out})", highlight=False, soft_wrap=True)
+
+
 def register(app: typer.Typer) -> None:
     app.command()(analyze)
     app.command()(demo)
     app.command()(train)
+    app.command()(adapt)

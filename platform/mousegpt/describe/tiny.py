@@ -106,8 +106,16 @@ class MouseGPTTinyConfig(PretrainedConfig):
 
     def __init__(self, behaviors=BEHAVIORS, vocab=SPECIAL_TOKENS, n_steps=16, crop_frames=8, crop_size=64, d_model=128,
                  hidden=256, text_dim=384, token_dim=64, decoder_hidden=192, max_tokens=96, dropout=0.1,
-                 temperature=1.0, **kwargs):
+                 temperature=1.0, adapted=None, decoder_behaviors=None, **kwargs):
         self.behaviors = list(behaviors)
+        self.adapted = dict(adapted or {})
+        """Classes a lab added by adapting the model to its own labels (``mousegpt adapt``):
+        name -> {"parent": the core behaviour it specialises or None, "description": the lab's
+        wording or None}. They follow the classes the checkpoint was trained with."""
+        self.decoder_behaviors = int(decoder_behaviors) if decoder_behaviors is not None else len(self.behaviors)
+        """How many leading ``behaviors`` the text decoder's context reads: an adapted class's
+        probability is folded into its parent's (or spread over them all) before it does, so the
+        decoder trained before adaptation still fits."""
         self.vocab = list(vocab)
         self.n_steps = n_steps
         self.crop_frames = crop_frames
@@ -160,10 +168,31 @@ class MouseGPTTiny(PreTrainedModel):
         self.motion_projection = nn.Linear(h, config.text_dim)
         self.logit_scale = nn.Parameter(torch.tensor([math.log(1 / 0.07)]))  # 1-d: DeepSpeed broadcasts parameters as bytes
         self.token_embedding = nn.Embedding(len(config.vocab), config.token_dim, padding_idx=PAD)
-        self.context = nn.Linear(config.text_dim + len(config.behaviors) + config.fact_dim, config.decoder_hidden)
+        self.context = nn.Linear(config.text_dim + config.decoder_behaviors + config.fact_dim, config.decoder_hidden)
         self.decoder = nn.GRU(config.token_dim + config.decoder_hidden, config.decoder_hidden, batch_first=True)
         self.lm_head = nn.Linear(config.decoder_hidden, len(config.vocab))
         self.post_init()
+
+    @staticmethod
+    def _fold_matrix(config: MouseGPTTinyConfig) -> torch.Tensor:
+        """(behaviours, decoder behaviours): each class's probability goes to itself when the
+        decoder knows it, else to its parent, else spread evenly (``decoder_behaviors``)."""
+        n, known = len(config.behaviors), config.decoder_behaviors
+        fold = torch.zeros(n, known)
+        fold[:known, :known] = torch.eye(known)
+        for i, name in enumerate(config.behaviors[known:], start=known):
+            parent = (config.adapted.get(name) or {}).get("parent")
+            if parent in config.behaviors[:known]:
+                fold[i, config.behaviors.index(parent)] = 1.0
+            else:
+                fold[i] = 1.0 / known
+        return fold
+
+    def decoder_probs(self, probs: torch.Tensor) -> torch.Tensor:
+        """Behaviour probabilities as the decoder reads them (adapted classes folded, see ``_fold_matrix``)."""
+        if probs.shape[-1] == self.config.decoder_behaviors:
+            return probs
+        return probs @ self._fold_matrix(self.config).to(probs.device, probs.dtype)
 
     @staticmethod
     def _pool(x: torch.Tensor) -> torch.Tensor:
@@ -196,7 +225,8 @@ class MouseGPTTiny(PreTrainedModel):
         return self.classifier(hidden), F.normalize(self.motion_projection(hidden), dim=-1)
 
     def _decoder_context(self, motion: torch.Tensor, logits: torch.Tensor, facts: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.context(torch.cat([motion, logits.softmax(-1).detach(), facts], dim=-1)))
+        probs = self.decoder_probs(logits.softmax(-1).detach())
+        return torch.tanh(self.context(torch.cat([motion, probs, facts], dim=-1)))
 
     def _decode(self, tokens: torch.Tensor, context: torch.Tensor, state: torch.Tensor | None = None):
         steps = torch.cat([self.token_embedding(tokens), context[:, None].expand(-1, tokens.shape[1], -1)], dim=-1)
@@ -331,6 +361,28 @@ class TinyDescriber:
         fields = {"overall": overall, "head": head, "limbs": limbs, "torso": torso, "keywords": keywords}
         return tuple(fields.values()) if not contradictions(fields, row) else tuple(grounded.fields().values())
 
+    @staticmethod
+    def _adapted(behavior: str, spec: dict, row: dict, grounded: Description, p: dict, motion: np.ndarray) -> Description:
+        """A class a lab added (``mousegpt adapt``), named in its description: the overall sentence
+        is the lab's own wording of it, or "The mouse shows <name>." followed by the facts-only
+        wording of the core behaviour it specialises; head, limbs and torso are that wording's
+        (the rule-based describer's, when there is no parent or the wording contradicts the
+        facts); the keywords start with the name."""
+        from mousegpt.describe.kinematic import write
+
+        parent, said = spec.get("parent"), spec.get("description")
+        fields = None
+        if parent in BEHAVIORS:
+            overall, head, limbs, torso, keywords = write(parent, row)
+            fields = {"overall": overall, "head": head, "limbs": limbs, "torso": torso, "keywords": keywords}
+            if contradictions(fields, row):
+                fields = None
+        named = said or f"The mouse shows {behavior}." + (f" {fields['overall']}" if fields else "")
+        source = fields or grounded.fields()
+        keywords = list(dict.fromkeys([behavior, *source["keywords"]]))
+        return Description(behavior, p, named, source["head"], source["limbs"], source["torso"], keywords,
+                           motion=motion, confidence=p[behavior])
+
     def _description(self, i: int, row: dict, grounded: Description, probs: np.ndarray, motion: np.ndarray,
                      ids: list[int]) -> Description:
         if grounded.behavior is None:  # not visible or not measured: nothing to describe
@@ -338,6 +390,9 @@ class TinyDescriber:
         vocab = self.model.config.vocab
         p = {b: float(v) for b, v in zip(self.model.config.behaviors, probs)}
         behavior = max(p, key=p.get)
+        adapted = getattr(self.model.config, "adapted", None) or {}
+        if behavior in adapted:
+            return mark_uncertain(self._adapted(behavior, adapted[behavior], row, grounded, p, motion))
         fields = detokenize([vocab[t] for t in ids])
         fields = {k: captions.fill(v, row) for k, v in fields.items()}
         keywords = [k.strip() for k in fields.pop("keywords").split(",") if k.strip()]
