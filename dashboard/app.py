@@ -1,9 +1,10 @@
 """MouseGPT dashboard: ``streamlit run dashboard/app.py -- --workspace DIR`` (or ``mousegpt dashboard``).
 
-Reads the workspace read-only: search by natural language, read each hit's description,
-watch its clip; see each session's pose quality; browse the behaviour clusters of the latest
-``mousegpt discover`` run (the map, flagged novel behaviours, exemplar moments); compare
-behaviour profiles between conditions.
+Search by natural language, read each hit's description, watch its clip, and confirm or
+correct its behaviour (appended to ``WORKSPACE/annotations.jsonl``, the format ``mousegpt adapt
+OUT --annotations FILE`` reads); see each session's pose quality; browse the behaviour
+clusters of the latest ``mousegpt discover`` run (the map, flagged novel behaviours, exemplar
+moments); compare behaviour profiles between conditions. Nothing else in the workspace is written.
 """
 
 from __future__ import annotations
@@ -108,6 +109,63 @@ def condition_profile(root: str) -> dict:
     return to_json(result) | {"charts": charts}
 
 
+ANNOTATIONS = "annotations.jsonl"
+"""Confirmed and corrected behaviours, one ``mousegpt adapt`` annotation line each, in the workspace."""
+
+
+def annotation_line(root: str, hit: dict, behavior: str) -> dict:
+    """The annotation of a hit's segment as ``behavior``: its recording (absolute path), times
+    and what ``mousegpt adapt`` needs to read a pose file alone (its frame rate and view)."""
+    with Workspace(Path(root)).connect(read_only=True) as con:
+        video, pose, fps, view = con.execute("SELECT video, pose, fps, view FROM sessions WHERE session_id = ?",
+                                             [hit["session_id"]]).fetchone()
+    where = {"video": video} if video else {"pose": pose, "fps": float(fps)}
+    return {**where, "start_s": float(hit["start_s"]), "end_s": float(hit["end_s"]),
+            "behavior": " ".join(behavior.split()), "view": view or "top"}
+
+
+def append_annotation(root: str, line: dict) -> Path:
+    """Append one line to ``WORKSPACE/annotations.jsonl`` whole, under an exclusive lock (one write call)."""
+    import fcntl
+    import json
+    import os
+
+    path = Path(root) / ANNOTATIONS
+    data = (json.dumps(line) + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        written = os.write(fd, data)
+        if written != len(data):  # never leave half a line: take the part back
+            os.ftruncate(fd, os.fstat(fd).st_size - written)
+            raise OSError(f"{path}: could not write the annotation whole")
+        os.fsync(fd)
+    finally:
+        os.close(fd)  # closing releases the lock
+    return path
+
+
+def correct_moment(hit: dict) -> None:
+    """Under a hit: confirm its behaviour, pick another core behaviour, or type a new name;
+    saved as an annotation line for ``mousegpt adapt``."""
+    from mousegpt.vocabulary import BEHAVIORS
+
+    shown = hit.get("behavior")
+    if not shown:
+        return
+    key = hit["segment_id"]
+    pick, typed, save = st.columns([2, 2, 1])
+    options = [f"{shown} (as shown)", *[b for b in BEHAVIORS if b != shown]]
+    choice = pick.selectbox("Behaviour", options, key=f"label-{key}", label_visibility="collapsed")
+    name = typed.text_input("or a new name", key=f"name-{key}", placeholder="or type a new name, e.g. supported rear",
+                            label_visibility="collapsed").strip()
+    if save.button("Save label", key=f"save-{key}"):
+        behavior = name or (shown if choice == options[0] else choice)
+        path = append_annotation(str(root), annotation_line(str(root), hit, behavior))
+        st.success(f"Saved {hit['start_s']:.1f}–{hit['end_s']:.1f} s as “{behavior}” to {path.name}; "
+                   f"adapt the model with `mousegpt adapt OUT --annotations {path}`")
+
+
 def show_moment(hit: dict, title: str) -> None:
     """One moment: what the describer said, and its clip."""
     d = hit["description"]
@@ -165,6 +223,7 @@ with search_tab:
             st.info("No matching moments.")
         for rank, hit in enumerate(result["hits"], 1):
             show_moment(hit, f"{rank}. {hit['behavior'] or 'not visible'}")
+            correct_moment(hit)
 
 with clusters_tab:
     run = discovery(str(root))

@@ -64,3 +64,36 @@ def test_clusters_and_condition_profiles(tmp_path, monkeypatch, ray_local):
     assert at.metric[0].value.endswith("%")
     tests = at.dataframe[2].value
     assert len(tests) > 0 and tests["q"].between(0, 1).all() and tests["effect_size"].between(-1, 1).all()
+
+
+def test_a_hit_is_confirmed_or_corrected_into_annotations_adapt_reads(analyzed, monkeypatch):
+    import json
+
+    from jobs.adapt import read_bouts
+
+    ws, _ = analyzed
+    annotations = ws.root / "annotations.jsonl"
+    annotations.unlink(missing_ok=True)
+    monkeypatch.setenv("MOUSEGPT_WORKSPACE", str(ws.root))
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.text_input[0].input("a mouse grooming itself")
+    at.number_input[0].set_value(2)
+    at.run()
+    assert not at.exception and not annotations.exists()
+    labels = [s for s in at.selectbox if s.key and s.key.startswith("label-")]
+    assert len(labels) == 2 and labels[0].value.endswith("(as shown)")
+    shown = labels[0].value.removesuffix(" (as shown)")
+    other = next(o for o in labels[0].options[1:] if o != shown)
+    labels[0].set_value(other)
+    at.button(key="save-" + labels[0].key.removeprefix("label-")).click().run()  # another core behaviour
+    assert not at.exception
+    at.text_input(key="name-" + labels[1].key.removeprefix("label-")).input("Supported  rear")
+    at.button(key="save-" + labels[1].key.removeprefix("label-")).click().run()  # a new name
+    assert not at.exception and len(at.success) == 1
+    lines = [json.loads(line) for line in annotations.read_text().splitlines()]
+    assert [line["behavior"] for line in lines] == [other, "Supported rear"]
+    for line in lines:
+        assert Path(line["video"]).is_absolute() and Path(line["video"]).exists()
+        assert 0 <= line["start_s"] < line["end_s"]
+    bouts, _ = read_bouts(annotations)  # what `mousegpt adapt OUT --annotations` reads first
+    assert [b.behavior for b in bouts] == [other, "supported rear"] and bouts[0].kind == "video"
