@@ -42,7 +42,7 @@ def inputs(n: int, config, seed: int = 0) -> dict[str, torch.Tensor]:
 
 def probabilities(describer: TinyDescriber, x: dict, batch: int = 1024) -> np.ndarray:
     out = []
-    temperature = getattr(describer.model.config, "temperature", 1.0)
+    temperature = getattr(describer.model.config, "probability_temperature", 1.0)
     with torch.inference_mode():
         for start in range(0, len(x["facts"]), batch):
             part = {k: v[start:start + batch].to(describer.device) for k, v in x.items()}
@@ -86,7 +86,7 @@ def main() -> None:
     cpu = TinyDescriber(args.model, device="cpu")
     x = inputs(args.segments, cpu.model.config)
     p_cpu = probabilities(cpu, x)
-    rows.append(("temperature", f"{getattr(cpu.model.config, 'temperature', 1.0):.3f}"))
+    rows.append(("probability temperature", f"{getattr(cpu.model.config, 'probability_temperature', 1.0):.3f}"))
     if torch.cuda.is_available():
         gpu = TinyDescriber(args.model, device="cuda")
         p_gpu = probabilities(gpu, x)

@@ -352,7 +352,7 @@ def adapt(out: str | Path, annotations: str | Path, base: str | Path | None = No
     added = new_classes(list(base_model.config.behaviors), bouts)
     model = expanded_model(base_model, added)
     names = list(model.config.behaviors)
-    temperature = float(getattr(model.config, "temperature", 1.0) or 1.0)
+    temperature = float(getattr(model.config, "probability_temperature", 1.0) or 1.0)
 
     # Segments of every annotated recording, labelled.
     by_file: dict[str, list[Bout]] = {}
@@ -463,14 +463,7 @@ def _write(out: Path, source: Path, model, report: dict) -> None:
     """The checkpoint, its figures and a short model card into ``out``, through a staging folder."""
     staging = out.with_name(f".{out.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
-    temperature = model.config.temperature  # transformers refuses to save it (a generation setting): written after
-    del model.config.temperature
-    try:
-        model.save_pretrained(str(staging), safe_serialization=True)
-    finally:
-        model.config.temperature = temperature
-    config = json.loads((staging / "config.json").read_text())
-    (staging / "config.json").write_text(json.dumps(config | {"temperature": temperature}, indent=2, sort_keys=True) + "\n")
+    model.save_pretrained(str(staging), safe_serialization=True)
     for name in ("vocabulary_facts.parquet",):  # novelty detection reads it beside the checkpoint
         if (source / name).is_file():
             shutil.copy2(source / name, staging / name)

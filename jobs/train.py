@@ -680,7 +680,7 @@ def calibrate(folder: str | Path, config: TrainConfig, progress: Progress | None
                if np.any(after.max(1) < UNCERTAIN_BELOW) else None}
     path = Path(folder, "config.json")
     saved = json.loads(path.read_text())
-    path.write_text(json.dumps(saved | {"temperature": temperature}, indent=2, sort_keys=True) + "\n")
+    path.write_text(json.dumps(saved | {"probability_temperature": temperature}, indent=2, sort_keys=True) + "\n")
     return figures
 
 

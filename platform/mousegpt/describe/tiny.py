@@ -106,7 +106,7 @@ class MouseGPTTinyConfig(PretrainedConfig):
 
     def __init__(self, behaviors=BEHAVIORS, vocab=SPECIAL_TOKENS, n_steps=16, crop_frames=8, crop_size=64, d_model=128,
                  hidden=256, text_dim=384, token_dim=64, decoder_hidden=192, max_tokens=96, dropout=0.1,
-                 temperature=1.0, adapted=None, decoder_behaviors=None, **kwargs):
+                 probability_temperature=1.0, adapted=None, decoder_behaviors=None, **kwargs):
         self.behaviors = list(behaviors)
         self.adapted = dict(adapted or {})
         """Classes a lab added by adapting the model to its own labels (``mousegpt adapt``):
@@ -127,7 +127,8 @@ class MouseGPTTinyConfig(PretrainedConfig):
         self.decoder_hidden = decoder_hidden
         self.max_tokens = max_tokens
         self.dropout = dropout
-        self.temperature = temperature
+        # Not "temperature": transformers reads that name as a text-generation setting and refuses to save it.
+        self.probability_temperature = probability_temperature
         """Divides the log of the behaviour probabilities at inference (temperature scaling, fitted
         on held-out synthetic sessions by ``jobs.train.calibrate``): the largest is then the
         probability of being right."""
@@ -330,7 +331,7 @@ class TinyDescriber:
             with torch.inference_mode():
                 logits, motion = self._encode(f, s, c)
                 generated = self.model.generate_tokens(motion, logits, f)
-            probs = (logits / getattr(self.model.config, "temperature", 1.0)).softmax(-1).cpu().numpy()
+            probs = (logits / getattr(self.model.config, "probability_temperature", 1.0)).softmax(-1).cpu().numpy()
             motion = motion.cpu().numpy()
             for k, ids in enumerate(generated):
                 i = start + k
