@@ -876,6 +876,11 @@ def write_model_card(out: str | Path, metrics: dict) -> Path:
            *[f"- {line}" for line in real.get("summary", [])], ""] if real else []),
         f"Validation (held-out training sessions, {metrics['segments']['validation']} segments): macro-F1 "
         f"{metrics['validation_macro_f1']:.3f}; per class: {per_class}.", "",
+        *([f"Calibration (`jobs.train.calibrate`, {metrics['calibration']['segments']} segments of held-out synthetic "
+           f"sessions): temperature {metrics['calibration']['temperature']:g}; expected calibration error "
+           f"{metrics['calibration']['ece_before']:.3f} before, {metrics['calibration']['ece_after']:.3f} after; "
+           f"{metrics['calibration']['uncertain_share']:.1%} of segments below {UNCERTAIN_BELOW:.0%} confidence "
+           "(uncertain).", ""] if "calibration" in metrics else []),
     ]
     if bench:
         lines += ["Quality benchmark (`benchmarks/describer_quality.py`: unseen seeds and scene settings):", "",
@@ -884,6 +889,9 @@ def write_model_card(out: str | Path, metrics: dict) -> Path:
         "## Limits", "",
         "- Trained on synthetic mice only (unless annotations were given): real fur, bedding, occlusion and lighting",
         "  differ; check its behaviour labels against a few hand-scored minutes of your own video before trusting rates.",
+        "- On real mice labelled by people (Metrics) it finds about half the rears and half the freezing of the raters;",
+        "  a still mouse whose pose jitters (high frame rates) is read as grooming now and then. `mousegpt adapt` takes",
+        "  your own labels; segments it is unsure of say so and are left out of profiles and discovery by default.",
         "- One mouse per crop: in group housing the crop of one animal can contain another.",
         "- Jumps last 0.3-0.5 s, so few 1 s segments have a jump as their majority behaviour (about one in a",
         "  thousand at the conditions' own rates). Training plants them more often (see Data), yet jump stays the",
