@@ -347,7 +347,6 @@ def adapt(out: str | Path, annotations: str | Path, base: str | Path | None = No
         raise InputError(f"{out}: exists and holds something else than a checkpoint; not replacing it")
     bouts, poses = read_bouts(annotations)
     torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
     base_model = MouseGPTTiny.from_pretrained(str(source)).eval()
     added = new_classes(list(base_model.config.behaviors), bouts)
     model = expanded_model(base_model, added)

@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -130,6 +131,23 @@ def _stdout_to_stderr():
     return original
 
 
+@contextmanager
+def stage_bars():
+    """A progress callback ``(stage, done, total)`` drawing one bar per stage on stderr."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err) as bars:
+        tasks: dict[str, int] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bars.add_task(stage, total=total)
+            bars.update(tasks[stage], completed=done)
+
+        yield progress
+
+
 def train(
     out: Annotated[Path, typer.Argument(help="Folder for the checkpoint (config, safetensors, model card, metrics).")],
     sessions: Annotated[int, typer.Option(help="Synthetic training sessions (0: annotations only).", min=0)] = 120,
@@ -153,29 +171,19 @@ def train(
 ):
     """Train MouseGPT-tiny on synthetic sessions (and your annotations) with DeepSpeed.
 
-    The defaults reproduce the shipped checkpoint (about 25 minutes on 2 CPU cores).
+    The defaults reproduce the shipped checkpoint (about an hour on 2 CPU cores).
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from jobs.train import TrainConfig
     from jobs.train import train as run_training
     from jobs.train import write_model_card, write_vocabulary_facts
 
     if gpu and workers == 0:
         workers = 1
-    config = TrainConfig(out=str(out), sessions=sessions, pose_sessions=pose_sessions, seconds=seconds, seed=seed, epochs=epochs,
-                         batch_size=batch_size, lr=lr, zero_stage=zero_stage, workers=workers, gpu=gpu,
+    config = TrainConfig(out=str(out), sessions=sessions, pose_sessions=pose_sessions, seconds=seconds, seed=seed,
+                         epochs=epochs, batch_size=batch_size, lr=lr, zero_stage=zero_stage, workers=workers, gpu=gpu,
                          annotations=str(annotations) if annotations else None)
     stdout = _stdout_to_stderr()
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err) as bars:
-        tasks: dict[str, int] = {}
-
-        def progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bars.add_task(stage, total=total)
-            bars.update(tasks[stage], completed=done)
-
+    with stage_bars() as progress:
         if reference_only:
             if not (out / "config.json").exists():
                 raise InputError(f"{out}: no checkpoint here to rebuild the vocabulary facts of")
@@ -218,21 +226,12 @@ def adapt(
 
     Every line is checked before anything is analysed; a bad one is one error naming FILE:LINE.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from transformers.utils import logging as hf_logging
 
     from jobs.adapt import adapt as run_adapt
 
     hf_logging.disable_progress_bar()
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err) as bars:
-        tasks: dict[str, int] = {}
-
-        def progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bars.add_task(stage, total=total)
-            bars.update(tasks[stage], completed=done)
-
+    with stage_bars() as progress:
         report = run_adapt(out, annotations, base=base, steps=steps, seed=seed, progress=progress)
     if as_json:
         print_json(report)
