@@ -85,7 +85,7 @@ def test_the_planted_behaviour_is_far_from_the_vocabulary(circling):
 def test_features_hold_each_segment_s_search_vector_beside_its_facts(circling):
     import numpy as np
 
-    from mousegpt.discover import FEATURE_FACTS, fact_matrix, features, load
+    from mousegpt.discover import FEATURE_FACTS, fact_matrix, features, kept, load
 
     ws, _ = circling
     seg = load(ws)
@@ -94,8 +94,11 @@ def test_features_hold_each_segment_s_search_vector_beside_its_facts(circling):
     z = fact_matrix(seg.table)
     x = features(ws, seg, z, DiscoverConfig(facts_weight=2.0, novelty_weight=0.5), novelty, batch=100)
     with ws.connect(read_only=True) as con:
-        vectors = np.stack(con.execute("SELECT embedding FROM segments WHERE behavior IS NOT NULL "
-                                       "ORDER BY vec_id").fetchnumpy()["embedding"])
+        vectors = np.stack(con.execute("SELECT embedding FROM segments WHERE behavior IS NOT NULL AND "
+                                       "(confidence IS NULL OR confidence >= 0.5) ORDER BY vec_id").fetchnumpy()["embedding"])
+        visible, unsure = con.execute("SELECT count(*), count(*) FILTER (confidence < 0.5) FROM segments "
+                                      "WHERE behavior IS NOT NULL").fetchone()
+    assert len(seg.table) == visible - unsure and kept() in seg.where  # the uncertain are left out
     assert np.array_equal(x[:, :vectors.shape[1]], vectors)
     assert np.allclose(x[:, vectors.shape[1]:-1], z * 2.0 / np.sqrt(len(FEATURE_FACTS)))
     assert np.allclose(x[:, -1], 0.5 * np.minimum(novelty, 3))

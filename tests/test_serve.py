@@ -14,7 +14,10 @@ FACTS = {"speed_mean_mm_s": 2.0, "speed_max_mm_s": 5.0, "body_length_ratio": 0.9
          "angular_speed_deg_s": 3.0, "head_speed_mm_s": 2.0, "head_motion_hz": 0.5, "heading_change_deg": 0.0,
          "body_length_mm": 80.0, "displacement_mm": 0.5, "head_yaw_std_deg": 1.0, "head_yaw_abs_deg": 2.0,
          "immobile_fraction": 1.0, "wall_distance_mm": 12.0, "zone": "wall"}
-RUNNING = {"speed_mean_mm_s": 210.0, "speed_max_mm_s": 260.0, "immobile_fraction": 0.0, "displacement_mm": 200.0}
+# A running mouse: fast, and its head and heading move as a running mouse's do.
+RUNNING = {"speed_mean_mm_s": 210.0, "speed_max_mm_s": 260.0, "immobile_fraction": 0.0, "displacement_mm": 200.0,
+           "head_speed_mm_s": 60.0, "angular_speed_deg_s": 40.0, "body_length_ratio": 1.02, "body_length_ratio_min": 0.98,
+           "head_yaw_std_deg": 4.0}
 
 
 @pytest.fixture(scope="module")
