@@ -9,7 +9,6 @@ import subprocess
 import sys
 from dataclasses import replace
 
-import av
 import cv2
 import numpy as np
 import pandas as pd
@@ -23,6 +22,8 @@ from mousegpt.errors import InputError
 from mousegpt.inputs import read_manifest, resolve
 from mousegpt.synth import Renderer, Scene, simulate, truth_table
 from mousegpt.synth.dataset import encode
+
+from .test_tracking import _write_grey_video
 
 SCENE = Scene(width=320, height=240, view="bottom", reflection=0.6)
 SECONDS = 8
@@ -172,16 +173,6 @@ def test_a_dark_object_on_the_floor_is_not_taken_for_a_resting_mouse(tmp_path):
     ds = tracking.track(tmp_path / "stain.mp4", background=bg)
     error = np.hypot(*(_xy(ds, "body_center") - truth[["body_center_x", "body_center_y"]].to_numpy()).T)
     assert np.isfinite(error).all() and np.median(error) < ERROR_LIMIT * _body_length(truth)
-
-
-def _write_grey_video(path, frames, fps=25):
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.height, stream.width = frames.shape[1:]
-        stream.pix_fmt, stream.options = "yuv420p", {"crf": "5"}
-        for frame in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="gray")))
-        container.mux(stream.encode())
 
 
 @pytest.mark.parametrize(("floor", "surround", "reflection"), [(200, 150, 65), (130, 230, 110)],
