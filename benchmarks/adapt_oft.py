@@ -77,7 +77,7 @@ def scores(truth: np.ndarray, predicted: np.ndarray) -> dict:
 
 
 def run(steps: int | None = None, seed: int = 0) -> dict:
-    from jobs.adapt import STEPS, adapt
+    from jobs.adapt import adapt
     from mousegpt import labels, pose
     from mousegpt.describe.model import DEFAULT_MODEL, WEIGHTS
 
@@ -88,7 +88,7 @@ def run(steps: int | None = None, seed: int = 0) -> dict:
         annotations = Path(tmp) / "annotations.jsonl"
         n_bouts = write_annotations(annotations, pose_file, frames, SPLIT_S)
         started = time.perf_counter()
-        report = adapt(Path(tmp) / "adapted", annotations, steps=steps or STEPS, seed=seed)
+        report = adapt(Path(tmp) / "adapted", annotations, steps=steps, seed=seed)
         wall = time.perf_counter() - started
         windows, before = described(WEIGHTS / DEFAULT_MODEL, pose_file)
         _, after = described(Path(tmp) / "adapted", pose_file)
@@ -103,7 +103,7 @@ def run(steps: int | None = None, seed: int = 0) -> dict:
         rows.append({"class": name, "truth": int(truth.sum()), "before": scores(truth, was[test]),
                      "after": scores(truth, now[test])})
     return {"bouts": n_bouts, "test_segments": int(test.sum()), "adapt_wall_s": round(wall, 1),
-            "adapt": {k: report[k] for k in ("segments", "before", "after", "steps", "seconds")}, "rows": rows}
+            "adapt": {k: report[k] for k in ("segments", "before", "after", "steps", "held_out", "seconds")}, "rows": rows}
 
 
 def _fmt(x: float) -> str:
@@ -132,6 +132,9 @@ def main() -> None:
               f"{_fmt(a['precision']):>8} {_fmt(a['recall']):>5} {_fmt(a['f1']):>5}")
     print(f"BEFORE: the shipped model (its rear for either kind). Adaptation wall time {result['adapt_wall_s']:.1f} s "
           f"(fine-tuning {result['adapt']['seconds']['training']:.1f} s, {result['adapt']['steps']} steps).")
+    if result["adapt"].get("held_out"):
+        tried = ", ".join(f"{s}: {f:.2f}" for s, f in result["adapt"]["held_out"]["f1"].items())
+        print(f"Steps chosen on held-out halves of the first {SPLIT_S:g} s (macro-F1 of the lab's classes per length: {tried}).")
 
 
 if __name__ == "__main__":

@@ -19,8 +19,14 @@
    (crops + kinematics + facts, kinematics + facts, facts) are computed once. The last fuse
    layer and the classifier are trained with AdamW on the describer's own output (the mean of
    the views' probabilities, scaled by the checkpoint's temperature), every segment weighing
-   the same, a fixed number of full-batch steps on one thread, seeded: the same files and seed
-   give the same checkpoint.
+   the same, full-batch steps on one thread, seeded: the same files and seed give the same
+   checkpoint.
+5. How long to fine-tune. A few bouts are easily over-learnt: the lab's class then swallows
+   its neighbours on minutes it has not seen. Unless ``steps`` is given, each length in
+   ``STEP_CHOICES`` is tried on two folds of the lab's own segments (the first and the second
+   half of every recording's annotated span; trained on one, scored on the other), and the
+   length with the best held-out macro-F1 over the lab's behaviours is used on all of them (the
+   shorter one on a tie; 0 keeps the base model, its new classes started from their parents).
 """
 
 from __future__ import annotations
@@ -42,8 +48,9 @@ Progress = Callable[[str, int, int], None]
 
 KEYS = {"video", "pose", "start_s", "end_s", "behavior", "description", "fps", "px_per_mm", "arena_mm", "view"}
 """Every key an annotation line may have."""
-STEPS = 300
-"""Full-batch AdamW steps (well under a minute on 2 CPU cores for a few thousand segments)."""
+STEP_CHOICES = (0, 25, 50, 100, 200, 300)
+"""Fine-tuning lengths (full-batch AdamW steps) tried on held-out halves of the lab's bouts;
+300 steps take about a second on one CPU thread for a few thousand segments."""
 TRAINABLE = ("fuse.3.", "classifier.")
 """Parameters fine-tuned: the last fuse layer and the classifier."""
 
@@ -309,7 +316,7 @@ def fuse_inputs(model, facts, sequence, crops) -> dict:
         views = {"kinematics": torch.cat([seq, no_crops, enc], -1), "facts": torch.cat([no_seq, no_crops, enc], -1)}
         has_crops = crops.flatten(1).float().sum(1) > 0 if crops is not None else torch.zeros(batch, dtype=torch.bool)
         if has_crops.any():
-            frames = crops.float().flatten(0, 1)[:, None] / 255.0
+            frames = crops.to(model.frame_encoder[0].weight.dtype).flatten(0, 1)[:, None] / 255.0
             per_frame = model.frame_encoder(frames).view(batch, crops.shape[1], -1)
             vis = model._pool(model.crop_encoder(per_frame.transpose(1, 2)))
             views["all"] = torch.cat([seq, torch.where(has_crops[:, None], vis, no_crops), enc], -1)
@@ -332,10 +339,12 @@ def output_log_probs(model, inputs: dict, temperature: float):
 
 # ---------------------------------------------------------------- adapt
 
-def adapt(out: str | Path, annotations: str | Path, base: str | Path | None = None, steps: int = STEPS,
+def adapt(out: str | Path, annotations: str | Path, base: str | Path | None = None, steps: int | None = None,
           seed: int = 0, lr: float = 3e-3, progress: Progress | None = None) -> dict:
     """Fine-tune a MouseGPT-tiny checkpoint on the bouts in ``annotations`` and write the
-    adapted checkpoint to ``out`` (whole or not at all). Returns the figures (``adaptation.json``)."""
+    adapted checkpoint to ``out`` (whole or not at all). ``steps``: the fine-tuning length, or
+    None to choose it on held-out halves of the bouts (``choose_steps``). Returns the figures
+    (``adaptation.json``)."""
     import torch
 
     from mousegpt.describe.tiny import MouseGPTTiny, fact_features
@@ -404,44 +413,27 @@ def adapt(out: str | Path, annotations: str | Path, base: str | Path | None = No
     hard = torch.tensor([index.get(x, -1) for x in labels])
     target[torch.from_numpy(labelled)] = torch.nn.functional.one_hot(hard[torch.from_numpy(labelled)], len(names)).float()
     # Every segment counts alike (weighing rare classes up made the lab's classes over-called on unseen minutes).
-    weights = torch.full((len(labels),), 1.0 / len(labels))
-
-    def loss_of() -> torch.Tensor:
-        return -(weights * (target * output_log_probs(model, inputs, temperature)).sum(1)).sum()
-
-    def figures() -> dict:
-        model.eval()
-        with torch.no_grad():
-            loss = float(loss_of())
-            predicted = np.asarray(names)[output_log_probs(model, inputs, temperature).argmax(1).numpy()]
-        return {"loss": round(loss, 4), "predicted": predicted}
-
     parent = {name: e["parent"] for name, e in added.items()}
-    before = figures()
     base_said = np.asarray(base_model.config.behaviors)[base_log_probs.argmax(1).numpy()]
     right_before = [p == t or parent.get(t) == p for p, t in zip(base_said[labelled], labels[labelled])]
-    for name, p in model.named_parameters():
-        p.requires_grad_(name.startswith(TRAINABLE))
-    optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.01)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: 0.5 * (1 + math.cos(math.pi * s / max(1, steps))))
+    before_loss = _loss(model, inputs, target, np.arange(len(labels)), temperature)
+    start_state = {k: v.clone() for k, v in model.state_dict().items()}
     trained_started = time.perf_counter()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # small matrices: one thread is fastest, and gives the same numbers on any machine
     try:
-        model.train()
-        for step in range(steps):
-            optimiser.zero_grad()
-            loss = loss_of()
-            loss.backward()
-            optimiser.step()
-            schedule.step()
-            if progress and (step + 1) % 10 == 0:
-                progress("fine-tuning", step + 1, steps)
+        held_out = None
+        if steps is None:
+            folds = np.concatenate([_halves(p["facts"]["start_s"].to_numpy()) for p in parts])
+            held_out = choose_steps(model, start_state, inputs, target, labels, folds, lab, temperature, lr, seed, progress)
+            steps = held_out["chosen"]
+        _fine_tune(model, start_state, inputs, target, np.arange(len(labels)), steps, lr, seed, temperature, progress)
     finally:
         torch.set_num_threads(threads)
     train_seconds = time.perf_counter() - trained_started
-    after = figures()
-    right_after = after["predicted"][labelled] == labels[labelled]
+    predicted = _predict(model, inputs, temperature)
+    right_after = predicted[labelled] == labels[labelled]
+    after_loss = _loss(model, inputs, target, np.arange(len(labels)), temperature)
     model.eval()
 
     counts_by = {str(k): int(v) for k, v in zip(*np.unique(labels[labelled], return_counts=True))}
@@ -449,13 +441,94 @@ def adapt(out: str | Path, annotations: str | Path, base: str | Path | None = No
         "checkpoint": str(out), "base": str(source), "behaviors": names, "new_behaviors": added,
         "annotations": {"file": str(annotations), "bouts": len(bouts), "recordings": len(by_file)},
         "segments": {"labelled": int(labelled.sum()), "none_of_these": int((~labelled).sum()), "by_behavior": counts_by},
-        "before": {"loss": before["loss"], "accuracy": round(float(np.mean(right_before)), 4)},
-        "after": {"loss": after["loss"], "accuracy": round(float(np.mean(right_after)), 4)},
-        "steps": steps, "seed": seed, "trainable": list(TRAINABLE),
+        "before": {"loss": before_loss, "accuracy": round(float(np.mean(right_before)), 4)},
+        "after": {"loss": after_loss, "accuracy": round(float(np.mean(right_after)), 4)},
+        "steps": steps, "held_out": held_out, "seed": seed, "trainable": list(TRAINABLE),
         "seconds": {"training": round(train_seconds, 2), "total": round(time.perf_counter() - started, 2)},
     }
     _write(out, source, model, report)
     return report
+
+
+def _halves(start_s: np.ndarray) -> np.ndarray:
+    """Fold of each of a recording's segments (in time order): 0 for the first half of them, 1 for the rest."""
+    rank = np.argsort(np.argsort(start_s, kind="stable"), kind="stable")
+    return (rank >= len(start_s) / 2).astype(int)
+
+
+def _loss(model, inputs: dict, target, rows: np.ndarray, temperature: float):
+    """Mean cross-entropy of the describer's output against ``target`` over ``rows`` (every segment alike)."""
+    import torch
+
+    with torch.no_grad():
+        return round(float(-(target[rows] * output_log_probs(model, inputs, temperature)[rows]).sum(1).mean()), 4)
+
+
+def _predict(model, inputs: dict, temperature: float) -> np.ndarray:
+    import torch
+
+    model.eval()
+    with torch.no_grad():
+        return np.asarray(model.config.behaviors)[output_log_probs(model, inputs, temperature).argmax(1).numpy()]
+
+
+def _fine_tune(model, start_state: dict, inputs: dict, target, rows: np.ndarray, steps: int, lr: float, seed: int,
+               temperature: float, progress: Progress | None = None) -> None:
+    """``model`` from ``start_state``, trained ``steps`` full-batch steps on ``rows`` (the last fuse layer
+    and the classifier; AdamW, cosine decay; every segment weighing the same)."""
+    import torch
+
+    model.load_state_dict(start_state)
+    torch.manual_seed(seed)
+    for name, p in model.named_parameters():
+        p.requires_grad_(name.startswith(TRAINABLE))
+    if not steps or not len(rows):
+        return
+    optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.01)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: 0.5 * (1 + math.cos(math.pi * s / max(1, steps))))
+    rows_t = torch.from_numpy(np.asarray(rows))
+    model.train()
+    for step in range(steps):
+        optimiser.zero_grad()
+        loss = -(target[rows_t] * output_log_probs(model, inputs, temperature)[rows_t]).sum(1).mean()
+        loss.backward()
+        optimiser.step()
+        schedule.step()
+        if progress and (step + 1) % 10 == 0:
+            progress("fine-tuning", step + 1, steps)
+    model.eval()
+
+
+def macro_f1(truth: np.ndarray, predicted: np.ndarray, classes: list[str]) -> float:
+    """Mean F1 over ``classes`` (a class absent from both ``truth`` and ``predicted`` is left out)."""
+    scores = []
+    for c in classes:
+        t, p = truth == c, predicted == c
+        if t.sum() + p.sum():
+            scores.append(2 * float((t & p).sum()) / float(t.sum() + p.sum()))
+    return float(np.mean(scores)) if scores else float("nan")
+
+
+def choose_steps(model, start_state: dict, inputs: dict, target, labels: np.ndarray, folds: np.ndarray,
+                 classes: list[str], temperature: float, lr: float, seed: int,
+                 progress: Progress | None = None) -> dict:
+    """The fine-tuning length (of ``STEP_CHOICES``) whose models, each trained on one fold and
+    run on the other, give the best macro-F1 over the lab's ``classes`` on the held-out
+    segments (ties: the shorter). Returns {"chosen", "f1": {steps: F1}}; leaves ``model`` at
+    ``start_state``."""
+    scores: dict[int, float] = {}
+    for k, steps in enumerate(STEP_CHOICES):
+        predicted = np.empty(len(labels), dtype=object)
+        for fold in (0, 1):
+            _fine_tune(model, start_state, inputs, target, np.flatnonzero(folds != fold), steps, lr, seed, temperature)
+            predicted[folds == fold] = _predict(model, inputs, temperature)[folds == fold]
+        scores[steps] = round(macro_f1(labels, predicted.astype(str), classes), 4)
+        if progress:
+            progress("choosing how long to fine-tune (held-out halves)", k + 1, len(STEP_CHOICES))
+    model.load_state_dict(start_state)
+    valid = {s: f for s, f in scores.items() if f == f}
+    chosen = max(valid, key=lambda s: (valid[s], -s)) if valid else STEP_CHOICES[-1]
+    return {"chosen": chosen, "f1": {str(s): f for s, f in scores.items()}}
 
 
 def _write(out: Path, source: Path, model, report: dict) -> None:

@@ -218,7 +218,9 @@ def adapt(
         "\"fps\", \"px_per_mm\", \"arena_mm\", \"view\"]}; paths relative to the file.")],
     base: Annotated[Optional[str], typer.Option(
         "--from", help="Checkpoint to start from: a folder or tiny:/path [default: the shipped mousegpt-tiny].")] = None,
-    steps: Annotated[int, typer.Option(help="Fine-tuning steps (full batch, AdamW).", min=1)] = 300,
+    steps: Annotated[Optional[int], typer.Option(
+        help="Fine-tuning steps (full batch, AdamW) [default: the length that does best on held-out halves of "
+        "your bouts].", min=0)] = None,
     seed: Annotated[int, typer.Option(help="Seed of the fine-tuning.")] = 0,
     as_json: JsonOpt = False,
 ):
@@ -239,7 +241,9 @@ def adapt(
         added = ", ".join(report["new_behaviors"]) or "none"
         err.print(f"adapted in {report['seconds']['total']:.0f} s on {report['segments']['labelled']} labelled segments "
                   f"(+{report['segments']['none_of_these']} in none of them); new classes: {added}; training accuracy "
-                  f"{report['before']['accuracy']:.2f} -> {report['after']['accuracy']:.2f}; checkpoint in {out}  "
+                  f"{report['before']['accuracy']:.2f} -> {report['after']['accuracy']:.2f} ({report['steps']} steps"
+                  + (f", chosen on held-out halves: F1 {report['held_out']['f1'][str(report['steps'])]:.2f}"
+                     if report.get("held_out") else "") + f"); checkpoint in {out}  "
                   f"(use it with --model tiny:{out})", highlight=False, soft_wrap=True)
 
 

@@ -35,7 +35,8 @@ from mousegpt import kinematics, qc, segments, tracking, video
 from mousegpt.analysis import TRACKER_QC
 from mousegpt.describe import captions
 from mousegpt.describe.tiny import (BOS, EOS, FACT_FEATURES, PAD, SEQUENCE_FEATURES, SPECIAL_TOKENS, UNK, MouseGPTTiny,
-                                    MouseGPTTinyConfig, caption_tokens, fact_features, sequence_features, tokenize)
+                                    MouseGPTTinyConfig, caption_tokens, fact_features, in_dtype, sequence_features,
+                                    tokenize)
 from mousegpt.describe.model import UNCERTAIN_BELOW
 from mousegpt.errors import InputError
 from mousegpt.synth import Scene
@@ -575,8 +576,7 @@ def train_loop(loop_config: dict) -> None:
             rows = order[step * micro:(step + 1) * micro]
             batch = _tensors(arrays, rows, device, rng)
             if config.gpu:
-                batch = {k: v.to(torch.bfloat16) if v.is_floating_point() and k != "label_weights" else v
-                         for k, v in batch.items()}
+                batch = in_dtype(batch, torch.bfloat16)
             output = engine(**batch)
             engine.backward(output.loss)
             engine.step()

@@ -31,7 +31,9 @@ def describe(**changes):
     (dict(speed_mean_mm_s=8, speed_max_mm_s=15, immobile_fraction=0.3, angular_speed_deg_s=10), "groom"),
     (dict(head_speed_mm_s=30, head_motion_hz=1.5), "sniff"),
     (dict(body_length_ratio=0.62, body_length_ratio_min=0.6), "rear"),
-    (dict(body_length_ratio=0.62, body_length_ratio_min=0.6, head_yaw_abs_deg=110), "groom"),
+    # curled, the head turned back to the flank: grooming it when the head works, resting when not
+    (dict(body_length_ratio=0.62, body_length_ratio_min=0.6, head_yaw_abs_deg=110, head_speed_mm_s=30), "groom"),
+    (dict(body_length_ratio=0.62, body_length_ratio_min=0.6, head_yaw_abs_deg=110), "rest"),
     (dict(body_length_ratio=0.78, body_length_ratio_min=0.6, head_speed_mm_s=23, head_motion_hz=5), "rear"),
     (dict(), "rest"),
     (dict(angular_speed_deg_s=180, heading_change_deg=-170, speed_mean_mm_s=12), "turn"),

@@ -90,12 +90,12 @@ def test_features_hold_each_segment_s_search_vector_beside_its_facts(circling):
     ws, _ = circling
     seg = load(ws)
     novelty = np.linspace(0, 5, len(seg.table))
-    # many batches, each placed by vec_id
+    # many batches, each placed by vec_id into the rows' order: session, then time
     z = fact_matrix(seg.table)
     x = features(ws, seg, z, DiscoverConfig(facts_weight=2.0, novelty_weight=0.5), novelty, batch=100)
     with ws.connect(read_only=True) as con:
         vectors = np.stack(con.execute("SELECT embedding FROM segments WHERE behavior IS NOT NULL AND "
-                                       "(confidence IS NULL OR confidence >= 0.5) ORDER BY vec_id").fetchnumpy()["embedding"])
+                                       "(confidence IS NULL OR confidence >= 0.5) ORDER BY session_id, segment_index").fetchnumpy()["embedding"])
         visible, unsure = con.execute("SELECT count(*), count(*) FILTER (confidence < 0.5) FROM segments "
                                       "WHERE behavior IS NOT NULL").fetchone()
     assert len(seg.table) == visible - unsure and kept() in seg.where  # the uncertain are left out

@@ -1,6 +1,9 @@
 """The large-model backend on a tiny, randomly initialised vision-language model built here
 (no download): loading, prompting with frames, and robust parsing of its answers."""
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,30 +20,18 @@ FACTS = pd.DataFrame([{
     "visible_fraction": 1.0} for i, speed in enumerate((90.0, 100.0, 2.0))])
 
 
+def _benchmark(name: str):
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory):
-    """A LLaVA-style model (CLIP vision tower, Llama text model) with a word-level tokenizer."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import (AutoModelForImageTextToText, CLIPImageProcessor, CLIPVisionConfig, LlamaConfig,
-                              LlavaConfig, LlavaProcessor, PreTrainedTokenizerFast)
-
-    words = ["<unk>", "<pad>", "<s>", "</s>", "<image>", *'{}":,[]', "overall", "head", "limbs", "torso", "mouse", "walks"]
-    backend = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", pad_token="<pad>",
-                                        bos_token="<s>", eos_token="</s>", extra_special_tokens={"image_token": "<image>"})
-    config = LlavaConfig(
-        vision_config=CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
-                                       image_size=32, patch_size=8),
-        text_config=LlamaConfig(vocab_size=len(words), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                                num_attention_heads=2, num_key_value_heads=2),
-        image_token_index=words.index("<image>"))
-    path = tmp_path_factory.mktemp("tiny-vlm")
-    AutoModelForImageTextToText.from_config(config).save_pretrained(path)
-    LlavaProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}),
-                   tokenizer=tokenizer, patch_size=8, vision_feature_select_strategy="default", image_token="<image>",
-                   num_additional_image_tokens=1).save_pretrained(path)
-    return path
+    """A LLaVA-style model (CLIP vision tower, Llama text model) with a word-level tokenizer,
+    built as benchmarks/gpu_check.py builds it."""
+    return _benchmark("gpu_check").random_llava(tmp_path_factory.mktemp("tiny-vlm"))
 
 
 def test_a_random_model_s_answers_are_replaced_by_grounded_descriptions(tiny_checkpoint):
@@ -96,3 +87,38 @@ def test_malformed_answers_are_refused(text):
 def test_a_folder_that_is_not_a_checkpoint_is_refused(tmp_path):
     with pytest.raises(MouseGPTError, match="not a transformers checkpoint folder"):
         load_model(f"hf:{tmp_path}")
+
+
+def test_dtype_and_batch_size_are_options_of_the_model_spec(tiny_checkpoint):
+    import torch
+
+    default = load_model(f"hf:{tiny_checkpoint}")
+    assert default.dtype == torch.float32 and default.batch_size == 4  # on CPU
+    model = load_model(f"hf:{tiny_checkpoint}?dtype=bf16&batch_size=2&max_new_tokens=4")
+    assert model.batch_size == 2 and model.max_new_tokens == 4
+    assert {p.dtype for p in model.model.parameters()} == {torch.bfloat16}
+    frames = [[np.full((64, 64, 3), 40 * i, np.uint8)] for i in range(len(FACTS))]
+    described = model.describe(FACTS, frames=frames)  # bf16 pixels and weights generate together
+    assert [d.behavior for d in described] == [d.behavior for d in load_model("kinematic").describe(FACTS)]
+
+
+@pytest.mark.parametrize("spec, problem", [("?dtype=int8", "unknown dtype 'int8'"), ("?batch=3", "unknown option 'batch'"),
+                                           ("?batch_size=many", "batch_size must be a whole number")])
+def test_a_bad_option_is_one_clear_error(tiny_checkpoint, spec, problem):
+    with pytest.raises(MouseGPTError, match=problem):
+        load_model(f"hf:{tiny_checkpoint}{spec}")
+
+
+def test_an_instruction_tuned_model_is_prompted_through_its_chat_template(tiny_checkpoint, monkeypatch):
+    model = load_model(f"hf:{tiny_checkpoint}")
+    assert model.chat("Describe.", 2) == "<image><image>\nDescribe."  # no template: the raw prompt
+    model.processor.chat_template = (
+        "{% for m in messages %}USER: {% for c in m['content'] %}{% if c['type'] == 'image' %}<image>"
+        "{% else %}{{ c['text'] }}{% endif %}{% endfor %}{% endfor %}{% if add_generation_prompt %} ASSISTANT:{% endif %}")
+    assert model.chat("Describe.", 2) == "USER: <image><image>Describe. ASSISTANT:"
+    sent = []
+    real = model.processor.__call__
+    monkeypatch.setattr(type(model.processor), "__call__", lambda self, **kw: sent.extend(kw["text"]) or real(**kw))
+    model.max_new_tokens = 2
+    model.describe(FACTS, frames=[[np.zeros((32, 32, 3), np.uint8)]] * len(FACTS))
+    assert len(sent) == len(FACTS) and all(t.startswith("USER: <image>You see") and t.endswith(" ASSISTANT:") for t in sent)

@@ -12,7 +12,7 @@ from mousegpt.describe import captions
 from mousegpt.describe.model import DEFAULT_MODEL, WEIGHTS, load_model
 from mousegpt.describe.prompt import contradictions
 from mousegpt.describe.tiny import (BOS, EOS, PAD, SPECIAL_TOKENS, MouseGPTTiny, MouseGPTTinyConfig, caption_tokens,
-                                    detokenize, fact_features, sequence_features)
+                                    detokenize, fact_features, in_dtype, sequence_features, tokenize)
 from mousegpt.errors import MouseGPTError
 from mousegpt.segments import windows
 
@@ -76,6 +76,26 @@ def test_training_steps_lower_every_loss():
     assert model.generate_tokens(motion, logits, inputs["facts"])[0] == [5, 6, 7, 8]
 
 
+def test_a_bf16_model_trains_on_uint8_crops_as_the_gpu_training_loop_feeds_it():
+    # `mousegpt train --gpu` runs the model in bf16 under DeepSpeed; its first step used to fail
+    # because the crops reached the frame encoder as float32.
+    torch.manual_seed(0)
+    model = MouseGPTTiny(tiny_config()).to(torch.bfloat16)
+    feed = in_dtype({**batch(model.config), "labels": torch.tensor([0, 1, 2, 0, 1, 2]),
+                     "caption_groups": torch.tensor([0, 1, 2, 0, 1, 2]),
+                     "text_embeddings": torch.randn(6, model.config.text_dim),
+                     "tokens": torch.tensor([[BOS, 5, 6, 7, 8, EOS]] * 6),
+                     "label_weights": torch.ones(len(model.config.behaviors))}, torch.bfloat16)
+    assert feed["crops"].dtype == torch.uint8 and feed["tokens"].dtype == torch.long
+    assert feed["facts"].dtype == torch.bfloat16 and feed["label_weights"].dtype == torch.float32
+    out = model(**feed)
+    assert out.logits.dtype == torch.bfloat16 and set(out.losses) == {"behavior", "contrastive", "text"}
+    out.loss.backward()
+    grads = [p.grad for p in model.frame_encoder.parameters()]
+    assert all(g is not None and g.dtype == torch.bfloat16 and torch.isfinite(g.float()).all() for g in grads)
+    assert any(g.abs().sum() > 0 for g in grads)  # the crops reached the loss
+
+
 def test_unknown_labels_and_padding_are_ignored():
     model = MouseGPTTiny(tiny_config())
     inputs = batch(model.config, n=2)
@@ -113,6 +133,51 @@ def test_slots_are_filled_from_the_facts():
     facts = {"zone": "corner", "speed_mean_mm_s": 87.4, "heading_change_deg": -95.0, "body_length_ratio": 0.61}
     assert captions.fill("The mouse walks <where> at <speed> mm/s .", facts) == "The mouse walks in a corner at 87 mm/s."
     assert captions.fill("Turns to the <side> , <turn> degrees ( <ratio> ) .", facts) == "Turns to the left, 95 degrees (61%)."
+    unknown = {"zone": None, "speed_max_mm_s": float("nan"), "heading_change_deg": 12.0}
+    assert captions.fill("It jumps <where> , at up to <speed_max> mm / s { <side> } .", unknown) == \
+        "It jumps, at up to ? mm/s { right }."
+
+
+def test_describing_a_batch_gives_each_segment_what_describing_it_alone_gives():
+    # describe() decodes, tidies and checks each distinct generated wording once for the whole
+    # batch; no segment may get another's numbers, place or fallback.
+    rng = np.random.default_rng(3)
+    n = 60
+    facts = pd.DataFrame({
+        "speed_mean_mm_s": rng.choice([2.0, 15.0, 60.0, 180.0], n) * rng.uniform(0.8, 1.2, n),
+        "displacement_mm": rng.uniform(0, 100, n), "body_length_mm": rng.uniform(50, 100, n),
+        "body_length_ratio": rng.uniform(0.55, 1.05, n), "heading_change_deg": rng.uniform(-200, 200, n),
+        "angular_speed_deg_s": rng.uniform(0, 400, n), "head_yaw_std_deg": rng.uniform(0, 30, n),
+        "head_yaw_abs_deg": rng.uniform(0, 60, n), "head_motion_hz": rng.uniform(0, 8, n),
+        "head_speed_mm_s": rng.uniform(0, 40, n), "immobile_fraction": rng.uniform(0, 1, n),
+        "wall_distance_mm": rng.uniform(0, 200, n), "zone": rng.choice(["wall", "corner", "centre", None], n),
+        "visible_fraction": rng.choice([1.0, 1.0, 1.0, 0.2], n)})
+    facts["speed_max_mm_s"] = facts["speed_mean_mm_s"] * 1.6
+    facts["body_length_ratio_min"] = facts["body_length_ratio"] - 0.05
+    facts.loc[5, "head_motion_hz"] = np.nan  # not measured
+    describer = load_model(DEFAULT_MODEL)
+    together = describer.describe(facts)
+    alone = [describer.describe(facts.iloc[[i]].reset_index(drop=True))[0] for i in range(n)]
+    assert together[5].behavior is None and "not measured" in together[5].keywords
+    assert sum(d.behavior is None for d in together) >= 5  # the invisible ones too
+    for a, b in zip(together, alone):
+        assert (a.behavior, a.fields()) == (b.behavior, b.fields())
+        assert a.probs == pytest.approx(b.probs, abs=1e-5)
+    # One wording for every segment: it is kept for the running mice and replaced for the still
+    # ones, each with its own numbers.
+    vocab = describer.model.config.vocab
+    ids = [vocab.index(t) for t in tokenize("The mouse runs <where> at <speed> mm/s. <sep> Head low. <sep> Legs fast. "
+                                            "<sep> Body long (<length> mm). <sep> running, fast")]
+    probs = np.full((n, len(describer.model.config.behaviors)), 0.01, np.float32)
+    probs[:, describer.model.config.behaviors.index("run")] = 0.9
+    motion = np.zeros((n, describer.model.config.text_dim), np.float32)
+    same = describer._descriptions(facts, probs, motion, [ids] * n)
+    singles = [describer._descriptions(facts.iloc[[i]].reset_index(drop=True), probs[[i]], motion[[i]], [ids])[0]
+               for i in range(n)]
+    assert [d.fields() for d in same] == [d.fields() for d in singles]
+    kept = [d for d, speed in zip(same, facts["speed_mean_mm_s"]) if d.overall.startswith("The mouse runs")]
+    assert 0 < len(kept) < n - 5 and all(f"at {speed:.0f} mm/s" in d.overall for d, speed in
+                                         zip(same, facts["speed_mean_mm_s"]) if d in kept)
 
 
 def test_a_missing_checkpoint_is_one_clear_error(tmp_path):

@@ -197,3 +197,48 @@ def test_real_openfield_against_deeplabcut(real_data):
     assert np.isnan(_xy(ds, "body_center")).any(axis=1).mean() <= 0.02
     # DeepLabCut has no tail tip here; the tail is in view in nearly every frame.
     assert np.isfinite(_xy(ds, "tail_tip")).all(axis=1).mean() >= 0.9
+
+
+def _part_arrays(ds):
+    """A tracked dataset's arrays, as a TrackedPart holds them."""
+    positions = ds.position.isel(individuals=0).transpose("time", "keypoints", "space").values
+    return positions, ds.confidence.isel(individuals=0).values, np.stack(
+        [ds[name].isel(individuals=0).values for name in tracking.BODY_ELLIPSE], axis=1)
+
+
+def test_a_video_tracked_in_parts_and_stitched_is_the_video_tracked_in_one_pass(synth_dir, tracked_synth):
+    path = synth_dir / "stim_m02.mp4"
+    bg = tracking.estimate_background(path)
+    bounds = tracking.part_bounds(600, 170)
+    assert bounds == [(0, 150), (150, 300), (300, 450), (450, 600)]
+    parts = [tracking.track_part(path, bg, start, stop) for start, stop in reversed(bounds)]  # order does not matter
+    joined, retracked = tracking.stitch(path, bg, parts)
+    assert (joined.start, len(joined), len(retracked)) == (0, 600, 3)
+    for mine, one_pass in zip((joined.positions, joined.confidences, joined.ellipses), _part_arrays(tracked_synth[0])):
+        np.testing.assert_array_equal(mine, one_pass)
+    assert max(retracked) < 75  # the parts agree with one pass soon after their edge, not by tracking it all again
+
+
+def test_stitching_corrects_a_part_that_began_with_head_and_tail_swapped(synth_dir, tracked_synth):
+    path = synth_dir / "stim_m02.mp4"
+    bg = tracking.estimate_background(path)
+    first, second = tracking.track_part(path, bg, 0, 300), tracking.track_part(path, bg, 300, 600)
+    nose, tail_base = list(tracking.TRACKED_KEYPOINTS).index("nose"), list(tracking.TRACKED_KEYPOINTS).index("tail_base")
+    second.positions[:12, [nose, tail_base]] = second.positions[:12, [tail_base, nose]]  # a wrong head/tail choice
+    joined, retracked = tracking.stitch(path, bg, [first, second])
+    assert retracked[0] >= 12
+    np.testing.assert_array_equal(joined.positions, _part_arrays(tracked_synth[0])[0])
+
+
+def test_parts_that_do_not_meet_are_refused(synth_dir):
+    path = synth_dir / "stim_m02.mp4"
+    bg = tracking.estimate_background(path)
+    with pytest.raises(ValueError, match="do not meet"):
+        tracking.stitch(path, bg, [tracking.track_part(path, bg, 0, 50), tracking.track_part(path, bg, 60, 100)])
+
+
+def test_part_bounds_cover_the_video_once():
+    assert tracking.part_bounds(10, 100) == [(0, 10)]
+    bounds = tracking.part_bounds(90_000, 1500)
+    assert len(bounds) == 60 and bounds[0][0] == 0 and bounds[-1][1] == 90_000
+    assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))

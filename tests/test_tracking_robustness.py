@@ -67,7 +67,10 @@ def test_a_mouse_resting_for_most_of_the_session_is_still_found(tmp_path):
     ds = tracking.track(tmp_path / "resting.mp4")
     length = _body_length(truth)
     resting = (truth.behavior == "rest").to_numpy()
-    for keypoint in ("nose", "body_center", "tail_base"):
+    # A resting mouse may lie curled to a side: its nose and tail base are still points, but its
+    # centre is not (the simulator's is a point of the curved spine, the tracker's the middle of
+    # the body's cross-section), so the centre is held to 5% of a body length, the ends to 3%.
+    for keypoint, limit in (("nose", 0.03), ("body_center", 0.05), ("tail_base", 0.03)):
         error = _errors(ds, truth, keypoint)
         assert np.isfinite(error).all(), keypoint
-        assert np.median(error[resting]) < 0.03 * length, keypoint
+        assert np.median(error[resting]) < limit * length, keypoint

@@ -44,3 +44,43 @@ def test_corrupt_file_is_a_clear_error(tmp_path):
     bad.write_bytes(np.random.default_rng(0).bytes(5000))
     with pytest.raises(InputError, match="corrupt.mp4"):
         video.probe(bad)
+
+
+@pytest.fixture(scope="module")
+def numbered(tmp_path_factory):
+    """700 frames at 30 fps, H.264 4:4:4 (as one real lab's files) with a keyframe every 40
+    frames, each frame's top-left block as bright as its index modulo 250 (in RGB); and every frame as
+    decoded from the start."""
+    import av
+
+    path = tmp_path_factory.mktemp("video") / "numbered.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=30, options={"g": "40", "keyint_min": "40", "sc_threshold": "0"})
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv444p"
+        for i in range(700):
+            image = np.full((48, 64, 3), 30, np.uint8)
+            image[:16, :16] = i % 250
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path, np.concatenate([chunk for _, chunk in video.iter_chunks(path)])
+
+
+@pytest.mark.parametrize("start, stop", [(1, 30), (333, 420), (600, None), (699, 700)])
+def test_a_part_of_a_video_is_its_frames_exactly(numbered, start, stop):
+    path, every = numbered
+    parts = list(video.iter_chunks(path, chunk_size=25, start=start, stop=stop))
+    assert parts[0][0] == start and all(b[0] - a[0] == 25 for a, b in zip(parts, parts[1:]))
+    assert np.array_equal(np.concatenate([chunk for _, chunk in parts]), every[start:stop])
+    # The fixture numbers its frames; grey RGB v is stored as limited-range luma 16 + v * 219/255.
+    assert abs(int(every[start][8, 8]) - (16 + start % 250 * 219 / 255)) <= 2
+
+
+def test_frames_far_apart_are_read_exactly_by_seeking(numbered, monkeypatch):
+    path, every = numbered
+    monkeypatch.setattr(video, "SEEK_GAP", 50)  # seek over anything longer than this file's keyframe interval
+    wanted = [0, 7, 130, 131, 402, 699]
+    assert np.array_equal(video.read_frames(path, wanted), every[wanted])
+    assert np.array_equal(video.read_frames(path, range(0, 700, 97)), every[::97])
+    assert len(video.read_frames(path, [698, 699, 700, 5000])) == 2  # past the end: left out

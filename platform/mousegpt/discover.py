@@ -26,7 +26,9 @@ describer's training data, every window of it, bout boundaries included). Then:
    the sample) says so, or when it is unlike anything of the vocabulary. A cluster whose
    keywords name a behaviour but most of whose members are unlike the vocabulary (a tight
    circle the describer calls a turn) is not named for it. A cluster is flagged novel when
-   most of its members are outliers and its name matches no vocabulary behaviour.
+   most of its members are outliers, its name matches no vocabulary behaviour, and at least
+   ``split_share`` of it moves unlike the vocabulary: rare moments that each move like a known
+   one (a session's first, still second) are uncommon, not new.
 6. **Name** each cluster from its keywords (and, for clusters no behaviour's keywords hold,
    from the facts that set it apart), with exemplars (members nearest its centre) and its size
    per condition.
@@ -91,7 +93,7 @@ class DiscoverConfig:
 
 @dataclass
 class Segments:
-    """What discovery reads of the catalogue (visible segments only, in ``vec_id`` order)."""
+    """What discovery reads of the catalogue (visible segments only, in ``CANONICAL_ORDER``)."""
 
     table: pd.DataFrame
     """vec_id, segment_id, session_id, segment_index, start_s, end_s, behavior, condition, source, the facts."""
@@ -109,6 +111,12 @@ def kept(include_uncertain: bool = False) -> str:
     return visible if include_uncertain else f"{visible} AND (confidence IS NULL OR confidence >= {UNCERTAIN_BELOW})"
 
 
+CANONICAL_ORDER = "s.session_id, s.segment_index"
+"""The order discovery reads segments in. Session ids are content hashes, so the same videos
+give the same rows in the same order however the workers that analysed them finished (vec_ids
+follow commit order): the sample, the map and the clusters then depend on the data alone."""
+
+
 def load(workspace: Workspace, include_uncertain: bool = False) -> Segments:
     """The segments' facts and keywords; their search vectors are read by ``features``."""
     where = kept(include_uncertain)
@@ -117,10 +125,10 @@ def load(workspace: Workspace, include_uncertain: bool = False) -> Segments:
         table = con.cursor().sql(
             f"SELECT s.vec_id, s.segment_id, s.session_id, s.segment_index, s.start_s, s.end_s, s.behavior, ss.condition, "
             f"ss.source, {facts} FROM (SELECT * FROM segments WHERE {where}) s JOIN sessions ss USING (session_id) "
-            "ORDER BY s.vec_id").to_arrow_table()
+            f"ORDER BY {CANONICAL_ORDER}").to_arrow_table()
         keywords = con.cursor().sql(
-            f"SELECT row, unnest(keywords) AS keyword FROM (SELECT row_number() OVER (ORDER BY vec_id) - 1 AS row, keywords "
-            f"FROM segments WHERE {where})").to_arrow_table()
+            f"SELECT row, unnest(keywords) AS keyword FROM (SELECT row_number() OVER (ORDER BY {CANONICAL_ORDER}) - 1 "
+            f"AS row, keywords FROM segments s WHERE {where})").to_arrow_table()
     if table.num_rows == 0:
         raise WorkspaceError(f"{workspace.root}: no segments to discover behaviours in; run `mousegpt analyze` first")
     # Keywords as categories: millions of repeated words, each held once.
@@ -263,6 +271,7 @@ def features(workspace: Workspace, segments: Segments, z: np.ndarray, config: Di
     novelty = np.zeros(len(facts), np.float32) if novelty is None else novelty
     facts = np.hstack([facts, config.novelty_weight * np.clip(novelty, 0, 3)[:, None]])
     vec_ids = segments.table["vec_id"].to_numpy()
+    by_vec_id = np.argsort(vec_ids)
     x = None
     with workspace.connect(read_only=True) as con:
         # No ORDER BY: sorting would hold every vector in DuckDB at once; rows find their place by vec_id.
@@ -273,7 +282,7 @@ def features(workspace: Workspace, segments: Segments, z: np.ndarray, config: Di
             if x is None:
                 x = np.empty((len(vec_ids), width + facts.shape[1]), np.float32)
                 x[:, width:] = facts
-            rows = np.searchsorted(vec_ids, chunk.column(0).to_numpy())
+            rows = by_vec_id[np.searchsorted(vec_ids, chunk.column(0).to_numpy(), sorter=by_vec_id)]
             x[rows, :width] = column.flatten().to_numpy(zero_copy_only=False).reshape(-1, width)
     return x
 
@@ -542,7 +551,11 @@ def describe_clusters(seg: Segments, fitted: Fit, labels: np.ndarray, z: np.ndar
         else:
             apart = ", ".join(distinctive_facts(table, z, members)) or ", ".join(top[:2])
             name = f"unlabelled ({worded}-like): {apart}" if worded else f"unlabelled: {apart}"
-        novel = bool(outlier_share >= config.outlier_majority and behavior is None)
+        # Novel: mostly outliers, and a good part of it (``split_share``) moves unlike every moment
+        # of the vocabulary. A cluster of rare but vocabulary-like moments (the first, still second
+        # of many sessions, say) is uncommon here, not a new behaviour.
+        novel = bool(outlier_share >= config.outlier_majority and behavior is None
+                     and unlike[members].mean() >= config.split_share)
         centre = fitted.projected[members].mean(axis=0)
         nearest = members[np.argsort(((fitted.projected[members] - centre) ** 2).sum(axis=1))[:config.exemplars]]
         by_condition = table.iloc[members]["condition"].fillna("unknown").value_counts()

@@ -135,7 +135,8 @@ def _samples(path: str | Path, n_frames: int, config: TrackerConfig) -> np.ndarr
     y, x), each brought to the brightness of the samples' median: lights drift over a long
     session, and the per-pixel statistics below must compare the floor with itself."""
     step = max(1, math.ceil(n_frames / config.background_samples))
-    samples = np.concatenate([chunk for _, chunk in video.iter_chunks(path, chunk_size=32, step=step)])
+    # Sought to, not decoded through: a long video's background costs about as much as a short one's.
+    samples = video.read_frames(path, range(0, n_frames, step))
     grid = np.median(samples[:, ::LIGHT_GRID, ::LIGHT_GRID], axis=0)
     usable = grid >= LIGHT_MIN_GREY
     inverse = (1.0 / grid[usable]).astype(np.float32)
@@ -465,15 +466,58 @@ def _snout_tip(blob: np.ndarray, diff: np.ndarray, threshold: float, nose: np.nd
     length = float(np.linalg.norm(direction))
     if length < 1:
         return nose
-    direction /= length
+    direction = direction / length
     points = cv2.findNonZero(blob).reshape(-1, 2).astype(np.float32) - centre
     along = points @ direction
     across = np.abs(points @ np.array([-direction[1], direction[0]], dtype=np.float32))
     ahead = (along > length - half_width) & (across < half_width)
     if not ahead.any() or along[ahead].max() > length + 2 * half_width:
-        return nose
+        return _turned_snout(blob, diff, threshold, nose, centre, half_width, nose)
     tip = _farthest(points[ahead], along[ahead]) + centre
-    return _pale_tip(diff, threshold, tip, centre, half_width)
+    return _turned_snout(blob, diff, threshold, nose, centre, half_width, _pale_tip(diff, threshold, tip, centre, half_width))
+
+
+TURNED_HEAD_REACH = 1.1
+"""A turned head's snout lies at least this many times farther from the body centre than the
+end of the body's long axis. The ears of a real mouse seen from above bulge about as far as
+the axis's end (0.96-1.06 of it on the real open-field video), so they never qualify."""
+TURNED_HEAD_CONE = math.cos(math.radians(80))
+"""Cosine of the widest angle between a turned snout and the body's centre-to-nose direction."""
+TURNED_HEAD_SHARPER = 0.08
+"""How much less of a disc around a turned snout's tip the body fills than around the tip
+found along the axis: a snout tapers, the shoulder or ear at the axis's end is round."""
+
+
+def _turned_snout(blob: np.ndarray, diff: np.ndarray, threshold: float, nose: np.ndarray, centre: np.ndarray,
+                  half_width: float, tip: np.ndarray) -> np.ndarray:
+    """The snout of a mouse that holds its head turned well to a side (a resting or freezing
+    mouse often does): the body's long axis then ends at the shoulder or an ear, and the snout
+    is a sharper tip of the outline beyond it and to the side. ``tip`` (found along the axis)
+    is kept unless such a tip exists."""
+    length = float(np.linalg.norm(nose - centre))
+    contours, _ = cv2.findContours(blob, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    if length < 1 or not contours:
+        return tip
+    outline = max(contours, key=cv2.contourArea).reshape(-1, 2)
+    offset = outline.astype(np.float32) - centre
+    reach = np.linalg.norm(offset, axis=1)
+    beyond = (reach > TURNED_HEAD_REACH * length) & (offset @ ((nose - centre) / length) > TURNED_HEAD_CONE * reach)
+    if not beyond.any():
+        return tip
+    # How much of a disc around each outline point the body fills: low at a tapering tip.
+    r = max(2, round(0.6 * half_width))
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)).astype(np.float32)
+    fill = cv2.filter2D(blob.astype(np.float32), -1, disc / disc.sum(), borderType=cv2.BORDER_CONSTANT)
+    candidates = np.flatnonzero(beyond)
+    best = candidates[np.argmin(fill[outline[candidates, 1], outline[candidates, 0]])]
+    tx, ty = np.clip(np.round(tip).astype(int), 0, [blob.shape[1] - 1, blob.shape[0] - 1])
+    if fill[outline[best, 1], outline[best, 0]] >= fill[ty, tx] - TURNED_HEAD_SHARPER:
+        return tip
+    snout = outline[best].astype(np.float32)
+    # The snout points away from the head behind it, not from the body centre.
+    body = cv2.findNonZero(blob).reshape(-1, 2).astype(np.float32)
+    head = body[np.linalg.norm(body - snout, axis=1) < 2 * r].mean(axis=0)
+    return _pale_tip(diff, threshold, snout, head, half_width)
 
 
 def _pale_tip(diff: np.ndarray, threshold: float, tip: np.ndarray, centre: np.ndarray, half_width: float) -> np.ndarray:
@@ -548,21 +592,38 @@ def _thin_pieces(silhouette: np.ndarray, from_core: np.ndarray, radius: float,
 
 
 def _tail_tip(points: np.ndarray, piece: np.ndarray, nose: np.ndarray, tail_base: np.ndarray,
-              half_width: float) -> np.ndarray:
+              half_width: float) -> tuple[np.ndarray, np.ndarray]:
     """Far end of the tail: of the thin pieces that leave the body nearer its tail_base than
     its nose, the one reaching farthest from tail_base; NaN when none reaches beyond a body
-    width (a hind paw does not)."""
+    width (a hind paw does not). Also the tail's pixels (x, y), none when no tail is found."""
+    none = np.full(2, np.nan, np.float32), np.empty((0, 2), np.float32)
     to_base = np.linalg.norm(points - tail_base, axis=1)
     near_tail = np.bincount(piece, weights=to_base < np.linalg.norm(points - nose, axis=1))
     candidates = near_tail[piece] > 0
     if not candidates.any():
-        return np.full(2, np.nan, np.float32)
+        return none
     reach = np.where(candidates, to_base, -1.0)
     tail = piece == piece[np.argmax(reach)]
     far = to_base[tail]
     if far.max() < 2 * half_width:
-        return np.full(2, np.nan, np.float32)
-    return points[tail][far >= far.max() - 2].mean(axis=0)
+        return none
+    return points[tail][far >= far.max() - 2].mean(axis=0), points[tail]
+
+
+def _tail_root(body: np.ndarray, tail: np.ndarray, from_core: np.ndarray, centre: np.ndarray,
+               tail_base: np.ndarray) -> np.ndarray:
+    """Where the ``tail`` (its pixels, x and y) leaves the ``body``: the body's end in the
+    direction from its ``centre`` to the tail's root. A mouse curled to a side ends its long
+    axis beside its rump, not at the tail base; the tail shows which way the rump lies.
+    ``tail_base`` (the axis's end) is kept when no tail is seen."""
+    if not len(tail):
+        return tail_base
+    depth = from_core[tail[:, 1].astype(int), tail[:, 0].astype(int)]
+    towards = tail[depth <= depth.min() + 1].mean(axis=0) - centre
+    if np.linalg.norm(towards) < 1:
+        return tail_base
+    inside = cv2.findNonZero(body).reshape(-1, 2).astype(np.float32)
+    return _farthest(inside, inside @ (towards / np.linalg.norm(towards)))
 
 
 def _ellipse(m: dict, axis: np.ndarray, towards_nose: np.ndarray) -> tuple[float, float, float, float]:
@@ -699,7 +760,8 @@ def _measure(blob: np.ndarray, silhouette: np.ndarray, diff: np.ndarray, thresho
     nose = _snout_tip(blob, diff, threshold, nose, centre, half_width)
     confidence = float(min(1.0, 0.5 + abs(vote) / 2))
 
-    tail_tip = _tail_tip(points, piece, nose, tail_base, half_width)
+    tail_tip, tail = _tail_tip(points, piece, nose, tail_base, half_width)
+    tail_base = _tail_root(body, tail, from_core, centre, tail_base)
     # A short visible tail is likelier a stub or a paw than the tail's end.
     tail_reach = float(np.linalg.norm(tail_tip - tail_base) / (np.linalg.norm(nose - tail_base) + 1))
     tail_confidence = min(confidence, tail_reach) if np.isfinite(tail_reach) else 0.0
@@ -719,31 +781,140 @@ def track(path: str | Path, config: TrackerConfig = TrackerConfig(), progress=No
     """
     info = video.probe(path)
     bg = background or estimate_background(path, config)
-    n = len(TRACKED_KEYPOINTS)
-    positions, confidences, ellipses = [], [], []
-    previous: _Pose | None = None
-    for _, chunk in video.iter_chunks(path, chunk_size=config.chunk_size):
-        for frame in chunk:
+    return poses_dataset(track_part(path, bg, config=config, progress=progress), info.fps)
+
+
+@dataclass
+class TrackedPart:
+    """Frames ``[start, start + len)`` of a video as the tracker saw them, NaN where no mouse
+    was found (tail_tip alone NaN where no tail was seen)."""
+
+    start: int
+    positions: np.ndarray
+    """(frame, TRACKED_KEYPOINTS, xy) pixels."""
+    confidences: np.ndarray
+    """(frame, TRACKED_KEYPOINTS), 0 where no mouse was found."""
+    ellipses: np.ndarray
+    """(frame, BODY_ELLIPSE)."""
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    @property
+    def stop(self) -> int:
+        return self.start + len(self)
+
+    def pose(self, i: int) -> _Pose | None:
+        """The tracker's pose at the part's ``i``-th frame (what it carries to the next frame);
+        None where no mouse was found."""
+        nose, centre, tail_base, tail_tip = self.positions[i]
+        if not np.isfinite(centre).all():
+            return None
+        return _Pose(nose=nose, centre=centre, tail_base=tail_base, tail_tip=tail_tip,
+                     confidence=float(self.confidences[i, 0]), tail_confidence=float(self.confidences[i, 3]),
+                     ellipse=tuple(float(v) for v in self.ellipses[i]))
+
+    def last_pose(self) -> _Pose | None:
+        """The last pose found in the part: the tracker's state at its end."""
+        found = np.flatnonzero(np.isfinite(self.positions[:, 1, 0]))
+        return self.pose(int(found[-1])) if len(found) else None
+
+
+def _row(pose: _Pose | None) -> tuple[np.ndarray, np.ndarray, tuple]:
+    if pose is None:
+        return np.full((len(TRACKED_KEYPOINTS), 2), np.nan), np.zeros(len(TRACKED_KEYPOINTS)), (np.nan,) * len(BODY_ELLIPSE)
+    return (np.stack([pose.nose, pose.centre, pose.tail_base, pose.tail_tip]).astype(np.float64),
+            np.array([pose.confidence, 1.0, pose.confidence, pose.tail_confidence]), pose.ellipse)
+
+
+def _frame_poses(path: str | Path, bg: Background, config: TrackerConfig, start: int, stop: int | None,
+                 previous: _Pose | None, progress=None):
+    """Yield ``(frame index, pose or None)`` for frames ``[start, stop)``, the tracker
+    beginning with ``previous`` as the pose before ``start``."""
+    done = 0
+    for first, chunk in video.iter_chunks(path, chunk_size=config.chunk_size, start=start, stop=stop):
+        for k, frame in enumerate(chunk):
             pose = _segment(bg.relit(frame), bg, config, previous)
-            if pose is None:
-                positions.append(np.full((n, 2), np.nan))
-                confidences.append(np.zeros(n))
-                ellipses.append((np.nan,) * len(BODY_ELLIPSE))
-            else:
-                positions.append(np.stack([pose.nose, pose.centre, pose.tail_base, pose.tail_tip]))
-                confidences.append(np.array([pose.confidence, 1.0, pose.confidence, pose.tail_confidence]))
-                ellipses.append(pose.ellipse)
+            if pose is not None:
                 previous = pose
+            yield first + k, pose
+        done += len(chunk)
         if progress is not None:
-            progress(len(positions))
+            progress(done)
+
+
+def track_part(path: str | Path, background: Background, start: int = 0, stop: int | None = None,
+               config: TrackerConfig = TrackerConfig(), progress=None) -> TrackedPart:
+    """Track frames ``[start, stop)`` of a video (to its end when ``stop`` is None), as if the
+    mouse had not been seen before ``start``: parts of a long video are tracked in parallel,
+    then joined by ``stitch``. ``progress`` is called with the part's frames done."""
+    rows = [_row(pose) for _, pose in _frame_poses(path, background, config, start, stop, None, progress)]
+    if not rows:
+        raise InputError(f"{path}: no frames from frame {start}")
+    positions, confidences, ellipses = (np.asarray(v, np.float64) for v in zip(*rows))
+    return TrackedPart(start, positions, confidences, ellipses)
+
+
+def _same(a: TrackedPart, i: int, b: TrackedPart, j: int) -> bool:
+    return (np.array_equal(a.positions[i], b.positions[j], equal_nan=True)
+            and np.array_equal(a.confidences[i], b.confidences[j]) and np.array_equal(a.ellipses[i], b.ellipses[j], equal_nan=True))
+
+
+def stitch(path: str | Path, background: Background, parts: list[TrackedPart],
+           config: TrackerConfig = TrackerConfig()) -> tuple[TrackedPart, list[int]]:
+    """Join consecutive parts of one video into exactly what one pass through it gives.
+
+    The tracker's only memory is the last pose it found: it searches near it and keeps the
+    nose at the same end of the body. A part tracked alone began without that memory, so its
+    first frames are tracked again, carrying the pose the part before ended with, until they
+    agree with the part's own: from there on the two are the same frame by frame (the same
+    pose in, the same pose out). Usually that is the first frame or two; a head/tail choice
+    that differs at the edge lasts until the mouse's movement or tail settles it again.
+
+    Returns the joined part and, per edge, how many frames were tracked again.
+    """
+    parts = sorted(parts, key=lambda p: p.start)
+    for before, after in zip(parts, parts[1:]):
+        if after.start != before.stop:
+            raise ValueError(f"{path}: parts do not meet: frames {before.start}-{before.stop} then {after.start}-{after.stop}")
+    joined, retracked = [parts[0]], []
+    for part in parts[1:]:
+        carried = next((p.last_pose() for p in reversed(joined) if p.last_pose() is not None), None)
+        redone = 0
+        if carried is not None:
+            fixed = TrackedPart(part.start, part.positions.copy(), part.confidences.copy(), part.ellipses.copy())
+            frames = _frame_poses(path, background, config, part.start, part.stop, carried)
+            for index, pose in frames:
+                i = index - part.start
+                fixed.positions[i], fixed.confidences[i], fixed.ellipses[i] = _row(pose)
+                redone += 1
+                if pose is not None and _same(fixed, i, part, i):
+                    break
+            frames.close()  # the video is closed now, not when the generator is collected
+            part = fixed
+        retracked.append(redone)
+        joined.append(part)
+    return TrackedPart(parts[0].start, *(np.concatenate([getattr(p, f) for p in joined])
+                                         for f in ("positions", "confidences", "ellipses"))), retracked
+
+
+def part_bounds(n_frames: int, part_frames: int) -> list[tuple[int, int]]:
+    """``[start, stop)`` of the parts a video of ``n_frames`` is tracked in, each about
+    ``part_frames`` long (the last one up to half as long again rather than a short tail)."""
+    count = max(1, round(n_frames / part_frames))
+    edges = np.linspace(0, n_frames, count + 1).round().astype(int)
+    return [(int(a), int(b)) for a, b in zip(edges, edges[1:])]
+
+
+def poses_dataset(part: TrackedPart, fps: float) -> xr.Dataset:
+    """A tracked part (usually a whole video) as a ``movement`` poses dataset with the
+    BODY_ELLIPSE variables beside it (see ``track``)."""
     # movement's layout: (time, space, keypoints, individuals)
-    position = np.asarray(positions, dtype=np.float64).transpose(0, 2, 1)[..., None]
-    confidence = np.stack(confidences)[..., None]
+    position = part.positions.transpose(0, 2, 1)[..., None]
     ds = load_poses.from_numpy(
-        position, confidence, individual_names=["mouse"], keypoint_names=list(TRACKED_KEYPOINTS),
-        fps=info.fps, source_software="mousegpt-tracker",
+        position, part.confidences[..., None], individual_names=["mouse"], keypoint_names=list(TRACKED_KEYPOINTS),
+        fps=fps, source_software="mousegpt-tracker",
     )
-    ellipse = np.asarray(ellipses, dtype=np.float64)
     for i, (name, meaning) in enumerate(BODY_ELLIPSE.items()):
-        ds[name] = xr.DataArray(ellipse[:, i:i + 1], dims=("time", "individuals"), attrs={"description": meaning})
+        ds[name] = xr.DataArray(part.ellipses[:, i:i + 1], dims=("time", "individuals"), attrs={"description": meaning})
     return ds

@@ -82,26 +82,41 @@ def _grey(frame: av.VideoFrame) -> np.ndarray:
 
 
 def iter_chunks(
-    path: str | Path, chunk_size: int = 64, gray: bool = True, step: int = 1
+    path: str | Path, chunk_size: int = 64, gray: bool = True, step: int = 1, start: int = 0, stop: int | None = None,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(first_frame_index, frames)`` chunks of at most ``chunk_size`` decoded frames.
 
     ``gray`` frames are brightness (y, x): the luma plane as stored (limited-range video
     keeps its 16-235 levels); otherwise RGB (y, x, 3). ``step`` keeps every step-th frame
-    (the indices stay those of the full video). A file that breaks mid-stream raises
-    InputError naming the file and the frame.
+    (the indices stay those of the full video). ``start``/``stop`` read frames
+    ``[start, stop)`` only: the file is sought to the keyframe before ``start`` (a frame's
+    index is its timestamp times the frame rate), so a part of a long video costs about its
+    own length to decode. A file that breaks mid-stream raises InputError naming the file and
+    the frame (and the part's frames and seconds, when reading a part).
     """
     path = Path(path)
     buffer: list[np.ndarray] = []
     first = 0
-    index = -1
+    index = start - 1
+    part = start > 0 or stop is not None
     with _open(path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        fps = float(stream.average_rate or stream.guessed_rate or 0)
+        origin = stream.start_time or 0
+        if start > 0 and fps > 0:
+            # Seeking before anything is decoded leaves some H.264 streams (4:4:4, ours among
+            # them) decoding grey garbage after the seek; one frame decoded first avoids it.
+            next(container.decode(stream), None)
+            container.seek(origin + int(start / fps / stream.time_base), stream=stream, backward=True, any_frame=False)
         try:
-            for index, frame in enumerate(container.decode(stream)):
-                if index % step:
+            for position, frame in enumerate(container.decode(stream)):
+                index = round(float((frame.pts - origin) * stream.time_base) * fps) if start > 0 and frame.pts is not None \
+                    else position
+                if index < start or index % step:
                     continue
+                if stop is not None and index >= stop:
+                    break
                 if not buffer:
                     first = index
                 buffer.append(_grey(frame) if gray else frame.to_ndarray(format="rgb24"))
@@ -109,8 +124,57 @@ def iter_chunks(
                     yield first, np.stack(buffer)
                     buffer = []
         except av.error.FFmpegError as exc:
-            raise InputError(f"{path}: decoding failed after frame {index} ({exc})") from None
+            where = f" (reading frames {start}-{stop if stop is not None else 'end'}, {_seconds(start, fps)}-" \
+                    f"{_seconds(stop, fps)} s)" if part else ""
+            raise InputError(f"{path}: decoding failed after frame {index}{where} ({exc})") from None
     if buffer:
         yield first, np.stack(buffer)
-    if index < 0:
+    if index < start:
+        raise InputError(f"{path}: video has no decodable frames" + (f" from frame {start}" if start else ""))
+
+
+def _seconds(frame: int | None, fps: float) -> str:
+    return "end" if frame is None else (f"{frame / fps:.1f}" if fps > 0 else "?")
+
+
+SEEK_GAP = 300
+"""Frames to skip beyond which ``read_frames`` seeks rather than decodes its way: about the
+keyframe interval of common recordings (a seek lands on the keyframe before its target and
+decodes from there)."""
+
+
+def read_frames(path: str | Path, indices) -> np.ndarray:
+    """The brightness frames (frame, y, x) uint8 at ``indices`` (increasing), decoding only
+    near them: a gap longer than SEEK_GAP is sought over. Frames past the end are left out.
+    A file that breaks raises InputError naming the file and the frame."""
+    path = Path(path)
+    wanted = sorted(set(int(i) for i in indices))
+    out: list[np.ndarray] = []
+    with _open(path) as container:
+        stream = container.streams.video[0]
+        fps = float(stream.average_rate or stream.guessed_rate or 0)
+        origin = stream.start_time or 0
+        frames = container.decode(stream)
+        index, k = -1, 0
+        try:
+            while k < len(wanted):
+                if index >= 0 and fps > 0 and wanted[k] - index > SEEK_GAP:
+                    # (a frame is decoded before any seek: see iter_chunks)
+                    container.seek(origin + int(wanted[k] / fps / stream.time_base), stream=stream, backward=True)
+                    frames = container.decode(stream)
+                    index = -1
+                frame = next(frames, None)
+                if frame is None:
+                    break
+                index = round(float((frame.pts - origin) * stream.time_base) * fps) \
+                    if frame.pts is not None and fps > 0 else index + 1
+                while k < len(wanted) and wanted[k] < index:  # sought past it (a timestamp gap): skip it
+                    k += 1
+                if k < len(wanted) and index == wanted[k]:
+                    out.append(_grey(frame).copy())
+                    k += 1
+        except av.error.FFmpegError as exc:
+            raise InputError(f"{path}: decoding failed after frame {index} ({exc})") from None
+    if not out:
         raise InputError(f"{path}: video has no decodable frames")
+    return np.stack(out)

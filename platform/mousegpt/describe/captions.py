@@ -9,6 +9,7 @@ the segment's facts, so a generated description quotes the facts and cannot miss
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 
@@ -155,26 +156,49 @@ def _number(value, fmt: str) -> str:
     return "?" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, fmt)
 
 
+_PLACES = {"wall": "along the wall", "corner": "in a corner", "centre": "in the centre of the arena"}
+
+
+def place(zone: str | None) -> str:
+    """What ``<where>`` says for a zone ("" when it is unknown)."""
+    return _PLACES.get(zone or "", "")
+
+
 def slot_values(facts: dict) -> dict[str, str]:
-    """What each slot says for one segment's facts."""
-    zone = facts.get("zone")
+    """What each slot other than ``<where>`` says for one segment's facts, by slot name without
+    brackets (``speed_max``): a number, ``?`` when it was not measured, or ``left``/``right``."""
     turn = facts.get("heading_change_deg")
     return {
-        "<where>": {"wall": "along the wall", "corner": "in a corner", "centre": "in the centre of the arena"}.get(zone or "", ""),
-        "<speed>": _number(facts.get("speed_mean_mm_s"), ".0f"),
-        "<speed_max>": _number(facts.get("speed_max_mm_s"), ".0f"),
-        "<length>": _number(facts.get("body_length_mm"), ".0f"),
-        "<ratio>": _number(facts.get("body_length_ratio"), ".0%"),
-        "<hz>": _number(facts.get("head_motion_hz"), ".0f"),
-        "<turn>": _number(abs(turn) if turn is not None else None, ".0f"),
+        "speed": _number(facts.get("speed_mean_mm_s"), ".0f"),
+        "speed_max": _number(facts.get("speed_max_mm_s"), ".0f"),
+        "length": _number(facts.get("body_length_mm"), ".0f"),
+        "ratio": _number(facts.get("body_length_ratio"), ".0%"),
+        "hz": _number(facts.get("head_motion_hz"), ".0f"),
+        "turn": _number(abs(turn) if turn is not None else None, ".0f"),
         # Angles grow clockwise on screen (y down): a positive heading change is a right turn.
-        "<side>": "right" if (turn or 0) > 0 else "left",
+        "side": "right" if (turn or 0) > 0 else "left",
     }
+
+
+_SLOT = re.compile("|".join(re.escape(s) for s in SLOTS[1:]))
+
+
+@functools.lru_cache(maxsize=65_536)
+def template(text: str, where: str) -> str:
+    """``text`` with ``<where>`` said and its spacing tidied, as a format string whose fields are
+    the other slots (``{speed}``); ``fill`` is ``template(...).format_map(slot_values(...))``.
+
+    The spacing can be tidied before the other slots are filled because what they say (a
+    number, ``?``, a percentage, a side) holds no space and starts with no punctuation, so a
+    generated description is tidied once per wording and place, not once per segment.
+    """
+    text = text.replace("<where>", where).replace("{", "{{").replace("}", "}}")
+    text = _SLOT.sub(lambda m: "\x00" + m.group(0)[1:-1] + "\x00", text)
+    text = " ".join(text.split())
+    text = re.sub(r"\s*/\s*", "/", re.sub(r"\s+([.,;:)%])", r"\1", re.sub(r"\(\s+", "(", text)))
+    return re.sub("\x00(\\w+)\x00", r"{\1}", text)
 
 
 def fill(text: str, facts: dict) -> str:
     """``text`` with its slots replaced by the facts' values, spacing tidied."""
-    values = slot_values(facts)
-    text = re.sub("|".join(re.escape(s) for s in SLOTS), lambda m: values[m.group(0)], text)
-    text = " ".join(text.split())
-    return re.sub(r"\s*/\s*", "/", re.sub(r"\s+([.,;:)%])", r"\1", re.sub(r"\(\s+", "(", text)))
+    return template(text, place(facts.get("zone"))).format_map(slot_values(facts))

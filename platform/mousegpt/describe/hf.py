@@ -46,6 +46,37 @@ def parse_answer(text: str) -> dict | None:
     return None
 
 
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+def torch_dtype(name: str):
+    """The torch dtype called ``name`` (one of DTYPES; ``bf16``, ``fp16``, ``fp32`` too)."""
+    import torch
+
+    name = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}.get(name, name)
+    if name not in DTYPES:
+        raise MouseGPTError(f"unknown dtype {name!r}; use one of {', '.join(DTYPES)}")
+    return getattr(torch, name)
+
+
+def options(spec: str) -> tuple[str, dict]:
+    """A checkpoint path and the backend's options from ``/path?dtype=bf16&batch_size=32``
+    (``--model hf:/path?...``)."""
+    from urllib.parse import parse_qsl
+
+    path, _, query = spec.partition("?")
+    known = {"dtype": str, "batch_size": int, "max_new_tokens": int}
+    out = {}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key not in known:
+            raise MouseGPTError(f"hf:{spec}: unknown option {key!r}; options: {', '.join(known)}")
+        try:
+            out[key] = known[key](value)
+        except ValueError:
+            raise MouseGPTError(f"hf:{spec}: {key} must be a whole number, not {value!r}") from None
+    return path, out
+
+
 class HFVisionLanguageDescriber:
     """Describes segments with a local vision-language checkpoint; one ``generate`` per batch."""
 
@@ -53,7 +84,8 @@ class HFVisionLanguageDescriber:
     crops_per_segment = 4
     """Of a segment's crops, how many go to the model (evenly spread): each costs image tokens."""
 
-    def __init__(self, path: str | Path, device: str | None = None, max_new_tokens: int = 160, batch_size: int = 4):
+    def __init__(self, path: str | Path, device: str | None = None, max_new_tokens: int = 160,
+                 batch_size: int | None = None, dtype: str | None = None):
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
@@ -62,23 +94,38 @@ class HFVisionLanguageDescriber:
             raise MouseGPTError(f"{path}: not a transformers checkpoint folder (no config.json)")
         self.name = f"hf:{path}"
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        on_gpu = self.device.startswith("cuda")
+        self.dtype = torch_dtype(dtype or ("bfloat16" if on_gpu else "float32"))
         try:
             self.processor = AutoProcessor.from_pretrained(path, local_files_only=True)
-            self.model = AutoModelForImageTextToText.from_pretrained(path, local_files_only=True).to(self.device).eval()
+            self.model = AutoModelForImageTextToText.from_pretrained(
+                path, local_files_only=True, dtype=self.dtype).to(self.device).eval()
         except (OSError, ValueError) as exc:
             raise MouseGPTError(f"{path}: cannot load it as a vision-language model ({str(exc).splitlines()[0]})") from None
         self.image_token = getattr(self.processor, "image_token", "<image>")
         tokenizer = getattr(self.processor, "tokenizer", None)
         if tokenizer is not None:
             tokenizer.padding_side = "left"  # a batch of prompts is generated on from their ends
-        self.max_new_tokens, self.batch_size = max_new_tokens, batch_size
+        # A GPU keeps many prompts' key/value caches at once; a CPU gains little from more than a few.
+        self.max_new_tokens, self.batch_size = max_new_tokens, batch_size or (32 if on_gpu else 4)
         self.facts_only = KinematicDescriber()
         self.warnings: list[str] = []
+
+    def chat(self, prompt_text: str, n_images: int) -> str:
+        """The text the model is given for one segment: the processor's chat template applied to
+        a user turn of ``n_images`` images then the prompt, with the assistant's turn opened, when
+        the checkpoint has a template (instruction-tuned models answer in their own format only
+        when asked in it); else the images' tokens, a newline and the prompt."""
+        if getattr(self.processor, "chat_template", None):
+            content = [{"type": "image"}] * n_images + [{"type": "text", "text": prompt_text}]
+            return self.processor.apply_chat_template([{"role": "user", "content": content}],
+                                                      add_generation_prompt=True, tokenize=False)
+        return self.image_token * n_images + "\n" + prompt_text
 
     def _generate(self, prompts: list[str], frames: list[list[np.ndarray]]) -> list[str]:
         import torch
 
-        texts = [self.image_token * len(images) + "\n" + p for p, images in zip(prompts, frames)]
+        texts = [self.chat(p, len(images)) for p, images in zip(prompts, frames)]
         images = [image for segment in frames for image in segment]
         inputs = self.processor(images=images or None, text=texts, return_tensors="pt", padding=True).to(self.device)
         with torch.inference_mode():

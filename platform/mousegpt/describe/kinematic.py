@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
+from mousegpt.describe.captions import place
 from mousegpt.describe.model import Description, mark_uncertain
 from mousegpt.vocabulary import BEHAVIORS
 
@@ -48,28 +50,27 @@ def behaviour_likelihoods(f: dict) -> dict[str, float]:
     # head (as seen from above) is grooming its flank.
     quiet = 1 - _above(f["speed_mean_mm_s"], 4, 1)
     # A short body is not always a rear: a mouse hunched over its face with the head bobbing
-    # rhythmically, or curled with the head turned back to its flank, is grooming (a rearing
-    # head stays in line with the body and does not beat at grooming rates).
+    # rhythmically is grooming, and one curled with the head turned back to its flank is
+    # grooming it when the head works and resting when it does not (a rearing head stays in
+    # line with the body and does not beat at grooming rates).
     yaw = f.get("head_yaw_abs_deg")
-    head_to_flank = 0.0 if _missing(yaw) else _above(yaw, 50, 8)
+    head_to_flank = 0.0 if _missing(yaw) else _above(yaw, 30, 4)
     # Only a posture short for the whole window counts: a rear that starts mid-window also
     # moves the head fast.
     hunched = short * _above(-f["body_length_ratio"], -0.72, 0.02)
-    curled_grooming = hunched * max(head_busy * rhythmic, head_to_flank)
+    curled = hunched * head_to_flank
+    curled_grooming = hunched * head_busy * max(rhythmic, head_to_flank)
+    curled_resting = curled * (1 - head_busy)
     return {
         "walk": moving * (1 - fast) * (1 - turning) * (1 - leaping),
         "run": fast * (1 - leaping),
-        "rear": still * (short - curled_grooming),
+        "rear": still * max(0.0, short - curled_grooming - curled_resting),
         "groom": still * ((1 - short) * (head_busy * rhythmic + (1 - quiet) * (1 - head_busy)) + curled_grooming),
-        "rest": still * quiet * (1 - short) * (1 - head_busy),
+        "rest": still * quiet * (1 - short + curled_resting) * (1 - head_busy),
         "turn": turning * (1 - fast) * (1 - leaping),
         "sniff": slow * (1 - turning) * (1 - short) * head_busy * (1 - rhythmic),
         "jump": leaping,
     }
-
-
-def _zone_phrase(zone: str | None) -> str:
-    return {"wall": "along the wall", "corner": "in a corner", "centre": "in the centre of the arena"}.get(zone or "", "")
 
 
 def _side(angle: float) -> str:
@@ -129,7 +130,7 @@ TEXT = {
 def write(behavior: str, f: dict) -> tuple[str, str, str, str, list[str]]:
     """The five fields for one segment, filled in from its facts."""
     values = {
-        "where": _zone_phrase(f.get("zone")),
+        "where": place(f.get("zone")),
         "speed": f["speed_mean_mm_s"], "speed_max": f["speed_max_mm_s"], "length": f["body_length_mm"],
         "ratio": f["body_length_ratio"], "hz": f["head_motion_hz"],
         "turn": abs(f["heading_change_deg"]), "side": _side(f["heading_change_deg"]),
@@ -138,8 +139,30 @@ def write(behavior: str, f: dict) -> tuple[str, str, str, str, list[str]]:
     flank = behavior == "groom" and not face
     overall, head, limbs, torso, keywords = TEXT["groom_body" if flank else behavior]
     fill = lambda s: " ".join(s.format(**values).split()).replace(" .", ".").replace(" ,", ",")  # noqa: E731
-    context = [f["zone"]] if f.get("zone") else []
+    context = [f["zone"]] if isinstance(f.get("zone"), str) and f["zone"] else []  # NaN or None: unknown
     return fill(overall), fill(head), fill(limbs), fill(torso), [*keywords, *context]
+
+
+def measurable(facts: pd.DataFrame) -> np.ndarray:
+    """(segment,) bool: whether a segment can be described at all, the mouse visible for at
+    least half of it (a missing ``visible_fraction`` counts as visible) and every one of the
+    CORE_FACTS measured. The others are described as not visible or not measured."""
+    visible = pd.to_numeric(facts["visible_fraction"], errors="coerce") >= 0.5 if "visible_fraction" in facts \
+        else pd.Series(True, index=facts.index)
+    core = np.ones(len(facts), bool)
+    for c in CORE_FACTS:
+        core &= pd.to_numeric(facts[c], errors="coerce").notna().to_numpy() if c in facts else False
+    return visible.to_numpy() & core
+
+
+def not_described(f: dict) -> Description:
+    """The description of a segment that is not ``measurable``: not visible, or not measured."""
+    uniform = {b: 1.0 / len(BEHAVIORS) for b in BEHAVIORS}
+    if not pd.to_numeric(f.get("visible_fraction", 1.0), errors="coerce") >= 0.5:
+        return Description(None, uniform, "The mouse is not visible in this moment.",
+                           "Not visible.", "Not visible.", "Not visible.", ["not visible"])
+    return Description(None, uniform, "The mouse's movement could not be measured in this moment.",
+                       "Not measured.", "Not measured.", "Not measured.", ["not measured"])
 
 
 class KinematicDescriber:
@@ -153,23 +176,22 @@ class KinematicDescriber:
         the text of an uncertain one (``mark_uncertain``); other describers that fall back on
         these descriptions mark them with their own confidence."""
         out = []
-        for f in facts.to_dict("records"):
-            uniform = {b: 1.0 / len(BEHAVIORS) for b in BEHAVIORS}
-            if not f.get("visible_fraction", 1.0) >= 0.5:
-                out.append(Description(None, uniform, "The mouse is not visible in this moment.",
-                                       "Not visible.", "Not visible.", "Not visible.", ["not visible"]))
+        for f, described in zip(facts.to_dict("records"), measurable(facts)):
+            if not described:
+                out.append(not_described(f))
                 continue
-            if any(_missing(f.get(c)) for c in CORE_FACTS):
-                out.append(Description(None, uniform, "The mouse's movement could not be measured in this moment.",
-                                       "Not measured.", "Not measured.", "Not measured.", ["not measured"]))
-                continue
-            likelihood = behaviour_likelihoods(f)
-            total = sum(likelihood.values()) + 1e-12
-            probs = {b: float(likelihood[b] / total) for b in BEHAVIORS}
-            behavior = max(probs, key=probs.get)
-            overall, head, limbs, torso, keywords = write(behavior, f)
-            # The rules' probabilities are soft thresholds, not calibrated: their largest is the confidence.
-            described = Description(behavior, probs, overall, head, limbs, torso, keywords, confidence=probs[behavior])
+            described = describe_one(f)
             out.append(mark_uncertain(described) if mark else described)
         return out
+
+
+def describe_one(f: dict) -> Description:
+    """The rules' description of one ``measurable`` segment's facts, unmarked."""
+    likelihood = behaviour_likelihoods(f)
+    total = sum(likelihood.values()) + 1e-12
+    probs = {b: float(likelihood[b] / total) for b in BEHAVIORS}
+    behavior = max(probs, key=probs.get)
+    overall, head, limbs, torso, keywords = write(behavior, f)
+    # The rules' probabilities are soft thresholds, not calibrated: their largest is the confidence.
+    return Description(behavior, probs, overall, head, limbs, torso, keywords, confidence=probs[behavior])
 

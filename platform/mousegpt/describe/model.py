@@ -90,7 +90,9 @@ DEFAULT_MODEL = "mousegpt-tiny"
 def load_model(spec: str = DEFAULT_MODEL) -> BehaviorModel:
     """A describer by name: ``mousegpt-tiny`` (the shipped learned model), ``tiny:/path`` (a
     MouseGPT-tiny checkpoint you trained), ``kinematic`` (rules over the facts, no weights),
-    or ``hf:/path/to/checkpoint`` (a local transformers vision-language model)."""
+    or ``hf:/path/to/checkpoint`` (a local transformers vision-language model; options after
+    ``?``: ``dtype`` (bf16 on a GPU, fp32 on CPU by default), ``batch_size`` (32 on a GPU, 4 on
+    CPU), ``max_new_tokens``, e.g. ``hf:/models/llava?dtype=fp16&batch_size=64``)."""
     if spec == "kinematic":
         from mousegpt.describe.kinematic import KinematicDescriber
 
@@ -103,7 +105,8 @@ def load_model(spec: str = DEFAULT_MODEL) -> BehaviorModel:
             raise MouseGPTError(f"{path}: no MouseGPT-tiny checkpoint here (no config.json); train one with `mousegpt train`")
         return TinyDescriber(path)
     if spec.startswith("hf:"):
-        from mousegpt.describe.hf import HFVisionLanguageDescriber
+        from mousegpt.describe.hf import HFVisionLanguageDescriber, options
 
-        return HFVisionLanguageDescriber(spec[3:])
+        path, kwargs = options(spec[3:])
+        return HFVisionLanguageDescriber(path, **kwargs)
     raise MouseGPTError(f"unknown model {spec!r}; available: {DEFAULT_MODEL}, tiny:/path, kinematic, hf:/path/to/checkpoint")

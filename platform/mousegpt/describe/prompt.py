@@ -50,29 +50,35 @@ def _pace(speed: float | None) -> str | None:
 def fact_sheet(facts: dict) -> dict:
     """The structured facts of one segment: ``measured`` values with their units, and the
     ``categories`` a description may state. Missing facts are left out (None categories)."""
-    speed = _number(facts.get("speed_mean_mm_s"))
-    ratio = _number(facts.get("body_length_ratio_min", facts.get("body_length_ratio")))
-    turning = _number(facts.get("angular_speed_deg_s"))
-    rhythm = _number(facts.get("head_motion_hz"))
     measured = {
-        "mean speed (mm/s)": speed, "top speed (mm/s)": _number(facts.get("speed_max_mm_s")),
+        "mean speed (mm/s)": _number(facts.get("speed_mean_mm_s")), "top speed (mm/s)": _number(facts.get("speed_max_mm_s")),
         "distance travelled (mm)": _number(facts.get("displacement_mm")),
         "body length (mm)": _number(facts.get("body_length_mm")),
         "body length / stretched length": _number(facts.get("body_length_ratio")),
         "heading change (deg, + = clockwise from above)": _number(facts.get("heading_change_deg")),
-        "turning rate (deg/s)": turning, "head motion frequency (Hz)": rhythm,
+        "turning rate (deg/s)": _number(facts.get("angular_speed_deg_s")),
+        "head motion frequency (Hz)": _number(facts.get("head_motion_hz")),
         "head speed relative to body (mm/s)": _number(facts.get("head_speed_mm_s")),
         "fraction of time immobile": _number(facts.get("immobile_fraction")),
         "distance to nearest wall (mm)": _number(facts.get("wall_distance_mm")),
     }
-    categories = {
+    return {"measured": {k: round(v, 1) for k, v in measured.items() if v is not None}, "categories": categories(facts)}
+
+
+def categories(facts: dict) -> dict:
+    """The categories a description of one segment may state (None where a fact is missing):
+    its pace, posture, zone, whether it turned and whether its head moved rhythmically."""
+    speed = _number(facts.get("speed_mean_mm_s"))
+    ratio = _number(facts.get("body_length_ratio_min", facts.get("body_length_ratio")))
+    turning = _number(facts.get("angular_speed_deg_s"))
+    rhythm = _number(facts.get("head_motion_hz"))
+    return {
         "pace": _pace(speed),
         "posture": None if ratio is None else ("upright or hunched" if ratio < UPRIGHT_RATIO else "stretched"),
-        "zone": facts.get("zone") or None,
+        "zone": facts.get("zone") if isinstance(facts.get("zone"), str) and facts.get("zone") else None,  # NaN: unknown
         "turning": None if turning is None else turning >= TURNING_DEG_S,
         "rhythmic head motion": None if rhythm is None else rhythm >= RHYTHMIC_HZ,
     }
-    return {"measured": {k: round(v, 1) for k, v in measured.items() if v is not None}, "categories": categories}
 
 
 def prompt(facts: dict) -> str:
@@ -89,31 +95,32 @@ def prompt(facts: dict) -> str:
     )
 
 
-def contradictions(fields: dict, facts: dict) -> list[str]:
+def contradictions(fields: dict, facts: dict, known: dict | None = None) -> list[str]:
     """Claims in a description's five fields that its facts rule out, as short reasons.
 
     Checked: a running pace claimed while the mouse was still or slow, walking claimed while
     it was still, stillness claimed while it walked or ran, a zone it was not in (the wall and corner zones both touch a
-    wall), and rearing claimed while its body stayed stretched out.
+    wall), and rearing claimed while its body stayed stretched out. ``known``: the facts'
+    ``categories``, when the caller has them already.
     """
     text = " ".join([fields.get("overall", ""), fields.get("head", ""), fields.get("limbs", ""),
                      fields.get("torso", ""), " ".join(fields.get("keywords", []))]).lower()
-    categories = fact_sheet(facts)["categories"]
+    known = known if known is not None else categories(facts)
     found = []
-    pace = categories["pace"]
+    pace = known["pace"]
     if pace in ("still", "slow") and re.search(_PACE_WORDS["running"], text):
         found.append(f"says running but the mouse was {pace}")
     elif pace == "still" and re.search(_PACE_WORDS["walking"], text):
         found.append("says walking but the mouse was still")
     if pace in ("walking", "running") and re.search(_PACE_WORDS["still"], text):
         found.append(f"says still but the mouse was {pace}")
-    zone = categories["zone"]
+    zone = known["zone"]
     if zone is not None:
         near_wall = {"wall", "corner"}
         for claimed, pattern in _ZONE_WORDS.items():
             allowed = claimed == zone or (claimed == "wall" and zone in near_wall)
             if not allowed and re.search(pattern, text):
                 found.append(f"says {claimed} but the mouse was in the {zone} zone")
-    if categories["posture"] == "stretched" and re.search(_UPRIGHT_WORDS, text):
+    if known["posture"] == "stretched" and re.search(_UPRIGHT_WORDS, text):
         found.append("says upright but the body stayed stretched out")
     return found

@@ -32,7 +32,7 @@ from transformers.utils import ModelOutput
 
 from mousegpt.describe import captions
 from mousegpt.describe.model import Description, mark_uncertain
-from mousegpt.describe.prompt import contradictions
+from mousegpt.describe.prompt import categories, contradictions
 from mousegpt.segments import Window
 from mousegpt.vocabulary import BEHAVIORS, ZONES
 
@@ -99,6 +99,13 @@ def caption_tokens(fields: dict[str, str]) -> list[str]:
             out.append("<sep>")
         out.extend(tokenize(fields[name]))
     return out
+
+
+def in_dtype(batch: dict, dtype: torch.dtype) -> dict:
+    """A training batch for a model whose weights are ``dtype`` (bf16 under DeepSpeed on a GPU):
+    floating inputs are cast; integer ones (labels, tokens, uint8 crops, which the model scales
+    itself) and the loss's class weights are left as they are."""
+    return {k: v.to(dtype) if v.is_floating_point() and k != "label_weights" else v for k, v in batch.items()}
 
 
 class MouseGPTTinyConfig(PretrainedConfig):
@@ -218,7 +225,8 @@ class MouseGPTTiny(PreTrainedModel):
         if crops is None:
             vis = stand_in(self.no_crops)
         else:
-            frames = crops.float().flatten(0, 1)[:, None] / 255.0
+            # Crops arrive as uint8 (or fp32 0..255); the encoder may run in bf16 (training on a GPU).
+            frames = crops.to(self.frame_encoder[0].weight.dtype).flatten(0, 1)[:, None] / 255.0
             per_frame = self.frame_encoder(frames).view(batch, crops.shape[1], -1)
             vis = self._pool(self.crop_encoder(per_frame.transpose(1, 2)))
             vis = torch.where(crops.flatten(1).float().sum(1)[:, None] > 0, vis, stand_in(self.no_crops))
@@ -314,28 +322,73 @@ class TinyDescriber:
         """One description per row of ``facts``. ``kinematics`` (per frame, with the
         ``windows`` the facts were computed over) and ``crops`` (segment, frame, y, x) are
         optional."""
-        from mousegpt.describe.kinematic import KinematicDescriber
-
         config = self.model.config
         self.warnings = []
         fact_x = fact_features(facts)
         seq_x = sequence_features(kinematics, windows, config.n_steps) if kinematics is not None and windows else None
-        rows = facts.to_dict("records")
-        grounded = KinematicDescriber().describe(facts, mark=False)  # for the segments the model must not describe
-        out: list[Description] = []
-        for start in range(0, len(rows), self.batch_size):
+        probs, motion, generated = [], [], []
+        for start in range(0, len(facts), self.batch_size):
             part = slice(start, start + self.batch_size)
             f = torch.from_numpy(fact_x[part]).to(self.device)
             s = torch.from_numpy(seq_x[part]).to(self.device) if seq_x is not None else None
             c = torch.from_numpy(crops[part]).to(self.device) if crops is not None else None
             with torch.inference_mode():
-                logits, motion = self._encode(f, s, c)
-                generated = self.model.generate_tokens(motion, logits, f)
-            probs = (logits / getattr(self.model.config, "probability_temperature", 1.0)).softmax(-1).cpu().numpy()
-            motion = motion.cpu().numpy()
-            for k, ids in enumerate(generated):
-                i = start + k
-                out.append(self._description(i, rows[i], grounded[i], probs[k], motion[k], ids))
+                logits, m = self._encode(f, s, c)
+                generated += self.model.generate_tokens(m, logits, f)
+            probs.append((logits / getattr(config, "probability_temperature", 1.0)).softmax(-1).float().cpu().numpy())
+            motion.append(m.float().cpu().numpy())
+        if not len(facts):
+            return []
+        return self._descriptions(facts, np.concatenate(probs), np.concatenate(motion), generated)
+
+    def _descriptions(self, facts: pd.DataFrame, probs: np.ndarray, motion: np.ndarray,
+                      generated: list[list[int]]) -> list[Description]:
+        """The model's outputs as descriptions. What costs per segment is only what differs
+        per segment (numbers filled in, one dataclass): decoding the tokens, tidying the
+        wording and checking it against the facts' categories are done once per distinct
+        generated sequence (a few hundred in a session of thousands of segments)."""
+        from mousegpt.describe.kinematic import measurable, not_described
+
+        config = self.model.config
+        behaviors = list(config.behaviors)
+        adapted = getattr(config, "adapted", None) or {}
+        rows = facts.to_dict("records")
+        best = probs.argmax(1)
+        wordings: dict[tuple, dict] = {}  # token ids -> the five fields, slots unfilled
+        checked: dict[tuple, list[str]] = {}  # (token ids, categories) -> the claims the facts rule out
+        out: list[Description] = []
+        for i, (row, ok, ids) in enumerate(zip(rows, measurable(facts), generated)):
+            if not ok:  # not visible or not measured: nothing to describe
+                out.append(not_described(row))
+                continue
+            p = dict(zip(behaviors, probs[i].tolist()))
+            behavior = behaviors[best[i]]
+            if behavior in adapted:
+                out.append(mark_uncertain(self._adapted(behavior, adapted[behavior], row, p, motion[i])))
+                continue
+            key = tuple(ids)
+            if key not in wordings:
+                wordings[key] = detokenize([config.vocab[t] for t in ids])
+            where = captions.place(row.get("zone"))
+            values = captions.slot_values(row)
+            fields = {k: captions.template(v, where).format_map(values) for k, v in wordings[key].items()}
+            keywords = [k.strip() for k in fields.pop("keywords").split(",") if k.strip()]
+            text = {**fields, "keywords": keywords}
+            known = categories(row)
+            # Filled-in numbers hold no words, so what the wording claims against the facts
+            # depends on the wording and the facts' categories only.
+            claim = (key, known["pace"], known["posture"], known["zone"])
+            if claim not in checked:
+                checked[claim] = contradictions(text, row, known)
+            problems = checked[claim]
+            if problems or not all(fields.values()):
+                why = "; ".join(problems) if problems else "an empty field"
+                self.warnings.append(f"segment {i}: the generated description {why}; kept the facts-only description")
+                out.append(mark_uncertain(Description(behavior, p, *self._facts_only(behavior, row), motion=motion[i],
+                                                      confidence=p[behavior])))
+                continue
+            out.append(mark_uncertain(Description(behavior, p, fields["overall"], fields["head"], fields["limbs"],
+                                                  fields["torso"], keywords, motion=motion[i], confidence=p[behavior])))
         return out
 
     def _encode(self, facts, sequence, crops):
@@ -353,17 +406,24 @@ class TinyDescriber:
         return probs.clamp(min=1e-12).log(), motion
 
     @staticmethod
-    def _facts_only(behavior: str, row: dict, grounded: Description) -> tuple:
+    def _grounded(row: dict) -> Description:
+        """The rule-based describer's own description of one measurable segment, unmarked."""
+        from mousegpt.describe.kinematic import describe_one
+
+        return describe_one(row)
+
+    @classmethod
+    def _facts_only(cls, behavior: str, row: dict) -> tuple:
         """The rule-based wording of ``behavior`` filled from the facts, or, when even that
         contradicts them, the rule-based describer's own description."""
         from mousegpt.describe.kinematic import write
 
         overall, head, limbs, torso, keywords = write(behavior, row)
         fields = {"overall": overall, "head": head, "limbs": limbs, "torso": torso, "keywords": keywords}
-        return tuple(fields.values()) if not contradictions(fields, row) else tuple(grounded.fields().values())
+        return tuple(fields.values()) if not contradictions(fields, row) else tuple(cls._grounded(row).fields().values())
 
-    @staticmethod
-    def _adapted(behavior: str, spec: dict, row: dict, grounded: Description, p: dict, motion: np.ndarray) -> Description:
+    @classmethod
+    def _adapted(cls, behavior: str, spec: dict, row: dict, p: dict, motion: np.ndarray) -> Description:
         """A class a lab added (``mousegpt adapt``), named in its description: the overall sentence
         is the lab's own wording of it, or "The mouse shows <name>." followed by the facts-only
         wording of the core behaviour it specialises; head, limbs and torso are that wording's
@@ -379,30 +439,7 @@ class TinyDescriber:
             if contradictions(fields, row):
                 fields = None
         named = said or f"The mouse shows {behavior}." + (f" {fields['overall']}" if fields else "")
-        source = fields or grounded.fields()
+        source = fields or cls._grounded(row).fields()
         keywords = list(dict.fromkeys([behavior, *source["keywords"]]))
         return Description(behavior, p, named, source["head"], source["limbs"], source["torso"], keywords,
                            motion=motion, confidence=p[behavior])
-
-    def _description(self, i: int, row: dict, grounded: Description, probs: np.ndarray, motion: np.ndarray,
-                     ids: list[int]) -> Description:
-        if grounded.behavior is None:  # not visible or not measured: nothing to describe
-            return grounded
-        vocab = self.model.config.vocab
-        p = {b: float(v) for b, v in zip(self.model.config.behaviors, probs)}
-        behavior = max(p, key=p.get)
-        adapted = getattr(self.model.config, "adapted", None) or {}
-        if behavior in adapted:
-            return mark_uncertain(self._adapted(behavior, adapted[behavior], row, grounded, p, motion))
-        fields = detokenize([vocab[t] for t in ids])
-        fields = {k: captions.fill(v, row) for k, v in fields.items()}
-        keywords = [k.strip() for k in fields.pop("keywords").split(",") if k.strip()]
-        text = {**fields, "keywords": keywords}
-        problems = contradictions(text, row)
-        if problems or not all(fields.values()):
-            why = "; ".join(problems) if problems else "an empty field"
-            self.warnings.append(f"segment {i}: the generated description {why}; kept the facts-only description")
-            return mark_uncertain(Description(behavior, p, *self._facts_only(behavior, row, grounded), motion=motion,
-                                              confidence=p[behavior]))
-        return mark_uncertain(Description(behavior, p, fields["overall"], fields["head"], fields["limbs"],
-                                          fields["torso"], keywords, motion=motion, confidence=p[behavior]))

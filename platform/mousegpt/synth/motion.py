@@ -107,6 +107,19 @@ frames in real DeepLabCut open-field files (their poses alone, no labels) are 0.
 session's 85th percentile, where a fully upright mouse (1.0) would look 0.52."""
 
 
+REST_HEAD_TURN = 1.0
+"""Largest head turn (rad, about 57 degrees) a resting or freezing mouse holds. Freezing is
+defined by immobility, not posture: a mouse freezes in whatever pose it was in, head straight
+or turned well to a side. A resting mouse that only ever held its head near straight taught
+the model that a turned head means grooming."""
+
+HEAD_SCAN = {"walk": 0.45, "run": 0.25, "rear": 0.6}
+"""Amplitude (rad) of the slow side-to-side head scanning (0.7-1 Hz) of an exploring mouse:
+it sweeps its head as it walks and, up on its hind legs, sniffs the air and the wall. A
+synthetic mouse that held its head straight through walks and rears made every head movement
+look like grooming or sniffing."""
+
+
 REAR_CLIMB = 0.15
 """A supported rear's body centre ends this many body lengths from the wall, seen from above:
 the hind paws step up to the wall and the front climbs it. The raised head then shows over the
@@ -181,6 +194,7 @@ def simulate(seconds: float, condition: str, seed: int, fps: float = 25.0, arena
         turn_rate = math.radians(rng.uniform(160, 240)) * side
         groom_hz, groom_side = rng.uniform(5.0, 7.0), float(rng.choice([-1.0, 1.0]))
         phase = rng.uniform(0, 2 * math.pi)
+        scan_hz = groom_hz / 7.0  # head scanning at 0.7-1 Hz, from a rate already drawn (seeds keep their sessions)
         # How far up this rear goes (the body's pitch). Taken from the phase, not a new draw, so
         # every other random choice of a seeded session stays as it was.
         rear_peak = REAR_PEAK[0] + (REAR_PEAK[1] - REAR_PEAK[0]) * phase / (2 * math.pi)
@@ -226,15 +240,16 @@ def simulate(seconds: float, condition: str, seed: int, fps: float = 25.0, arena
                 heading += turning * dt
                 target["bend"] = float(np.clip(0.25 * turning, -0.5, 0.5))
                 target["stretch"] = 1.05 if behavior == "run" else 1.0
+                target["yaw"] = HEAD_SCAN[behavior] * math.sin(2 * math.pi * scan_hz * t + phase)
             elif behavior == "turn":
                 heading += turn_rate * dt
                 target["bend"] = 0.55 * side
             elif behavior == "rest":
                 target["stretch"] = 0.8 + 0.012 * math.sin(2 * math.pi * 2.5 * t + phase)  # breathing
-                target["bend"] = 0.15 * groom_side
+                target["bend"] = 0.5 * math.sin(phase)  # curled toward the turned head
                 # A resting or freezing mouse holds its head where it was, often turned to a side
-                # (up to about 35 degrees; from the bout's phase, already drawn).
-                target["yaw"] = 0.6 * math.sin(phase)
+                # (up to REST_HEAD_TURN; from the bout's phase, already drawn).
+                target["yaw"] = REST_HEAD_TURN * math.sin(phase)
             elif behavior == "groom":
                 target["stretch"], target["up"] = 0.8, 1.0
                 stroke = math.sin(2 * math.pi * groom_hz * t + phase)
@@ -246,7 +261,7 @@ def simulate(seconds: float, condition: str, seed: int, fps: float = 25.0, arena
             elif behavior == "rear":
                 ramp = max(0.0, min(1.0, t / 0.3, (duration - t) / 0.3))
                 target["rear"], target["up"] = ramp * rear_peak, ramp
-                target["yaw"] = 0.15 * math.sin(2 * math.pi * 0.8 * t + phase)
+                target["yaw"] = HEAD_SCAN["rear"] * math.sin(2 * math.pi * scan_hz * t + phase)
                 if rear_origin is None:
                     rear_origin = (x, y, *reversed(arena.wall(x, y)))
             elif behavior == "sniff":
