@@ -1,11 +1,19 @@
-"""The analysis job: inputs fan out to Ray Data workers; the driver commits their shards.
+"""The analysis job: a pipeline of stages on Ray Data, each sized to what it needs.
 
-Each worker (an actor holding the describer and the text model) analyses one input at a time
-and writes a Parquet shard into the workspace; results stream back to the driver, which
-loads all new shards into the catalogue in one transaction. A failing input is reported
-under ``failed`` and never stops the others. Each analysed session's quality-control report
-is listed under ``qc``, and what a user should check (a scale that makes the mouse
-implausibly long, an fps that differs from the container's) under ``warnings``.
+1. **Plan** (a task per input): check and read it, estimate the background from frames
+   sought across the video, and cut the video into parts (``analysis.prepare``).
+2. **Track** (a task per part, one CPU each): the parts of every video are tracked in
+   parallel, so one long video uses every core (``tracking.track_part``).
+3. **Session** (an actor pool holding the describer and the text model; one GPU per actor
+   when the cluster has GPUs): stitch the parts into the one-pass track, then quality
+   control, kinematics, segments, crops, descriptions and search vectors, written as a
+   Parquet shard per session (``analysis.finish``).
+
+The driver then loads all new shards into the catalogue in one transaction. A failing input
+(or a part of it that fails to decode) is reported under ``failed`` and never stops the
+others. Each analysed session's quality-control report is listed under ``qc``, and what a
+user should check (a scale that makes the mouse implausibly long, an fps that differs from
+the container's) under ``warnings``.
 
 On a multi-node cluster the workspace must be on storage every node sees.
 """
@@ -13,8 +21,10 @@ On a multi-node cluster the workspace must be on storage every node sees.
 from __future__ import annotations
 
 import json
+import pickle
 import time
 import uuid
+from collections import defaultdict
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,7 +32,8 @@ from pathlib import Path
 import numpy as np
 import ray
 
-from mousegpt.analysis import SessionResult, analyze
+from mousegpt import analysis, tracking
+from mousegpt.analysis import SessionResult
 from mousegpt.cluster import connect
 from mousegpt.describe import load_model
 from mousegpt.describe.model import DEFAULT_MODEL
@@ -31,41 +42,127 @@ from mousegpt.errors import MouseGPTError
 from mousegpt.inputs import InputSpec
 from mousegpt.store import Workspace
 
+TASK_RETRIES = 2
+"""A plan or tracking task whose worker died (killed, out of memory) is run again this many
+times; an input that kills its worker every time then fails with its name."""
 
-class AnalyzeWorker:
-    """A Ray Data actor: loads the models once, then analyses one input per call."""
 
-    def __init__(self, workspace: str, model: str, known: list[str]):
+def _failed(name: str, error: str) -> bytes:
+    return pickle.dumps([SessionResult(input=name, error=error)])
+
+
+NOTHING = {"part": 0, "start": -1, "stop": -1, "video": "", "background": b"", "prepared": b"", "results": b""}
+"""A pipeline row's fields besides ``key`` (the input's position), as a row with no part to track holds them."""
+
+
+def plan(row: dict, workspace: str, known: list[str], part_seconds: float) -> list[dict]:
+    """Stage 1, one input: ``analysis.prepare``; one row per tracking part (one row when there
+    is nothing to track, or the input failed: then ``results`` holds its error). The first row
+    carries the plan, every row the input's ``key``."""
+    spec = InputSpec(**json.loads(row["spec"]))
+    started = time.perf_counter()
+    try:
+        prepared = analysis.prepare(spec, Workspace(Path(workspace)), set(known), part_seconds)
+    except Exception as exc:
+        failed = analysis.failure(spec.name, exc)
+        failed.seconds = round(time.perf_counter() - started, 3)
+        return [NOTHING | {"key": row["key"], "results": pickle.dumps([failed])}]
+    first = NOTHING | {"key": row["key"], "prepared": pickle.dumps(prepared)}
+    if not prepared.parts:
+        return [first]
+    background = pickle.dumps(prepared.background)
+    return [(first if i == 0 else NOTHING | {"key": row["key"]})
+            | {"part": i, "start": start, "stop": -1 if stop is None else stop, "video": spec.video, "background": background}
+            for i, (start, stop) in enumerate(prepared.parts)]
+
+
+def track(row: dict) -> dict:
+    """Stage 2, one part of a video: ``tracking.track_part``. The part (or the error decoding
+    it raised, which names the file and the part's frames) replaces the background."""
+    out = {k: v for k, v in row.items() if k != "background"} | {"tracked": b""}
+    if row["start"] >= 0:
+        try:
+            part = tracking.track_part(row["video"], pickle.loads(row["background"]), row["start"],
+                                       None if row["stop"] < 0 else row["stop"])
+            out["tracked"] = pickle.dumps(part)
+        except Exception as exc:
+            out["results"] = pickle.dumps([analysis.failure(row["video"], exc)])
+    return out
+
+
+class SessionWorker:
+    """Stage 3, an actor: loads the models once, then finishes one input per call."""
+
+    def __init__(self, workspace: str, model: str):
         self.workspace = Workspace(Path(workspace))
         self.model = load_model(model)
         self.embedder = TextEmbedder()
-        self.known = set(known)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
-        # One row per session (a multi-animal pose file gives several); results travel as
-        # JSON because their QC reports and warnings are nested.
-        results = [json.dumps(asdict(r)) for s in batch["spec"]
-                   for r in analyze(InputSpec(**json.loads(s)), self.workspace, self.model, self.embedder, self.known)]
-        return {"result": results}
+        # One row per input in, one per session out (a multi-animal pose file gives several);
+        # results travel as JSON because their QC reports and warnings are nested.
+        out = []
+        for prepared, parts in zip(batch["prepared"], batch["parts"]):
+            prepared = pickle.loads(prepared)
+            parts = [pickle.loads(p) for p in parts]
+            out += analysis.guarded(prepared.spec.name, lambda: analysis.finish(
+                prepared, parts, self.workspace, self.model, self.embedder))
+        return {"result": [json.dumps(asdict(r)) for r in out]}
+
+
+def _sessions(rows: list[dict]) -> tuple[list[dict], list[SessionResult]]:
+    """The tracked parts gathered per input: inputs to finish, and the results of those
+    already settled: failed on the way (a part that failed fails its input), skipped, or
+    left as shards by an earlier run."""
+    by_key = defaultdict(list)
+    for row in rows:
+        by_key[row["key"]].append(row)
+    todo, settled = [], []
+    for key in sorted(by_key):
+        parts = sorted(by_key[key], key=lambda r: r["part"])
+        errors = [pickle.loads(r["results"]) for r in parts if r["results"]]
+        if errors:
+            settled += errors[0]
+            continue
+        done = pickle.loads(parts[0]["prepared"]).done  # skipped, or its shards are left from an earlier run
+        if done:
+            settled += done
+        else:
+            todo.append({"prepared": parts[0]["prepared"], "parts": [r["tracked"] for r in parts if r["tracked"]]})
+    return todo, settled
 
 
 def run(specs: list[InputSpec], workspace: Workspace, address: str | None = None,
-        model: str = DEFAULT_MODEL, max_workers: int | None = None) -> dict:
+        model: str = DEFAULT_MODEL, max_workers: int | None = None,
+        part_seconds: float = analysis.PART_SECONDS) -> dict:
     """Analyse ``specs`` and commit them; returns the analyze JSON document."""
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc).replace(tzinfo=None)
     connect(address)
     known = sorted(workspace.session_ids())  # also refuses a workspace of a newer schema, before any work
-    cpus = int(ray.cluster_resources().get("CPU", 1))
-    workers = max(1, min(len(specs), max_workers or cpus))
-    items = [{"spec": json.dumps(s.to_dict())} for s in specs]
-    dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
-        AnalyzeWorker, fn_constructor_kwargs={"workspace": str(workspace.root.resolve()), "model": model, "known": known},
-        batch_size=1, concurrency=workers, num_cpus=1,
-    )
+    resources = ray.cluster_resources()
+    cpus = int(resources.get("CPU", 1))
+    gpus = int(resources.get("GPU", 0))
+    root = str(workspace.root.resolve())
+    items = [{"key": i, "spec": json.dumps(s.to_dict())} for i, s in enumerate(specs)]
     try:
-        results = [SessionResult(**json.loads(row["result"])) for row in dataset.take_all()]
-    except Exception as exc:  # a worker process died (out of memory, killed): per-input errors never get here
+        parts = (ray.data.from_items(items, override_num_blocks=len(items))
+                 .flat_map(plan, fn_kwargs={"workspace": root, "known": known, "part_seconds": part_seconds},
+                           num_cpus=1, max_retries=TASK_RETRIES)
+                 .map(track, num_cpus=1, max_retries=TASK_RETRIES)
+                 .take_all())
+        tracked = sum(1 for row in parts if row["tracked"])
+        todo, results = _sessions(parts)
+        if todo:
+            # A GPU per session actor where the cluster has them: the describer and the text
+            # model run there; otherwise as many CPU actors as cores (each holds the models).
+            workers = max(1, min(len(todo), max_workers or (gpus or cpus)))
+            finished = ray.data.from_items(todo, override_num_blocks=len(todo)).map_batches(
+                SessionWorker, fn_constructor_kwargs={"workspace": root, "model": model}, batch_size=1,
+                compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1, num_gpus=1 if gpus else 0,
+            ).take_all()
+            results += [SessionResult(**json.loads(row["result"])) for row in finished]
+    except Exception as exc:  # a worker process died for good (out of memory, killed): per-input errors never get here
         raise MouseGPTError(f"the analysis job failed, nothing was committed: {str(exc).splitlines()[0]}") from None
     done = [r for r in results if r.error is None and not r.skipped]
     failed = [{"input": r.input, "error": r.error} for r in results if r.error is not None]
@@ -77,6 +174,7 @@ def run(specs: list[InputSpec], workspace: Workspace, address: str | None = None
         "sessions": sessions, "segments": segments,
         "frames": int(sum({r.session_id: r.frames for r in done}.values())),
         "seconds": round(time.perf_counter() - started, 2),
+        "tracked_parts": tracked,
         "skipped": [{"input": r.input, "session_id": r.session_id} for r in results if r.skipped],
         "failed": failed,
         "qc": [{"input": r.input, "session_id": r.session_id, "individual": r.individual, "px_per_mm": r.px_per_mm,

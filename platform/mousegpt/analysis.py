@@ -146,29 +146,78 @@ def pose_file_facts(ds, fps: float, px_per_mm: float, view: str = "top") -> pd.D
     return segments.facts(pose_file_kinematics(ds, fps, px_per_mm, view), fps)
 
 
-def analyze(spec: InputSpec, workspace: Workspace, model: BehaviorModel, embedder: TextEmbedder,
-            known: set[str] = frozenset()) -> list[SessionResult]:
-    """Analyse one input and write one shard per individual; errors are returned, not raised."""
+PART_SECONDS = 60.0
+"""Length of the parts a video is tracked in (``prepare``): parts of one video are tracked in
+parallel, so a long video uses every core; a part costs a seek and a little re-tracking at
+its edge (``tracking.stitch``)."""
+
+
+@dataclass
+class Prepared:
+    """One input, read and planned: the first stage of its analysis.
+
+    ``done`` holds its results when nothing is left to do (already in the catalogue, or its
+    shards were written by an earlier run that never committed). Otherwise a video's frames
+    ``parts`` are to be tracked (``tracking.track_part``) against ``background``, or the poses
+    were imported from a pose file (``poses``), and ``finish`` makes the sessions."""
+
+    spec: InputSpec
+    ids: list[str]
+    individuals: list[str | None]
+    fps: float | None
+    info: video.VideoInfo | None
+    warnings: list[str]
+    poses: object = None
+    """The pose file's poses (an xarray Dataset), platform keypoints; None for a tracked video."""
+    background: tracking.Background | None = None
+    parts: list[tuple[int, int | None]] = field(default_factory=list)
+    """``[start, stop)`` frames of each tracking part; the last one's stop is None (the end)."""
+    done: list[SessionResult] = field(default_factory=list)
+
+
+def failure(name: str, exc: Exception) -> SessionResult:
+    """The failed result of input ``name``: an InputError's message names the file and the
+    problem already; anything else is named by its class."""
+    return SessionResult(input=name, error=str(exc) if isinstance(exc, InputError) else f"{name}: {exc.__class__.__name__}: {exc}")
+
+
+def guarded(name: str, work) -> list[SessionResult]:
+    """``work()``'s results, or one failed result naming the input: a bad input must never stop a batch."""
     started = time.perf_counter()
     try:
-        results = _analyze(spec, workspace, model, embedder, known)
-    except InputError as exc:
-        results = [SessionResult(input=spec.name, error=str(exc))]
-    except Exception as exc:  # one bad video must never stop a batch
-        results = [SessionResult(input=spec.name, error=f"{spec.name}: {exc.__class__.__name__}: {exc}")]
+        results = work()
+    except Exception as exc:
+        results = [failure(name, exc)]
     for result in results:
         result.seconds = round(time.perf_counter() - started, 3)
     return results
 
 
-def _analyze(spec: InputSpec, workspace: Workspace, model: BehaviorModel, embedder: TextEmbedder,
-             known: set[str]) -> list[SessionResult]:
+def analyze(spec: InputSpec, workspace: Workspace, model: BehaviorModel, embedder: TextEmbedder,
+            known: set[str] = frozenset()) -> list[SessionResult]:
+    """Analyse one input in this process and write one shard per individual; errors are
+    returned, not raised. The pipeline (``jobs.analyze``) runs the same stages spread over a
+    cluster."""
+    def work():
+        prepared = prepare(spec, workspace, known)
+        if prepared.done:
+            return prepared.done
+        parts = [tracking.track_part(spec.video, prepared.background, start, stop) for start, stop in prepared.parts]
+        return finish(prepared, parts, workspace, model, embedder)
+    return guarded(spec.name, work)
+
+
+def prepare(spec: InputSpec, workspace: Workspace, known: set[str] = frozenset(),
+            part_seconds: float = PART_SECONDS) -> Prepared:
+    """Check and read an input, and plan its tracking: the background is estimated from frames
+    sought across the video (not a decode of all of it), and the video is cut into parts of
+    about ``part_seconds``. Raises InputError for a bad input."""
     for path in (spec.video, spec.pose):
         if path is not None and not os.path.exists(path):
             raise InputError(f"{path}: no such file")
     base = content_hash(spec.video, spec.pose)
     if spec.pose is None and base in known:  # checked before tracking, the expensive part
-        return [SessionResult(input=spec.name, session_id=base, skipped=True)]
+        return Prepared(spec, [base], [None], None, None, [], done=[SessionResult(input=spec.name, session_id=base, skipped=True)])
     warnings: list[str] = []
     info = video.probe(spec.video) if spec.video else None
     fps = _frame_rate(spec, info, warnings)
@@ -178,17 +227,36 @@ def _analyze(spec: InputSpec, workspace: Workspace, model: BehaviorModel, embedd
         warnings.extend(ds.attrs.get("pose_warnings", []))
     individuals = [str(i) for i in ds.individuals.values] if ds is not None else [None]
     ids = session_ids(base, len(individuals))
+    prepared = Prepared(spec, ids, individuals, fps, info, warnings, poses=ds)
     if all(i in known for i in ids):
-        return [SessionResult(input=spec.name, session_id=i, individual=name, skipped=True) for i, name in zip(ids, individuals)]
-    if all(workspace.shard_path(i).exists() for i in ids):
+        prepared.done = [SessionResult(input=spec.name, session_id=i, individual=name, skipped=True)
+                         for i, name in zip(ids, individuals)]
+    elif all(workspace.shard_path(i).exists() for i in ids):
         # Analysed before but never committed (the commit failed or was interrupted): the
         # shards are complete (written atomically), so they are committed as they are.
-        return [_from_shard(spec, workspace.shard_path(i)) for i in ids]
-    background = tracking.estimate_background(spec.video, empty_arena=spec.background) if spec.video else None
+        prepared.done = [_from_shard(spec, workspace.shard_path(i)) for i in ids]
+    elif spec.video:
+        prepared.background = tracking.estimate_background(spec.video, empty_arena=spec.background)
+        if ds is None:
+            bounds = tracking.part_bounds(info.n_frames, max(1, round(part_seconds * info.fps)))
+            # The header's frame count can be off by a few: the last part reads to the end.
+            prepared.parts = bounds[:-1] + [(bounds[-1][0], None)]
+    return prepared
+
+
+def finish(prepared: Prepared, parts: list[tracking.TrackedPart], workspace: Workspace, model: BehaviorModel,
+           embedder: TextEmbedder) -> list[SessionResult]:
+    """The rest of an input's analysis, once its ``parts`` are tracked (none for a pose
+    file): stitch them, quality control, kinematics, segments, crops, descriptions and search
+    vectors; one shard per individual."""
+    spec, fps, warnings, background = prepared.spec, prepared.fps, prepared.warnings, prepared.background
+    ids, individuals = prepared.ids, prepared.individuals
     arena = arena_mod.from_background(background.image) if background is not None else None
     config = qc.QCConfig()
+    ds = prepared.poses
     if ds is None:
-        ds, config = tracking.track(spec.video, background=background), TRACKER_QC
+        joined, _ = tracking.stitch(spec.video, background, parts)
+        ds, config = tracking.poses_dataset(joined, prepared.info.fps), TRACKER_QC
     marks = ds.attrs.get("landmarks") or {}
     ds, reports = qc.clean(ds, fps, config)
     # Kinematics are measured on the floor as it is (rectified, when its corners are known);
