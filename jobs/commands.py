@@ -57,6 +57,9 @@ def analyze(
     address: Annotated[Optional[str], typer.Option(help="Ray cluster: auto or ray://host:10001 [default: embedded local Ray].")] = None,
     model: Annotated[str, typer.Option(help="Describer: mousegpt-tiny (shipped), tiny:/path (one you trained), kinematic "
                                        "(rules, no weights), or hf:/path/to/checkpoint (a local vision-language model).")] = "mousegpt-tiny",
+    part_seconds: Annotated[float, typer.Option(
+        "--part-seconds", min=1.0, help="Videos are tracked in parts of about this many seconds, in parallel, "
+        "then stitched: one long video uses every core.")] = 60.0,
     as_json: JsonOpt = False,
     workspace: WorkspaceOpt = None,
 ):
@@ -72,7 +75,7 @@ def analyze(
                     keypoint_map=parse_keypoint_map(keypoint_map), background=str(background) if background else None)
     ws = workspace_of(workspace)
     err.print(f"analysing {len(specs)} input(s) into {ws.root}")
-    report = run(specs, ws, address=address, model=model)
+    report = run(specs, ws, address=address, model=model, part_seconds=part_seconds)
     if as_json:
         print_json(report)
     else:
