@@ -24,7 +24,7 @@ import json
 import pickle
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -107,7 +107,8 @@ class SessionWorker:
             parts = [pickle.loads(p) for p in parts]
             out += analysis.guarded(prepared.spec.name, lambda: analysis.finish(
                 prepared, parts, self.workspace, self.model, self.embedder))
-        return {"result": [json.dumps(asdict(r)) for r in out]}
+        node = ray.get_runtime_context().get_node_id()
+        return {"result": [json.dumps(asdict(r) | {"node": node}) for r in out]}
 
 
 def _sessions(rows: list[dict]) -> tuple[list[dict], list[SessionResult]]:
@@ -175,6 +176,7 @@ def run(specs: list[InputSpec], workspace: Workspace, address: str | None = None
         "frames": int(sum({r.session_id: r.frames for r in done}.values())),
         "seconds": round(time.perf_counter() - started, 2),
         "tracked_parts": tracked,
+        "nodes": dict(Counter(r.node for r in done if r.node)),  # Ray node id -> sessions described there
         "skipped": [{"input": r.input, "session_id": r.session_id} for r in results if r.skipped],
         "failed": failed,
         "qc": [{"input": r.input, "session_id": r.session_id, "individual": r.individual, "px_per_mm": r.px_per_mm,

@@ -26,3 +26,13 @@ def test_loads_without_network(monkeypatch):
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     assert TextEmbedder()(["offline"]).shape == (1, 384)
+
+
+def test_each_text_gets_the_vector_it_gets_alone_however_it_is_batched(embedder):
+    texts = ["The mouse walks along the wall.", "Head raised high, nose pointing up, sniffing the air.",
+             "The mouse walks along the wall.", "Still.", "Trunk lifted and upright (72% of full length from above)."]
+    alone = np.stack([type(embedder)()([t])[0] for t in texts])  # a fresh embedder: nothing remembered
+    together = embedder(texts)
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+    assert np.array_equal(together[0], together[2])
+    assert embedder([]).shape == (0, 384)

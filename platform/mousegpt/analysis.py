@@ -43,6 +43,8 @@ class SessionResult:
     qc: dict | None = None
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
+    node: str | None = None
+    """The Ray node that described it (None when analysed outside Ray)."""
 
 
 def session_ids(base: str, individuals: int) -> list[str]:

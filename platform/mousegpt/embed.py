@@ -36,17 +36,34 @@ class TextEmbedder:
         self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         self.model = AutoModel.from_pretrained(path, local_files_only=True).to(self.device).eval()
         self.batch_size = batch_size
+        self._cache: dict[str, np.ndarray] = {}
 
     def __call__(self, texts: list[str]) -> np.ndarray:
-        """Embeddings, float32 array (text, 384), unit length."""
+        """Embeddings, float32 array (text, 384), unit length.
+
+        Descriptions repeat (the same words for the same moment, in one session and the
+        next): each distinct text is embedded once, and the last CACHE_SIZE are remembered.
+        Texts are batched by length, so short ones are not padded to the longest."""
+        out = np.empty((len(texts), DIM), np.float32)
+        new = sorted({t for t in texts if t not in self._cache}, key=len)
+        for i in range(0, len(new), self.batch_size):
+            batch = new[i:i + self.batch_size]
+            for text, vector in zip(batch, self._embed(batch)):
+                self._cache[text] = vector
+        for i, text in enumerate(texts):
+            out[i] = self._cache[text]
+        while len(self._cache) > self.CACHE_SIZE:  # oldest first (dicts keep insertion order)
+            del self._cache[next(iter(self._cache))]
+        return out
+
+    CACHE_SIZE = 20_000
+    """Texts whose vectors are remembered between calls (30 MB)."""
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
         torch = self._torch
-        out = []
         with torch.inference_mode():
-            for i in range(0, len(texts), self.batch_size):
-                batch = self.tokenizer(texts[i:i + self.batch_size], padding=True, truncation=True,
-                                       max_length=256, return_tensors="pt").to(self.device)
-                tokens = self.model(**batch).last_hidden_state
-                mask = batch["attention_mask"].unsqueeze(-1).to(tokens.dtype)
-                pooled = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                out.append(torch.nn.functional.normalize(pooled, dim=1).cpu().numpy())
-        return np.concatenate(out).astype(np.float32) if out else np.empty((0, DIM), np.float32)
+            batch = self.tokenizer(texts, padding=True, truncation=True, max_length=256, return_tensors="pt").to(self.device)
+            tokens = self.model(**batch).last_hidden_state
+            mask = batch["attention_mask"].unsqueeze(-1).to(tokens.dtype)
+            pooled = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(pooled, dim=1).float().cpu().numpy()
