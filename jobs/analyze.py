@@ -157,10 +157,12 @@ def run(specs: list[InputSpec], workspace: Workspace, address: str | None = None
         if todo:
             # A GPU per session actor where the cluster has them: the describer and the text
             # model run there; otherwise as many CPU actors as cores (each holds the models).
-            workers = max(1, min(len(todo), max_workers or (gpus or cpus)))
+            # A served describer holds its own GPUs; the rules need none.
+            on_gpu = gpus > 0 and model != "kinematic" and not model.startswith("serve")
+            workers = max(1, min(len(todo), max_workers or (gpus if on_gpu else cpus)))
             finished = ray.data.from_items(todo, override_num_blocks=len(todo)).map_batches(
                 SessionWorker, fn_constructor_kwargs={"workspace": root, "model": model}, batch_size=1,
-                compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1, num_gpus=1 if gpus else 0,
+                compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1, num_gpus=1 if on_gpu else 0,
             ).take_all()
             results += [SessionResult(**json.loads(row["result"])) for row in finished]
     except Exception as exc:  # a worker process died for good (out of memory, killed): per-input errors never get here

@@ -55,8 +55,10 @@ def analyze(
         "--background", help="Image of the empty arena (no mouse; any format OpenCV reads, the videos' size): the "
         "tracker's background, for a mouse that hardly moves [default: estimated from each video].")] = None,
     address: Annotated[Optional[str], typer.Option(help="Ray cluster: auto or ray://host:10001 [default: embedded local Ray].")] = None,
-    model: Annotated[str, typer.Option(help="Describer: mousegpt-tiny (shipped), tiny:/path (one you trained), kinematic "
-                                       "(rules, no weights), or hf:/path/to/checkpoint (a local vision-language model).")] = "mousegpt-tiny",
+    model: Annotated[str, typer.Option(
+        "--model", "--describer", help="Describer: mousegpt-tiny (shipped), tiny:/path (one you trained), kinematic "
+        "(rules, no weights), hf:/path/to/checkpoint (a local vision-language model), or serve[:APP] (the replicas of a "
+        "running `mousegpt serve` application on the same Ray cluster).")] = "mousegpt-tiny",
     part_seconds: Annotated[float, typer.Option(
         "--part-seconds", min=1.0, help="Videos are tracked in parts of about this many seconds, in parallel, "
         "then stitched: one long video uses every core.")] = 60.0,

@@ -1,26 +1,29 @@
 """Ray Serve application: ``serve run serve.config.yaml`` or ``serve run serve.app:build_app workspace=DIR``.
 
-- ``MouseGPT``: a describer replica; concurrent requests are gathered into batches
-  (``@serve.batch``) before they reach the model. It asks for a GPU when the cluster has one.
-- ``MouseGPTAPI``: the HTTP ingress. ``POST /describe`` takes kinematic facts and returns
-  descriptions; ``GET /search?q=...&k=...&condition=...`` searches the workspace
-  (read-only); ``GET /healthz``.
+- ``MouseGPT``: a describer replica, autoscaled (``serve/config.yaml``); concurrent requests
+  are gathered into batches (``@serve.batch``) before they reach the model. It asks for a GPU
+  when the cluster has one. The pipeline's ``--model serve`` sends it whole sessions.
+- ``MouseGPTAPI``: the HTTP ingress. ``POST /describe`` takes kinematic facts as JSON, or
+  everything the model reads as an ``application/x-npz`` body (``mousegpt.describe.wire``),
+  and returns descriptions; ``GET /search?q=...&k=...&condition=...`` searches the workspace
+  (read-only); ``GET /healthz`` asks the model to describe a segment and opens the catalogue.
 """
 
 
 import asyncio
 import math
+import threading
 from pathlib import Path
 
 import pandas as pd
 import ray
-from fastapi import FastAPI, HTTPException
-from pydantic import BaseModel, Field
+from fastapi import FastAPI, HTTPException, Request
+from pydantic import BaseModel, Field, ValidationError
 from ray import serve
 
-from mousegpt.describe import load_model
+from mousegpt.describe import load_model, wire
 from mousegpt.describe.model import DEFAULT_MODEL
-from mousegpt.errors import MouseGPTError
+from mousegpt.errors import InputError, MouseGPTError
 from mousegpt.search import Searcher
 from mousegpt.segments import FACT_COLUMNS
 from mousegpt.store import Workspace, resolve
@@ -61,21 +64,53 @@ class DescribeRequest(BaseModel):
 
 @serve.deployment(max_ongoing_requests=128)
 class MouseGPT:
+    """A describer replica. ``__call__`` takes one segment's facts (HTTP JSON clients; calls
+    are gathered into batches); ``describe_packed`` takes a whole request of everything the
+    model reads (``mousegpt.describe.wire``: facts, kinematic sequence, crops), as the
+    pipeline's ``--model serve`` and binary HTTP clients send it."""
+
     def __init__(self, model: str = DEFAULT_MODEL):
         self.model = load_model(model)
+        self._lock = threading.Lock()  # a model's ``warnings`` belong to its last call
+
+    def info(self) -> dict:
+        return {"name": self.model.name, "uses_crops": bool(getattr(self.model, "uses_crops", False))}
+
+    def _describe(self, **arguments) -> tuple[list, list[str]]:
+        with self._lock:
+            return self.model.describe(**arguments), list(getattr(self.model, "warnings", []) or [])
+
+    def describe_packed(self, body: bytes, kinematics: bytes | None = None) -> dict:
+        if isinstance(kinematics, ray.ObjectRef):
+            kinematics = ray.get(kinematics)
+        try:
+            arguments = wire.unpack(body, kinematics)
+            descriptions, warnings = self._describe(**arguments)
+        except InputError as exc:
+            return {"error": str(exc)}
+        except (KeyError, ValueError, IndexError) as exc:  # a table without a column the model reads, crops of another size
+            return {"error": f"describe request does not fit the model {self.model.name} ({exc.__class__.__name__}: {exc})"}
+        return {"descriptions": [wire.to_dict(d) for d in descriptions], "warnings": warnings}
 
     @serve.batch(max_batch_size=256, batch_wait_timeout_s=0.005)
     async def describe_batch(self, rows: list[dict]) -> list[dict]:
-        descriptions = self.model.describe(pd.DataFrame(rows, columns=list(FACT_COLUMNS)))
-        return [{"behavior": d.behavior, "probs": d.probs, "confidence": d.confidence, "uncertain": d.uncertain,
-                 "description": d.fields(), "batch_size": len(rows)}
+        descriptions, _ = self._describe(facts=pd.DataFrame(rows, columns=list(FACT_COLUMNS)))
+        # JSON clients get no motion embedding (384 numbers they have no use for).
+        return [{k: v for k, v in wire.to_dict(d).items() if k != "motion"} | {"batch_size": len(rows)}
                 for d in descriptions]
 
     async def __call__(self, row: dict) -> dict:
         return await self.describe_batch(row)
 
 
-@serve.deployment
+HEALTH_PROBE = {"speed_mean_mm_s": 2.0, "speed_max_mm_s": 5.0, "body_length_mm": 80.0, "body_length_ratio": 0.95,
+                "heading_change_deg": 0.0, "angular_speed_deg_s": 3.0, "head_speed_mm_s": 2.0, "head_motion_hz": 0.5}
+"""A still mouse's facts: what ``/healthz`` asks the model to describe."""
+
+
+# The ingress reserves no CPU: it waits on replicas and the catalogue, and a small cluster's
+# cores stay free for the describer and for analyses that share it (``--model serve``).
+@serve.deployment(ray_actor_options={"num_cpus": 0})
 @serve.ingress(api)
 class MouseGPTAPI:
     def __init__(self, describer, workspace: str):
@@ -84,13 +119,43 @@ class MouseGPTAPI:
         self._searcher: Searcher | None = None
 
     @api.get("/healthz")
-    def healthz(self) -> dict:
-        return {"status": "ok", "workspace": str(self.workspace.root)}
+    async def healthz(self) -> dict:
+        """200 when the model describes a segment and the catalogue opens (or there is none
+        yet: nothing analysed); 503 naming what failed."""
+        try:
+            answer = await self.describer.remote(SegmentFacts(**HEALTH_PROBE).row())
+        except Exception as exc:
+            raise HTTPException(status_code=503, detail=f"the model does not answer ({exc.__class__.__name__}: {exc})") from None
+        catalogue = "none yet (nothing analysed)"
+        if self.workspace.exists():
+            try:
+                with self.workspace.connect(read_only=True, lock_timeout_s=5) as con:
+                    catalogue = f"{con.execute('SELECT count(*) FROM sessions').fetchone()[0]} session(s)"
+            except MouseGPTError as exc:
+                raise HTTPException(status_code=503, detail=str(exc)) from None
+        return {"status": "ok", "workspace": str(self.workspace.root), "model": answer["behavior"] is not None,
+                "catalogue": catalogue}
 
-    @api.post("/describe")
-    async def describe(self, request: DescribeRequest) -> dict:
+    @api.post("/describe", openapi_extra={"requestBody": {"content": {
+        "application/json": {"schema": DescribeRequest.model_json_schema()},
+        "application/x-npz": {"schema": {"type": "string", "format": "binary"}}}}})
+    async def describe(self, request: Request) -> dict:
+        """JSON ``{"segments": [facts, ...]}`` (facts alone), or an ``application/x-npz`` body
+        of everything the model reads (``mousegpt.describe.wire``)."""
+        if request.headers.get("content-type", "").split(";")[0].strip() == "application/x-npz":
+            length = int(request.headers.get("content-length") or 0)
+            if length > wire.MAX_BYTES:
+                raise HTTPException(status_code=413, detail=f"body of {length} bytes; the limit is {wire.MAX_BYTES}")
+            answer = await self.describer.describe_packed.remote(await request.body())
+            if "error" in answer:
+                raise HTTPException(status_code=422, detail=answer["error"])
+            return answer
+        try:
+            parsed = DescribeRequest.model_validate_json(await request.body())
+        except ValidationError as exc:
+            raise HTTPException(status_code=422, detail=exc.errors(include_url=False, include_context=False)) from None
         # One call per segment: Serve batches them (with other clients' calls) in the replica.
-        results = await asyncio.gather(*[self.describer.remote(s.row()) for s in request.segments])
+        results = await asyncio.gather(*[self.describer.remote(s.row()) for s in parsed.segments])
         return {"descriptions": results}
 
     @api.get("/search")
@@ -105,18 +170,36 @@ class MouseGPTAPI:
             raise HTTPException(status_code=503, detail=str(exc)) from None
 
 
+AUTOSCALING = {"min_replicas": 1, "max_replicas": 4, "target_ongoing_requests": 32}
+"""The describer's autoscaling when ``serve/config.yaml`` (or the builder's args) says nothing."""
+
+
+def describer_options(args: dict, gpus_in_cluster: float) -> dict:
+    """The ``MouseGPT`` deployment's options from the builder's ``args``: a fixed ``replicas``
+    count, or autoscaling between ``min_replicas`` and ``max_replicas`` replicas aiming at
+    ``target_ongoing_requests`` per replica. A GPU per replica when the cluster has any and
+    the model is learned (the rule-based describer gains nothing from one)."""
+    model = args.get("model", DEFAULT_MODEL)
+    gpus = 1 if model != "kinematic" and gpus_in_cluster >= 1 else 0
+    options = {"ray_actor_options": {"num_cpus": 1, "num_gpus": gpus}}
+    if "replicas" in args:
+        return options | {"num_replicas": int(args["replicas"])}
+    scaling = {k: type(v)(args.get(k, v)) for k, v in AUTOSCALING.items()}
+    if not 1 <= scaling["min_replicas"] <= scaling["max_replicas"]:
+        raise MouseGPTError(f"serve: need 1 <= min_replicas <= max_replicas, got {scaling['min_replicas']} and "
+                            f"{scaling['max_replicas']}")
+    return options | {"autoscaling_config": scaling}
+
+
 def build_app(args: dict) -> serve.Application:
-    """Application builder; ``args``: ``workspace`` (folder), ``model`` (describer), ``replicas``.
+    """Application builder; ``args``: ``workspace`` (folder), ``model`` (describer), and either
+    ``replicas`` or ``min_replicas``/``max_replicas``/``target_ongoing_requests`` (autoscaling,
+    the default; see ``describer_options``).
 
     A relative workspace is resolved where the builder runs: with ``serve run config.yaml``
     on a cluster, give an absolute path (``GET /healthz`` shows the one in use).
     """
     workspace = str(resolve(args.get("workspace")).resolve())
-    model = args.get("model", DEFAULT_MODEL)
-    # The rule-based describer gains nothing from a GPU; learned backends get one when the cluster has any.
-    gpus = 1 if model != "kinematic" and ray.is_initialized() and ray.cluster_resources().get("GPU", 0) >= 1 else 0
-    describer = MouseGPT.options(
-        num_replicas=int(args.get("replicas", 1)),
-        ray_actor_options={"num_cpus": 1, "num_gpus": gpus},
-    ).bind(model)
+    gpus = ray.cluster_resources().get("GPU", 0) if ray.is_initialized() else 0
+    describer = MouseGPT.options(**describer_options(args, gpus)).bind(args.get("model", DEFAULT_MODEL))
     return MouseGPTAPI.bind(describer, workspace)

@@ -13,7 +13,9 @@ def serve_cmd(
     workspace: WorkspaceOpt = None,
     host: Annotated[str, typer.Option(help="HTTP address.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="HTTP port.")] = 8000,
-    replicas: Annotated[int, typer.Option(help="MouseGPT describer replicas.", min=1)] = 1,
+    replicas: Annotated[Optional[int], typer.Option(
+        help="A fixed number of MouseGPT describer replicas [default: autoscaled, 1 to --max-replicas].", min=1)] = None,
+    max_replicas: Annotated[int, typer.Option("--max-replicas", help="Most describer replicas when autoscaled.", min=1)] = 4,
     model: Annotated[str, typer.Option(help="Describer: mousegpt-tiny, tiny:/path, kinematic or hf:/path.")] = "mousegpt-tiny",
     address: Annotated[Optional[str], typer.Option(help="Ray cluster address [default: embedded local Ray].")] = None,
 ):
@@ -28,7 +30,8 @@ def serve_cmd(
     serve.start(http_options={"host": host, "port": port})
     err.print(f"MouseGPT serving {ws.root} on http://{host}:{port}  (POST /describe, GET /search?q=...); Ctrl-C stops")
     try:
-        serve.run(build_app({"workspace": str(ws.root), "model": model, "replicas": replicas}),
+        scaling = {"replicas": replicas} if replicas else {"max_replicas": max_replicas}
+        serve.run(build_app({"workspace": str(ws.root), "model": model, **scaling}),
                   name="mousegpt", route_prefix="/", blocking=True)
     except KeyboardInterrupt:
         pass

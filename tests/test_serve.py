@@ -2,6 +2,7 @@
 
 import concurrent.futures
 
+import numpy as np
 import pytest
 import requests
 
@@ -34,8 +35,108 @@ def server(analyzed):
     serve.shutdown()
 
 
-def test_health(server):
-    assert requests.get(f"{server}/healthz", timeout=30).json()["status"] == "ok"
+def test_health_asks_the_model_and_opens_the_catalogue(server):
+    health = requests.get(f"{server}/healthz", timeout=30).json()
+    assert health["status"] == "ok" and health["model"] is True and health["catalogue"] == "4 session(s)"
+
+
+def test_health_is_503_when_the_catalogue_cannot_be_opened(server, analyzed):
+    ws, _ = analyzed
+    saved = ws.catalog_path.read_bytes()
+    try:
+        ws.catalog_path.write_bytes(b"not a duckdb file" * 100)
+        response = requests.get(f"{server}/healthz", timeout=30)
+        assert response.status_code == 503 and "catalog.duckdb" in response.json()["detail"]
+    finally:
+        ws.catalog_path.write_bytes(saved)
+    assert requests.get(f"{server}/healthz", timeout=30).status_code == 200
+
+
+def test_analysis_through_serve_replicas_matches_the_model_in_process(server, analyzed, synth_dir, tmp_path):
+    """``--model serve``: whole sessions (facts, kinematic sequence, crops) go to the replicas."""
+    from jobs.analyze import run
+    from mousegpt.inputs import read_manifest
+    from mousegpt.store import Workspace
+
+    ws, _ = analyzed
+    spec = read_manifest(synth_dir / "manifest.csv")[1]
+    served = Workspace(tmp_path / "served")
+    report = run([spec], served, model="serve:mousegpt")
+    assert report["failed"] == [] and report["sessions"] == 1
+    columns = "segment_id, behavior, confidence, overall, head, limbs, torso, keywords, embedding"
+    tables = []
+    for workspace in (ws, served):
+        with workspace.connect(read_only=True) as con:
+            tables.append(con.execute(f"SELECT {columns} FROM segments JOIN sessions USING (session_id) "
+                                      "WHERE video = ? ORDER BY segment_id", [spec.video]).fetchdf())
+    local, remote = tables
+    assert len(remote) == len(local) > 40
+    assert remote.drop(columns=["embedding", "confidence"]).equals(local.drop(columns=["embedding", "confidence"]))
+    np.testing.assert_allclose(remote["confidence"], local["confidence"], atol=1e-6)
+    np.testing.assert_allclose(np.stack(remote["embedding"]), np.stack(local["embedding"]), atol=1e-5)
+    with served.connect(read_only=True) as con:
+        assert con.execute("SELECT model FROM sessions").fetchone()[0] == "mousegpt-tiny:mousegpt-tiny"
+
+
+def test_a_missing_serve_application_is_one_clear_error(ray_local):
+    from mousegpt.describe import load_model
+    from mousegpt.errors import MouseGPTError
+
+    with pytest.raises(MouseGPTError, match="no MouseGPT Serve application 'absent'"):
+        load_model("serve:absent")
+
+
+def test_binary_describe_takes_everything_the_model_reads(server):
+    import pandas as pd
+
+    from mousegpt.describe import wire
+    from mousegpt.segments import FACT_COLUMNS, Window
+
+    from mousegpt.describe.tiny import SEQUENCE_FEATURES
+
+    seen = {"visible_fraction": 1.0}
+    facts = pd.DataFrame([FACTS | seen, FACTS | RUNNING | seen]).reindex(columns=list(FACT_COLUMNS))
+    crops = np.zeros((2, 4, 32, 32), np.uint8)
+    kinematics = pd.DataFrame({c: np.zeros(50) for c in SEQUENCE_FEATURES} | {
+        "speed_mm_s": np.r_[np.zeros(25), np.full(25, 200.0)], "body_length_mm": np.full(50, 80.0),
+        "x_mm": np.linspace(0, 100, 50), "zone": ["wall"] * 50})
+    body = wire.pack(facts, kinematics, crops, [Window(0, 0, 25), Window(1, 25, 50)])
+    response = requests.post(f"{server}/describe", data=body, headers={"content-type": "application/x-npz"}, timeout=60)
+    assert response.status_code == 200, response.text
+    described = response.json()["descriptions"]
+    assert len(described) == 2 and all(set(d["description"]) == {"overall", "head", "limbs", "torso", "keywords"}
+                                       for d in described)
+    assert all(abs(np.linalg.norm(d["motion"]) - 1) < 1e-4 for d in described)  # the pipeline's search vectors need it
+    missing = wire.pack(facts, kinematics.drop(columns=["x_mm"]), crops, [Window(0, 0, 25), Window(1, 25, 50)])
+    refused = requests.post(f"{server}/describe", data=missing, headers={"content-type": "application/x-npz"}, timeout=60)
+    assert refused.status_code == 422 and "x_mm" in refused.json()["detail"]
+    bad = requests.post(f"{server}/describe", data=b"PK not a zip", headers={"content-type": "application/x-npz"},
+                        timeout=60)
+    assert bad.status_code == 422 and "not an .npz" in bad.json()["detail"]
+    wrong = wire.pack(facts, None, crops[:1])
+    refused = requests.post(f"{server}/describe", data=wrong, headers={"content-type": "application/x-npz"}, timeout=60)
+    assert refused.status_code == 422 and "crops must be uint8 (segment, frame, y, x) for 2 segments" in refused.json()["detail"]
+
+
+def test_describer_replicas_autoscale_as_serve_config_yaml_says():
+    from pathlib import Path
+
+    import yaml
+
+    from mousegpt.errors import MouseGPTError
+    from serve.app import describer_options
+
+    config = yaml.safe_load((Path(__file__).parents[1] / "serve" / "config.yaml").read_text())
+    args = config["applications"][0]["args"]
+    options = describer_options(args, gpus_in_cluster=0)
+    assert options["autoscaling_config"] == {"min_replicas": 1, "max_replicas": 4, "target_ongoing_requests": 32}
+    assert options["ray_actor_options"] == {"num_cpus": 1, "num_gpus": 0}
+    assert describer_options(args, gpus_in_cluster=2)["ray_actor_options"]["num_gpus"] == 1
+    assert describer_options(args | {"model": "kinematic"}, gpus_in_cluster=2)["ray_actor_options"]["num_gpus"] == 0
+    assert describer_options({"replicas": 3}, 0)["num_replicas"] == 3 and "autoscaling_config" not in describer_options(
+        {"replicas": 3}, 0)
+    with pytest.raises(MouseGPTError, match="min_replicas <= max_replicas"):
+        describer_options({"min_replicas": 3, "max_replicas": 2}, 0)
 
 
 def test_describe_returns_five_fields(server):

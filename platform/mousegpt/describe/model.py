@@ -92,7 +92,9 @@ def load_model(spec: str = DEFAULT_MODEL) -> BehaviorModel:
     MouseGPT-tiny checkpoint you trained), ``kinematic`` (rules over the facts, no weights),
     or ``hf:/path/to/checkpoint`` (a local transformers vision-language model; options after
     ``?``: ``dtype`` (bf16 on a GPU, fp32 on CPU by default), ``batch_size`` (32 on a GPU, 4 on
-    CPU), ``max_new_tokens``, e.g. ``hf:/models/llava?dtype=fp16&batch_size=64``)."""
+    CPU), ``max_new_tokens``, e.g. ``hf:/models/llava?dtype=fp16&batch_size=64``), or
+    ``serve[:APP]`` (the replicas of a running MouseGPT Serve application, ``mousegpt`` by
+    default, on the Ray cluster this process is connected to)."""
     if spec == "kinematic":
         from mousegpt.describe.kinematic import KinematicDescriber
 
@@ -104,9 +106,13 @@ def load_model(spec: str = DEFAULT_MODEL) -> BehaviorModel:
         if not (path / "config.json").exists():
             raise MouseGPTError(f"{path}: no MouseGPT-tiny checkpoint here (no config.json); train one with `mousegpt train`")
         return TinyDescriber(path)
+    if spec == "serve" or spec.startswith("serve:"):
+        from mousegpt.describe.served import DEFAULT_APP, ServedDescriber
+
+        return ServedDescriber(spec[6:] or DEFAULT_APP)
     if spec.startswith("hf:"):
         from mousegpt.describe.hf import HFVisionLanguageDescriber, options
 
         path, kwargs = options(spec[3:])
         return HFVisionLanguageDescriber(path, **kwargs)
-    raise MouseGPTError(f"unknown model {spec!r}; available: {DEFAULT_MODEL}, tiny:/path, kinematic, hf:/path/to/checkpoint")
+    raise MouseGPTError(f"unknown model {spec!r}; available: {DEFAULT_MODEL}, tiny:/path, kinematic, hf:/path/to/checkpoint, serve[:APP]")
