@@ -94,7 +94,8 @@ def child(args: dict) -> dict:
     if args.get("address"):
         ray.init(address=args["address"], logging_level="ERROR")
     else:
-        ray.init(num_cpus=args["cpus"], include_dashboard=False, logging_level="ERROR")
+        # address="local": a new Ray of its own, even where another runs on this machine
+        ray.init(address="local", num_cpus=args["cpus"], include_dashboard=False, logging_level="ERROR")
     peaks: dict[int, tuple[str, int]] = {}
     stop = threading.Event()
 
@@ -155,11 +156,6 @@ def cluster(gpu_worker: bool = True):
     common = ["--node-ip-address", "127.0.0.2", "--num-cpus", "1", "--block"]
     procs = [subprocess.Popen([RAY, "start", "--head", "--port", str(port), "--include-dashboard", "false", *common],
                               env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
-    nodes_up(address, 1, env)
-    for gpus in ("1" if gpu_worker else "0", "0"):
-        procs.append(subprocess.Popen([RAY, "start", "--address", address, "--num-gpus", gpus, *common], env=env,
-                                      start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-    nodes_up(address, 3, env)
 
     def stop():
         for proc in reversed(procs):
@@ -169,6 +165,21 @@ def cluster(gpu_worker: bool = True):
                 pass
         for proc in procs:
             proc.wait(timeout=60)
+        # `ray start --head` left its address on record: a later ray.init() would try to join it.
+        record = Path("/tmp/ray/ray_current_cluster")
+        if record.exists() and record.read_text().strip() == address:
+            record.unlink()
+
+    try:
+        nodes_up(address, 1, env)
+        # One node at a time: two nodes starting at once on one address can collide.
+        for k, gpus in enumerate(("1" if gpu_worker else "0", "0")):
+            procs.append(subprocess.Popen([RAY, "start", "--address", address, "--num-gpus", gpus, *common], env=env,
+                                          start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            nodes_up(address, k + 2, env)
+    except BaseException:
+        stop()
+        raise
     return address, stop
 
 
@@ -197,7 +208,12 @@ def main() -> None:
     five = [joined(b, 5, work / f"five_{i}.mp4") for i, b in enumerate(bases)]
     twenty, ten, sixty = (joined(bases[0], n, work / f"min{n}.mp4") for n in (20, 10, 60))
     minutes = 1 / scale
-    rows = []
+
+    class Rows(list):
+        def append(self, row):
+            console.print("  " + " | ".join(row))
+            super().append(row)
+    rows = Rows()
 
     def workspace() -> str:
         return tempfile.mkdtemp(prefix="ws_", dir=work)

@@ -6,8 +6,9 @@
    parallel, so one long video uses every core (``tracking.track_part``).
 3. **Session** (an actor pool holding the describer and the text model; one GPU per actor
    when the cluster has GPUs): stitch the parts into the one-pass track, then quality
-   control, kinematics, segments, crops, descriptions and search vectors, written as a
-   Parquet shard per session (``analysis.finish``).
+   control, kinematics and segments; crops, cut by tasks over groups of the windows
+   (``parallel_crops``); descriptions and search vectors, written as a Parquet shard per
+   session (``analysis.finish``).
 
 The driver then loads all new shards into the catalogue in one transaction. A failing input
 (or a part of it that fails to decode) is reported under ``failed`` and never stops the
@@ -21,6 +22,7 @@ On a multi-node cluster the workspace must be on storage every node sees.
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import time
 import uuid
@@ -32,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import ray
 
-from mousegpt import analysis, tracking
+from mousegpt import analysis, crops, tracking
 from mousegpt.analysis import SessionResult
 from mousegpt.cluster import connect
 from mousegpt.describe import load_model
@@ -51,7 +53,7 @@ def _failed(name: str, error: str) -> bytes:
     return pickle.dumps([SessionResult(input=name, error=error)])
 
 
-NOTHING = {"part": 0, "start": -1, "stop": -1, "video": "", "background": b"", "prepared": b"", "results": b""}
+NOTHING = {"part": 0, "start": -1, "stop": -1, "video": "", "background": "", "prepared": b"", "results": b""}
 """A pipeline row's fields besides ``key`` (the input's position), as a row with no part to track holds them."""
 
 
@@ -70,24 +72,63 @@ def plan(row: dict, workspace: str, known: list[str], part_seconds: float) -> li
     first = NOTHING | {"key": row["key"], "prepared": pickle.dumps(prepared)}
     if not prepared.parts:
         return [first]
-    background = pickle.dumps(prepared.background)
+    # The background travels once, as a file beside the shards, not in every part's row: an
+    # hour of video is 60 parts, and each row would carry its own copy.
+    background = _scratch(workspace) / f"{prepared.ids[0]}.background.pkl"
+    background.parent.mkdir(parents=True, exist_ok=True)
+    temporary = background.with_name(f".{background.name}.{os.getpid()}.tmp")
+    temporary.write_bytes(pickle.dumps(prepared.background))
+    temporary.replace(background)
     return [(first if i == 0 else NOTHING | {"key": row["key"]})
-            | {"part": i, "start": start, "stop": -1 if stop is None else stop, "video": spec.video, "background": background}
+            | {"part": i, "start": start, "stop": -1 if stop is None else stop, "video": spec.video,
+               "background": str(background)}
             for i, (start, stop) in enumerate(prepared.parts)]
 
 
+def _scratch(workspace: str) -> Path:
+    """Where the pipeline's stages leave each other what is too large for a row."""
+    return Path(workspace) / "scratch"
+
+
 def track(row: dict) -> dict:
-    """Stage 2, one part of a video: ``tracking.track_part``. The part (or the error decoding
-    it raised, which names the file and the part's frames) replaces the background."""
-    out = {k: v for k, v in row.items() if k != "background"} | {"tracked": b""}
+    """Stage 2, one part of a video: ``tracking.track_part`` against the background the plan
+    left in the workspace's scratch folder. The part, or the error decoding it raised (which
+    names the file and the part's frames), joins the row."""
+    out = dict(row) | {"tracked": b""}
     if row["start"] >= 0:
         try:
-            part = tracking.track_part(row["video"], pickle.loads(row["background"]), row["start"],
+            part = tracking.track_part(row["video"], pickle.loads(Path(row["background"]).read_bytes()), row["start"],
                                        None if row["stop"] < 0 else row["stop"])
             out["tracked"] = pickle.dumps(part)
         except Exception as exc:
             out["results"] = pickle.dumps([analysis.failure(row["video"], exc)])
     return out
+
+
+CROP_TASKS = 8
+"""Most groups a session's windows are cut into for crops, each group a task."""
+WINDOWS_PER_CROP_TASK = 100
+"""Fewest windows worth a crop task of their own (a task costs a seek and a process's start)."""
+
+
+@ray.remote(num_cpus=0, max_retries=TASK_RETRIES)
+def _cut(path, ds, windows, background, view, individual, side):
+    return crops.extract(path, ds, windows, background, view=view, individual=individual, side=side)
+
+
+def parallel_crops(path, ds, windows, background, view: str = "top", individual: int = 0):
+    """``crops.extract`` over groups of the windows, as tasks across the cluster: a long
+    session's crops cost about its share of the cores, not one core's whole pass. The tasks
+    reserve no CPU: the session actor that waits for them holds one, and on a cluster whose
+    every CPU is held by session actors they would otherwise never start."""
+    groups = min(CROP_TASKS, max(1, int(ray.cluster_resources().get("CPU", 1))), max(1, len(windows) // WINDOWS_PER_CROP_TASK))
+    if groups == 1:
+        return crops.extract(path, ds, windows, background, view=view, individual=individual)
+    side = crops.side_px(ds, individual)
+    shared_ds, shared_bg = ray.put(ds), ray.put(background)
+    bounds = np.linspace(0, len(windows), groups + 1).round().astype(int)
+    return np.concatenate(ray.get([_cut.remote(path, shared_ds, windows[a:b], shared_bg, view, individual, side)
+                                   for a, b in zip(bounds, bounds[1:])]))
 
 
 class SessionWorker:
@@ -106,7 +147,7 @@ class SessionWorker:
             prepared = pickle.loads(prepared)
             parts = [pickle.loads(p) for p in parts]
             out += analysis.guarded(prepared.spec.name, lambda: analysis.finish(
-                prepared, parts, self.workspace, self.model, self.embedder))
+                prepared, parts, self.workspace, self.model, self.embedder, cut=parallel_crops))
         node = ray.get_runtime_context().get_node_id()
         return {"result": [json.dumps(asdict(r) | {"node": node}) for r in out]}
 
@@ -153,6 +194,10 @@ def run(specs: list[InputSpec], workspace: Workspace, address: str | None = None
                  .map(track, num_cpus=1, max_retries=TASK_RETRIES)
                  .take_all())
         tracked = sum(1 for row in parts if row["tracked"])
+        for used in {row["background"] for row in parts if row["background"]}:  # read by every part now
+            Path(used).unlink(missing_ok=True)
+        if _scratch(root).is_dir() and not any(_scratch(root).iterdir()):
+            _scratch(root).rmdir()
         todo, results = _sessions(parts)
         if todo:
             # A GPU per session actor where the cluster has them: the describer and the text

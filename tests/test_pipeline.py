@@ -5,6 +5,7 @@ import shutil
 
 import duckdb
 import numpy as np
+import pandas as pd
 import pytest
 
 from jobs.analyze import run
@@ -137,6 +138,46 @@ def test_a_video_tracked_in_parts_gives_the_segments_of_one_pass(tmp_path, synth
             tables.append(con.execute(f"SELECT {columns} FROM segments ORDER BY segment_id").fetchdf())
     assert len(tables[0]) == SEGMENTS_PER_SESSION
     assert tables[0].equals(tables[1])
+
+
+def test_crops_cut_in_parallel_groups_are_the_crops_of_one_pass(synth_dir, ray_local, monkeypatch):
+    import jobs.analyze as pipeline
+    from mousegpt import crops, qc, segments, tracking
+    from mousegpt.analysis import TRACKER_QC
+
+    path = synth_dir / "stim_m02.mp4"
+    bg = tracking.estimate_background(path)
+    ds, _ = qc.clean(tracking.track(path, background=bg), FPS, TRACKER_QC)
+    windows = segments.windows(FRAMES, FPS)
+    monkeypatch.setattr(pipeline, "WINDOWS_PER_CROP_TASK", 10)  # two groups on the tests' 2-CPU Ray
+    parallel = pipeline.parallel_crops(path, ds, windows, bg)
+    assert parallel.shape[0] == len(windows) and parallel.any()
+    assert np.array_equal(parallel, crops.extract(path, ds, windows, bg))
+
+
+def test_a_session_described_chunk_by_chunk_is_described_as_in_one_go(synth_dir, tmp_path, embedder, monkeypatch):
+    """Long sessions are cut and described DESCRIBE_CHUNK segments at a time (memory stays flat)."""
+    from mousegpt import analysis
+    from mousegpt.describe import load_model
+
+    spec = InputSpec(video=str(synth_dir / "anx_m03.mp4"), px_per_mm=1.104)
+    model = load_model()
+    tables = []
+    for chunk in (10_000, 7):
+        monkeypatch.setattr(analysis, "DESCRIBE_CHUNK", chunk)
+        ws = Workspace(tmp_path / str(chunk))
+        (result,) = analysis.analyze(spec, ws, model, embedder)
+        assert result.error is None
+        tables.append(pd.read_parquet(result.shard))
+    whole, chunked = tables
+    # The network's arithmetic differs in the last bits with the batch it runs in: numbers
+    # within float32 rounding, everything else to the letter.
+    numbers = ["probs", "confidence", "embedding"]
+    pd.testing.assert_frame_equal(whole.drop(columns=numbers), chunked.drop(columns=numbers))
+    probs = [pd.DataFrame([json.loads(p) for p in t["probs"]]) for t in tables]
+    np.testing.assert_allclose(probs[0].to_numpy(), probs[1].to_numpy(), atol=1e-5)
+    np.testing.assert_allclose(whole["confidence"], chunked["confidence"], atol=1e-5)
+    np.testing.assert_allclose(np.stack(whole["embedding"]), np.stack(chunked["embedding"]), atol=1e-5)
 
 
 def test_newer_workspace_is_refused_before_any_work(tmp_path, synth_dir, ray_local):

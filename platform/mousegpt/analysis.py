@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -247,10 +248,11 @@ def prepare(spec: InputSpec, workspace: Workspace, known: set[str] = frozenset()
 
 
 def finish(prepared: Prepared, parts: list[tracking.TrackedPart], workspace: Workspace, model: BehaviorModel,
-           embedder: TextEmbedder) -> list[SessionResult]:
+           embedder: TextEmbedder, cut=crops_mod.extract) -> list[SessionResult]:
     """The rest of an input's analysis, once its ``parts`` are tracked (none for a pose
     file): stitch them, quality control, kinematics, segments, crops, descriptions and search
-    vectors; one shard per individual."""
+    vectors; one shard per individual. ``cut`` cuts the crops (``crops.extract``'s arguments;
+    the pipeline cuts groups of windows in parallel)."""
     spec, fps, warnings, background = prepared.spec, prepared.fps, prepared.warnings, prepared.background
     ids, individuals = prepared.ids, prepared.individuals
     arena = arena_mod.from_background(background.image) if background is not None else None
@@ -271,8 +273,10 @@ def finish(prepared: Prepared, parts: list[tracking.TrackedPart], workspace: Wor
         where = floor.arena if floor else (arena or _arena_from_path(on_floor.isel(individuals=[k])))
         kin = kinematics.compute(on_floor, fps, px_per_mm, where, individual=k, view=spec.view)
         facts, windows = segments.facts(kin, fps), segments.windows(len(kin), fps)
-        crops = (crops_mod.extract(spec.video, ds, windows, background, view=spec.view, individual=k)
-                 if background is not None and getattr(model, "uses_crops", False) else None)
+        crop = None
+        if background is not None and getattr(model, "uses_crops", False):
+            def crop(some, k=k):
+                return cut(spec.video, ds, some, background, view=spec.view, individual=k)
         if report.missing_fraction > 0.5:
             warnings.append(f"{spec.name}: {report.missing_fraction:.0%} of frames have no position"
                             + (f" for {individual}" if len(ids) > 1 else ""))
@@ -286,8 +290,8 @@ def finish(prepared: Prepared, parts: list[tracking.TrackedPart], workspace: Wor
             "model": model.name, "arena": json.dumps(where.__dict__) if where else None,
             "qc": json.dumps(report.to_dict()),
         }
-        table = _segment_table(session_id, facts, model, embedder, kin, crops, windows)
-        warnings.extend(_model_warnings(spec.name, model))
+        table, said = _segment_table(session_id, facts, model, embedder, kin, crop, windows)
+        warnings.extend(_model_warnings(spec.name, model.name, said))
         shard = workspace.write_shard(session, table)
         results.append(SessionResult(
             input=spec.name, session_id=session_id, individual=individual, shard=str(shard), frames=report.frames,
@@ -304,13 +308,12 @@ def _arena_from_path(ds) -> arena_mod.Arena | None:
     return arena_mod.from_track(centre[:, 0], centre[:, 1], pad_px=pad)
 
 
-def _model_warnings(name: str, model: BehaviorModel) -> list[str]:
-    """The describer's per-segment warnings of its last call, as one line (the first few shown)."""
-    found = list(getattr(model, "warnings", []) or [])
+def _model_warnings(name: str, model: str, found: list[str]) -> list[str]:
+    """The describer's per-segment warnings, as one line (the first few shown)."""
     if not found:
         return []
     shown = "; ".join(found[:3]) + (f"; and {len(found) - 3} more" if len(found) > 3 else "")
-    return [f"{name}: {model.name}: {len(found)} segment(s) described from the facts only ({shown})"]
+    return [f"{name}: {model}: {len(found)} segment(s) described from the facts only ({shown})"]
 
 
 def search_vectors(descriptions: list, text_vectors: np.ndarray) -> np.ndarray:
@@ -324,9 +327,23 @@ def search_vectors(descriptions: list, text_vectors: np.ndarray) -> np.ndarray:
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-12)
 
 
+DESCRIBE_CHUNK = 1200
+"""Segments cut and described at once (10 minutes at the 0.5 s hop): a long session's crops
+never all wait in memory together."""
+
+
 def _segment_table(session_id: str, facts: pd.DataFrame, model: BehaviorModel, embedder: TextEmbedder,
-                   kin: pd.DataFrame | None = None, crops=None, windows=None) -> pd.DataFrame:
-    descriptions = model.describe(facts, kinematics=kin, crops=crops, windows=windows)
+                   kin: pd.DataFrame | None = None, crop=None, windows=None) -> tuple[pd.DataFrame, list[str]]:
+    """The shard's table and the describer's warnings. ``crop(windows)`` cuts some windows' crops."""
+    descriptions, warnings = [], []
+    for start in range(0, len(facts), DESCRIBE_CHUNK):
+        part = slice(start, start + DESCRIBE_CHUNK)
+        some = windows[part] if windows else None
+        descriptions += model.describe(facts.iloc[part], kinematics=kin, windows=some,
+                                       crops=crop(some) if crop is not None and some else None)
+        # "segment i" counts from the chunk's first: from the session's, as users read it.
+        warnings += [re.sub(r"^segment (\d+)", lambda m: f"segment {int(m.group(1)) + start}", w)
+                     for w in getattr(model, "warnings", []) or []]
     vectors = search_vectors(descriptions, embedder([d.text() for d in descriptions]))
     table = facts.copy()
     table.insert(0, "segment_id", [f"{session_id}-{i:06d}" for i in facts["segment_index"]])
@@ -337,7 +354,7 @@ def _segment_table(session_id: str, facts: pd.DataFrame, model: BehaviorModel, e
     for name in ("overall", "head", "limbs", "torso", "keywords"):
         table[name] = [getattr(d, name) for d in descriptions]
     table["embedding"] = list(vectors)
-    return table
+    return table, warnings
 
 
 def _from_shard(spec: InputSpec, shard) -> SessionResult:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
 
 from mousegpt.errors import MouseGPTError
@@ -39,8 +40,12 @@ def connect(address: str | None = None) -> None:
     try:
         if address:
             ray.init(address=address, **kwargs)
+        elif os.environ.get("RAY_ADDRESS"):  # inside a Ray job: its cluster
+            ray.init(**kwargs)
         else:
-            ray.init(_node_ip_address=LOOPBACK_NODE_IP, **kwargs)
+            # address="local": a Ray of our own, never a cluster some earlier `ray start` left
+            # on record in /tmp/ray (a stopped one would be waited for, then fail).
+            ray.init(address="local", _node_ip_address=LOOPBACK_NODE_IP, **kwargs)
     except Exception as exc:  # ConnectionError, RuntimeError, ValueError... depending on the address
         where = f"the Ray cluster at {address}" if address else "a local Ray"
         raise MouseGPTError(f"cannot start or reach {where} ({str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__})") from None

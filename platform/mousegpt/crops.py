@@ -70,40 +70,53 @@ def _affine(centre: np.ndarray, forward: np.ndarray, side_px: float, size: int, 
     return np.hstack([rotation, offset[:, None]])
 
 
-def extract(path: str | Path, ds: xr.Dataset, windows: list[Window], background: Background, view: str = "top",
-            individual: int = 0, n: int = CROP_FRAMES, size: int = CROP_SIZE) -> np.ndarray:
-    """Crops (segment, frame, y, x) uint8 of ``windows`` from the video at ``path``, placed by
-    the cleaned poses ``ds`` (pixels, platform keypoints). The video is decoded once, in
-    chunks; only the frames some window needs are cropped."""
+def _axis(ds: xr.Dataset, individual: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per frame: body centre, nose-from-tail-base vector, and its length (pixels; NaN where unknown)."""
     position = ds.position.isel(individuals=individual).transpose("time", "keypoints", "space")
     names = list(position.keypoints.values)
     points = position.values
     centre, nose, tail = (points[:, names.index(k)] for k in ("body_center", "nose", "tail_base"))
     axis = nose - tail
-    lengths = np.linalg.norm(axis, axis=1)
-    stretched = np.nanpercentile(lengths, 85) if np.isfinite(lengths).any() else np.nan
-    side_px = CROP_BODY_LENGTHS * stretched
+    return centre, axis, np.linalg.norm(axis, axis=1)
+
+
+def side_px(ds: xr.Dataset, individual: int = 0) -> float:
+    """A crop's side in image pixels: CROP_BODY_LENGTHS of the mouse stretched out (the 85th
+    percentile of its nose-to-tail-base length over the session); NaN with no length known."""
+    lengths = _axis(ds, individual)[2]
+    return CROP_BODY_LENGTHS * (np.nanpercentile(lengths, 85) if np.isfinite(lengths).any() else np.nan)
+
+
+def extract(path: str | Path, ds: xr.Dataset, windows: list[Window], background: Background, view: str = "top",
+            individual: int = 0, n: int = CROP_FRAMES, size: int = CROP_SIZE, side: float | None = None) -> np.ndarray:
+    """Crops (segment, frame, y, x) uint8 of ``windows`` from the video at ``path``, placed by
+    the cleaned poses ``ds`` (pixels, platform keypoints). Only the frames from the first to
+    the last that some window needs are decoded, in chunks, and only those are cropped; so
+    groups of a session's windows can be cut apart, in parallel, given the session's ``side``
+    (``side_px``; measured from ``ds`` when None)."""
+    centre, axis, lengths = _axis(ds, individual)
+    side = side_px(ds, individual) if side is None else side
     wanted = np.stack([window_frames(w, n) for w in windows]) if windows else np.zeros((0, n), int)
     crops = np.zeros((len(windows), n, size, size), np.uint8)
-    if not np.isfinite(side_px) or not len(windows):
+    if not np.isfinite(side) or not len(windows):
         return crops
     where: dict[int, list[tuple[int, int]]] = {}
     for w, frames in enumerate(wanted):
         for k, frame in enumerate(frames):
             where.setdefault(int(frame), []).append((w, k))
     empty = background.image
-    for first, chunk in video.iter_chunks(path):
+    for first, chunk in video.iter_chunks(path, start=int(wanted.min()), stop=int(wanted.max()) + 1):
         for offset, frame in enumerate(chunk):
             index = first + offset
-            if index not in where or index >= len(points):
+            if index not in where or index >= len(centre):
                 continue
             if not (np.isfinite(centre[index]).all() and np.isfinite(axis[index]).all() and lengths[index] > 0):
                 continue
             diff = np.abs(background.relit(frame).astype(np.float32) - empty)
             shrink = 1.0
-            while side_px / shrink > 3 * size:  # halve first: resampling by more than ~2x aliases
+            while side / shrink > 3 * size:  # halve first: resampling by more than ~2x aliases
                 diff, shrink = cv2.pyrDown(diff), 2 * shrink
-            matrix = _affine(centre[index] / shrink, axis[index] / lengths[index], side_px / shrink, size, view == "bottom")
+            matrix = _affine(centre[index] / shrink, axis[index] / lengths[index], side / shrink, size, view == "bottom")
             diff = cv2.warpAffine(diff, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
             peak = np.percentile(diff, 99)
             crop = keep_mouse(np.clip(diff * (255.0 / max(peak, background.threshold)), 0, 255).astype(np.uint8))
