@@ -49,10 +49,6 @@ TASK_RETRIES = 2
 times; an input that kills its worker every time then fails with its name."""
 
 
-def _failed(name: str, error: str) -> bytes:
-    return pickle.dumps([SessionResult(input=name, error=error)])
-
-
 NOTHING = {"part": 0, "start": -1, "stop": -1, "video": "", "background": "", "prepared": b"", "results": b""}
 """A pipeline row's fields besides ``key`` (the input's position), as a row with no part to track holds them."""
 
@@ -121,7 +117,8 @@ def parallel_crops(path, ds, windows, background, view: str = "top", individual:
     session's crops cost about its share of the cores, not one core's whole pass. The tasks
     reserve no CPU: the session actor that waits for them holds one, and on a cluster whose
     every CPU is held by session actors they would otherwise never start."""
-    groups = min(CROP_TASKS, max(1, int(ray.cluster_resources().get("CPU", 1))), max(1, len(windows) // WINDOWS_PER_CROP_TASK))
+    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    groups = min(CROP_TASKS, cpus, max(1, len(windows) // WINDOWS_PER_CROP_TASK))
     if groups == 1:
         return crops.extract(path, ds, windows, background, view=view, individual=individual)
     side = crops.side_px(ds, individual)
