@@ -11,8 +11,8 @@ Prints one table:
 (c) a local multi-node cluster (a head and 2 worker nodes on loopback, one of them started
     with ``--num-gpus 1``, a logical GPU): the node the session stage (describer and text
     model) ran on, against the GPU node.
-(d) peak resident memory of each Ray worker process, for a 10- and a 60-minute video: flat
-    within 20%.
+(d) peak resident memory of the pipeline's worker processes, for a 10- and a 60-minute
+    video: flat within 20%.
 
 The long videos are synthetic 640x480, 25 fps minutes joined end to end (packets copied, not
 re-encoded), so every length costs the same to make. ``--quick`` divides every length by 5.
@@ -39,6 +39,8 @@ from rich.table import Table
 
 REPO = Path(__file__).resolve().parents[1]
 RAY = str(Path(sys.executable).parent / "ray")
+PIPELINE_WORKERS = ("plan", "track", "SessionWorker", "_cut")
+"""Name parts of the pipeline's worker processes (``ray::...``), as Ray titles them."""
 PX_PER_MM = 1.104  # the synthetic scene's (tests/conftest.py): the scale is not what is measured
 
 
@@ -254,8 +256,11 @@ def main() -> None:
             rows.append((f"(d) peak RSS per worker, {length * minutes:g}-min video",
                          ", ".join(f"{k}: {v} MB" for k, v in sorted(measured["peak_rss_mb"].items())),
                          f"{max(measured['peak_rss_mb'].values())} MB", ""))
-        growth = max(peaks[1].get(k, 0) / v for k, v in peaks[0].items() if v)
-        rows.append(("(d) long over short, largest growth of a worker kind", "", f"{growth:.2f}", "<= 1.20"))
+        # The pipeline's own workers (Ray's internal actors are not the pipeline's), and any
+        # one of them: a process runs tasks of several stages, and is named for its latest.
+        short, long_ = (max(v for k, v in p.items() if any(s in k for s in PIPELINE_WORKERS)) for p in peaks)
+        rows.append(("(d) largest pipeline worker, 60-min over 10-min", f"{long_} MB / {short} MB",
+                     f"{long_ / short:.2f}", "<= 1.20"))
     table = Table(title="analysis pipeline scaling (benchmarks/pipeline_scale.py)")
     for column in ("measure", "figures", "result", "target"):
         table.add_column(column)
