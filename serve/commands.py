@@ -14,7 +14,7 @@ def serve_cmd(
     host: Annotated[str, typer.Option(help="HTTP address.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="HTTP port.")] = 8000,
     replicas: Annotated[Optional[int], typer.Option(
-        help="A fixed number of MouseGPT describer replicas [default: autoscaled, 1 to --max-replicas].", min=1)] = None,
+        help="A fixed number of MouseGPT describer replicas; without it they autoscale from 1 to --max-replicas.", min=1)] = None,
     max_replicas: Annotated[int, typer.Option("--max-replicas", help="Most describer replicas when autoscaled.", min=1)] = 4,
     model: Annotated[str, typer.Option(help="Describer: mousegpt-tiny, tiny:/path, kinematic or hf:/path.")] = "mousegpt-tiny",
     address: Annotated[Optional[str], typer.Option(help="Ray cluster address [default: embedded local Ray].")] = None,
