@@ -45,7 +45,8 @@ class TextEmbedder:
         next): each distinct text is embedded once, and the last CACHE_SIZE are remembered.
         Texts are batched by length, so short ones are not padded to the longest."""
         out = np.empty((len(texts), DIM), np.float32)
-        new = sorted({t for t in texts if t not in self._cache}, key=len)
+        # (ties by the text itself: the same batches, so the same last bits, on every run)
+        new = sorted({t for t in texts if t not in self._cache}, key=lambda t: (len(t), t))
         for i in range(0, len(new), self.batch_size):
             batch = new[i:i + self.batch_size]
             for text, vector in zip(batch, self._embed(batch)):
