@@ -1,180 +1,262 @@
-"""The analysis job: a pipeline of stages on Ray Data, each sized to what it needs.
+"""The analysis job: a streaming pipeline of stages on Ray Data, each sized to what it needs.
 
-1. **Plan** (a task per input): check and read it, estimate the background from frames
-   sought across the video, and cut the video into parts (``analysis.prepare``).
-2. **Track** (a task per part, one CPU each): the parts of every video are tracked in
-   parallel, so one long video uses every core (``tracking.track_part``).
-3. **Session** (an actor pool holding the describer and the text model; one GPU per actor
-   when the cluster has GPUs): stitch the parts into the one-pass track, then quality
-   control, kinematics and segments; crops, cut by tasks over groups of the windows
-   (``parallel_crops``); descriptions and search vectors, written as a Parquet shard per
-   session (``analysis.finish``).
+1. **Sessions** (one row per input in, a row per chunk of its sessions out): it runs its
+   input's work as Ray tasks of one CPU each and waits for them, holding no CPU itself:
+   - plan (``analysis.prepare``): check and read the input, estimate the background from
+     frames sought across the video, and cut the video into parts;
+   - track, a task per part (``tracking.track_part``): the parts of a video are tracked in
+     parallel, so one long video uses every core;
+   - stitch the parts into the one-pass track, then quality control, kinematics and windows,
+     cut into chunks of segments (``analysis.plan_sessions``).
+2. **Crops**, a task per chunk: the chunk's facts and crops (``analysis.cut``).
+3. **Describe**, an actor pool holding the describer (``analysis.describe``); an actor per
+   GPU when the cluster has GPUs. ``--model serve[:APP]`` describes through a running Serve
+   application's replicas instead.
+4. **Embed**, an actor pool holding the text model (``analysis.embed``), on the GPUs too.
+5. **Shard writer**: the driver writes each session's shard as soon as its last chunk comes
+   out of the pipeline (``analysis.write``), then commits all new shards in one transaction.
 
-The driver then loads all new shards into the catalogue in one transaction. A failing input
-(or a part of it that fails to decode) is reported under ``failed`` and never stops the
-others. Each analysed session's quality-control report is listed under ``qc``, and what a
-user should check (a scale that makes the mouse implausibly long, an fps that differs from
-the container's) under ``warnings``.
+Rows stream from stage to stage: an input's chunks are described while later inputs are
+still being tracked. Memory per worker is a chunk's (DESCRIBE_CHUNK segments), except in the
+sessions step, which holds one session's poses and kinematics.
 
-On a multi-node cluster the workspace must be on storage every node sees.
+A failing input (or a part of it that fails to decode, or a chunk whose crops fail) fails its
+sessions alone, reported under ``failed``. A task whose worker dies is run again TASK_RETRIES
+times, then fails its input with its name. An input whose tasks make no progress for
+``input_timeout`` seconds is stopped. Each analysed session's quality-control report is listed
+under ``qc``, and what a user should check (a scale that makes the mouse implausibly long, an
+fps that differs from the container's) under ``warnings``.
+
+On a multi-node cluster the inputs must be on storage every node sees.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import time
 import uuid
-from collections import Counter, defaultdict
-from dataclasses import asdict
+from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 import ray
 
-from mousegpt import analysis, crops, tracking
+from mousegpt import analysis, tracking
 from mousegpt.analysis import SessionResult
 from mousegpt.cluster import connect
 from mousegpt.describe import load_model
 from mousegpt.describe.model import DEFAULT_MODEL
 from mousegpt.embed import TextEmbedder
-from mousegpt.errors import MouseGPTError
+from mousegpt.errors import InputError, MouseGPTError
 from mousegpt.inputs import InputSpec
 from mousegpt.store import Workspace
 
 TASK_RETRIES = 2
-"""A plan or tracking task whose worker died (killed, out of memory) is run again this many
-times; an input that kills its worker every time then fails with its name."""
+"""A task whose worker died (killed, out of memory) is run again this many times; an input
+that kills its worker every time then fails with its name."""
+INPUT_TIMEOUT_S = 600.0
+"""An input whose tasks (reading, tracking, stitching) make no progress for this long is
+stopped: a file that never finishes reading must not hold the batch up."""
 
 
-NOTHING = {"part": 0, "start": -1, "stop": -1, "video": "", "background": "", "prepared": b"", "results": b""}
-"""A pipeline row's fields besides ``key`` (the input's position), as a row with no part to track holds them."""
+@ray.remote(num_cpus=1, max_retries=TASK_RETRIES)
+def _prepare(spec: InputSpec, workspace: str, known: set[str], part_seconds: float):
+    return analysis.prepare(spec, Workspace(Path(workspace)), known, part_seconds)
 
 
-def plan(row: dict, workspace: str, known: list[str], part_seconds: float) -> list[dict]:
-    """Stage 1, one input: ``analysis.prepare``; one row per tracking part (one row when there
-    is nothing to track, or the input failed: then ``results`` holds its error). The first row
-    carries the plan, every row the input's ``key``."""
-    spec = InputSpec(**json.loads(row["spec"]))
-    started = time.perf_counter()
+@ray.remote(num_cpus=1, max_retries=TASK_RETRIES)
+def _track(video: str, background, start: int, stop: int | None):
+    return tracking.track_part(video, background, start, stop)
+
+
+@ray.remote(num_cpus=1, max_retries=TASK_RETRIES)
+def _plan_sessions(prepared, parts, crops: bool, chunk: int | None):
+    return analysis.plan_sessions(prepared, parts, crops, chunk)
+
+
+def _gather(refs: list, name: str, doing: str, timeout: float) -> list:
+    """The tasks' results, in order. Raises InputError naming the input when none of them
+    finishes for ``timeout`` seconds (they are then cancelled, their workers killed), or when
+    one's worker died on every try; a task's own error is raised as it is."""
+    position = {ref: i for i, ref in enumerate(refs)}
+    results, pending = [None] * len(refs), list(refs)
     try:
-        prepared = analysis.prepare(spec, Workspace(Path(workspace)), set(known), part_seconds)
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1, timeout=timeout, fetch_local=False)
+            if not ready:
+                for ref in pending:
+                    ray.cancel(ref, force=True)
+                pending = []
+                raise InputError(f"{name}: {doing} made no progress for {timeout:g} s; stopped")
+            for ref in ready:
+                results[position[ref]] = ray.get(ref)
+    except ray.exceptions.RayTaskError as exc:  # the task raised: its own error
+        raise exc.cause from None
+    except ray.exceptions.RayError as exc:  # its worker died every time (killed, out of memory, a crash)
+        raise InputError(f"{name}: the worker {doing} it died {TASK_RETRIES + 1} times "
+                         f"({exc.__class__.__name__}); given up") from None
+    finally:
+        for ref in pending:  # another part failed: the rest is not needed
+            ray.cancel(ref)
+    return results
+
+
+ROW = {"key": -1, "sessions": "[]", "session": "", "header": b"", "chunk": b"", "settled": b"", "error": "",
+       "parts": 0, "node": ""}
+"""A pipeline row: an input's ``key``, and either the results it ``settled`` with (failed,
+skipped, or shards left by an earlier run), or one ``chunk`` of one of its ``sessions`` (the
+``header`` is that session without its chunks), or that chunk's ``error``."""
+
+
+def sessions(row: dict, workspace: str, known: list[str], part_seconds: float, crops: bool, chunk: int | None,
+             timeout: float):
+    """Stage 1, one input: its chunks, one row each, or one row of its settled results."""
+    spec = InputSpec(**json.loads(row["spec"]))
+    key, started = row["key"], time.perf_counter()
+    try:
+        prepared = _gather([_prepare.remote(spec, workspace, set(known), part_seconds)], spec.name,
+                           "reading and planning", timeout)[0]
+        if prepared.done:
+            yield ROW | {"key": key, "settled": pickle.dumps(prepared.done)}
+            return
+        background = ray.put(prepared.background)
+        parts = _gather([_track.remote(spec.video, background, start, stop) for start, stop in prepared.parts],
+                        spec.name, "tracking", timeout)
+        planned = _gather([_plan_sessions.remote(prepared, parts, crops, chunk)], spec.name,
+                          "stitching and measuring", timeout)[0]
     except Exception as exc:
         failed = analysis.failure(spec.name, exc)
         failed.seconds = round(time.perf_counter() - started, 3)
-        return [NOTHING | {"key": row["key"], "results": pickle.dumps([failed])}]
-    first = NOTHING | {"key": row["key"], "prepared": pickle.dumps(prepared)}
-    if not prepared.parts:
-        return [first]
-    # The background travels once, as a file beside the shards, not in every part's row: an
-    # hour of video is 60 parts, and each row would carry its own copy.
-    background = _scratch(workspace) / f"{prepared.ids[0]}.background.pkl"
-    background.parent.mkdir(parents=True, exist_ok=True)
-    temporary = background.with_name(f".{background.name}.{os.getpid()}.tmp")
-    temporary.write_bytes(pickle.dumps(prepared.background))
-    temporary.replace(background)
-    return [(first if i == 0 else NOTHING | {"key": row["key"]})
-            | {"part": i, "start": start, "stop": -1 if stop is None else stop, "video": spec.video,
-               "background": str(background)}
-            for i, (start, stop) in enumerate(prepared.parts)]
+        yield ROW | {"key": key, "settled": pickle.dumps([failed])}
+        return
+    ids = json.dumps([s.result.session_id for s in planned])
+    for session in planned:
+        chunks, session.chunks = session.chunks, []
+        header = pickle.dumps(session)
+        for chunk in chunks:
+            yield ROW | {"key": key, "sessions": ids, "session": chunk.session_id, "header": header,
+                         "chunk": pickle.dumps(chunk), "parts": len(prepared.parts)}
 
 
-def _scratch(workspace: str) -> Path:
-    """Where the pipeline's stages leave each other what is too large for a row."""
-    return Path(workspace) / "scratch"
+def _chunk_step(row: dict, step) -> dict:
+    """``step(chunk)`` on a row's chunk; its error, naming the input, instead when it fails."""
+    if not row["chunk"]:
+        return row
+    chunk = pickle.loads(row["chunk"])
+    try:
+        return row | {"chunk": pickle.dumps(step(chunk))}
+    except Exception as exc:
+        name = pickle.loads(row["header"]).result.input
+        return row | {"chunk": b"", "error": analysis.failure(name, exc).error}
 
 
-def track(row: dict) -> dict:
-    """Stage 2, one part of a video: ``tracking.track_part`` against the background the plan
-    left in the workspace's scratch folder. The part, or the error decoding it raised (which
-    names the file and the part's frames), joins the row."""
-    out = dict(row) | {"tracked": b""}
-    if row["start"] >= 0:
-        try:
-            part = tracking.track_part(row["video"], pickle.loads(Path(row["background"]).read_bytes()), row["start"],
-                                       None if row["stop"] < 0 else row["stop"])
-            out["tracked"] = pickle.dumps(part)
-        except Exception as exc:
-            out["results"] = pickle.dumps([analysis.failure(row["video"], exc)])
-    return out
+def cut(row: dict) -> dict:
+    """Stage 2, one chunk: its facts and crops."""
+    return _chunk_step(row, analysis.cut)
 
 
-CROP_TASKS = 8
-"""Most groups a session's windows are cut into for crops, each group a task."""
-WINDOWS_PER_CROP_TASK = 100
-"""Fewest windows worth a crop task of their own (a task costs a seek and a process's start)."""
+class Describe:
+    """Stage 3, an actor holding the describer."""
 
-
-@ray.remote(num_cpus=0, max_retries=TASK_RETRIES)
-def _cut(path, ds, windows, background, view, individual, side):
-    return crops.extract(path, ds, windows, background, view=view, individual=individual, side=side)
-
-
-def parallel_crops(path, ds, windows, background, view: str = "top", individual: int = 0):
-    """``crops.extract`` over groups of the windows, as tasks across the cluster: a long
-    session's crops cost about its share of the cores, not one core's whole pass. The tasks
-    reserve no CPU: the session actor that waits for them holds one, and on a cluster whose
-    every CPU is held by session actors they would otherwise never start."""
-    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
-    groups = min(CROP_TASKS, cpus, max(1, len(windows) // WINDOWS_PER_CROP_TASK))
-    if groups == 1:
-        return crops.extract(path, ds, windows, background, view=view, individual=individual)
-    side = crops.side_px(ds, individual)
-    shared_ds, shared_bg = ray.put(ds), ray.put(background)
-    bounds = np.linspace(0, len(windows), groups + 1).round().astype(int)
-    return np.concatenate(ray.get([_cut.remote(path, shared_ds, windows[a:b], shared_bg, view, individual, side)
-                                   for a, b in zip(bounds, bounds[1:])]))
-
-
-class SessionWorker:
-    """Stage 3, an actor: loads the models once, then finishes one input per call."""
-
-    def __init__(self, workspace: str, model: str):
-        self.workspace = Workspace(Path(workspace))
+    def __init__(self, model: str):
         self.model = load_model(model)
+        self.node = ray.get_runtime_context().get_node_id()
+
+    def __call__(self, row: dict) -> dict:
+        return _chunk_step(row, lambda chunk: analysis.describe(chunk, self.model)) | {"node": self.node}
+
+
+class Embed:
+    """Stage 4, an actor holding the text model."""
+
+    def __init__(self):
         self.embedder = TextEmbedder()
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
-        # One row per input in, one per session out (a multi-animal pose file gives several);
-        # results travel as JSON because their QC reports and warnings are nested.
-        out = []
-        for prepared, parts in zip(batch["prepared"], batch["parts"]):
-            prepared = pickle.loads(prepared)
-            parts = [pickle.loads(p) for p in parts]
-            out += analysis.guarded(prepared.spec.name, lambda: analysis.finish(
-                prepared, parts, self.workspace, self.model, self.embedder, cut=parallel_crops))
-        node = ray.get_runtime_context().get_node_id()
-        return {"result": [json.dumps(asdict(r) | {"node": node}) for r in out]}
+    def __call__(self, row: dict) -> dict:
+        return _chunk_step(row, lambda chunk: analysis.embed(chunk, self.embedder))
 
 
-def _sessions(rows: list[dict]) -> tuple[list[dict], list[SessionResult]]:
-    """The tracked parts gathered per input: inputs to finish, and the results of those
-    already settled: failed on the way (a part that failed fails its input), skipped, or
-    left as shards by an earlier run."""
-    by_key = defaultdict(list)
-    for row in rows:
-        by_key[row["key"]].append(row)
-    todo, settled = [], []
-    for key in sorted(by_key):
-        parts = sorted(by_key[key], key=lambda r: r["part"])
-        errors = [pickle.loads(r["results"]) for r in parts if r["results"]]
-        if errors:
-            settled += errors[0]
-            continue
-        done = pickle.loads(parts[0]["prepared"]).done  # skipped, or its shards are left from an earlier run
-        if done:
-            settled += done
-        else:
-            todo.append({"prepared": parts[0]["prepared"], "parts": [r["tracked"] for r in parts if r["tracked"]]})
-    return todo, settled
+class _Writer:
+    """Stage 5, on the driver: gathers each session's chunks as they come out of the pipeline
+    and writes its shard once all are in."""
+
+    def __init__(self, workspace: Workspace, specs: list[InputSpec]):
+        self.workspace, self.specs = workspace, specs
+        self.results: list[SessionResult] = []
+        self.parts: dict[int, int] = {}
+        self.expected: dict[int, list[str]] = {}
+        self.waiting: dict[str, tuple[analysis.Session, list]] = {}
+        self.over: set[str] = set()
+
+    def add(self, row: dict) -> None:
+        key = row["key"]
+        self.parts[key] = max(self.parts.get(key, 0), row["parts"])
+        if row["settled"]:
+            self.expected[key] = []
+            self.results += pickle.loads(row["settled"])
+            return
+        self.expected[key] = json.loads(row["sessions"])
+        sid = row["session"]
+        if sid in self.over:
+            return
+        header, chunks = self.waiting.setdefault(sid, (pickle.loads(row["header"]), []))
+        if row["error"]:
+            self._fail(key, sid, row["error"])
+            return
+        chunk = pickle.loads(row["chunk"])
+        chunks.append(chunk)
+        if len(chunks) == chunk.of:
+            del self.waiting[sid]
+            self.over.add(sid)
+            header.result.node = row["node"] or None
+            self.results += analysis.guarded(header.result.input, lambda: [analysis.write(header, chunks, self.workspace)])
+
+    def _fail(self, key: int, sid: str | None, error: str) -> None:
+        header, _ = self.waiting.pop(sid, (None, None))
+        self.over.add(sid)
+        self.results.append(SessionResult(input=self.specs[key].name, session_id=sid, error=error,
+                                          individual=header.result.individual if header else None,
+                                          warnings=header.result.warnings if header else []))
+
+    def finish(self) -> list[SessionResult]:
+        """Every result, with a failure for each input or session some of whose rows never
+        came out of the pipeline: a worker died on every try."""
+        died = f"its worker died {TASK_RETRIES + 1} times"
+        for key, spec in enumerate(self.specs):
+            if key not in self.expected:
+                self._fail(key, None, f"{spec.name}: lost in the pipeline: {died}")
+            for sid in self.expected.get(key, []):
+                if sid not in self.over:
+                    chunks = self.waiting.get(sid, (None, []))[1]
+                    have = sorted(c.index for c in chunks)
+                    self._fail(key, sid, f"{spec.name}: session {sid} lost in the pipeline"
+                                         + (f" after chunk(s) {have}" if have else "") + f": {died}")
+        return self.results
+
+
+BLOCK_BYTES = 256 * 1024
+"""Ray Data's block size for this pipeline: a chunk's row is larger, so each chunk is a block
+of its own and the chunks of one session go through each stage in parallel."""
+
+
+def _reads_crops(model: str) -> bool:
+    """Whether the describer ``model`` reads crops (the rules do not; a served model says)."""
+    if model == "kinematic":
+        return False
+    if model.startswith("serve"):
+        return load_model(model).uses_crops
+    return True
 
 
 def run(specs: list[InputSpec], workspace: Workspace, address: str | None = None,
         model: str = DEFAULT_MODEL, max_workers: int | None = None,
-        part_seconds: float = analysis.PART_SECONDS) -> dict:
-    """Analyse ``specs`` and commit them; returns the analyze JSON document."""
+        part_seconds: float = analysis.PART_SECONDS, input_timeout: float = INPUT_TIMEOUT_S,
+        chunk_segments: int | None = None) -> dict:
+    """Analyse ``specs`` and commit them; returns the analyze JSON document. ``max_workers``
+    caps the inputs worked on at once (as many as CPUs by default); videos are tracked in parts
+    of ``part_seconds``, and sessions described in chunks of ``chunk_segments``
+    (``analysis.DESCRIBE_CHUNK``)."""
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc).replace(tzinfo=None)
     connect(address)
@@ -182,44 +264,51 @@ def run(specs: list[InputSpec], workspace: Workspace, address: str | None = None
     resources = ray.cluster_resources()
     cpus = int(resources.get("CPU", 1))
     gpus = int(resources.get("GPU", 0))
-    root = str(workspace.root.resolve())
-    items = [{"key": i, "spec": json.dumps(s.to_dict())} for i, s in enumerate(specs)]
+    # The describer and the text model share each GPU where the cluster has them; a served
+    # describer holds its own GPUs and the rules need none. On CPUs they reserve none: the
+    # CPUs go to the tasks, the actors take what turns they need.
+    on_gpu = gpus > 0 and model != "kinematic" and not model.startswith("serve")
+    pool = ray.data.ActorPoolStrategy(size=gpus) if gpus else ray.data.ActorPoolStrategy(min_size=1, max_size=max(1, cpus // 8))
+    writer = _Writer(workspace, specs)
+    context = ray.data.DataContext.get_current()
+    saved = context.max_errored_blocks, context.target_max_block_size
+    context.max_errored_blocks = -1  # a chunk whose worker died fails its session, not the job
+    context.target_max_block_size = BLOCK_BYTES
     try:
-        parts = (ray.data.from_items(items, override_num_blocks=len(items))
-                 .flat_map(plan, fn_kwargs={"workspace": root, "known": known, "part_seconds": part_seconds},
-                           num_cpus=1, max_retries=TASK_RETRIES)
-                 .map(track, num_cpus=1, max_retries=TASK_RETRIES)
-                 .take_all())
-        tracked = sum(1 for row in parts if row["tracked"])
-        for used in {row["background"] for row in parts if row["background"]}:  # read by every part now
-            Path(used).unlink(missing_ok=True)
-        if _scratch(root).is_dir() and not any(_scratch(root).iterdir()):
-            _scratch(root).rmdir()
-        todo, results = _sessions(parts)
-        if todo:
-            # A GPU per session actor where the cluster has them: the describer and the text
-            # model run there; otherwise as many CPU actors as cores (each holds the models).
-            # A served describer holds its own GPUs; the rules need none.
-            on_gpu = gpus > 0 and model != "kinematic" and not model.startswith("serve")
-            workers = max(1, min(len(todo), max_workers or (gpus if on_gpu else cpus)))
-            finished = ray.data.from_items(todo, override_num_blocks=len(todo)).map_batches(
-                SessionWorker, fn_constructor_kwargs={"workspace": root, "model": model}, batch_size=1,
-                compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1, num_gpus=1 if on_gpu else 0,
-            ).take_all()
-            results += [SessionResult(**json.loads(row["result"])) for row in finished]
-    except Exception as exc:  # a worker process died for good (out of memory, killed): per-input errors never get here
+        stream = (
+            ray.data.from_items([{"key": i, "spec": json.dumps(s.to_dict())} for i, s in enumerate(specs)],
+                                override_num_blocks=len(specs))
+            .flat_map(sessions, fn_kwargs={"workspace": str(workspace.root.resolve()), "known": known,
+                                           "part_seconds": part_seconds, "crops": _reads_crops(model),
+                                           "chunk": chunk_segments, "timeout": input_timeout},
+                      num_cpus=0, compute=ray.data.TaskPoolStrategy(size=max(1, min(len(specs), max_workers or cpus))),
+                      max_retries=TASK_RETRIES)
+            .map(cut, num_cpus=1, max_retries=TASK_RETRIES)
+            .map(Describe, fn_constructor_kwargs={"model": model}, compute=pool, num_cpus=0,
+                 num_gpus=0.5 if on_gpu else 0, max_restarts=TASK_RETRIES, max_task_retries=TASK_RETRIES)
+            .map(Embed, compute=pool, num_cpus=0, num_gpus=0.5 if gpus else 0,
+                 max_restarts=TASK_RETRIES, max_task_retries=TASK_RETRIES)
+        )
+        for row in stream.iter_rows():
+            writer.add(row)
+    except MouseGPTError:
+        raise
+    except Exception as exc:  # the describer cannot load, the cluster went away: per-input errors never get here
         raise MouseGPTError(f"the analysis job failed, nothing was committed: {str(exc).splitlines()[0]}") from None
+    finally:
+        context.max_errored_blocks, context.target_max_block_size = saved
+    results = writer.finish()
     done = [r for r in results if r.error is None and not r.skipped]
     failed = [{"input": r.input, "error": r.error} for r in results if r.error is not None]
     job = {"job_id": uuid.uuid4().hex[:12], "kind": "analyze", "started_at": started_at,
            "finished_at": datetime.now(timezone.utc).replace(tzinfo=None), "inputs": len(specs),
            "failed": json.dumps(failed)}
-    sessions, segments = workspace.commit([Path(r.shard) for r in done], job=job)
+    sessions_, segments = workspace.commit([Path(r.shard) for r in done], job=job)
     return {
-        "sessions": sessions, "segments": segments,
+        "sessions": sessions_, "segments": segments,
         "frames": int(sum({r.session_id: r.frames for r in done}.values())),
         "seconds": round(time.perf_counter() - started, 2),
-        "tracked_parts": tracked,
+        "tracked_parts": sum(writer.parts.values()),
         "nodes": dict(Counter(r.node for r in done if r.node)),  # Ray node id -> sessions described there
         "skipped": [{"input": r.input, "session_id": r.session_id} for r in results if r.skipped],
         "failed": failed,

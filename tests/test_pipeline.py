@@ -140,19 +140,24 @@ def test_a_video_tracked_in_parts_gives_the_segments_of_one_pass(tmp_path, synth
     assert tables[0].equals(tables[1])
 
 
-def test_crops_cut_in_parallel_groups_are_the_crops_of_one_pass(synth_dir, ray_local, monkeypatch):
-    import jobs.analyze as pipeline
-    from mousegpt import crops, qc, segments, tracking
-    from mousegpt.analysis import TRACKER_QC
+def test_a_session_through_the_pipeline_in_parts_and_chunks_is_the_session_of_one_pass(synth_dir, tmp_path, ray_local,
+                                                                                       embedder):
+    """Tracked in 5 s parts and cut, described and embedded 7 segments at a time, by different
+    workers: the shard is what one process analysing it in one go writes."""
+    from mousegpt import analysis
+    from mousegpt.describe import load_model
 
-    path = synth_dir / "stim_m02.mp4"
-    bg = tracking.estimate_background(path)
-    ds, _ = qc.clean(tracking.track(path, background=bg), FPS, TRACKER_QC)
-    windows = segments.windows(FRAMES, FPS)
-    monkeypatch.setattr(pipeline, "WINDOWS_PER_CROP_TASK", 10)  # two groups on the tests' 2-CPU Ray
-    parallel = pipeline.parallel_crops(path, ds, windows, bg)
-    assert parallel.shape[0] == len(windows) and parallel.any()
-    assert np.array_equal(parallel, crops.extract(path, ds, windows, bg))
+    spec = InputSpec(video=str(synth_dir / "anx_m03.mp4"), px_per_mm=1.104)
+    (alone,) = analysis.analyze(spec, Workspace(tmp_path / "alone"), load_model(), embedder)
+    report = run([spec], Workspace(tmp_path / "pipeline"), part_seconds=5.0, chunk_segments=7)
+    assert report["failed"] == [] and report["tracked_parts"] == 5
+    whole = pd.read_parquet(alone.shard)
+    chunked = pd.read_parquet(Workspace(tmp_path / "pipeline").shard_path(alone.session_id))
+    assert len(whole) == SEGMENTS_PER_SESSION
+    numbers = ["probs", "confidence", "embedding"]
+    pd.testing.assert_frame_equal(whole.drop(columns=numbers), chunked.drop(columns=numbers))
+    np.testing.assert_allclose(whole["confidence"], chunked["confidence"], atol=1e-5)
+    np.testing.assert_allclose(np.stack(whole["embedding"]), np.stack(chunked["embedding"]), atol=1e-5)
 
 
 def test_a_session_described_chunk_by_chunk_is_described_as_in_one_go(synth_dir, tmp_path, embedder, monkeypatch):

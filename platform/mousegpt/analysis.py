@@ -162,7 +162,7 @@ class Prepared:
     ``done`` holds its results when nothing is left to do (already in the catalogue, or its
     shards were written by an earlier run that never committed). Otherwise a video's frames
     ``parts`` are to be tracked (``tracking.track_part``) against ``background``, or the poses
-    were imported from a pose file (``poses``), and ``finish`` makes the sessions."""
+    were imported from a pose file (``poses``), and ``plan_sessions`` makes the sessions."""
 
     spec: InputSpec
     ids: list[str]
@@ -199,14 +199,16 @@ def guarded(name: str, work) -> list[SessionResult]:
 def analyze(spec: InputSpec, workspace: Workspace, model: BehaviorModel, embedder: TextEmbedder,
             known: set[str] = frozenset()) -> list[SessionResult]:
     """Analyse one input in this process and write one shard per individual; errors are
-    returned, not raised. The pipeline (``jobs.analyze``) runs the same stages spread over a
-    cluster."""
+    returned, not raised. The pipeline (``jobs.analyze``) runs the same steps as stages spread
+    over a cluster: ``prepare``, ``tracking.track_part`` per part, ``plan_sessions``, then per
+    chunk ``cut``, ``describe`` and ``embed``, and ``write``."""
     def work():
         prepared = prepare(spec, workspace, known)
         if prepared.done:
             return prepared.done
         parts = [tracking.track_part(spec.video, prepared.background, start, stop) for start, stop in prepared.parts]
-        return finish(prepared, parts, workspace, model, embedder)
+        sessions = plan_sessions(prepared, parts, crops=getattr(model, "uses_crops", False))
+        return [write(s, [embed(describe(cut(c), model), embedder) for c in s.chunks], workspace) for s in sessions]
     return guarded(spec.name, work)
 
 
@@ -247,14 +249,65 @@ def prepare(spec: InputSpec, workspace: Workspace, known: set[str] = frozenset()
     return prepared
 
 
-def finish(prepared: Prepared, parts: list[tracking.TrackedPart], workspace: Workspace, model: BehaviorModel,
-           embedder: TextEmbedder, cut=crops_mod.extract) -> list[SessionResult]:
-    """The rest of an input's analysis, once its ``parts`` are tracked (none for a pose
-    file): stitch them, quality control, kinematics, segments, crops, descriptions and search
-    vectors; one shard per individual. ``cut`` cuts the crops (``crops.extract``'s arguments;
-    the pipeline cuts groups of windows in parallel)."""
+DESCRIBE_CHUNK = 600
+"""Segments in a chunk (5 minutes at the 0.5 s hop): the unit that crops are cut, described
+and embedded in, so the chunks of a long session go through those stages in parallel, and
+its crops never all wait in memory together."""
+
+
+@dataclass
+class Chunk:
+    """Consecutive segments of one session, and what cutting, describing and embedding them
+    needs. ``windows`` count frames of the whole video; ``kinematics`` (and ``poses``, for the
+    crops) hold the frames from ``first_frame`` that the windows cover. Each step fills in its
+    field (``facts``, ``crops``, ``descriptions``, ``table``) and drops what no later step reads."""
+
+    session_id: str
+    index: int
+    of: int
+    """How many chunks the session has."""
+    windows: list[segments.Window]
+    first_frame: int
+    fps: float
+    kinematics: pd.DataFrame | None
+    reference_length: float
+    """The session's stretched body length, mm (``segments.stretched_length``)."""
+    video: str | None = None
+    view: str = "top"
+    poses: object = None
+    """One individual's cleaned poses (an xarray Dataset, pixels) over the chunk's frames, for
+    its crops; None when no crops are cut."""
+    background: tracking.Background | None = None
+    side: float = float("nan")
+    """Crop side, image pixels (``crops.side_px`` over the whole session)."""
+    facts: pd.DataFrame | None = None
+    crops: np.ndarray | None = None
+    descriptions: list | None = None
+    warnings: list[str] = field(default_factory=list)
+    """The describer's per-segment warnings, segments counted from the session's first."""
+    model: str | None = None
+    table: pd.DataFrame | None = None
+    """The chunk's rows of the session's shard."""
+
+
+@dataclass
+class Session:
+    """One individual of an input, tracked and measured: its catalogue row (``record``), its
+    result so far, and its chunks still to cut, describe and embed."""
+
+    record: dict
+    result: SessionResult
+    chunks: list[Chunk]
+
+
+def plan_sessions(prepared: Prepared, parts: list[tracking.TrackedPart], crops: bool = True,
+                  chunk: int | None = None) -> list[Session]:
+    """An input's sessions once its ``parts`` are tracked (none for a pose file): the parts
+    stitched into one track, then quality control, kinematics and windows, cut into chunks of
+    ``chunk`` segments (DESCRIBE_CHUNK). With ``crops`` (and a video), each chunk carries what
+    cutting its crops needs. The input's warnings are the first session's."""
+    chunk = chunk or DESCRIBE_CHUNK
     spec, fps, warnings, background = prepared.spec, prepared.fps, prepared.warnings, prepared.background
-    ids, individuals = prepared.ids, prepared.individuals
     arena = arena_mod.from_background(background.image) if background is not None else None
     config = qc.QCConfig()
     ds = prepared.poses
@@ -268,36 +321,102 @@ def finish(prepared: Prepared, parts: list[tracking.TrackedPart], workspace: Wor
     floor = _floor(spec, ds, marks, warnings)
     on_floor = floor.rectify(ds) if floor else ds
     px_per_mm, px_source = _scale(spec, on_floor, arena, warnings, floor)
-    results = []
-    for k, (session_id, individual, report) in enumerate(zip(ids, individuals, reports)):
+    with_crops = crops and background is not None
+    sessions = []
+    for k, (session_id, individual, report) in enumerate(zip(prepared.ids, prepared.individuals, reports)):
         where = floor.arena if floor else (arena or _arena_from_path(on_floor.isel(individuals=[k])))
         kin = kinematics.compute(on_floor, fps, px_per_mm, where, individual=k, view=spec.view)
-        facts, windows = segments.facts(kin, fps), segments.windows(len(kin), fps)
-        crop = None
-        if background is not None and getattr(model, "uses_crops", False):
-            def crop(some, k=k):
-                return cut(spec.video, ds, some, background, view=spec.view, individual=k)
+        windows = segments.windows(len(kin), fps)
         if report.missing_fraction > 0.5:
             warnings.append(f"{spec.name}: {report.missing_fraction:.0%} of frames have no position"
-                            + (f" for {individual}" if len(ids) > 1 else ""))
-        animal = spec.animal if len(ids) == 1 else (f"{spec.animal}:{individual}" if spec.animal else individual)
-        session = {
+                            + (f" for {individual}" if len(prepared.ids) > 1 else ""))
+        animal = spec.animal if len(prepared.ids) == 1 else (f"{spec.animal}:{individual}" if spec.animal else individual)
+        record = {
             "session_id": session_id, "video": spec.video, "pose": spec.pose, "animal": animal,
             "individual": individual, "condition": spec.condition, "fps": fps, "px_per_mm": px_per_mm,
             "px_per_mm_source": px_source, "view": spec.view, "n_frames": report.frames,
             "duration_s": report.frames / fps,
             "source": "video+pose" if spec.video and spec.pose else ("video" if spec.video else "pose"),
-            "model": model.name, "arena": json.dumps(where.__dict__) if where else None,
+            "model": None,  # the describer's name, once it has described the session (``write``)
+            "arena": json.dumps(where.__dict__) if where else None,
             "qc": json.dumps(report.to_dict()),
         }
-        table, said = _segment_table(session_id, facts, model, embedder, kin, crop, windows)
-        warnings.extend(_model_warnings(spec.name, model.name, said))
-        shard = workspace.write_shard(session, table)
-        results.append(SessionResult(
-            input=spec.name, session_id=session_id, individual=individual, shard=str(shard), frames=report.frames,
-            segments=len(facts), px_per_mm=px_per_mm, px_per_mm_source=px_source, qc=report.to_dict()))
-    results[0].warnings = warnings
-    return results
+        result = SessionResult(input=spec.name, session_id=session_id, individual=individual, frames=report.frames,
+                               segments=len(windows), px_per_mm=px_per_mm, px_per_mm_source=px_source,
+                               qc=report.to_dict())
+        mine = ds.isel(individuals=[k])
+        side = crops_mod.side_px(mine) if with_crops else float("nan")
+        reference = segments.stretched_length(kin)
+        # A chunk's rows read the body length over the whole session's stretched length, not the chunk's.
+        kin = kin.assign(body_length_ratio=kin["body_length_mm"].to_numpy(float) / reference)
+        starts = range(0, len(windows), chunk)
+        chunks = []
+        for i, start in enumerate(starts):
+            some = windows[start:start + chunk]
+            first, last = some[0].start_frame, some[-1].end_frame
+            chunks.append(Chunk(
+                session_id, i, len(starts), some, first, fps, kin.iloc[first:last], reference,
+                video=spec.video, view=spec.view, side=side, background=background if with_crops else None,
+                poses=mine.isel(time=slice(first, last)) if with_crops else None))
+        sessions.append(Session(record, result, chunks))
+    sessions[0].result.warnings = warnings
+    return sessions
+
+
+def cut(chunk: Chunk, extract=crops_mod.extract) -> Chunk:
+    """A chunk's facts, and its crops when it carries poses (``extract``'s arguments; tests
+    pass their own)."""
+    chunk.facts = segments.facts(chunk.kinematics, chunk.fps, some=chunk.windows,
+                                 reference_length=chunk.reference_length, first_frame=chunk.first_frame)
+    if chunk.poses is not None:
+        chunk.crops = extract(chunk.video, chunk.poses, chunk.windows, chunk.background, view=chunk.view,
+                              side=chunk.side, first_frame=chunk.first_frame)
+    chunk.poses = chunk.background = None
+    return chunk
+
+
+def describe(chunk: Chunk, model: BehaviorModel) -> Chunk:
+    """A chunk's descriptions by ``model``, and its warnings."""
+    # The describer reads each window's rows of the kinematics: frames counted from the chunk's first.
+    local = [segments.Window(w.index, w.start_frame - chunk.first_frame, w.end_frame - chunk.first_frame)
+             for w in chunk.windows]
+    chunk.descriptions = model.describe(chunk.facts, kinematics=chunk.kinematics, windows=local, crops=chunk.crops)
+    # "segment i" counts from the chunk's first: from the session's, as users read it.
+    first = chunk.windows[0].index
+    chunk.warnings = [re.sub(r"^segment (\d+)", lambda m: f"segment {int(m.group(1)) + first}", w)
+                      for w in getattr(model, "warnings", []) or []]
+    chunk.model, chunk.crops, chunk.kinematics = model.name, None, None
+    return chunk
+
+
+def embed(chunk: Chunk, embedder: TextEmbedder) -> Chunk:
+    """A chunk's rows of the session's shard: facts, descriptions and search vectors."""
+    descriptions = chunk.descriptions
+    vectors = search_vectors(descriptions, embedder([d.text() for d in descriptions]))
+    table = chunk.facts.copy()
+    table.insert(0, "segment_id", [f"{chunk.session_id}-{i:06d}" for i in table["segment_index"]])
+    table.insert(1, "session_id", chunk.session_id)
+    table["behavior"] = [d.behavior for d in descriptions]
+    table["probs"] = [json.dumps(d.probs) for d in descriptions]
+    table["confidence"] = [d.confidence for d in descriptions]
+    for name in ("overall", "head", "limbs", "torso", "keywords"):
+        table[name] = [getattr(d, name) for d in descriptions]
+    table["embedding"] = list(vectors)
+    chunk.table, chunk.facts, chunk.descriptions = table, None, None
+    return chunk
+
+
+def write(session: Session, chunks: list[Chunk], workspace: Workspace) -> SessionResult:
+    """The session's shard, written from every one of its ``chunks`` embedded; its result,
+    with the describer's warnings added."""
+    chunks = sorted(chunks, key=lambda c: c.index)
+    if not chunks or [c.index for c in chunks] != list(range(chunks[0].of)):
+        raise ValueError(f"{session.result.input}: chunks {[c.index for c in chunks]} of a session to write")
+    result = session.result
+    record = session.record | {"model": chunks[0].model}
+    result.shard = str(workspace.write_shard(record, pd.concat([c.table for c in chunks], ignore_index=True)))
+    result.warnings = result.warnings + _model_warnings(result.input, chunks[0].model, [w for c in chunks for w in c.warnings])
+    return result
 
 
 def _arena_from_path(ds) -> arena_mod.Arena | None:
@@ -325,36 +444,6 @@ def search_vectors(descriptions: list, text_vectors: np.ndarray) -> np.ndarray:
         if d.motion is not None:
             vectors[i] += d.motion
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-12)
-
-
-DESCRIBE_CHUNK = 1200
-"""Segments cut and described at once (10 minutes at the 0.5 s hop): a long session's crops
-never all wait in memory together."""
-
-
-def _segment_table(session_id: str, facts: pd.DataFrame, model: BehaviorModel, embedder: TextEmbedder,
-                   kin: pd.DataFrame | None = None, crop=None, windows=None) -> tuple[pd.DataFrame, list[str]]:
-    """The shard's table and the describer's warnings. ``crop(windows)`` cuts some windows' crops."""
-    descriptions, warnings = [], []
-    for start in range(0, len(facts), DESCRIBE_CHUNK):
-        part = slice(start, start + DESCRIBE_CHUNK)
-        some = windows[part] if windows else None
-        descriptions += model.describe(facts.iloc[part], kinematics=kin, windows=some,
-                                       crops=crop(some) if crop is not None and some else None)
-        # "segment i" counts from the chunk's first: from the session's, as users read it.
-        warnings += [re.sub(r"^segment (\d+)", lambda m: f"segment {int(m.group(1)) + start}", w)
-                     for w in getattr(model, "warnings", []) or []]
-    vectors = search_vectors(descriptions, embedder([d.text() for d in descriptions]))
-    table = facts.copy()
-    table.insert(0, "segment_id", [f"{session_id}-{i:06d}" for i in facts["segment_index"]])
-    table.insert(1, "session_id", session_id)
-    table["behavior"] = [d.behavior for d in descriptions]
-    table["probs"] = [json.dumps(d.probs) for d in descriptions]
-    table["confidence"] = [d.confidence for d in descriptions]
-    for name in ("overall", "head", "limbs", "torso", "keywords"):
-        table[name] = [getattr(d, name) for d in descriptions]
-    table["embedding"] = list(vectors)
-    return table, warnings
 
 
 def _from_shard(spec: InputSpec, shard) -> SessionResult:

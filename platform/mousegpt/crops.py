@@ -88,12 +88,13 @@ def side_px(ds: xr.Dataset, individual: int = 0) -> float:
 
 
 def extract(path: str | Path, ds: xr.Dataset, windows: list[Window], background: Background, view: str = "top",
-            individual: int = 0, n: int = CROP_FRAMES, size: int = CROP_SIZE, side: float | None = None) -> np.ndarray:
+            individual: int = 0, n: int = CROP_FRAMES, size: int = CROP_SIZE, side: float | None = None,
+            first_frame: int = 0) -> np.ndarray:
     """Crops (segment, frame, y, x) uint8 of ``windows`` from the video at ``path``, placed by
-    the cleaned poses ``ds`` (pixels, platform keypoints). Only the frames from the first to
-    the last that some window needs are decoded, in chunks, and only those are cropped; so
-    groups of a session's windows can be cut apart, in parallel, given the session's ``side``
-    (``side_px``; measured from ``ds`` when None)."""
+    the cleaned poses ``ds`` (pixels, platform keypoints; its first time is video frame
+    ``first_frame``). Only the frames from the first to the last that some window needs are
+    decoded, in chunks, and only those are cropped; so parts of a session can be cut apart,
+    in parallel, given the session's ``side`` (``side_px``; measured from ``ds`` when None)."""
     centre, axis, lengths = _axis(ds, individual)
     side = side_px(ds, individual) if side is None else side
     wanted = np.stack([window_frames(w, n) for w in windows]) if windows else np.zeros((0, n), int)
@@ -107,8 +108,10 @@ def extract(path: str | Path, ds: xr.Dataset, windows: list[Window], background:
     empty = background.image
     for first, chunk in video.iter_chunks(path, start=int(wanted.min()), stop=int(wanted.max()) + 1):
         for offset, frame in enumerate(chunk):
-            index = first + offset
-            if index not in where or index >= len(centre):
+            if first + offset not in where:
+                continue
+            index = first + offset - first_frame
+            if not 0 <= index < len(centre):
                 continue
             if not (np.isfinite(centre[index]).all() and np.isfinite(axis[index]).all() and lengths[index] > 0):
                 continue
@@ -120,6 +123,6 @@ def extract(path: str | Path, ds: xr.Dataset, windows: list[Window], background:
             diff = cv2.warpAffine(diff, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
             peak = np.percentile(diff, 99)
             crop = keep_mouse(np.clip(diff * (255.0 / max(peak, background.threshold)), 0, 255).astype(np.uint8))
-            for w, k in where[index]:
+            for w, k in where[first + offset]:
                 crops[w, k] = crop
     return crops

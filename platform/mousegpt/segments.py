@@ -74,18 +74,31 @@ def _rms(values: np.ndarray) -> float:
     return float(np.sqrt(np.mean(values ** 2))) if len(values) else np.nan
 
 
-def facts(kin: pd.DataFrame, fps: float, window_s: float = WINDOW_S, hop_s: float = HOP_S) -> pd.DataFrame:
+def stretched_length(kin: pd.DataFrame) -> float:
+    """The session's stretched-out body length (mm): the 85th percentile of ``body_length_mm``,
+    NaN where no frame has one."""
+    return float(np.nanpercentile(kin["body_length_mm"], 85)) if kin["body_length_mm"].notna().any() else np.nan
+
+
+def facts(kin: pd.DataFrame, fps: float, window_s: float = WINDOW_S, hop_s: float = HOP_S,
+          some: list[Window] | None = None, reference_length: float | None = None,
+          first_frame: int = 0) -> pd.DataFrame:
     """One row per window: segment_index, start_s, end_s and the columns in FACT_COLUMNS.
 
     ``body_length_ratio`` is the window's body length over the session's 85th percentile
     (the stretched-out length), so a rearing mouse, foreshortened from above, is well below 1;
     ``body_length_ratio_min`` is its 10th percentile within the window, so a rear that fills
     only part of the window still shows.
+
+    A part of a session is computed as in the whole one given ``some`` of its windows, the
+    session's ``reference_length`` (``stretched_length``) and the frame ``kin``'s first row
+    is (``first_frame``).
     """
-    reference_length = np.nanpercentile(kin["body_length_mm"], 85) if kin["body_length_mm"].notna().any() else np.nan
+    if reference_length is None:
+        reference_length = stretched_length(kin)
     rows = []
-    for w in windows(len(kin), fps, window_s, hop_s):
-        part = kin.iloc[w.start_frame:w.end_frame]
+    for w in windows(len(kin), fps, window_s, hop_s) if some is None else some:
+        part = kin.iloc[w.start_frame - first_frame:w.end_frame - first_frame]
         visible = float(part["x_mm"].notna().mean())
         row = {"segment_index": w.index, "start_s": w.start_frame / fps, "end_s": w.end_frame / fps,
                "visible_fraction": visible}

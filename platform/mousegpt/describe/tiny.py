@@ -64,10 +64,14 @@ def _zones(values) -> np.ndarray:
 def sequence_features(kin: pd.DataFrame, windows: list[Window], n_steps: int) -> np.ndarray:
     """(segment, step, feature) float32: each window's per-frame kinematics at ``n_steps``
     evenly spaced frames, scaled by SEQUENCE_FEATURES; NaN becomes 0 (the last column says
-    which frames had a position)."""
-    lengths = kin["body_length_mm"].to_numpy(float)
-    reference = np.nanpercentile(lengths, 85) if np.isfinite(lengths).any() else np.nan
-    table = kin.assign(body_length_ratio=lengths / reference)
+    which frames had a position). The body length is read over the session's stretched
+    length: ``kin``'s ``body_length_ratio`` column where it has one (a part of a session, as
+    ``analysis.plan_sessions`` cuts it), else over ``kin``'s own 85th percentile."""
+    table = kin
+    if "body_length_ratio" not in kin:
+        lengths = kin["body_length_mm"].to_numpy(float)
+        reference = np.nanpercentile(lengths, 85) if np.isfinite(lengths).any() else np.nan
+        table = kin.assign(body_length_ratio=lengths / reference)
     columns = [table[c].to_numpy(float) / scale for c, scale in SEQUENCE_FEATURES.items()]
     per_frame = np.concatenate([np.stack(columns, axis=1), _zones(table["zone"].to_numpy()),
                                 table[["x_mm"]].notna().to_numpy(np.float32)], axis=1)
