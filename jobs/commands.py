@@ -62,6 +62,9 @@ def analyze(
     part_seconds: Annotated[float, typer.Option(
         "--part-seconds", min=1.0, help="Videos are tracked in parts of about this many seconds, in parallel, "
         "then stitched: one long video uses every core.")] = 60.0,
+    input_timeout: Annotated[float, typer.Option(
+        "--input-timeout", min=1.0, help="Seconds an input's reading, tracking or stitching may go without "
+        "progress before it is stopped and reported as failed (a file that never finishes reading).")] = 600.0,
     as_json: JsonOpt = False,
     workspace: WorkspaceOpt = None,
 ):
@@ -77,7 +80,7 @@ def analyze(
                     keypoint_map=parse_keypoint_map(keypoint_map), background=str(background) if background else None)
     ws = workspace_of(workspace)
     err.print(f"analysing {len(specs)} input(s) into {ws.root}")
-    report = run(specs, ws, address=address, model=model, part_seconds=part_seconds)
+    report = run(specs, ws, address=address, model=model, part_seconds=part_seconds, input_timeout=input_timeout)
     if as_json:
         print_json(report)
     else:

@@ -84,3 +84,19 @@ def test_frames_far_apart_are_read_exactly_by_seeking(numbered, monkeypatch):
     assert np.array_equal(video.read_frames(path, wanted), every[wanted])
     assert np.array_equal(video.read_frames(path, range(0, 700, 97)), every[::97])
     assert len(video.read_frames(path, [698, 699, 700, 5000])) == 2  # past the end: left out
+
+
+def test_a_stretch_that_fails_to_decode_is_left_out_of_frames_read_across_the_video(numbered, tmp_path):
+    path, every = numbered
+    broken = tmp_path / "broken.mp4"
+    data = bytearray(path.read_bytes())
+    mdat = data.index(b"mdat")  # the compressed frames: the box's size, then its name, then them
+    size = int.from_bytes(data[mdat - 4:mdat], "big")
+    middle = mdat + size // 2
+    data[middle:middle + size // 20] = bytes(size // 20)
+    broken.write_bytes(bytes(data))
+    with pytest.raises(InputError, match=r"broken.mp4: decoding failed after frame \d+ \("):
+        list(video.iter_chunks(broken))  # a whole pass breaks there...
+    frames = video.read_frames(broken, range(0, 700, 10))  # ...while frames spread across it skip the stretch
+    assert len(every[::10]) // 2 < len(frames) < len(every[::10])
+    assert np.array_equal(frames[:10], every[:100:10])  # before the stretch: exactly the video's frames

@@ -145,19 +145,21 @@ decodes from there)."""
 
 def read_frames(path: str | Path, indices) -> np.ndarray:
     """The brightness frames (frame, y, x) uint8 at ``indices`` (increasing), decoding only
-    near them: a gap longer than SEEK_GAP is sought over. Frames past the end are left out.
-    A file that breaks raises InputError naming the file and the frame."""
+    near them: a gap longer than SEEK_GAP is sought over. Frames past the end are left out,
+    and so is a frame in a stretch that fails to decode (the next one is sought), as long as
+    at least half of them decode; otherwise InputError names the file and where it broke."""
     path = Path(path)
     wanted = sorted(set(int(i) for i in indices))
     out: list[np.ndarray] = []
+    broken: list[int] = []
     with _open(path) as container:
         stream = container.streams.video[0]
         fps = float(stream.average_rate or stream.guessed_rate or 0)
         origin = stream.start_time or 0
         frames = container.decode(stream)
         index, k = -1, 0
-        try:
-            while k < len(wanted):
+        while k < len(wanted):
+            try:
                 if index >= 0 and fps > 0 and wanted[k] - index > SEEK_GAP:
                     # (a frame is decoded before any seek: see iter_chunks)
                     container.seek(origin + int(wanted[k] / fps / stream.time_base), stream=stream, backward=True)
@@ -173,8 +175,15 @@ def read_frames(path: str | Path, indices) -> np.ndarray:
                 if k < len(wanted) and index == wanted[k]:
                     out.append(_grey(frame).copy())
                     k += 1
-        except av.error.FFmpegError as exc:
-            raise InputError(f"{path}: decoding failed after frame {index} ({exc})") from None
+            except av.error.FFmpegError as exc:
+                broken.append(wanted[k])
+                if len(broken) > len(wanted) // 2 or fps <= 0:
+                    raise InputError(f"{path}: decoding failed after frame {index} ({_seconds(max(index, 0), fps)} s; "
+                                     f"{exc})") from None
+                k += 1  # the frame the broken stretch hides is left out; the next one is sought
+                if k < len(wanted):
+                    container.seek(origin + int(wanted[k] / fps / stream.time_base), stream=stream, backward=True)
+                    frames, index = container.decode(stream), -1
     if not out:
         raise InputError(f"{path}: video has no decodable frames")
     return np.stack(out)
