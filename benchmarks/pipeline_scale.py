@@ -9,8 +9,8 @@ Prints one table:
     many at once as CPUs (the parallelism the pipeline gets). Target >= 0.5.
 (b) one 20-minute video on a 1-CPU and on a 2-CPU local Ray: speedup. Target >= 1.7.
 (c) a local multi-node cluster (a head and 2 worker nodes on loopback, one of them started
-    with ``--num-gpus 1``, a logical GPU): the node the session stage (describer and text
-    model) ran on, against the GPU node.
+    with ``--num-gpus 1``, a logical GPU): the node the describe stage ran on, against the
+    GPU node.
 (d) peak resident memory of the pipeline's worker processes, for a 10- and a 60-minute
     video: flat within 20%.
 
@@ -39,7 +39,7 @@ from rich.table import Table
 
 REPO = Path(__file__).resolve().parents[1]
 RAY = str(Path(sys.executable).parent / "ray")
-PIPELINE_WORKERS = ("plan", "track", "SessionWorker", "_cut")
+PIPELINE_WORKERS = ("sessions", "_prepare", "_track", "_plan_sessions", "cut", "Describe", "Embed")
 """Name parts of the pipeline's worker processes (``ray::...``), as Ray titles them."""
 PX_PER_MM = 1.104  # the synthetic scene's (tests/conftest.py): the scale is not what is measured
 
@@ -244,7 +244,7 @@ def main() -> None:
         finally:
             stop()
         on_gpu = set(run_c["nodes"]) <= set(run_c["gpu_nodes"]) and bool(run_c["gpu_nodes"])
-        rows.append(("(c) 3-node cluster, session stage placement",
+        rows.append(("(c) 3-node cluster, describe stage placement",
                      f"sessions per node {run_c['nodes']}; GPU node {run_c['gpu_nodes']}",
                      "on the GPU node" if on_gpu else "NOT on the GPU node", "on the GPU node"))
     if "d" not in skip:

@@ -1,6 +1,6 @@
 """A describer that is a running MouseGPT Serve application (``--model serve[:APP]``).
 
-The pipeline's session stage sends each session's segments, with everything the model reads
+The pipeline's describe stage sends each chunk of a session's segments, with everything the model reads
 (facts, kinematic sequence, crops; ``describe.wire``), to the application's ``MouseGPT``
 replicas through a DeploymentHandle. Batch analysis and interactive requests then share the
 same autoscaled replicas, on the cluster's GPUs, and the pipeline's own workers hold no model.
