@@ -249,8 +249,8 @@ def prepare(spec: InputSpec, workspace: Workspace, known: set[str] = frozenset()
     return prepared
 
 
-DESCRIBE_CHUNK = 600
-"""Segments in a chunk (5 minutes at the 0.5 s hop): the unit that crops are cut, described
+DESCRIBE_CHUNK = 240
+"""Segments in a chunk (2 minutes at the 0.5 s hop): the unit that crops are cut, described
 and embedded in, so the chunks of a long session go through those stages in parallel, and
 its crops never all wait in memory together."""
 
