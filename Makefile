@@ -34,7 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/discovery_scale.py
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --durations=25 tests
 
 clean:
 	rm -rf $(VENV) .pytest_cache

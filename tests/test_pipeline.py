@@ -124,22 +124,6 @@ def test_bad_videos_fail_alone(tmp_path, synth_dir, ray_local):
     assert "corrupt.mp4" in errors["corrupt.mp4"] and "not a readable video" in errors["corrupt.mp4"]
 
 
-def test_a_video_tracked_in_parts_gives_the_segments_of_one_pass(tmp_path, synth_dir, ray_local):
-    """Part edges every 5 s fall in the middle of behaviours; stitching makes them invisible."""
-    spec = InputSpec(video=str(synth_dir / "stim_m02.mp4"), px_per_mm=1.104)
-    whole, parted = Workspace(tmp_path / "whole"), Workspace(tmp_path / "parts")
-    assert run([spec], whole)["tracked_parts"] == 1
-    report = run([spec], parted, part_seconds=5.0)
-    assert report["tracked_parts"] == 5 and report["failed"] == [] and report["frames"] == FRAMES
-    columns = "segment_id, behavior, confidence, overall, speed_mean_mm_s, heading_change_deg, body_length_ratio"
-    tables = []
-    for ws in (whole, parted):
-        with ws.connect(read_only=True) as con:
-            tables.append(con.execute(f"SELECT {columns} FROM segments ORDER BY segment_id").fetchdf())
-    assert len(tables[0]) == SEGMENTS_PER_SESSION
-    assert tables[0].equals(tables[1])
-
-
 def test_a_session_through_the_pipeline_in_parts_and_chunks_is_the_session_of_one_pass(synth_dir, tmp_path, ray_local,
                                                                                        embedder):
     """Tracked in 5 s parts and cut, described and embedded 7 segments at a time, by different
