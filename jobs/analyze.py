@@ -134,9 +134,9 @@ def sessions(row: dict, workspace: str, known: list[str], part_seconds: float, c
     for session in planned:
         chunks, session.chunks = session.chunks, []
         header = pickle.dumps(session)
-        for chunk in chunks:
-            yield ROW | {"key": key, "sessions": ids, "session": chunk.session_id, "header": header,
-                         "chunk": pickle.dumps(chunk), "parts": len(prepared.parts)}
+        for piece in chunks:
+            yield ROW | {"key": key, "sessions": ids, "session": piece.session_id, "header": header,
+                         "chunk": pickle.dumps(piece), "parts": len(prepared.parts)}
 
 
 def _chunk_step(row: dict, step) -> dict:
