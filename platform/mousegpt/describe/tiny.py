@@ -33,7 +33,7 @@ from transformers.utils import ModelOutput
 from mousegpt.describe import captions
 from mousegpt.describe.model import Description, mark_uncertain
 from mousegpt.describe.prompt import categories, contradictions
-from mousegpt.segments import Window
+from mousegpt.segments import Window, stretched_length
 from mousegpt.vocabulary import BEHAVIORS, ZONES
 
 SEQUENCE_FEATURES: dict[str, float] = {
@@ -69,9 +69,7 @@ def sequence_features(kin: pd.DataFrame, windows: list[Window], n_steps: int) ->
     ``analysis.plan_sessions`` cuts it), else over ``kin``'s own 85th percentile."""
     table = kin
     if "body_length_ratio" not in kin:
-        lengths = kin["body_length_mm"].to_numpy(float)
-        reference = np.nanpercentile(lengths, 85) if np.isfinite(lengths).any() else np.nan
-        table = kin.assign(body_length_ratio=lengths / reference)
+        table = kin.assign(body_length_ratio=kin["body_length_mm"].to_numpy(float) / stretched_length(kin))
     columns = [table[c].to_numpy(float) / scale for c, scale in SEQUENCE_FEATURES.items()]
     per_frame = np.concatenate([np.stack(columns, axis=1), _zones(table["zone"].to_numpy()),
                                 table[["x_mm"]].notna().to_numpy(np.float32)], axis=1)
