@@ -37,6 +37,7 @@ import pickle
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -188,6 +189,26 @@ class _Writer:
         self.expected: dict[int, list[str]] = {}
         self.waiting: dict[str, tuple[analysis.Session, list]] = {}
         self.over: set[str] = set()
+        self.segments = 0
+
+    def progress(self) -> dict:
+        """How far the run is: inputs settled (each partly, by its described chunks), sessions
+        written, their frames, and segments described so far."""
+        done = 0.0
+        for key in range(len(self.specs)):
+            sids = self.expected.get(key)
+            if sids is None:
+                continue
+            for sid in sids:
+                if sid in self.over:
+                    done += 1 / len(sids)
+                elif sid in self.waiting:
+                    chunks = self.waiting[sid][1]
+                    done += (len(chunks) / chunks[0].of if chunks else 0.0) / len(sids)
+            done += 0 if sids else 1
+        ok = [r for r in self.results if r.error is None and not r.skipped]
+        return {"inputs": len(self.specs), "inputs_done": round(done, 3), "sessions": len(ok),
+                "frames": int(sum(r.frames for r in ok)), "segments": self.segments}
 
     def add(self, row: dict) -> None:
         key = row["key"]
@@ -206,6 +227,7 @@ class _Writer:
             return
         chunk = pickle.loads(row["chunk"])
         chunks.append(chunk)
+        self.segments += len(chunk.windows)
         if len(chunks) == chunk.of:
             del self.waiting[sid]
             self.over.add(sid)
@@ -252,11 +274,14 @@ def _reads_crops(model: str) -> bool:
 def run(specs: list[InputSpec], workspace: Workspace, address: str | None = None,
         model: str = DEFAULT_MODEL, max_workers: int | None = None,
         part_seconds: float = analysis.PART_SECONDS, input_timeout: float = INPUT_TIMEOUT_S,
-        chunk_segments: int | None = None) -> dict:
+        chunk_segments: int | None = None, job_id: str | None = None,
+        progress: Callable[[dict], None] | None = None) -> dict:
     """Analyse ``specs`` and commit them; returns the analyze JSON document. ``max_workers``
     caps the inputs worked on at once (as many as CPUs by default); videos are tracked in parts
     of ``part_seconds``, and sessions described in chunks of ``chunk_segments``
-    (``analysis.DESCRIBE_CHUNK``)."""
+    (``analysis.DESCRIBE_CHUNK``). ``progress`` is called with ``_Writer.progress()``'s counts
+    as results come in; ``job_id`` names the run in the catalogue's jobs table (a Ray Job's
+    submission id; a new id by default)."""
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc).replace(tzinfo=None)
     connect(address)
@@ -291,6 +316,8 @@ def run(specs: list[InputSpec], workspace: Workspace, address: str | None = None
         )
         for row in stream.iter_rows():
             writer.add(row)
+            if progress is not None:
+                progress(writer.progress())
     except MouseGPTError:
         raise
     except Exception as exc:  # the describer cannot load, the cluster went away: per-input errors never get here
@@ -300,7 +327,7 @@ def run(specs: list[InputSpec], workspace: Workspace, address: str | None = None
     results = writer.finish()
     done = [r for r in results if r.error is None and not r.skipped]
     failed = [{"input": r.input, "error": r.error} for r in results if r.error is not None]
-    job = {"job_id": uuid.uuid4().hex[:12], "kind": "analyze", "started_at": started_at,
+    job = {"job_id": job_id or uuid.uuid4().hex[:12], "kind": "analyze", "started_at": started_at,
            "finished_at": datetime.now(timezone.utc).replace(tzinfo=None), "inputs": len(specs),
            "failed": json.dumps(failed)}
     sessions_, segments = workspace.commit([Path(r.shard) for r in done], job=job)

@@ -33,38 +33,74 @@ def _print_qc(rows: list[dict]) -> None:
     err.print(table)
 
 
+InputsArg = Annotated[Optional[list[str]], typer.Argument(
+    metavar="[INPUT]...", help="Videos, folders of videos, or pose files alone.")]
+ManifestOpt = Annotated[Optional[Path], typer.Option(
+    help="CSV: video, animal, condition, fps, px_per_mm, view[, pose, arena_mm, background].")]
+PoseOpt = Annotated[Optional[str], typer.Option(
+    help="Pose file (DeepLabCut, SLEAP, NWB, LightningPose) for the one video given.")]
+ConditionOpt = Annotated[Optional[str], typer.Option(help="Experimental condition of these inputs.")]
+AnimalOpt = Annotated[Optional[str], typer.Option(help="Animal id of these inputs.")]
+FpsOpt = Annotated[Optional[float], typer.Option(help="Frame rate [default: from the container].")]
+PxPerMmOpt = Annotated[Optional[float], typer.Option("--px-per-mm", help="Scale [default: estimated].")]
+ViewOpt = Annotated[str, typer.Option(help="Camera view: top or bottom.")]
+ArenaOpt = Annotated[Optional[float], typer.Option(
+    "--arena-mm", help="Real width of the arena floor along the image's x axis (or its diameter), mm: "
+    "px_per_mm is then measured from the walls found in the video.")]
+KeypointMapOpt = Annotated[Optional[str], typer.Option(
+    "--keypoint-map", help="Pose-file keypoint names to the platform's, e.g. Head=nose,TailRoot=tail_base "
+    "(common names such as snout, tailbase, Center are mapped already).")]
+ModelOpt = Annotated[str, typer.Option(
+    "--model", "--describer", help="Describer: mousegpt-tiny (shipped), tiny:/path (one you trained), kinematic "
+    "(rules, no weights), hf:/path/to/checkpoint (a local vision-language model), or serve[:APP] (the replicas of a "
+    "running `mousegpt serve` application on the same Ray cluster).")]
+"""The options ``analyze`` and ``submit`` share."""
+
+
+class _ProgressLines:
+    """``run``'s progress callback for a Ray Job: a ``mousegpt-progress`` line on stderr at
+    most once a second, and the last one always (``jobs.submit`` reads them back from the log)."""
+
+    def __init__(self):
+        self.started = time.perf_counter()
+        self.printed = 0.0
+        self.last: dict | None = None
+
+    def __call__(self, counts: dict) -> None:
+        from jobs.submit import progress_line
+
+        self.last = counts | {"elapsed_s": round(time.perf_counter() - self.started, 1)}
+        if time.perf_counter() - self.printed >= 1.0 or counts["inputs_done"] >= counts["inputs"]:
+            self.printed = time.perf_counter()
+            print(progress_line(self.last), file=sys.stderr, flush=True)
+
+
 def analyze(
-    inputs: Annotated[Optional[list[str]], typer.Argument(
-        metavar="[INPUT]...", help="Videos, folders of videos, or pose files alone.")] = None,
-    manifest: Annotated[Optional[Path], typer.Option(
-        help="CSV: video, animal, condition, fps, px_per_mm, view[, pose, arena_mm, background].")] = None,
-    pose: Annotated[Optional[str], typer.Option(
-        help="Pose file (DeepLabCut, SLEAP, NWB, LightningPose) for the one video given.")] = None,
-    condition: Annotated[Optional[str], typer.Option(help="Experimental condition of these inputs.")] = None,
-    animal: Annotated[Optional[str], typer.Option(help="Animal id of these inputs.")] = None,
-    fps: Annotated[Optional[float], typer.Option(help="Frame rate [default: from the container].")] = None,
-    px_per_mm: Annotated[Optional[float], typer.Option("--px-per-mm", help="Scale [default: estimated].")] = None,
-    view: Annotated[str, typer.Option(help="Camera view: top or bottom.")] = "top",
-    arena_mm: Annotated[Optional[float], typer.Option(
-        "--arena-mm", help="Real width of the arena floor along the image's x axis (or its diameter), mm: "
-        "px_per_mm is then measured from the walls found in the video.")] = None,
-    keypoint_map: Annotated[Optional[str], typer.Option(
-        "--keypoint-map", help="Pose-file keypoint names to the platform's, e.g. Head=nose,TailRoot=tail_base "
-        "(common names such as snout, tailbase, Center are mapped already).")] = None,
+    inputs: InputsArg = None,
+    manifest: ManifestOpt = None,
+    pose: PoseOpt = None,
+    condition: ConditionOpt = None,
+    animal: AnimalOpt = None,
+    fps: FpsOpt = None,
+    px_per_mm: PxPerMmOpt = None,
+    view: ViewOpt = "top",
+    arena_mm: ArenaOpt = None,
+    keypoint_map: KeypointMapOpt = None,
     background: Annotated[Optional[Path], typer.Option(
         "--background", help="Image of the empty arena (no mouse; any format OpenCV reads, the videos' size): the "
         "tracker's background, for a mouse that hardly moves [default: estimated from each video].")] = None,
     address: Annotated[Optional[str], typer.Option(help="Ray cluster: auto or ray://host:10001 [default: embedded local Ray].")] = None,
-    model: Annotated[str, typer.Option(
-        "--model", "--describer", help="Describer: mousegpt-tiny (shipped), tiny:/path (one you trained), kinematic "
-        "(rules, no weights), hf:/path/to/checkpoint (a local vision-language model), or serve[:APP] (the replicas of a "
-        "running `mousegpt serve` application on the same Ray cluster).")] = "mousegpt-tiny",
+    model: ModelOpt = "mousegpt-tiny",
     part_seconds: Annotated[float, typer.Option(
         "--part-seconds", min=1.0, help="Videos are tracked in parts of about this many seconds, in parallel, "
         "then stitched: one long video uses every core.")] = 60.0,
     input_timeout: Annotated[float, typer.Option(
         "--input-timeout", min=1.0, help="Seconds an input's reading, tracking or stitching may go without "
         "progress before it is stopped and reported as failed (a file that never finishes reading).")] = 600.0,
+    progress_lines: Annotated[bool, typer.Option(
+        "--progress-lines", hidden=True, help="Print progress as `mousegpt-progress {json}` lines on stderr "
+        "(for `mousegpt submit`).")] = False,
+    job_id: Annotated[Optional[str], typer.Option("--job-id", hidden=True, help="The run's id in the jobs table.")] = None,
     as_json: JsonOpt = False,
     workspace: WorkspaceOpt = None,
 ):
@@ -80,7 +116,8 @@ def analyze(
                     keypoint_map=parse_keypoint_map(keypoint_map), background=str(background) if background else None)
     ws = workspace_of(workspace)
     err.print(f"analysing {len(specs)} input(s) into {ws.root}")
-    report = run(specs, ws, address=address, model=model, part_seconds=part_seconds, input_timeout=input_timeout)
+    report = run(specs, ws, address=address, model=model, part_seconds=part_seconds, input_timeout=input_timeout,
+                 job_id=job_id, progress=_ProgressLines() if progress_lines else None)
     if as_json:
         print_json(report)
     else:

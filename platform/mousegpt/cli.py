@@ -138,12 +138,9 @@ def segments_cmd(
     if as_json:
         print_json({"segments": rows})
     elif as_csv:
-        import pandas as pd
+        from mousegpt.search import flat_segments
 
-        flat = [{k: v for k, v in r.items() if k not in ("description", "probs")} | r["description"]
-                | {"keywords": ";".join(r["description"]["keywords"])} | {f"p_{b}": p for b, p in r["probs"].items()}
-                for r in rows]
-        pd.DataFrame(flat).to_csv(sys.stdout, index=False)
+        flat_segments(rows).to_csv(sys.stdout, index=False)
     else:
         table = Table("session", "start", "end", "behaviour", "description")
         for r in rows:

@@ -92,6 +92,16 @@ class Searcher:
         return {"query": query, "hits": hits}
 
 
+def flat_segments(rows: list[dict]) -> "pd.DataFrame":
+    """Segments (``list_segments``) as one flat table, for CSV and Parquet: the description's
+    fields as columns, keywords joined by ``;``, and a ``p_<behaviour>`` column per probability."""
+    import pandas as pd
+
+    return pd.DataFrame([{k: v for k, v in r.items() if k not in ("description", "probs")} | r["description"]
+                         | {"keywords": ";".join(r["description"]["keywords"])} | {f"p_{b}": p for b, p in r["probs"].items()}
+                         for r in rows])
+
+
 def list_segments(workspace: Workspace, session: str | None = None) -> list[dict]:
     """All segments (optionally of one session), in session and time order."""
     with workspace.connect(read_only=True) as con:
