@@ -1,29 +1,13 @@
-"""Who may use the dashboard: anyone on this machine when it listens on loopback only; on any
-other address, only those who give the access token (``$MOUSEGPT_TOKEN``, or ``mousegpt
-dashboard --token``), and never without one."""
+"""The dashboard's gate (``mousegpt.access``): on an address other than loopback, a browser
+must give the access token (``$MOUSEGPT_TOKEN``, or ``mousegpt dashboard --token``) first."""
 
 from __future__ import annotations
 
-import hmac
-import ipaddress
 import os
 
 import streamlit as st
 
-TOKEN_ENV = "MOUSEGPT_TOKEN"
-
-
-def is_loopback(host: str | None) -> bool:
-    """Whether ``host`` is reachable from this machine only. Empty (Streamlit's default, every
-    interface) is not."""
-    if not host:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:  # a host name: it may resolve to anything
-        return False
+from mousegpt.access import TOKEN_ENV, is_loopback, token_matches, token_sha256
 
 
 def require_access() -> None:
@@ -40,7 +24,7 @@ def require_access() -> None:
     if st.session_state.get("authorised"):
         return
     entered = st.text_input("Access token", type="password", key="access-token")
-    if entered and hmac.compare_digest(entered.encode(), token.encode()):
+    if entered and token_matches(entered, token_sha256(token)):
         st.session_state["authorised"] = True
         st.rerun()
     if entered:

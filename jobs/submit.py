@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import socket
 import subprocess
 import sys
 import time
@@ -36,6 +37,8 @@ JOB_PREFIX = "mousegpt-analyze-"
 """Submission ids of analyses start with this: other jobs on the cluster are not listed."""
 PROGRESS_PREFIX = "mousegpt-progress "
 ENDED = ("SUCCEEDED", "FAILED", "STOPPED")
+AGENT_WAIT_S = 60.0
+"""How long a submission waits for a just-started head's agent to take jobs."""
 
 
 def default_address() -> str:
@@ -184,9 +187,12 @@ def start_local_head(address: str = LOCAL_ADDRESS, gcs_port: int = 6379, cpus: i
         raise MouseGPTError(f"no Ray job server answers at {address}; only a local one (http://127.0.0.1:PORT) "
                             "is started on demand")
     bin_dir = Path(sys.executable).parent
+    with socket.socket() as probe:  # the agent's port: not Ray's fixed default, which another local Ray may hold
+        probe.bind(("127.0.0.2", 0))
+        agent_port = probe.getsockname()[1]
     command = [str(bin_dir / "ray"), "start", "--head", "--node-ip-address", "127.0.0.2", "--port", str(gcs_port),
                "--dashboard-host", "127.0.0.1", "--dashboard-port", str(url.port), "--include-dashboard", "true",
-               "--disable-usage-stats"]
+               "--dashboard-agent-listen-port", str(agent_port), "--disable-usage-stats"]
     if cpus:
         command += ["--num-cpus", str(cpus)]
     # Jobs run `mousegpt` from the head's PATH: this environment's, first.
@@ -209,15 +215,21 @@ class Jobs:
 
     def __init__(self, address: str | None = None):
         self.address = address or default_address()
+        hint = ("start a local one with `mousegpt jobs head`, or give the cluster's dashboard address "
+                "(http://HEAD:8265)")
+        if not _reachable(self.address):
+            raise MouseGPTError(f"cannot reach the Ray job server at {self.address} (nothing answers); {hint}")
         try:
             from ray.job_submission import JobSubmissionClient
 
             self.client = JobSubmissionClient(self.address, headers=auth_headers())
         except Exception as exc:  # ConnectionError, ValueError for a malformed address, ...
             reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-            raise MouseGPTError(f"cannot reach the Ray job server at {self.address} ({reason[:200]}); start a local "
-                                "one with `mousegpt jobs head`, or give the cluster's dashboard address "
-                                "(http://HEAD:8265)") from None
+            raise MouseGPTError(f"cannot reach the Ray job server at {self.address} ({reason[:200]}); {hint}") from None
+
+    def _failure(self, what: str, exc: Exception) -> MouseGPTError:
+        reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+        return MouseGPTError(f"{what} at {self.address} failed: {reason[:300]}")
 
     def _call(self, what: str, function, *args):
         try:
@@ -225,8 +237,7 @@ class Jobs:
         except MouseGPTError:
             raise
         except Exception as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-            raise MouseGPTError(f"{what} at {self.address} failed: {reason[:300]}") from None
+            raise self._failure(what, exc) from None
 
     def submit(self, request: AnalysisRequest) -> str:
         """Check the request, then submit it; returns the job id."""
@@ -234,8 +245,15 @@ class Jobs:
         job_id = JOB_PREFIX + uuid.uuid4().hex[:12]
         entrypoint = shlex.join(request.command(job_id))
         metadata = {"mousegpt": "analyze", "inputs": str(len(specs)), "workspace": request.workspace}
-        return self._call("submitting the job", lambda: self.client.submit_job(
-            entrypoint=entrypoint, submission_id=job_id, metadata=metadata))
+        deadline = time.monotonic() + AGENT_WAIT_S
+        while True:
+            try:
+                return self.client.submit_job(entrypoint=entrypoint, submission_id=job_id, metadata=metadata)
+            except Exception as exc:
+                # A head just started answers before its node's agent takes jobs, and says to try again.
+                if "No available agent" not in str(exc) or time.monotonic() > deadline:
+                    raise self._failure("submitting the job", exc) from None
+            time.sleep(1.0)
 
     def _view(self, info, with_progress: bool) -> JobView:
         metadata = info.metadata or {}

@@ -7,20 +7,26 @@
   everything the model reads as an ``application/x-npz`` body (``mousegpt.describe.wire``),
   and returns descriptions; ``GET /search?q=...&k=...&condition=...`` searches the workspace
   (read-only); ``GET /healthz`` asks the model to describe a segment and opens the catalogue.
+
+With a ``token_sha256`` (``mousegpt serve --token``, required off loopback; or
+``$MOUSEGPT_TOKEN`` where the builder runs), every request must carry ``Authorization: Bearer
+TOKEN``. Answers name files, never where the machine keeps them.
 """
 
 
 import asyncio
 import math
+import os
 import threading
 from pathlib import Path
 
 import pandas as pd
 import ray
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from pydantic import BaseModel, Field, ValidationError
 from ray import serve
 
+from mousegpt.access import TOKEN_ENV, token_matches, token_sha256
 from mousegpt.describe import load_model, wire
 from mousegpt.describe.model import DEFAULT_MODEL
 from mousegpt.errors import InputError, MouseGPTError
@@ -28,7 +34,27 @@ from mousegpt.search import Searcher
 from mousegpt.segments import FACT_COLUMNS
 from mousegpt.store import Workspace, resolve
 
-api = FastAPI(title="MouseGPT", description="Describe mouse behaviour from kinematic facts; search analysed videos.")
+_token_sha256: str | None = None
+"""The SHA-256 of the access token, in each ingress replica's process (``MouseGPTAPI``); None: no token asked."""
+
+
+def _authorised(request: Request) -> None:
+    """Refuse a request without the access token, when there is one (compared in constant time)."""
+    if _token_sha256 is None:
+        return
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token_matches(given.strip(), _token_sha256):
+        raise HTTPException(status_code=401, detail="this MouseGPT API needs its access token: "
+                            "Authorization: Bearer TOKEN", headers={"WWW-Authenticate": "Bearer"})
+
+
+api = FastAPI(title="MouseGPT", description="Describe mouse behaviour from kinematic facts; search analysed videos.",
+              dependencies=[Depends(_authorised)])
+
+
+def _public(hit: dict) -> dict:
+    """A hit as clients get it: its files by name."""
+    return hit | {k: Path(hit[k]).name for k in ("video", "pose") if hit.get(k)}
 
 
 class SegmentFacts(BaseModel):
@@ -113,7 +139,9 @@ HEALTH_PROBE = {"speed_mean_mm_s": 2.0, "speed_max_mm_s": 5.0, "body_length_mm":
 @serve.deployment(ray_actor_options={"num_cpus": 0})
 @serve.ingress(api)
 class MouseGPTAPI:
-    def __init__(self, describer, workspace: str):
+    def __init__(self, describer, workspace: str, token_sha256: str | None = None):
+        global _token_sha256
+        _token_sha256 = token_sha256
         self.describer = describer
         self.workspace = Workspace(Path(workspace))
         self._searcher: Searcher | None = None
@@ -132,8 +160,8 @@ class MouseGPTAPI:
                 with self.workspace.connect(read_only=True, lock_timeout_s=5) as con:
                     catalogue = f"{con.execute('SELECT count(*) FROM sessions').fetchone()[0]} session(s)"
             except MouseGPTError as exc:
-                raise HTTPException(status_code=503, detail=str(exc)) from None
-        return {"status": "ok", "workspace": str(self.workspace.root), "model": answer["behavior"] is not None,
+                raise HTTPException(status_code=503, detail=self._redact(exc)) from None
+        return {"status": "ok", "workspace": self.workspace.root.name, "model": answer["behavior"] is not None,
                 "catalogue": catalogue}
 
     @api.post("/describe", openapi_extra={"requestBody": {"content": {
@@ -165,9 +193,13 @@ class MouseGPTAPI:
         if self._searcher is None:
             self._searcher = Searcher(self.workspace, gpu=ray.get_gpu_ids() != [])
         try:
-            return self._searcher.search(q, k=max(1, min(k, 1000)), condition=condition)
+            result = self._searcher.search(q, k=max(1, min(k, 1000)), condition=condition)
         except MouseGPTError as exc:  # no workspace yet, newer schema, catalogue busy too long
-            raise HTTPException(status_code=503, detail=str(exc)) from None
+            raise HTTPException(status_code=503, detail=self._redact(exc)) from None
+        return result | {"hits": [_public(h) for h in result["hits"]]}
+
+    def _redact(self, exc: Exception) -> str:
+        return str(exc).replace(str(self.workspace.root), self.workspace.root.name)
 
 
 AUTOSCALING = {"min_replicas": 1, "max_replicas": 4, "target_ongoing_requests": 32}
@@ -194,7 +226,8 @@ def describer_options(args: dict, gpus_in_cluster: float) -> dict:
 def build_app(args: dict) -> serve.Application:
     """Application builder; ``args``: ``workspace`` (folder), ``model`` (describer), and either
     ``replicas`` or ``min_replicas``/``max_replicas``/``target_ongoing_requests`` (autoscaling,
-    the default; see ``describer_options``).
+    the default; see ``describer_options``); ``token_sha256`` (``token_sha256(TOKEN)``) asks
+    every request for that token, as does ``$MOUSEGPT_TOKEN`` set where the builder runs.
 
     A relative workspace is resolved where the builder runs: with ``serve run config.yaml``
     on a cluster, give an absolute path (``GET /healthz`` shows the one in use).
@@ -202,4 +235,5 @@ def build_app(args: dict) -> serve.Application:
     workspace = str(resolve(args.get("workspace")).resolve())
     gpus = ray.cluster_resources().get("GPU", 0) if ray.is_initialized() else 0
     describer = MouseGPT.options(**describer_options(args, gpus)).bind(args.get("model", DEFAULT_MODEL))
-    return MouseGPTAPI.bind(describer, workspace)
+    token = args.get("token_sha256") or (token_sha256(os.environ[TOKEN_ENV]) if os.environ.get(TOKEN_ENV) else None)
+    return MouseGPTAPI.bind(describer, workspace, token)

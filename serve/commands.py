@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from mousegpt.cli import WorkspaceOpt, err, workspace_of
+from mousegpt.errors import MouseGPTError
 
 
 def serve_cmd(
@@ -18,20 +19,28 @@ def serve_cmd(
     max_replicas: Annotated[int, typer.Option("--max-replicas", help="Most describer replicas when autoscaled.", min=1)] = 4,
     model: Annotated[str, typer.Option(help="Describer: mousegpt-tiny, tiny:/path, kinematic or hf:/path.")] = "mousegpt-tiny",
     address: Annotated[Optional[str], typer.Option(help="Ray cluster address [default: embedded local Ray].")] = None,
+    token: Annotated[Optional[str], typer.Option(
+        "--token", envvar="MOUSEGPT_TOKEN", show_envvar=True,
+        help="Access token every request must carry (Authorization: Bearer TOKEN); required off loopback.")] = None,
 ):
     """Serve POST /describe and GET /search?q= over HTTP until interrupted."""
     from ray import serve
 
+    from mousegpt.access import TOKEN_ENV, is_loopback, token_sha256
     from mousegpt.cluster import connect
     from serve.app import build_app
 
+    if not is_loopback(host) and not token:
+        raise MouseGPTError(f"--host {host}: the API would be open to the network; give --token (or set {TOKEN_ENV}) "
+                            "so that only clients that send it are answered")
     ws = workspace_of(workspace)
     connect(address)
     serve.start(http_options={"host": host, "port": port})
     err.print(f"MouseGPT serving {ws.root} on http://{host}:{port}  (POST /describe, GET /search?q=...); Ctrl-C stops")
     try:
         scaling = {"replicas": replicas} if replicas else {"max_replicas": max_replicas}
-        serve.run(build_app({"workspace": str(ws.root), "model": model, **scaling}),
+        secret = {"token_sha256": token_sha256(token)} if token else {}
+        serve.run(build_app({"workspace": str(ws.root), "model": model, **scaling, **secret}),
                   name="mousegpt", route_prefix="/", blocking=True)
     except KeyboardInterrupt:
         pass

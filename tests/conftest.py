@@ -104,3 +104,42 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def job_server(tmp_path_factory):
+    """A Ray head with its job server on loopback, as `mousegpt jobs head` starts one: its
+    address (http://127.0.0.1:PORT). It runs with --block in its own process group, so that
+    it is stopped without touching the session's own Ray (``ray stop`` would stop every Ray)."""
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+    import time
+
+    from jobs.submit import _reachable
+
+    bin_dir = Path(sys.executable).parent
+    port, gcs, agent = free_port(), free_port("127.0.0.2"), free_port("127.0.0.2")
+    address = f"http://127.0.0.1:{port}"
+    temp = tempfile.mkdtemp(prefix="rj")  # short: Ray's socket paths must stay under 108 bytes
+    env = os.environ | {"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", "RAY_USAGE_STATS_ENABLED": "0"}
+    head = subprocess.Popen(
+        [str(bin_dir / "ray"), "start", "--head", "--block", "--node-ip-address", "127.0.0.2", "--port", str(gcs),
+         "--dashboard-host", "127.0.0.1", "--dashboard-port", str(port), "--include-dashboard", "true",
+         "--dashboard-agent-listen-port", str(agent),  # not Ray's fixed default: the session's Ray holds it
+         "--num-cpus", "2", "--temp-dir", temp, "--disable-usage-stats"],
+        env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 90
+        while not _reachable(address):
+            assert head.poll() is None, "the Ray head exited while starting"
+            assert time.monotonic() < deadline, f"no job server at {address} after 90 s"
+            time.sleep(0.5)
+        yield address
+    finally:
+        os.killpg(head.pid, signal.SIGKILL)  # the whole head: GCS, raylet, dashboard, the jobs' drivers
+        head.wait(timeout=60)
+        import shutil
+
+        shutil.rmtree(temp, ignore_errors=True)
