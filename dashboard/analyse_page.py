@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.common import redact
-from jobs.submit import LOCAL_ADDRESS, AnalysisRequest, Jobs, default_address, start_local_head
+from jobs.submit import LOCAL_ADDRESS, AnalysisRequest, Jobs, default_address, parse_progress, start_local_head
 from mousegpt.errors import MouseGPTError
 from mousegpt.inputs import VIEWS
 from mousegpt.pose import POSE_SUFFIXES
@@ -102,7 +102,7 @@ def follow(address: str, root: Path, data_root: Path | None) -> None:
     """The workspace's jobs on the cluster, redrawn every 2 s: state, progress, log, cancel."""
     try:
         jobs = Jobs(address)
-        views = jobs.list(workspace=str(root))
+        views = jobs.list(workspace=str(root), with_progress=False)
     except MouseGPTError as exc:
         st.warning(f"Jobs: {redact(str(exc), root, data_root)}")
         return
@@ -116,6 +116,8 @@ def follow(address: str, root: Path, data_root: Path | None) -> None:
             if view.status == "SUCCEEDED":
                 st.cache_data.clear()  # its sessions are committed: search, sessions and conditions read them anew
     for view in views[:10]:
+        log = jobs.logs(view.job_id)  # once per redraw: its progress and its tail
+        view.progress = parse_progress(log) or view.progress
         with st.container(border=True, key=f"job-{view.job_id}"):
             head, button = st.columns([5, 1])
             p = view.progress or {}
@@ -131,8 +133,7 @@ def follow(address: str, root: Path, data_root: Path | None) -> None:
             if view.ended and view.status != "SUCCEEDED" and view.message:
                 st.error(redact(view.message.splitlines()[0], root, data_root))
             with st.expander("Log"):
-                st.code(redact("\n".join(jobs.logs(view.job_id).splitlines()[-LOG_LINES:]), root, data_root) or "(empty)",
-                        language=None)
+                st.code(redact("\n".join(log.splitlines()[-LOG_LINES:]), root, data_root) or "(empty)", language=None)
 
 
 def history(root: Path) -> pd.DataFrame | None:

@@ -39,7 +39,9 @@ def dashboard(
     app = Path(__file__).with_name("app.py")
     err.print(f"dashboard on http://{host}:{port} for {root}; Ctrl-C stops")
     command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", host,
-               "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
+               "--server.port", str(port), "--server.headless", "true", "--server.fileWatcherType", "none",
+               "--client.toolbarMode", "viewer",
+               "--browser.gatherUsageStats", "false",
                "--", "--workspace", str(root)] + (["--data-root", str(data_root.resolve())] if data_root else [])
     # The token travels in the environment, not on the command line other users can read.
     env = os.environ | ({TOKEN_ENV: token} if token else {})

@@ -50,7 +50,7 @@ def ethogram(table: pd.DataFrame) -> alt.Chart:
     data = table.reset_index(names="bout").assign(row=lambda d: d["level"].str[0].str.upper() + ": " + d["label"])
     return (alt.Chart(data).mark_bar(height={"band": 0.8})
             .encode(x=alt.X("start_s:Q", title="time (s)"), x2="end_s:Q", y=alt.Y("row:N", title=None),
-                    color=alt.Color("level:N", legend=None),
+                    color=alt.Color("label:N", legend=None),
                     opacity=alt.condition(pick, alt.value(1.0), alt.value(0.35)),
                     tooltip=["label", "level", alt.Tooltip("start_s", format=".1f"), alt.Tooltip("end_s", format=".1f")])
             .add_params(pick).properties(height=28 * data["row"].nunique() + 40))

@@ -265,14 +265,15 @@ class Jobs:
                        finished_at=info.end_time / 1000 if info.end_time else None,
                        message=info.message, progress=parse_progress(log))
 
-    def list(self, workspace: str | None = None) -> list[JobView]:
+    def list(self, workspace: str | None = None, with_progress: bool = True) -> list[JobView]:
         """Analysis jobs, newest first (only those committing to ``workspace`` when given);
-        the progress of those still running."""
+        the progress of those still running (read from their logs) unless not ``with_progress``."""
         infos = self._call("listing jobs", self.client.list_jobs)
         infos = [i for i in infos if (i.submission_id or "").startswith(JOB_PREFIX)
                  and (workspace is None or (i.metadata or {}).get("workspace") == str(Path(workspace).resolve()))]
         infos.sort(key=lambda i: i.start_time or 0, reverse=True)
-        return [self._view(i, with_progress=str(getattr(i.status, "value", i.status)) not in ENDED) for i in infos]
+        return [self._view(i, with_progress=with_progress and str(getattr(i.status, "value", i.status)) not in ENDED)
+                for i in infos]
 
     def status(self, job_id: str) -> JobView:
         info = self._call(f"job {job_id}", self.client.get_job_info, job_id)

@@ -28,6 +28,21 @@ def test_search_lists_hits_with_descriptions_and_clips(analyzed, monkeypatch):
     assert len(clips) == 3 and all(c.stat().st_size > 1000 for c in clips)
 
 
+def test_a_clip_lasts_its_segment_and_padding(synth_dir, tmp_path):
+    """The container's own duration and frame count: a clip without frame timestamps claims
+    to last one frame, and browsers refuse it."""
+    import av
+
+    from mousegpt.clips import cut
+
+    path = cut(synth_dir / "control_m01.mp4", 2.0, 4.0, tmp_path / "clip.mp4", pad_s=0.5)
+    with av.open(str(path)) as clip:
+        stream = clip.streams.video[0]
+        assert stream.codec_context.name == "h264" and stream.codec_context.pix_fmt == "yuv420p"
+        assert stream.frames == 75  # 3 s at 25 fps
+        assert abs(clip.duration / 1e6 - 3.0) < 0.05
+
+
 def test_missing_workspace_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setenv("MOUSEGPT_WORKSPACE", str(tmp_path / "none"))
     at = AppTest.from_file(APP, default_timeout=60).run()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -32,6 +33,7 @@ def cut(video: str | Path, start_s: float, end_s: float, out: Path, pad_s: float
         encoder.pix_fmt = "yuv420p"
         encoder.options = {"preset": "veryfast", "crf": "23", "movflags": "+faststart"}
         source.seek(int(start / stream.time_base), stream=stream, backward=True, any_frame=False)
+        written = 0
         for frame in source.decode(stream):
             t = float(frame.pts * stream.time_base) if frame.pts is not None else 0.0
             if t < start:
@@ -39,7 +41,10 @@ def cut(video: str | Path, start_s: float, end_s: float, out: Path, pad_s: float
             if t >= end:
                 break
             image = frame.reformat(width=encoder.width, height=encoder.height, format="yuv420p")
-            image.pts = None
+            # Frames numbered from 0 in the encoder's time base (1/rate): without timestamps the
+            # container says the clip lasts one frame, and browsers refuse it as a format error.
+            image.pts, image.time_base = written, Fraction(1) / rate
+            written += 1
             target.mux(encoder.encode(image))
         target.mux(encoder.encode())
     tmp.replace(out)
@@ -50,5 +55,6 @@ def clip_for(clip_dir: Path, segment_id: str, video: str | None, start_s: float,
     """The cached clip of a segment, cut on first use; None for pose-only sessions."""
     if not video:
         return None
-    path = clip_dir / f"{segment_id}.mp4"
+    # "-v2": clips cut before their frames had timestamps say they last one frame; never reuse them.
+    path = clip_dir / f"{segment_id}-v2.mp4"
     return path if path.exists() else cut(video, start_s, end_s, path)
