@@ -184,13 +184,13 @@ def show_moment(root: Path, hit: dict, title: str) -> None:
         text.caption(f"Head: {d['head']}  \nLimbs: {d['limbs']}  \nTorso: {d['torso']}  \n"
                      f"Keywords: {', '.join(d['keywords'])}")
         try:
-            path = clip_for(Workspace(root).clip_dir, hit["segment_id"], hit["video"], hit["start_s"], hit["end_s"])
+            data = clip_for(Workspace(root).store, hit["segment_id"], hit["video"], hit["start_s"], hit["end_s"])
         except Exception as exc:  # a moved, unreadable or truncated video: say so, keep the page
             clip.warning(f"no clip: {redact(str(exc), root, Path(hit['video']).parent if hit['video'] else None)}")
         else:
-            if path is None:
+            if data is None:
                 clip.caption("Pose-only session: no video to show.")
             else:
-                clip.video(str(path), loop=True, autoplay=False)
+                clip.video(data, format="video/mp4", loop=True, autoplay=False)
 
 

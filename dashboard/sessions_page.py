@@ -109,15 +109,15 @@ def render(root: Path) -> None:
     video = segments["video"].iloc[0]
     end = min(chosen["end_s"], chosen["start_s"] + MAX_CLIP_S)
     try:
-        path = clip_for(Workspace(root).clip_dir, f"bout-{row['session_id']}-{chosen['start_s']:.2f}-{end:.2f}",
+        data = clip_for(Workspace(root).store, f"bout-{row['session_id']}-{chosen['start_s']:.2f}-{end:.2f}",
                         video, chosen["start_s"], end)
     except Exception as exc:  # a moved or unreadable video: say so, keep the page
         st.warning(f"no clip: {redact(str(exc), root, Path(video).parent if video else None)}")
     else:
-        if path is None:
+        if data is None:
             st.caption("Pose-only session: no video to show.")
         else:
-            st.video(str(path), loop=True, autoplay=True)
+            st.video(data, format="video/mp4", loop=True, autoplay=True)
     st.markdown("##### Export")
     scope = st.radio("Of", ["this session", "every session"], horizontal=True, key="export-scope")
     if scope == "every session":

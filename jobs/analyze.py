@@ -62,8 +62,8 @@ stopped: a file that never finishes reading must not hold the batch up."""
 
 
 @ray.remote(num_cpus=1, max_retries=TASK_RETRIES)
-def _prepare(spec: InputSpec, workspace: str, known: set[str], part_seconds: float):
-    return analysis.prepare(spec, Workspace(Path(workspace)), known, part_seconds)
+def _prepare(spec: InputSpec, workspace: str, storage: str, known: set[str], part_seconds: float):
+    return analysis.prepare(spec, Workspace(Path(workspace), storage), known, part_seconds)
 
 
 @ray.remote(num_cpus=1, max_retries=TASK_RETRIES)
@@ -110,13 +110,13 @@ skipped, or shards left by an earlier run), or one ``chunk`` of one of its ``ses
 ``header`` is that session without its chunks), or that chunk's ``error``."""
 
 
-def sessions(row: dict, workspace: str, known: list[str], part_seconds: float, crops: bool, chunk: int | None,
-             timeout: float):
+def sessions(row: dict, workspace: str, storage: str, known: list[str], part_seconds: float, crops: bool,
+             chunk: int | None, timeout: float):
     """Stage 1, one input: its chunks, one row each, or one row of its settled results."""
     spec = InputSpec(**json.loads(row["spec"]))
     key, started = row["key"], time.perf_counter()
     try:
-        prepared = _gather([_prepare.remote(spec, workspace, set(known), part_seconds)], spec.name,
+        prepared = _gather([_prepare.remote(spec, workspace, storage, set(known), part_seconds)], spec.name,
                            "reading and planning", timeout)[0]
         if prepared.done:
             yield ROW | {"key": key, "settled": pickle.dumps(prepared.done)}
@@ -284,8 +284,10 @@ def run(specs: list[InputSpec], workspace: Workspace, address: str | None = None
     submission id; a new id by default)."""
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc).replace(tzinfo=None)
-    connect(address)
+    if workspace.storage_url:  # recorded in a new catalogue, refused if it differs from the catalogue's
+        workspace.connect().close()
     known = sorted(workspace.session_ids())  # also refuses a workspace of a newer schema, before any work
+    connect(address)
     resources = ray.cluster_resources()
     cpus = int(resources.get("CPU", 1))
     gpus = int(resources.get("GPU", 0))
@@ -303,7 +305,8 @@ def run(specs: list[InputSpec], workspace: Workspace, address: str | None = None
         stream = (
             ray.data.from_items([{"key": i, "spec": json.dumps(s.to_dict())} for i, s in enumerate(specs)],
                                 override_num_blocks=len(specs))
-            .flat_map(sessions, fn_kwargs={"workspace": str(workspace.root.resolve()), "known": known,
+            .flat_map(sessions, fn_kwargs={"workspace": str(workspace.root.resolve()), "storage": workspace.store.url,
+                                           "known": known,
                                            "part_seconds": part_seconds, "crops": _reads_crops(model),
                                            "chunk": chunk_segments, "timeout": input_timeout},
                       num_cpus=0, compute=ray.data.TaskPoolStrategy(size=max(1, min(len(specs), max_workers or cpus))),
@@ -330,7 +333,7 @@ def run(specs: list[InputSpec], workspace: Workspace, address: str | None = None
     job = {"job_id": job_id or uuid.uuid4().hex[:12], "kind": "analyze", "started_at": started_at,
            "finished_at": datetime.now(timezone.utc).replace(tzinfo=None), "inputs": len(specs),
            "failed": json.dumps(failed)}
-    sessions_, segments = workspace.commit([Path(r.shard) for r in done], job=job)
+    sessions_, segments = workspace.commit([r.shard for r in done], job=job)
     return {
         "sessions": sessions_, "segments": segments,
         "frames": int(sum({r.session_id: r.frames for r in done}.values())),

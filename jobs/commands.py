@@ -54,6 +54,10 @@ ModelOpt = Annotated[str, typer.Option(
     "--model", "--describer", help="Describer: mousegpt-tiny (shipped), tiny:/path (one you trained), kinematic "
     "(rules, no weights), hf:/path/to/checkpoint (a local vision-language model), or serve[:APP] (the replicas of a "
     "running `mousegpt serve` application on the same Ray cluster).")]
+StorageOpt = Annotated[Optional[str], typer.Option(
+    "--storage", envvar="MOUSEGPT_STORAGE", show_envvar=True,
+    help="Where a new workspace keeps its shards, index and clips: a folder (NFS) or an fsspec URL such as "
+    "s3://bucket/prefix [default: the workspace folder; an existing workspace's own].")]
 """The options ``analyze`` and ``submit`` share."""
 
 
@@ -101,6 +105,7 @@ def analyze(
         "--progress-lines", hidden=True, help="Print progress as `mousegpt-progress {json}` lines on stderr "
         "(for `mousegpt submit`).")] = False,
     job_id: Annotated[Optional[str], typer.Option("--job-id", hidden=True, help="The run's id in the jobs table.")] = None,
+    storage: StorageOpt = None,
     as_json: JsonOpt = False,
     workspace: WorkspaceOpt = None,
 ):
@@ -110,12 +115,14 @@ def analyze(
     """
     from jobs.analyze import run
     from mousegpt.inputs import parse_keypoint_map, resolve
+    from mousegpt.storage import normalise
+    from mousegpt.store import Workspace
 
     specs = resolve(inputs or [], manifest=str(manifest) if manifest else None, pose=pose, condition=condition,
                     animal=animal, fps=fps, px_per_mm=px_per_mm, view=view, arena_mm=arena_mm,
                     keypoint_map=parse_keypoint_map(keypoint_map), background=str(background) if background else None)
-    ws = workspace_of(workspace)
-    err.print(f"analysing {len(specs)} input(s) into {ws.root}")
+    ws = Workspace(workspace_of(workspace).root, normalise(storage) if storage else None)
+    err.print(f"analysing {len(specs)} input(s) into {ws.root}" + (f" (shards, index and clips in {storage})" if storage else ""))
     report = run(specs, ws, address=address, model=model, part_seconds=part_seconds, input_timeout=input_timeout,
                  job_id=job_id, progress=_ProgressLines() if progress_lines else None)
     if as_json:

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from jobs.commands import (AnimalOpt, ArenaOpt, ConditionOpt, FpsOpt, InputsArg, KeypointMapOpt, ManifestOpt,
-                           ModelOpt, PoseOpt, PxPerMmOpt, ViewOpt)
+                           ModelOpt, PoseOpt, PxPerMmOpt, StorageOpt, ViewOpt)
 from mousegpt.cli import JsonOpt, WorkspaceOpt, err, out, print_json, workspace_of
 
 AddressOpt = Annotated[Optional[str], typer.Option(
@@ -70,6 +70,7 @@ def submit(
     keypoint_map: KeypointMapOpt = None,
     model: ModelOpt = "mousegpt-tiny",
     address: AddressOpt = None,
+    storage: StorageOpt = None,
     wait: Annotated[bool, typer.Option("--wait", help="Follow the job's progress until it ends.")] = False,
     as_json: JsonOpt = False,
     workspace: WorkspaceOpt = None,
@@ -84,7 +85,7 @@ def submit(
     request = AnalysisRequest(workspace=str(workspace_of(workspace).root), inputs=inputs or [],
                               manifest=str(manifest) if manifest else None, pose=pose, condition=condition,
                               animal=animal, fps=fps, px_per_mm=px_per_mm, arena_mm=arena_mm, view=view, model=model,
-                              keypoint_map=keypoint_map)
+                              keypoint_map=keypoint_map, storage=storage)
     n = len(request.check())  # before any cluster is reached or started
     if address is None:
         address = default_address()

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from mousegpt.errors import InputError, MouseGPTError
 from mousegpt.inputs import InputSpec, parse_keypoint_map, resolve
+from mousegpt.storage import normalise
 
 LOCAL_ADDRESS = "http://127.0.0.1:8265"
 ADDRESS_ENV = "MOUSEGPT_JOBS_ADDRESS"
@@ -64,12 +65,15 @@ class AnalysisRequest:
     view: str = "top"
     model: str = "mousegpt-tiny"
     keypoint_map: str | None = None
+    storage: str | None = None
+    """Where a new workspace keeps shards, index and clips (``analyze --storage``)."""
 
     def __post_init__(self):
         self.workspace = str(Path(self.workspace).resolve())
         self.inputs = [str(Path(i).resolve()) for i in self.inputs]
         self.manifest = str(Path(self.manifest).resolve()) if self.manifest else None
         self.pose = str(Path(self.pose).resolve()) if self.pose else None
+        self.storage = normalise(self.storage) if self.storage else None
         for name in ("condition", "animal"):
             setattr(self, name, (getattr(self, name) or "").strip() or None)
         for name in ("fps", "px_per_mm", "arena_mm"):  # 0 or empty: read, estimated or measured
@@ -93,7 +97,8 @@ class AnalysisRequest:
                    "--model", self.model, "--json", "--progress-lines", "--job-id", job_id]
         for option, value in (("--manifest", self.manifest), ("--pose", self.pose), ("--condition", self.condition),
                               ("--animal", self.animal), ("--fps", self.fps), ("--px-per-mm", self.px_per_mm),
-                              ("--arena-mm", self.arena_mm), ("--keypoint-map", self.keypoint_map)):
+                              ("--arena-mm", self.arena_mm), ("--keypoint-map", self.keypoint_map),
+                              ("--storage", self.storage)):
             if value is not None:
                 command += [option, str(value)]
         return command

@@ -1,6 +1,7 @@
 """Honest uncertainty: every segment's confidence, its calibration, and what uncertain moments are left out of."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -55,7 +56,7 @@ def test_uncertain_segments_are_left_out_of_profiles_unless_asked(tmp_path):
     table = pq.read_table(shard)
     session = ws.read_shard_session(shard)
     frame = table.to_pandas().assign(confidence=[0.9, 0.9, 0.3, 0.3, 0.9, None])
-    shard.unlink()
+    Path(shard).unlink()
     ws.commit([ws.write_shard(session, frame)])
     kept = profile.load_segments(ws)
     assert kept["behavior"].fillna("none").tolist() == ["walk", "walk", "none", "none", "walk", "walk"]

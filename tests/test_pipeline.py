@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -189,7 +190,7 @@ def test_an_uncommitted_shard_is_committed_not_recomputed(tmp_path, synth_dir, r
     ws = Workspace(tmp_path / "ws")
     spec = InputSpec(video=str(synth_dir / "control_m04.mp4"), px_per_mm=1.104)
     (first,) = analyze(spec, ws, load_model(), embedder)
-    written = ws.shard_path(first.session_id).stat().st_mtime_ns
+    written = Path(ws.shard_path(first.session_id)).stat().st_mtime_ns
     report = run([spec], ws)
     assert (report["sessions"], report["segments"], report["frames"]) == (1, first.segments, FRAMES)
-    assert ws.shard_path(first.session_id).stat().st_mtime_ns == written
+    assert Path(ws.shard_path(first.session_id)).stat().st_mtime_ns == written

@@ -1,5 +1,6 @@
 import json
 import shutil
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -55,12 +56,12 @@ def test_commit_is_idempotent_and_indexes_every_segment(tmp_path):
 def test_a_bad_shard_changes_nothing(tmp_path):
     ws = Workspace(tmp_path)
     ws.commit([make_shard(ws, "aaa", "control")[0]])
-    before = counts(ws), ws.index_path().read_bytes()
+    before = counts(ws), Path(ws.index_path()).read_bytes()
     good = make_shard(ws, "bbb", "stim", seed=3)[0]
     bad = make_shard(ws, "ccc", "stim", seed=4, drop="torso")[0]
     with pytest.raises(WorkspaceError, match=r"ccc.parquet: cannot commit this shard, nothing was committed"):
         ws.commit([good, bad])
-    assert (counts(ws), ws.index_path().read_bytes()) == before
+    assert (counts(ws), Path(ws.index_path()).read_bytes()) == before
 
 
 def test_newer_schema_is_refused_and_left_untouched(tmp_path):
@@ -107,8 +108,8 @@ def test_a_v1_catalogue_is_upgraded_when_opened_for_writing(tmp_path):
 def test_missing_index_is_rebuilt_from_the_catalogue(tmp_path):
     ws = Workspace(tmp_path)
     _, vectors = make_shard(ws, "aaa", "control", n=6, seed=9)
-    ws.commit([ws.shard_dir / "aaa.parquet"])
-    ws.index_path().unlink()
+    ws.commit([str(ws.shard_dir / "aaa.parquet")])
+    Path(ws.index_path()).unlink()
     scores, ids = ws.load_index().search(vectors[2], k=1)
     assert scores[0] == pytest.approx(1.0, abs=1e-5)
     with ws.connect(read_only=True) as con:
@@ -127,12 +128,12 @@ def test_content_hash_depends_on_bytes_not_names(tmp_path):
 def test_an_index_left_from_an_earlier_catalogue_is_never_used(tmp_path):
     ws = Workspace(tmp_path)
     ws.commit([make_shard(ws, "aaa", "control", n=6, seed=1)[0]])
-    old_index = ws.index_path()
+    old_index = Path(ws.index_path())
     ws.catalog_path.unlink()  # the catalogue is rebuilt in place; index/ stays behind
     shutil.rmtree(ws.shard_dir)
     _, vectors = make_shard(ws, "bbb", "stim", n=6, seed=2)  # as many vectors, the same vec_ids
     ws.commit([ws.shard_path("bbb")])
-    assert old_index.exists() and ws.index_path() != old_index
+    assert old_index.exists() and Path(ws.index_path()) != old_index
     scores, _ = ws.load_index().search(vectors[1], k=1)
     assert scores[0] == pytest.approx(1.0, abs=1e-5)
 

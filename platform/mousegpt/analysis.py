@@ -21,7 +21,7 @@ from mousegpt import crops as crops_mod
 from mousegpt import kinematics, landmarks, pose, qc, segments, tracking, video
 from mousegpt.describe import BehaviorModel
 from mousegpt.embed import TextEmbedder
-from mousegpt.errors import InputError
+from mousegpt.errors import InputError, WorkspaceError
 from mousegpt.inputs import InputSpec
 from mousegpt.store import Workspace, content_hash
 
@@ -236,10 +236,10 @@ def prepare(spec: InputSpec, workspace: Workspace, known: set[str] = frozenset()
     if all(i in known for i in ids):
         prepared.done = [SessionResult(input=spec.name, session_id=i, individual=name, skipped=True)
                          for i, name in zip(ids, individuals)]
-    elif all(workspace.shard_path(i).exists() for i in ids):
+    elif all(workspace.has_shard(i) for i in ids) and (done := _from_shards(spec, workspace, ids, warnings)):
         # Analysed before but never committed (the commit failed or was interrupted): the
-        # shards are complete (written atomically), so they are committed as they are.
-        prepared.done = [_from_shard(spec, workspace.shard_path(i)) for i in ids]
+        # shards are complete (written whole), so they are committed as they are.
+        prepared.done = done
     elif spec.video:
         prepared.background = tracking.estimate_background(spec.video, empty_arena=spec.background)
         if ds is None:
@@ -446,10 +446,20 @@ def search_vectors(descriptions: list, text_vectors: np.ndarray) -> np.ndarray:
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-12)
 
 
-def _from_shard(spec: InputSpec, shard) -> SessionResult:
-    session = Workspace.read_shard_session(shard)
-    return SessionResult(
-        input=spec.name, session_id=session["session_id"], individual=session.get("individual"), shard=str(shard),
-        frames=int(session["n_frames"]), segments=pq.read_metadata(shard).num_rows,
-        px_per_mm=session.get("px_per_mm"), px_per_mm_source=session.get("px_per_mm_source"),
-        qc=json.loads(session["qc"]) if session.get("qc") else None)
+def _from_shards(spec: InputSpec, workspace: Workspace, ids: list[str], warnings: list[str]) -> list[SessionResult]:
+    """The results of shards left by an earlier run; none (and a warning) when one cannot be
+    read: the input is then analysed again and its shards written anew."""
+    results = []
+    for sid in ids:
+        path = workspace.shard_path(sid)
+        try:
+            session, _ = workspace.read_shard(path, schema_only=True)
+            rows = pq.read_metadata(path, filesystem=workspace.store.arrow).num_rows
+        except (WorkspaceError, OSError) as exc:
+            warnings.append(f"{spec.name}: a shard left by an earlier run cannot be read, so it is analysed again ({exc})")
+            return []
+        results.append(SessionResult(
+            input=spec.name, session_id=session["session_id"], individual=session.get("individual"), shard=path,
+            frames=int(session["n_frames"]), segments=rows, px_per_mm=session.get("px_per_mm"),
+            px_per_mm_source=session.get("px_per_mm_source"), qc=json.loads(session["qc"]) if session.get("qc") else None))
+    return results

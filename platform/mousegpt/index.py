@@ -34,6 +34,14 @@ class VectorIndex:
         """Read an index file; with ``gpu``, also keep a GPU copy for unfiltered searches."""
         return cls(faiss.read_index(str(path)), gpu=gpu)
 
+    @classmethod
+    def from_bytes(cls, data: bytes, gpu: bool = False) -> VectorIndex:
+        """An index from ``to_bytes``'s bytes (as kept in a workspace's storage)."""
+        return cls(faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8)), gpu=gpu)
+
+    def to_bytes(self) -> bytes:
+        return faiss.serialize_index(self.index).tobytes()
+
     @property
     def size(self) -> int:
         return int(self.index.ntotal)

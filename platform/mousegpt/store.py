@@ -6,6 +6,10 @@
   session's metadata rides in the Parquet file's key-value metadata.
 - ``index/segments-<catalog id>.faiss``: the vector index, derived from the catalogue.
 - ``clips/``: cached mp4 clips for the dashboard.
+
+Shards, index and clips live in the workspace folder, or in the ``Storage`` named when the
+catalogue was created (``--storage s3://bucket/prefix``, an NFS path...; recorded in ``meta``,
+so every reader finds them).
 - discovery runs (``mousegpt discover``) live in the catalogue: ``discovery_runs``,
   ``clusters`` and ``segment_clusters``; ``segments.cluster_id`` holds the latest run's.
 
@@ -22,6 +26,7 @@ import os
 import time
 import uuid
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import duckdb
@@ -34,6 +39,7 @@ from mousegpt.embed import DIM
 from mousegpt.errors import WorkspaceError
 from mousegpt.index import VectorIndex
 from mousegpt.segments import FACT_COLUMNS
+from mousegpt.storage import Storage
 
 SCHEMA_VERSION = 6
 
@@ -114,26 +120,46 @@ MIGRATIONS = {
 @dataclass(frozen=True)
 class Workspace:
     root: Path
+    storage_url: str | None = None
+    """Where shards, index and clips live: None for the one the catalogue records (the
+    workspace folder by default); a catalogue made without one records it on creation."""
 
     @property
     def catalog_path(self) -> Path:
         return self.root / "catalog.duckdb"
 
+    @cached_property
+    def store(self) -> Storage:
+        """The storage of shards, index and clips: the one given, else the catalogue's, else the folder."""
+        if self.storage_url:
+            return Storage(self.storage_url)
+        if self.exists():
+            with self.connect(read_only=True) as con:
+                row = con.execute("SELECT value FROM meta WHERE key = 'storage'").fetchone()
+            if row:
+                return Storage(row[0])
+        return Storage(str(self.root.resolve()))
+
     @property
     def shard_dir(self) -> Path:
+        """The shards' folder when they are kept in the workspace folder."""
         return self.root / "segments"
 
-    def index_path(self, con: duckdb.DuckDBPyConnection | None = None) -> Path:
-        """The FAISS file of this catalogue; named after the catalogue's id, so an index left
-        from another catalogue (a workspace rebuilt in place) is never mistaken for its own."""
+    def index_path(self, con: duckdb.DuckDBPyConnection | None = None) -> str:
+        """The FAISS file of this catalogue (in ``store``); named after the catalogue's id, so an
+        index left from another catalogue (a workspace rebuilt in place) is never mistaken for its own."""
+        return self.store.path(self._index_name(con))
+
+    def _index_name(self, con: duckdb.DuckDBPyConnection | None = None) -> str:
         if con is None:
             with self.connect(read_only=True) as own:
-                return self.index_path(own)
+                return self._index_name(own)
         catalog_id = con.execute("SELECT value FROM meta WHERE key = 'catalog_id'").fetchone()[0]
-        return self.root / "index" / f"segments-{catalog_id}.faiss"
+        return f"index/segments-{catalog_id}.faiss"
 
     @property
     def clip_dir(self) -> Path:
+        """The clips' folder when they are kept in the workspace folder."""
         return self.root / "clips"
 
     def exists(self) -> bool:
@@ -162,6 +188,8 @@ class Workspace:
                 time.sleep(0.2)
         try:
             self._check_schema(con, create=not read_only)
+            if not read_only and self.storage_url:
+                self._check_storage(con)
         except BaseException:
             con.close()
             raise
@@ -193,6 +221,19 @@ class Workspace:
         con.execute("CREATE SEQUENCE IF NOT EXISTS vec_ids START 0 MINVALUE 0")
         con.execute("COMMIT")
 
+    def _check_storage(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Record the storage given for a new catalogue; refuse one that differs from the
+        catalogue's (its shards and index are elsewhere)."""
+        row = con.execute("SELECT value FROM meta WHERE key = 'storage'").fetchone()
+        recorded = row[0] if row else str(self.root.resolve())
+        if recorded.rstrip("/") == self.storage_url.rstrip("/"):
+            return
+        if row is None and con.execute("SELECT count(*) FROM sessions").fetchone()[0] == 0:
+            con.execute("INSERT INTO meta VALUES ('storage', ?)", [self.storage_url])
+            return
+        raise WorkspaceError(f"{self.catalog_path}: this catalogue keeps its shards and index in {recorded}, "
+                             f"not in --storage {self.storage_url}; give the same storage or a new workspace")
+
     def _migrate(self, con: duckdb.DuckDBPyConnection, version: int, writable: bool) -> None:
         """Bring an older catalogue up to SCHEMA_VERSION in one transaction (all or nothing)."""
         if any(v not in MIGRATIONS for v in range(version, SCHEMA_VERSION)):
@@ -211,8 +252,12 @@ class Workspace:
             con.execute("ROLLBACK")
             raise WorkspaceError(f"{self.catalog_path}: upgrading the catalogue failed ({str(exc).splitlines()[0]})") from None
 
-    def shard_path(self, session_id: str) -> Path:
-        return self.shard_dir / f"{session_id}.parquet"
+    def shard_path(self, session_id: str) -> str:
+        """The session's shard, in ``store``."""
+        return self.store.path(f"segments/{session_id}.parquet")
+
+    def has_shard(self, session_id: str) -> bool:
+        return self.store.exists(f"segments/{session_id}.parquet")
 
     def session_ids(self) -> set[str]:
         if not self.exists():
@@ -220,47 +265,46 @@ class Workspace:
         with self.connect(read_only=True) as con:
             return {r[0] for r in con.execute("SELECT session_id FROM sessions").fetchall()}
 
-    def jobs(self) -> pd.DataFrame:
-        """Committed analyses, newest first: ``job_id, started_at, finished_at, inputs,
-        sessions_added, segments_added, failed`` (the number of inputs that failed)."""
-        with self.connect(read_only=True) as con:
-            table = con.execute(f"SELECT {', '.join(JOB_COLUMNS)} FROM jobs WHERE kind = 'analyze' "
-                                "ORDER BY started_at DESC").fetchdf()
-        table["failed"] = [len(json.loads(f)) if f else 0 for f in table["failed"]]
-        return table.drop(columns="kind")
-
     # -- shards (workers) ----------------------------------------------------------------
-    def write_shard(self, session: dict, segments: pd.DataFrame) -> Path:
-        """Write one session's segments (and its metadata) as a Parquet shard, atomically."""
-        self.shard_dir.mkdir(parents=True, exist_ok=True)
-        path = self.shard_path(session["session_id"])
+    def write_shard(self, session: dict, segments: pd.DataFrame) -> str:
+        """Write one session's segments (and its metadata) as a Parquet shard, whole or not at all."""
         table = pa.Table.from_pandas(segments, preserve_index=False)
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"mousegpt.session": json.dumps(session).encode()})
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        pq.write_table(table, tmp)
-        tmp.replace(path)
-        return path
+        return self.store.write_with(f"segments/{session['session_id']}.parquet",
+                                     lambda path: pq.write_table(table, path, filesystem=self.store.arrow))
 
-    @staticmethod
-    def read_shard_session(path: Path) -> dict:
-        metadata = pq.read_schema(path).metadata or {}
-        if b"mousegpt.session" not in metadata:
-            raise WorkspaceError(f"{path}: not a mousegpt segment shard (no session metadata)")
-        return json.loads(metadata[b"mousegpt.session"])
+    def read_shard(self, path: str, schema_only: bool = False) -> tuple[dict, pa.Table | pa.Schema]:
+        """A shard's session metadata, and its table (or only its schema); a shard that cannot
+        be read is a ``WorkspaceError`` naming it."""
+        where = path if self.store.is_local else self.store.fs.unstrip_protocol(path)
+        try:
+            read = pq.read_schema if schema_only else pq.read_table
+            table = read(str(path), filesystem=self.store.arrow)
+        except (OSError, pa.ArrowException) as exc:
+            raise WorkspaceError(f"{where}: cannot read this shard ({str(exc).splitlines()[0]})") from None
+        metadata = table.metadata if schema_only else table.schema.metadata
+        if b"mousegpt.session" not in (metadata or {}):
+            raise WorkspaceError(f"{where}: not a mousegpt segment shard (no session metadata)")
+        return json.loads(metadata[b"mousegpt.session"]), table
+
+    def read_shard_session(self, path: str) -> dict:
+        return self.read_shard(path, schema_only=True)[0]
 
     # -- commit (driver only) ----------------------------------------------------------------
-    def commit(self, shards: list[Path], job: dict | None = None) -> tuple[int, int]:
+    def commit(self, shards: list[str], job: dict | None = None) -> tuple[int, int]:
         """Load shards into the catalogue in one transaction; sessions already there are skipped.
 
-        Returns (sessions added, segments added). On any error nothing is changed.
+        Returns (sessions added, segments added). On any error, a shard that cannot be read
+        among them, nothing is changed.
         """
         added_sessions = added_segments = 0
         with self.connect() as con:
             known = {r[0] for r in con.execute("SELECT session_id FROM sessions").fetchall()}
             con.execute("BEGIN")
+            path = None
             try:
                 for path in shards:
-                    session = self.read_shard_session(path)
+                    session, table = self.read_shard(path)
                     if session["session_id"] in known:
                         continue
                     known.add(session["session_id"])
@@ -269,10 +313,11 @@ class Workspace:
                         f"INSERT INTO sessions ({', '.join(row)}, added_at) VALUES ({', '.join('?' * len(row))}, now())",
                         list(row.values()))
                     shard_columns = [c for c in SEGMENT_COLUMNS if c not in ("vec_id", "cluster_id")]
+                    con.register("shard", table)
                     n = con.execute(
                         f"INSERT INTO segments ({', '.join(shard_columns)}, vec_id) "
-                        f"SELECT {', '.join(shard_columns)}, nextval('vec_ids') FROM read_parquet(?)",
-                        [str(path)]).fetchone()[0]
+                        f"SELECT {', '.join(shard_columns)}, nextval('vec_ids') FROM shard").fetchone()[0]
+                    con.unregister("shard")
                     added_sessions += 1
                     added_segments += n
                 if job is not None:
@@ -283,6 +328,9 @@ class Workspace:
             except duckdb.Error as exc:
                 con.execute("ROLLBACK")
                 raise WorkspaceError(f"{path}: cannot commit this shard, nothing was committed ({str(exc).splitlines()[0]})") from None
+            except WorkspaceError as exc:
+                con.execute("ROLLBACK")
+                raise WorkspaceError(f"{exc}; nothing was committed") from None
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
@@ -294,8 +342,8 @@ class Workspace:
         """The FAISS index brought up to date with the catalogue (new vectors appended, or
         rebuilt if it does not match); written back to disk only by the writer (``save``)."""
         n_segments = con.execute("SELECT count(*) FROM segments").fetchone()[0]
-        path = self.index_path(con)
-        index = VectorIndex.load(path) if path.exists() else VectorIndex.empty(DIM)
+        name = self._index_name(con)
+        index = VectorIndex.from_bytes(self.store.read_bytes(name)) if self.store.exists(name) else VectorIndex.empty(DIM)
         if index.size > 0:
             # The index must hold exactly the catalogue's first vectors: compare its last id.
             expected = con.execute("SELECT vec_id FROM segments ORDER BY vec_id LIMIT 1 OFFSET ?", [index.size - 1]).fetchone()
@@ -306,7 +354,7 @@ class Workspace:
             rows = con.execute("SELECT vec_id, embedding FROM segments ORDER BY vec_id OFFSET ?", [index.size]).fetchnumpy()
             index.add(rows["vec_id"], np.stack(rows["embedding"]))
             if save:
-                index.save(path)
+                self.store.write_bytes(name, index.to_bytes())
         return VectorIndex(index.index, gpu=gpu) if gpu else index
 
     def load_index(self, gpu: bool = False) -> VectorIndex:
