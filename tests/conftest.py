@@ -23,6 +23,22 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on at ``host`` right now."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+# The S3 server of tests/test_storage.py (moto, on loopback) and its test credentials, set
+# before any Ray starts, so that its workers reach it too; never a real account's.
+S3_ENDPOINT = f"http://127.0.0.1:{free_port()}"
+os.environ.update(AWS_ENDPOINT_URL=S3_ENDPOINT, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+                  AWS_DEFAULT_REGION="us-east-1")
+for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+    os.environ.pop(_name, None)
+
+
 def _required(folder: Path, what: str) -> Path:
     if not folder.is_dir():
         reason = f"{what} not found at {folder}"
@@ -97,13 +113,6 @@ def truth_share(video: str | Path, start_s: float, end_s: float, behavior: str) 
     truth = pd.read_parquet(str(video).replace(".mp4", ".truth.parquet"))
     inside = truth[(truth.time_s >= start_s) & (truth.time_s < end_s)]
     return float((inside.behavior == behavior).mean())
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on at ``host`` right now."""
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,6 @@
 (moto's server mode, started here on loopback) and another folder (as an NFS mount would be)."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,32 +12,22 @@ from mousegpt.errors import WorkspaceError
 from mousegpt.storage import Storage
 from mousegpt.store import Workspace
 
-from .conftest import free_port
+from .conftest import S3_ENDPOINT
 from .test_store import counts, make_shard
 
-S3_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-
-
 @pytest.fixture(scope="module")
-def s3(tmp_path_factory):
-    """A moto S3 server on loopback with a bucket ``lab``; its environment for clients."""
+def s3():
+    """A moto S3 server on loopback, where the test environment's AWS_ENDPOINT_URL points
+    (``conftest``), with a bucket ``lab``."""
     from moto.server import ThreadedMotoServer
 
-    port = free_port()
+    port = int(S3_ENDPOINT.rsplit(":", 1)[1])
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
-    env = S3_ENV | {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
     try:
         Storage("s3://lab").fs.mkdir("lab")
-        yield env
+        yield
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         server.stop()
 
 
@@ -51,14 +40,12 @@ def pose_inputs(tmp_path_factory) -> Path:
     return out
 
 
-def test_analyze_into_s3_then_search_from_it(s3, pose_inputs, tmp_path):
+def test_analyze_into_s3_then_search_from_it(s3, pose_inputs, tmp_path, ray_local):
+    from jobs.analyze import run
+    from mousegpt.inputs import read_manifest
+
     ws = tmp_path / "ws"
-    result = subprocess.run(  # its own embedded Ray: the workers see the S3 settings
-        [sys.executable, "-m", "mousegpt.cli", "analyze", "--manifest", str(pose_inputs / "manifest.csv"),
-         "--workspace", str(ws), "--storage", "s3://lab/mousegpt", "--json"],
-        capture_output=True, text=True, env=os.environ | s3, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout)
+    report = run(read_manifest(pose_inputs / "manifest.csv"), Workspace(ws, "s3://lab/mousegpt"))
     assert report["sessions"] == 2 and report["failed"] == []
     store = Storage("s3://lab/mousegpt")
     shards = store.fs.ls("lab/mousegpt/segments")
@@ -76,7 +63,7 @@ def test_analyze_into_s3_then_search_from_it(s3, pose_inputs, tmp_path):
     other = subprocess.run(
         [sys.executable, "-m", "mousegpt.cli", "analyze", "--manifest", str(pose_inputs / "manifest.csv"),
          "--workspace", str(ws), "--storage", str(tmp_path / "elsewhere")], capture_output=True, text=True,
-        env=os.environ | s3, timeout=120)
+        timeout=120)
     assert other.returncode == 1
     assert other.stderr.strip().splitlines()[-1] == (
         f"error: {ws / 'catalog.duckdb'}: this catalogue keeps its shards and index in s3://lab/mousegpt, not in "

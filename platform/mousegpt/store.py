@@ -265,6 +265,15 @@ class Workspace:
         with self.connect(read_only=True) as con:
             return {r[0] for r in con.execute("SELECT session_id FROM sessions").fetchall()}
 
+    def jobs(self) -> pd.DataFrame:
+        """Committed analyses, newest first: ``job_id, started_at, finished_at, inputs,
+        sessions_added, segments_added, failed`` (the number of inputs that failed)."""
+        with self.connect(read_only=True) as con:
+            table = con.execute(f"SELECT {', '.join(JOB_COLUMNS)} FROM jobs WHERE kind = 'analyze' "
+                                "ORDER BY started_at DESC").fetchdf()
+        table["failed"] = [len(json.loads(f)) if f else 0 for f in table["failed"]]
+        return table.drop(columns="kind")
+
     # -- shards (workers) ----------------------------------------------------------------
     def write_shard(self, session: dict, segments: pd.DataFrame) -> str:
         """Write one session's segments (and its metadata) as a Parquet shard, whole or not at all."""
