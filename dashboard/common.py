@@ -183,14 +183,21 @@ def show_moment(root: Path, hit: dict, title: str) -> None:
         text.markdown(d["overall"])
         text.caption(f"Head: {d['head']}  \nLimbs: {d['limbs']}  \nTorso: {d['torso']}  \n"
                      f"Keywords: {', '.join(d['keywords'])}")
-        try:
-            data = clip_for(Workspace(root).store, hit["segment_id"], hit["video"], hit["start_s"], hit["end_s"])
-        except Exception as exc:  # a moved, unreadable or truncated video: say so, keep the page
-            clip.warning(f"no clip: {redact(str(exc), root, Path(hit['video']).parent if hit['video'] else None)}")
-        else:
-            if data is None:
-                clip.caption("Pose-only session: no video to show.")
-            else:
-                clip.video(data, format="video/mp4", loop=True, autoplay=False)
+        show_clip(clip, root, hit["segment_id"], hit["video"], hit["start_s"], hit["end_s"])
+
+
+def show_clip(place, root: Path, name: str, video: str | None, start_s: float, end_s: float,
+              autoplay: bool = False) -> None:
+    """The clip ``name`` of ``video`` between two times (s) in ``place`` (a Streamlit container);
+    a note instead for a pose-only session, and a warning for a video that cannot be read."""
+    try:
+        data = clip_for(Workspace(root).store, name, video, start_s, end_s)
+    except Exception as exc:  # a moved, unreadable or truncated video: say so, keep the page
+        place.warning(f"no clip: {redact(str(exc), root, Path(video).parent if video else None)}")
+        return
+    if data is None:
+        place.caption("Pose-only session: no video to show.")
+    else:
+        place.video(data, format="video/mp4", loop=True, autoplay=autoplay)
 
 

@@ -11,8 +11,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboard.common import discovery, redact, sessions_quality
-from mousegpt.clips import clip_for
+from dashboard.common import discovery, sessions_quality, show_clip
 from mousegpt.profile import bouts
 from mousegpt.search import flat_segments, list_segments
 from mousegpt.store import Workspace
@@ -108,16 +107,8 @@ def render(root: Path) -> None:
     chosen = table.loc[bout]
     video = segments["video"].iloc[0]
     end = min(chosen["end_s"], chosen["start_s"] + MAX_CLIP_S)
-    try:
-        data = clip_for(Workspace(root).store, f"bout-{row['session_id']}-{chosen['start_s']:.2f}-{end:.2f}",
-                        video, chosen["start_s"], end)
-    except Exception as exc:  # a moved or unreadable video: say so, keep the page
-        st.warning(f"no clip: {redact(str(exc), root, Path(video).parent if video else None)}")
-    else:
-        if data is None:
-            st.caption("Pose-only session: no video to show.")
-        else:
-            st.video(data, format="video/mp4", loop=True, autoplay=True)
+    show_clip(st, root, f"bout-{row['session_id']}-{chosen['start_s']:.2f}-{end:.2f}", video, chosen["start_s"], end,
+              autoplay=True)
     st.markdown("##### Export")
     scope = st.radio("Of", ["this session", "every session"], horizontal=True, key="export-scope")
     if scope == "every session":

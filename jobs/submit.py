@@ -27,6 +27,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from mousegpt.access import is_loopback
 from mousegpt.errors import InputError, MouseGPTError
 from mousegpt.inputs import InputSpec, parse_keypoint_map, resolve
 from mousegpt.storage import normalise
@@ -159,13 +160,18 @@ def parse_progress(log: str) -> dict | None:
     return None
 
 
-def auth_headers() -> dict[str, str]:
-    """The bearer token of Ray's token authentication, where this user has one: ``$RAY_AUTH_TOKEN``,
-    the file ``$RAY_AUTH_TOKEN_PATH``, or ``~/.ray/auth_token`` (written by a head started here)."""
+def auth_headers(address: str) -> dict[str, str]:
+    """The bearer token of Ray's token authentication for the job server at ``address``:
+    ``$RAY_AUTH_TOKEN`` (or the file ``$RAY_AUTH_TOKEN_PATH``) wherever it is; this user's
+    ``~/.ray/auth_token``, written by a head started here, only for a head on this machine."""
+    from urllib.parse import urlparse
+
     token = os.environ.get("RAY_AUTH_TOKEN")
-    path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
-    if not token and path.is_file():
-        token = path.read_text().strip()
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH")
+    if not path and is_loopback(urlparse(address).hostname):
+        path = str(Path.home() / ".ray" / "auth_token")
+    if not token and path and Path(path).is_file():
+        token = Path(path).read_text().strip()
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
@@ -174,7 +180,7 @@ def _reachable(address: str, timeout_s: float = 3.0) -> bool:
     import requests
 
     try:
-        answer = requests.get(address.rstrip("/") + "/api/version", headers=auth_headers(), timeout=timeout_s)
+        answer = requests.get(address.rstrip("/") + "/api/version", headers=auth_headers(address), timeout=timeout_s)
     except requests.RequestException:
         return False
     return answer.ok or answer.status_code in (401, 403)
@@ -227,7 +233,7 @@ class Jobs:
         try:
             from ray.job_submission import JobSubmissionClient
 
-            self.client = JobSubmissionClient(self.address, headers=auth_headers())
+            self.client = JobSubmissionClient(self.address, headers=auth_headers(self.address))
         except Exception as exc:  # ConnectionError, ValueError for a malformed address, ...
             reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
             raise MouseGPTError(f"cannot reach the Ray job server at {self.address} ({reason[:200]}); {hint}") from None

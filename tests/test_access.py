@@ -58,3 +58,17 @@ def test_servers_refuse_to_listen_on_the_network_without_a_token(command, tmp_pa
     assert result.returncode == 1
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("error: --host 0.0.0.0: the ") and "give --token (or set MOUSEGPT_TOKEN)" in line
+
+
+def test_the_local_ray_token_goes_only_to_a_head_on_this_machine(tmp_path, monkeypatch):
+    from jobs.submit import auth_headers
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("RAY_AUTH_TOKEN", raising=False)
+    monkeypatch.delenv("RAY_AUTH_TOKEN_PATH", raising=False)
+    (tmp_path / ".ray").mkdir()
+    (tmp_path / ".ray" / "auth_token").write_text("local-head-token\n")
+    assert auth_headers("http://127.0.0.1:8265") == {"Authorization": "Bearer local-head-token"}
+    assert auth_headers("http://cluster.example.org:8265") == {}  # another machine's head never gets it
+    monkeypatch.setenv("RAY_AUTH_TOKEN", "given-for-the-cluster")
+    assert auth_headers("http://cluster.example.org:8265") == {"Authorization": "Bearer given-for-the-cluster"}

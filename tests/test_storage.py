@@ -119,3 +119,13 @@ def test_a_failed_local_write_leaves_no_temporary_file(tmp_path):
     with pytest.raises(OSError, match="No space left"):
         store.write_with("segments/x.parquet", torn)
     assert list((tmp_path / "bulk" / "segments").iterdir()) == []
+
+
+def test_a_fresh_workspace_object_commits_into_the_recorded_storage(tmp_path):
+    """The storage is read from the catalogue through the open writing connection: a second
+    connection to the same file from this process would be refused by DuckDB."""
+    writer = Workspace(tmp_path / "ws", str(tmp_path / "nfs"))
+    writer.connect().close()  # records the storage in a new catalogue
+    shard, _ = make_shard(writer, "aaa", "control", n=6)
+    assert Workspace(tmp_path / "ws").commit([shard]) == (1, 6)
+    assert len(list((tmp_path / "nfs" / "index").glob("*.faiss"))) == 1

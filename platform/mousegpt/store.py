@@ -131,14 +131,23 @@ class Workspace:
     @cached_property
     def store(self) -> Storage:
         """The storage of shards, index and clips: the one given, else the catalogue's, else the folder."""
+        if self.storage_url or not self.exists():
+            return self._store_of(None)
+        with self.connect(read_only=True) as con:
+            return self.store_in(con)
+
+    def store_in(self, con: duckdb.DuckDBPyConnection) -> Storage:
+        """``store``, read through an open connection (a second one to the same file, while
+        this process writes it, is refused by DuckDB)."""
+        if "store" not in self.__dict__:
+            self.__dict__["store"] = self._store_of(con)
+        return self.__dict__["store"]
+
+    def _store_of(self, con: duckdb.DuckDBPyConnection | None) -> Storage:
         if self.storage_url:
             return Storage(self.storage_url)
-        if self.exists():
-            with self.connect(read_only=True) as con:
-                row = con.execute("SELECT value FROM meta WHERE key = 'storage'").fetchone()
-            if row:
-                return Storage(row[0])
-        return Storage(str(self.root.resolve()))
+        row = con.execute("SELECT value FROM meta WHERE key = 'storage'").fetchone() if con is not None else None
+        return Storage(row[0] if row else str(self.root.resolve()))
 
     @property
     def shard_dir(self) -> Path:
@@ -148,7 +157,7 @@ class Workspace:
     def index_path(self, con: duckdb.DuckDBPyConnection | None = None) -> str:
         """The FAISS file of this catalogue (in ``store``); named after the catalogue's id, so an
         index left from another catalogue (a workspace rebuilt in place) is never mistaken for its own."""
-        return self.store.path(self._index_name(con))
+        return (self.store if con is None else self.store_in(con)).path(self._index_name(con))
 
     def _index_name(self, con: duckdb.DuckDBPyConnection | None = None) -> str:
         if con is None:
@@ -308,6 +317,7 @@ class Workspace:
         """
         added_sessions = added_segments = 0
         with self.connect() as con:
+            self.store_in(con)
             known = {r[0] for r in con.execute("SELECT session_id FROM sessions").fetchall()}
             con.execute("BEGIN")
             path = None
@@ -351,6 +361,7 @@ class Workspace:
         """The FAISS index brought up to date with the catalogue (new vectors appended, or
         rebuilt if it does not match); written back to disk only by the writer (``save``)."""
         n_segments = con.execute("SELECT count(*) FROM segments").fetchone()[0]
+        self.store_in(con)
         name = self._index_name(con)
         index = VectorIndex.from_bytes(self.store.read_bytes(name)) if self.store.exists(name) else VectorIndex.empty(DIM)
         if index.size > 0:
