@@ -45,16 +45,31 @@ def choices(data_root: str, workspace: str) -> tuple[list[str], list[str]]:
     return inputs, manifests
 
 
-def _request(root: Path, data_root: Path) -> AnalysisRequest | None:
-    """The form; the request once submitted."""
-    inputs, manifests = choices(str(data_root), str(root))
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _request(root: Path, data_root: Path | None) -> AnalysisRequest | None:
+    """The form; the request once submitted. Inputs are chosen under the data root, or given
+    as object-store URLs (read on the cluster's nodes with their own credentials)."""
+    inputs, manifests = choices(str(data_root), str(root)) if data_root is not None else ([], [])
     with st.form("analyse"):
         source = st.radio("Inputs", ["Files and folders", "A manifest"], horizontal=True, key="source")
-        picked = st.multiselect(f"Videos, folders or pose files under the data root ({data_root.name}/)", inputs,
-                                key="inputs", help="A folder stands for every video in it.")
+        if data_root is not None:
+            picked = st.multiselect(f"Videos, folders or pose files under the data root ({data_root.name}/)", inputs,
+                                    key="inputs", help="A folder stands for every video in it.")
+        else:
+            picked = []
+            st.caption("Start the dashboard with `--data-root DIR` (or set $MOUSEGPT_DATA_ROOT) to choose files here.")
+        urls = st.text_area("Object-store URLs, one per line", key="urls", height=80,
+                            placeholder="s3://lab/videos/\ns3://lab/pose/m02_dlc.h5",
+                            help="Videos, pose files or folders of videos in s3://, gs://, az:// ...; the "
+                                 "cluster's nodes read them with their own credentials.")
         manifest = st.selectbox("Manifest (CSV: video, animal, condition, fps, px_per_mm, view[, pose, arena_mm])",
                                 ["", *manifests], key="manifest",
                                 help="Its rows carry their own metadata; the fields below apply to files and folders.")
+        manifest_url = st.text_input("…or a manifest's URL", key="manifest-url", placeholder="s3://lab/manifest.csv",
+                                     help="Its relative entries are read from its own folder.")
         left, middle, right = st.columns(3)
         condition = left.text_input("Condition", key="condition", placeholder="e.g. control")
         animal = middle.text_input("Animal", key="animal", placeholder="e.g. m01")
@@ -70,8 +85,10 @@ def _request(root: Path, data_root: Path) -> AnalysisRequest | None:
         submitted = st.form_submit_button("Analyse", type="primary")
     if not submitted:
         return None
-    chosen = {"inputs": [str(data_root / p) for p in picked]} if source == "Files and folders" else \
-        {"manifest": str(data_root / manifest) if manifest else None}
+    if source == "Files and folders":
+        chosen = {"inputs": [str(data_root / p) for p in picked] + _lines(urls)}
+    else:
+        chosen = {"manifest": manifest_url.strip() or (str(data_root / manifest) if manifest else None)}
     return AnalysisRequest(workspace=str(root), condition=condition, animal=animal, view=view, fps=fps,
                            px_per_mm=px_per_mm, arena_mm=arena_mm, model=model.strip() or "mousegpt-tiny", **chosen)
 
@@ -149,13 +166,9 @@ def render(root: Path, data_root: Path | None) -> None:
     address = st.text_input("Ray cluster (job server)", value=default_address(), key="address",
                             help=f"A cluster head's dashboard, http://HEAD:8265. {LOCAL_ADDRESS} is a local head, "
                                  "started when you submit if none answers.")
-    if data_root is None:
-        st.info("Start the dashboard with `--data-root DIR` (or set $MOUSEGPT_DATA_ROOT) to choose inputs here; "
-                "the command line can always submit: `mousegpt submit VIDEO...`.")
-    else:
-        request = _request(root, data_root)
-        if request is not None:
-            _submit(request, address, root, data_root)
+    request = _request(root, data_root)
+    if request is not None:
+        _submit(request, address, root, data_root)
     st.markdown("##### Jobs")
     follow(address, root, data_root)
     past = history(root)

@@ -34,9 +34,10 @@ def _print_qc(rows: list[dict]) -> None:
 
 
 InputsArg = Annotated[Optional[list[str]], typer.Argument(
-    metavar="[INPUT]...", help="Videos, folders of videos, or pose files alone.")]
-ManifestOpt = Annotated[Optional[Path], typer.Option(
-    help="CSV: video, animal, condition, fps, px_per_mm, view[, pose, arena_mm, background].")]
+    metavar="[INPUT]...", help="Videos, folders of videos, or pose files alone: paths, or object-store URLs "
+    "(s3://bucket/videos/, read with the usual AWS_* settings).")]
+ManifestOpt = Annotated[Optional[str], typer.Option(
+    help="CSV: video, animal, condition, fps, px_per_mm, view[, pose, arena_mm, background]; a path or a URL.")]
 PoseOpt = Annotated[Optional[str], typer.Option(
     help="Pose file (DeepLabCut, SLEAP, NWB, LightningPose) for the one video given.")]
 ConditionOpt = Annotated[Optional[str], typer.Option(help="Experimental condition of these inputs.")]
@@ -90,7 +91,7 @@ def analyze(
     view: ViewOpt = "top",
     arena_mm: ArenaOpt = None,
     keypoint_map: KeypointMapOpt = None,
-    background: Annotated[Optional[Path], typer.Option(
+    background: Annotated[Optional[str], typer.Option(
         "--background", help="Image of the empty arena (no mouse; any format OpenCV reads, the videos' size): the "
         "tracker's background, for a mouse that hardly moves [default: estimated from each video].")] = None,
     address: Annotated[Optional[str], typer.Option(help="Ray cluster: auto or ray://host:10001 [default: embedded local Ray].")] = None,
@@ -118,9 +119,9 @@ def analyze(
     from mousegpt.storage import normalise
     from mousegpt.store import Workspace
 
-    specs = resolve(inputs or [], manifest=str(manifest) if manifest else None, pose=pose, condition=condition,
+    specs = resolve(inputs or [], manifest=manifest, pose=pose, condition=condition,
                     animal=animal, fps=fps, px_per_mm=px_per_mm, view=view, arena_mm=arena_mm,
-                    keypoint_map=parse_keypoint_map(keypoint_map), background=str(background) if background else None)
+                    keypoint_map=parse_keypoint_map(keypoint_map), background=background)
     ws = Workspace(workspace_of(workspace).root, normalise(storage) if storage else None)
     err.print(f"analysing {len(specs)} input(s) into {ws.root}" + (f" (shards, index and clips in {storage})" if storage else ""))
     report = run(specs, ws, address=address, model=model, part_seconds=part_seconds, input_timeout=input_timeout,

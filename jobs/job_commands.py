@@ -83,7 +83,7 @@ def submit(
     from jobs.submit import AnalysisRequest, Jobs, default_address, start_local_head
 
     request = AnalysisRequest(workspace=str(workspace_of(workspace).root), inputs=inputs or [],
-                              manifest=str(manifest) if manifest else None, pose=pose, condition=condition,
+                              manifest=manifest, pose=pose, condition=condition,
                               animal=animal, fps=fps, px_per_mm=px_per_mm, arena_mm=arena_mm, view=view, model=model,
                               keypoint_map=keypoint_map, storage=storage)
     n = len(request.check())  # before any cluster is reached or started

@@ -27,6 +27,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from mousegpt import sources
 from mousegpt.access import is_loopback
 from mousegpt.errors import InputError, MouseGPTError
 from mousegpt.inputs import InputSpec, parse_keypoint_map, resolve
@@ -71,9 +72,9 @@ class AnalysisRequest:
 
     def __post_init__(self):
         self.workspace = str(Path(self.workspace).resolve())
-        self.inputs = [str(Path(i).resolve()) for i in self.inputs]
-        self.manifest = str(Path(self.manifest).resolve()) if self.manifest else None
-        self.pose = str(Path(self.pose).resolve()) if self.pose else None
+        self.inputs = [sources.absolute(i) for i in self.inputs]  # object-store URLs as they are
+        self.manifest = sources.absolute(self.manifest) if self.manifest else None
+        self.pose = sources.absolute(self.pose) if self.pose else None
         self.storage = normalise(self.storage) if self.storage else None
         for name in ("condition", "animal"):
             setattr(self, name, (getattr(self, name) or "").strip() or None)
@@ -88,7 +89,7 @@ class AnalysisRequest:
                         arena_mm=self.arena_mm, keypoint_map=parse_keypoint_map(self.keypoint_map))
         for spec in specs:
             for path in (spec.video, spec.pose, spec.background):
-                if path is not None and not Path(path).is_file():
+                if path is not None and not sources.exists(path):
                     raise InputError(f"{path}: no such file")
         return specs
 

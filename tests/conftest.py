@@ -7,8 +7,11 @@ MOUSEGPT_REQUIRE_REAL_DATA=1 (as in CI).
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import socket
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -37,6 +40,27 @@ os.environ.update(AWS_ENDPOINT_URL=S3_ENDPOINT, AWS_ACCESS_KEY_ID="testing", AWS
                   AWS_DEFAULT_REGION="us-east-1")
 for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
     os.environ.pop(_name, None)
+# Copies of object-store inputs (mousegpt.sources) go to a folder of this run, not the user's cache.
+os.environ["MOUSEGPT_CACHE"] = tempfile.mkdtemp(prefix="mousegpt-cache-")
+atexit.register(shutil.rmtree, os.environ["MOUSEGPT_CACHE"], ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def s3():
+    """A moto S3 server on loopback, where the test environment's AWS_ENDPOINT_URL points, with
+    a bucket ``lab``; stopped when the session ends."""
+    from moto.server import ThreadedMotoServer
+
+    from mousegpt.storage import Storage
+
+    port = int(S3_ENDPOINT.rsplit(":", 1)[1])
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        Storage("s3://lab").fs.mkdir("lab")
+        yield
+    finally:
+        server.stop()
 
 
 def _required(folder: Path, what: str) -> Path:

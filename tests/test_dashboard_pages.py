@@ -66,7 +66,7 @@ def test_sessions_page_shows_an_ethogram_quality_a_clip_and_exports(analyzed, mo
 
 
 def test_analyse_page_refuses_a_bad_manifest_and_says_when_the_cluster_is_unreachable(
-        tmp_path, monkeypatch, listening_on, synth_dir):
+        tmp_path, monkeypatch, listening_on, synth_dir, s3):
     listening_on("127.0.0.1")
     data = tmp_path / "lab"
     data.mkdir()
@@ -86,6 +86,10 @@ def test_analyse_page_refuses_a_bad_manifest_and_says_when_the_cluster_is_unreac
     assert not at.exception
     # The command line's own error, with the data root's path shortened to its name.
     assert [e.value for e in at.error] == ["lab/not-here.mp4: no such file"]
+    at.radio(key="source").set_value("Files and folders")
+    at.text_area(key="urls").set_value("s3://lab/page/gone.mp4\n")
+    at.button[0].click().run()
+    assert [e.value for e in at.error] == ["s3://lab/page/gone.mp4: no such file"]  # checked in the store itself
     assert not (tmp_path / "ws").exists()
 
 

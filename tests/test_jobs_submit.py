@@ -84,6 +84,22 @@ def test_request_paths_are_absolute_and_zero_means_unknown(tmp_path, monkeypatch
         request.check()
 
 
+def test_object_store_inputs_travel_as_urls_and_a_missing_one_is_refused(s3, tmp_path):
+    from mousegpt.storage import Storage
+
+    Storage("s3://lab").fs.pipe_file("lab/submit/m01.mp4", b"bytes")
+    request = AnalysisRequest(workspace=str(tmp_path / "ws"), inputs=["s3://lab/submit/", "s3://lab/submit/m09.mp4"],
+                              manifest="s3://lab/submit/manifest.csv")
+    command = request.command("mousegpt-analyze-x")
+    assert command[2:4] == ["s3://lab/submit/", "s3://lab/submit/m09.mp4"]
+    assert command[command.index("--manifest") + 1] == "s3://lab/submit/manifest.csv"
+    with pytest.raises(InputError, match=r"^s3://lab/submit/manifest.csv: no such manifest$"):
+        request.check()
+    request.manifest = None
+    with pytest.raises(InputError, match=r"^s3://lab/submit/m09.mp4: no such file$"):
+        request.check()  # the folder's m01.mp4 is there; m09.mp4 is not
+
+
 def test_progress_lines_are_read_back_with_an_eta():
     log = "\n".join(["Running entrypoint", progress_line({"inputs": 4, "inputs_done": 1.0, "sessions": 1,
                                                          "frames": 300, "segments": 20, "elapsed_s": 30.0}),

@@ -1,6 +1,8 @@
-"""Shards, index and clips on storage beyond the workspace folder: an S3-compatible server
-(moto's server mode, started here on loopback) and another folder (as an NFS mount would be)."""
+"""Inputs, shards, index and clips on storage beyond the workspace folder: an S3-compatible
+server (moto's server mode, started by ``conftest.s3`` on loopback) and another folder (as an
+NFS mount would be)."""
 
+import io
 import json
 import subprocess
 import sys
@@ -8,28 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from mousegpt.errors import WorkspaceError
+from mousegpt import sources
+from mousegpt.errors import InputError, WorkspaceError
 from mousegpt.storage import Storage
-from mousegpt.store import Workspace
+from mousegpt.store import Workspace, content_hash
 
-from .conftest import S3_ENDPOINT
+from .conftest import free_port
 from .test_store import counts, make_shard
-
-@pytest.fixture(scope="module")
-def s3():
-    """A moto S3 server on loopback, where the test environment's AWS_ENDPOINT_URL points
-    (``conftest``), with a bucket ``lab``."""
-    from moto.server import ThreadedMotoServer
-
-    port = int(S3_ENDPOINT.rsplit(":", 1)[1])
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        Storage("s3://lab").fs.mkdir("lab")
-        yield
-    finally:
-        server.stop()
-
 
 @pytest.fixture(scope="module")
 def pose_inputs(tmp_path_factory) -> Path:
@@ -40,16 +27,25 @@ def pose_inputs(tmp_path_factory) -> Path:
     return out
 
 
-def test_analyze_into_s3_then_search_from_it(s3, pose_inputs, tmp_path, ray_local):
+def test_analyze_from_s3_into_s3_then_search_from_it(s3, pose_inputs, synth_dir, tmp_path, ray_local):
+    """Inputs, shards and index all in the object store: a manifest of pose files and a folder
+    of videos read by URL, each stage's worker reading its machine's copy."""
     from jobs.analyze import run
-    from mousegpt.inputs import read_manifest
+    from mousegpt.inputs import read_manifest, resolve
+
+    fs = Storage("s3://lab").fs
+    fs.put(str(pose_inputs) + "/", "lab/in/pose/", recursive=True)
+    fs.put_file(str(synth_dir / "control_m01.mp4"), "lab/in/videos/control_m01.mp4")
+    specs = read_manifest("s3://lab/in/pose/manifest.csv") + resolve(["s3://lab/in/videos/"], condition="control")
+    assert [s.pose or s.video for s in specs] == [
+        "s3://lab/in/pose/control_m01.truth_dlc.csv", "s3://lab/in/pose/stim_m02.truth_dlc.csv", "s3://lab/in/videos/control_m01.mp4"]
 
     ws = tmp_path / "ws"
-    report = run(read_manifest(pose_inputs / "manifest.csv"), Workspace(ws, "s3://lab/mousegpt"))
-    assert report["sessions"] == 2 and report["failed"] == []
+    report = run(specs, Workspace(ws, "s3://lab/mousegpt"))
+    assert report["sessions"] == 3 and report["failed"] == []
     store = Storage("s3://lab/mousegpt")
     shards = store.fs.ls("lab/mousegpt/segments")
-    assert len(shards) == 2 and all(s.endswith(".parquet") for s in shards)
+    assert len(shards) == 3 and all(s.endswith(".parquet") for s in shards)
     assert len(store.fs.ls("lab/mousegpt/index")) == 1
     assert sorted(p.name for p in ws.iterdir()) == ["catalog.duckdb"]  # nothing bulky on the local disk
 
@@ -59,6 +55,11 @@ def test_analyze_into_s3_then_search_from_it(s3, pose_inputs, tmp_path, ray_loca
     assert reader.store.url == "s3://lab/mousegpt"
     hits = Searcher(reader).search("a mouse rearing up", k=3)["hits"]  # the index read back from S3
     assert len(hits) == 3 and {h["session_id"] for h in hits} <= {r["session_id"] for r in report["qc"]}
+    with reader.connect(read_only=True) as con:
+        named = con.execute("SELECT session_id, coalesce(video, pose) FROM sessions ORDER BY 2").fetchall()
+    assert [url for _, url in named] == [s.pose or s.video for s in specs]
+    # A session is its bytes, not its name: the video's copy in S3 is the same session as the file.
+    assert named[2][0] == content_hash(synth_dir / "control_m01.mp4")
 
     other = subprocess.run(
         [sys.executable, "-m", "mousegpt.cli", "analyze", "--manifest", str(pose_inputs / "manifest.csv"),
@@ -85,17 +86,75 @@ def test_a_shard_that_cannot_be_read_is_named_and_nothing_is_committed(s3, tmp_p
     assert (counts(ws), ws.store.read_bytes(ws._index_name())) == before
 
 
-def test_a_clip_is_cut_once_and_kept_in_s3(s3, synth_dir):
+def test_a_clip_of_a_video_in_s3_is_cut_once_and_kept_in_s3(s3, synth_dir):
     import av
 
     from mousegpt.clips import clip_for
 
     store = Storage("s3://lab/clips-test")
-    data = clip_for(store, "seg-1", str(synth_dir / "control_m01.mp4"), 2.0, 3.0)
+    store.fs.put_file(str(synth_dir / "control_m01.mp4"), "lab/clips-test/videos/m01.mp4")
+    video = "s3://lab/clips-test/videos/m01.mp4"
+    data = clip_for(store, "seg-1", video, 2.0, 3.0)
     assert store.fs.ls("lab/clips-test/clips") == ["lab/clips-test/clips/seg-1-v2.mp4"]
-    with av.open(__import__("io").BytesIO(data)) as clip:
+    with av.open(io.BytesIO(data)) as clip:
         assert clip.streams.video[0].frames == 50  # 1 s and 0.5 s either side, at 25 fps
-    assert clip_for(store, "seg-1", str(synth_dir / "control_m01.mp4"), 2.0, 3.0) == data  # cached
+    assert clip_for(store, "seg-1", video, 2.0, 3.0) == data  # cached
+    assert not any(sources.cache_dir().rglob("m01.mp4"))  # read in ranges, never copied whole
+    with pytest.raises(InputError, match=r"^s3://lab/clips-test/videos/gone.mp4: no such file$"):
+        clip_for(store, "seg-2", "s3://lab/clips-test/videos/gone.mp4", 2.0, 3.0)
+
+
+def test_an_input_in_s3_is_copied_once_per_version(s3, synth_dir):
+    from mousegpt import video
+
+    fs = Storage("s3://lab").fs
+    fs.put_file(str(synth_dir / "stim_m02.mp4"), "lab/once/m02.mp4")
+    url = "s3://lab/once/m02.mp4"
+    info = video.probe(url)
+    assert (info.path, info.width, info.height, info.fps, info.n_frames) == (url, 640, 480, 25.0, 600)
+    copy = Path(sources.local(url))
+    assert copy.name == "m02.mp4" and copy.read_bytes() == (synth_dir / "stim_m02.mp4").read_bytes()
+    first = copy.stat().st_mtime_ns
+    assert Path(sources.local(url)) == copy and copy.stat().st_mtime_ns == first  # not fetched again
+
+    fs.pipe_file("lab/once/m02.mp4", b"not a video any more")  # the object changes: a new copy
+    changed = Path(sources.local(url))
+    assert changed != copy and changed.read_bytes() == b"not a video any more"
+    with pytest.raises(InputError, match=r"^s3://lab/once/m02.mp4: not a readable video \("):
+        video.probe(url)  # named by its URL, not by the cache's copy
+    with pytest.raises(InputError, match=r"^s3://lab/once/missing.mp4: no such file$"):
+        sources.local("s3://lab/once/missing.mp4")
+
+
+def test_a_failed_copy_leaves_nothing_in_the_cache(s3, tmp_path, monkeypatch):
+    monkeypatch.setenv(sources.CACHE_ENV, str(tmp_path / "cache"))
+    fs = Storage("s3://lab").fs
+    fs.pipe_file("lab/torn/m.mp4", b"x" * 1000)
+    real = sources._fs
+
+    class Torn:
+        def __init__(self, url):
+            self.fs, self.path = real(url)
+
+        def __getattr__(self, name):
+            return getattr(self.fs, name)
+
+        def get_file(self, remote, local):
+            Path(local).write_bytes(b"x" * 10)
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(sources, "_fs", lambda url: (Torn(url), real(url)[1]))
+    with pytest.raises(InputError, match=r"^s3://lab/torn/m.mp4: cannot copy it to .+ \(No space left on device\)$"):
+        sources.local("s3://lab/torn/m.mp4")
+    assert [p.name for p in (tmp_path / "cache").rglob("*") if p.is_file() and p.name != ".lock"] == []
+
+
+def test_an_unreachable_store_is_one_line_naming_the_url(monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    with pytest.raises(InputError) as caught:
+        sources.exists("s3://lab/videos/m01.mp4")
+    assert str(caught.value).startswith("s3://lab/videos/m01.mp4: cannot reach it (") and "\n" not in str(caught.value)
 
 
 def test_another_folder_holds_shards_and_index(tmp_path):

@@ -7,7 +7,6 @@ driver commits the shard it writes).
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ import pyarrow.parquet as pq
 
 from mousegpt import arena as arena_mod
 from mousegpt import crops as crops_mod
-from mousegpt import kinematics, landmarks, pose, qc, segments, tracking, video
+from mousegpt import kinematics, landmarks, pose, qc, segments, sources, tracking, video
 from mousegpt.describe import BehaviorModel
 from mousegpt.embed import TextEmbedder
 from mousegpt.errors import InputError, WorkspaceError
@@ -218,7 +217,7 @@ def prepare(spec: InputSpec, workspace: Workspace, known: set[str] = frozenset()
     sought across the video (not a decode of all of it), and the video is cut into parts of
     about ``part_seconds``. Raises InputError for a bad input."""
     for path in (spec.video, spec.pose):
-        if path is not None and not os.path.exists(path):
+        if path is not None and not sources.exists(path):
             raise InputError(f"{path}: no such file")
     base = content_hash(spec.video, spec.pose)
     if spec.pose is None and base in known:  # checked before tracking, the expensive part

@@ -6,6 +6,7 @@ keyframe before the clip, so cutting a clip late in a long video stays fast.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import uuid
@@ -14,20 +15,25 @@ from pathlib import Path
 
 import av
 
+from mousegpt import sources
 from mousegpt.errors import InputError
 from mousegpt.storage import Storage
 
 
 def cut(video: str | Path, start_s: float, end_s: float, out: Path, pad_s: float = 0.5) -> Path:
-    """Write [start_s - pad_s, end_s + pad_s) of ``video`` to ``out`` (atomically)."""
-    video = Path(video)
-    if not video.exists():
+    """Write [start_s - pad_s, end_s + pad_s) of ``video`` to ``out`` (atomically). A video in an
+    object store is read in ranges around the clip, not copied whole."""
+    if sources.is_url(video):
+        opened = sources.open_remote(video)
+    elif Path(video).exists():
+        opened = contextlib.nullcontext(str(video))
+    else:
         raise InputError(f"{video}: no such file")
     start, end = max(0.0, start_s - pad_s), end_s + pad_s
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.mp4")  # concurrent viewers
     try:
-        with av.open(str(video)) as source, av.open(str(tmp), "w") as target:
+        with opened as readable, av.open(readable) as source, av.open(str(tmp), "w") as target:
             stream = source.streams.video[0]
             rate = stream.average_rate or stream.guessed_rate
             encoder = target.add_stream("libx264", rate=rate)

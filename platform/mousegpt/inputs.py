@@ -7,6 +7,10 @@ container; empty px_per_mm is measured from the arena when ``arena_mm`` (the rea
 the arena floor along the image's x axis, or its diameter) is given, else estimated from the
 mouse's length. ``background`` is an image of the empty arena, of the video's size, that the
 built-in tracker then uses instead of estimating one (for a mouse that hardly moves).
+
+Any of these may be an object-store URL (``s3://lab/videos/m01.mp4``, a folder
+``s3://lab/videos/``, a manifest ``s3://lab/manifest.csv`` whose relative entries are
+then under its folder): see ``sources``.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from mousegpt import sources
 from mousegpt.errors import InputError
 from mousegpt.kinematics import validate_rates
 from mousegpt.pose import POSE_SUFFIXES
@@ -60,8 +65,8 @@ def parse_keypoint_map(text: str | None) -> dict[str, str] | None:
     return {source.strip(): target.strip() for source, target in pairs}
 
 
-def _is_pose_file(path: Path) -> bool:
-    return path.name.lower().endswith(POSE_SUFFIXES)
+def _is_pose_file(path: str) -> bool:
+    return path.lower().endswith(POSE_SUFFIXES)
 
 
 def _validate(spec: InputSpec) -> InputSpec:
@@ -81,9 +86,9 @@ def _check_background(spec: InputSpec) -> None:
 
     if spec.video is None:
         raise InputError(f"{spec.background}: an empty-arena image needs a video; {spec.name} is a pose file alone")
-    if Path(spec.video).exists():
+    if sources.exists(spec.video):
         tracking.read_empty_arena(spec.background, video.probe(spec.video))
-    elif not Path(spec.background).is_file():
+    elif not sources.exists(spec.background):
         raise InputError(f"{spec.background}: no such empty-arena image")
 
 
@@ -97,19 +102,23 @@ def _number(value, column: str, where: str) -> float | None:
 
 
 def read_manifest(path: str | Path) -> list[InputSpec]:
-    path = Path(path)
-    if not path.exists():
+    remote = sources.is_url(path)
+    if not remote:
+        path = Path(path)
+    if not sources.exists(path):
         raise InputError(f"{path}: no such manifest")
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except Exception as exc:
-        raise InputError(f"{path}: not a readable CSV ({exc})") from None
+    with sources.as_local(path) as copy:
+        try:
+            table = pd.read_csv(copy, dtype=str, keep_default_na=False)
+        except Exception as exc:
+            raise InputError(f"{path}: not a readable CSV ({exc})") from None
     if "video" not in table.columns and "pose" not in table.columns:
         raise InputError(f"{path}: a manifest needs a video (or pose) column; found {', '.join(table.columns)}")
     specs = []
     for i, row in enumerate(table.to_dict("records"), start=2):  # line 1 is the header
         where = f"{path}:{i}"
-        rel = lambda v: str((path.parent / v).resolve()) if v else None  # noqa: E731
+        rel = lambda v: (sources.join(sources.parent(path), v) if remote  # noqa: E731
+                         else sources.absolute(v if sources.is_url(v) else str(path.parent / v))) if v else None
         if not (row.get("video", "").strip() or row.get("pose", "").strip()):
             raise InputError(f"{where}: row has neither a video nor a pose file")
         specs.append(_validate(InputSpec(
@@ -130,25 +139,27 @@ def resolve(
     manifest); so does ``background``, an empty-arena image for every video."""
     validate_rates(fps, px_per_mm, "command line")
     specs: list[InputSpec] = read_manifest(manifest) if manifest else []
-    paths: list[Path] = []
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir():
-            found = sorted(f for f in p.iterdir() if f.suffix.lower() in VIDEO_SUFFIXES)
-            if not found:
-                raise InputError(f"{p}: folder holds no videos ({', '.join(VIDEO_SUFFIXES)})")
-            paths.extend(found)
+    paths: list[str] = []
+    for item in map(str, inputs):
+        if sources.is_url(item) and (item.endswith("/") or sources.is_folder(item)):
+            found = sources.files_in(item, VIDEO_SUFFIXES)
+        elif Path(item).is_dir():
+            found = sorted(str(f) for f in Path(item).iterdir() if f.suffix.lower() in VIDEO_SUFFIXES)
         else:
-            paths.append(p)  # a missing file fails in its own worker, listed under `failed`
+            paths.append(sources.absolute(item))  # a missing file fails in its own worker, listed under `failed`
+            continue
+        if not found:
+            raise InputError(f"{item}: folder holds no videos ({', '.join(VIDEO_SUFFIXES)})")
+        paths.extend(map(sources.absolute, found))
     if pose is not None and len(paths) != 1:
         raise InputError(f"{pose}: --pose pairs one pose file with one video, got {len(paths)} inputs")
     for p in paths:
         common = dict(animal=animal, condition=condition, fps=fps, px_per_mm=px_per_mm, view=view, arena_mm=arena_mm,
-                      keypoint_map=keypoint_map, background=str(Path(background).resolve()) if background else None)
+                      keypoint_map=keypoint_map, background=sources.absolute(background) if background else None)
         if _is_pose_file(p) and pose is None:
-            specs.append(_validate(InputSpec(video=None, pose=str(p.resolve()), **common)))
+            specs.append(_validate(InputSpec(video=None, pose=p, **common)))
         else:
-            specs.append(_validate(InputSpec(video=str(p.resolve()), pose=str(Path(pose).resolve()) if pose else None, **common)))
+            specs.append(_validate(InputSpec(video=p, pose=sources.absolute(pose) if pose else None, **common)))
     if not specs:
         raise InputError("nothing to analyse: give videos, a folder, pose files or --manifest")
     return specs

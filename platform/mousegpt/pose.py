@@ -25,7 +25,7 @@ import xarray as xr
 from movement.io import load_poses, save_poses
 from movement.io.nwb import NWBFileSaveConfig
 
-from mousegpt import landmarks
+from mousegpt import landmarks, sources
 from mousegpt.errors import InputError
 from mousegpt.qc import DERIVED_CENTRE
 
@@ -163,8 +163,11 @@ def read(path: str | Path, fps: float | None = None, source_software: str | None
     DeepLabCut; a DeepLabCut table saved by pandas with an extra index column is read too);
     ``source_software`` (a key of ``READ_FORMATS``) overrides that. With ``fps``
     time is in seconds, without it in frames; NWB files carry their own frame rate.
-    Missing points are NaN.
+    Missing points are NaN. A URL (``sources``) is read from this machine's copy of it.
     """
+    if sources.is_url(path):
+        with sources.as_local(path) as copy:
+            return read(copy, fps=fps, source_software=source_software)
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file")

@@ -35,6 +35,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mousegpt import sources
 from mousegpt.embed import DIM
 from mousegpt.errors import WorkspaceError
 from mousegpt.index import VectorIndex
@@ -86,12 +87,13 @@ def resolve(workspace: str | Path | None) -> Path:
 
 
 def content_hash(*paths: str | Path | None) -> str:
-    """Session identity: SHA-256 over the bytes of the given files, 16 hex digits."""
+    """Session identity: SHA-256 over the bytes of the given files, 16 hex digits (the bytes, not
+    the names: a video copied to an object store keeps its sessions)."""
     digest = hashlib.sha256()
     for path in paths:
         if path is None:
             continue
-        with open(path, "rb") as f:
+        with open(sources.local(path), "rb") as f:
             while block := f.read(1 << 20):
                 digest.update(block)
         digest.update(b"\0")

@@ -32,7 +32,7 @@ import numpy as np
 import xarray as xr
 from movement.io import load_poses
 
-from mousegpt import video
+from mousegpt import sources, video
 from mousegpt.errors import InputError
 
 TRACKED_KEYPOINTS = ("nose", "body_center", "tail_base", "tail_tip")
@@ -215,7 +215,13 @@ def read_empty_arena(path: str | Path, info: video.VideoInfo) -> np.ndarray:
     Raises InputError naming the file when it is missing, unreadable, or not of the size of
     the video ``info`` describes.
     """
-    path = Path(path)
+    if sources.is_url(path) and not sources.exists(path):
+        raise InputError(f"{path}: no such empty-arena image")
+    with sources.as_local(path) as copy:
+        return _empty_arena(Path(copy), info)
+
+
+def _empty_arena(path: Path, info: video.VideoInfo) -> np.ndarray:
     if not path.is_file():
         raise InputError(f"{path}: no such empty-arena image")
     image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
@@ -223,7 +229,7 @@ def read_empty_arena(path: str | Path, info: video.VideoInfo) -> np.ndarray:
         raise InputError(f"{path}: not an image OpenCV can read (empty-arena image)")
     h, w = image.shape
     if (w, h) != (info.width, info.height):
-        raise InputError(f"{path}: empty-arena image is {w}x{h} but the video {info.path.name} is "
+        raise InputError(f"{path}: empty-arena image is {w}x{h} but the video {Path(str(info.path)).name} is "
                          f"{info.width}x{info.height}; it must be a frame of the same camera")
     return image.astype(np.float32)
 

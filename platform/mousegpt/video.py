@@ -14,6 +14,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from mousegpt import sources
 from mousegpt.errors import InputError
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".webm")
@@ -21,7 +22,8 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".web
 
 @dataclass(frozen=True)
 class VideoInfo:
-    path: Path
+    path: str | Path
+    """As given: a local path or an object-store URL (``sources``)."""
     width: int
     height: int
     fps: float
@@ -33,11 +35,18 @@ class VideoInfo:
         return self.n_frames / self.fps
 
 
-def _open(path: Path) -> av.container.InputContainer:
-    if not path.exists():
+def _as_path(path: str | Path) -> str | Path:
+    """A local path as a Path; a URL kept as text (a Path would fold its ``//``)."""
+    return path if sources.is_url(path) else Path(path)
+
+
+def _open(path: str | Path) -> av.container.InputContainer:
+    """The container of a local video, or of this machine's copy of a remote one; errors name ``path``."""
+    local = sources.local(path)
+    if not Path(local).exists():
         raise InputError(f"{path}: no such file")
     try:
-        container = av.open(str(path))
+        container = av.open(str(local))
     except (av.error.FFmpegError, OSError) as exc:
         raise InputError(f"{path}: not a readable video ({exc.__class__.__name__}: {exc})") from None
     if not container.streams.video:
@@ -48,7 +57,7 @@ def _open(path: Path) -> av.container.InputContainer:
 
 def probe(path: str | Path) -> VideoInfo:
     """Read size, frame rate and frame count without decoding the whole file."""
-    path = Path(path)
+    path = _as_path(path)
     with _open(path) as container:
         stream = container.streams.video[0]
         rate = stream.average_rate or stream.guessed_rate
@@ -63,7 +72,7 @@ def probe(path: str | Path) -> VideoInfo:
 
 def count_frames(path: str | Path) -> int:
     """Frames actually in the file, counted from its packets (no decoding)."""
-    path = Path(path)
+    path = _as_path(path)
     with _open(path) as container:
         stream = container.streams.video[0]
         return sum(1 for packet in container.demux(stream) if packet.size)
@@ -94,7 +103,7 @@ def iter_chunks(
     own length to decode. A file that breaks mid-stream raises InputError naming the file and
     the frame (and the part's frames and seconds, when reading a part).
     """
-    path = Path(path)
+    path = _as_path(path)
     buffer: list[np.ndarray] = []
     first = 0
     index = start - 1
@@ -148,7 +157,7 @@ def read_frames(path: str | Path, indices) -> np.ndarray:
     near them: a gap longer than SEEK_GAP is sought over. Frames past the end are left out,
     and so is a frame in a stretch that fails to decode (the next one is sought), as long as
     at least half of them decode; otherwise InputError names the file and where it broke."""
-    path = Path(path)
+    path = _as_path(path)
     wanted = sorted(set(int(i) for i in indices))
     out: list[np.ndarray] = []
     broken: list[int] = []
