@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -298,7 +299,8 @@ def concatenate(parts: list[dict]) -> dict:
     return out
 
 
-def synthetic_examples(config: TrainConfig, n_steps: int, progress: Progress | None = None) -> dict:
+def synthetic_examples(config: TrainConfig, n_steps: int, progress: Progress | None = None,
+                       stage: str = "simulating and analysing synthetic sessions") -> dict:
     """Labelled segments of ``config.sessions`` synthetic sessions rendered and tracked, and of
     ``config.pose_sessions`` more seen as pose files (other seeds), analysed on Ray."""
     import ray
@@ -320,7 +322,7 @@ def synthetic_examples(config: TrainConfig, n_steps: int, progress: Progress | N
             done, pending = ray.wait(pending, num_returns=1)
             parts.append(ray.get(done[0]))
             if progress:
-                progress("simulating and analysing synthetic sessions", len(parts), total)
+                progress(stage, len(parts), total)
     parts.sort(key=lambda p: str(p["session"][0]) if len(p["session"]) else "")
     return concatenate(parts)
 
@@ -614,7 +616,17 @@ def evaluate(model, arrays: dict, rows: np.ndarray, device, batch: int = 512) ->
 
 
 CALIBRATION_SESSIONS = (12, 24)
-"""Held-out synthetic sessions (rendered, seen as pose files) the temperature is fitted on."""
+"""Held-out synthetic sessions (rendered, seen as pose files) the temperature is fitted on, at
+most: a smaller training run holds out fewer (``calibration_sessions``)."""
+
+
+def calibration_sessions(config: TrainConfig) -> tuple[int, int]:
+    """Held-out sessions (rendered, seen as pose files) for the temperature: a tenth of the
+    rendered and a fifth of the pose-file training sessions, at least 4 and 8, at most
+    ``CALIBRATION_SESSIONS`` (the shipped recipe's 120 + 120 sessions hold out 12 + 24)."""
+    most_video, most_pose = CALIBRATION_SESSIONS
+    return (min(most_video, max(4, math.ceil(config.sessions / 10))),
+            min(most_pose, max(8, math.ceil(config.pose_sessions / 5))))
 
 
 def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
@@ -642,16 +654,15 @@ def fit_temperature(log_probs: np.ndarray, labels: np.ndarray) -> float:
 
 
 def calibrate(folder: str | Path, config: TrainConfig, progress: Progress | None = None) -> dict:
-    """Fit the checkpoint's temperature on held-out synthetic sessions (``CALIBRATION_SESSIONS``:
+    """Fit the checkpoint's temperature on held-out synthetic sessions (``calibration_sessions``:
     other seeds than training's, rendered and seen as pose files, described as ``analyze``
     describes them) and write it into its ``config.json``; returns the calibration figures."""
     from mousegpt.describe.tiny import TinyDescriber
 
-    n_video, n_pose = CALIBRATION_SESSIONS
-    held = replace(config, sessions=n_video, pose_sessions=0, seed=config.seed + 1000)
-    data = concatenate([synthetic_examples(held, MouseGPTTinyConfig().n_steps, progress),
-                        synthetic_examples(replace(held, sessions=0, pose_sessions=n_pose), MouseGPTTinyConfig().n_steps,
-                                           progress)])
+    n_video, n_pose = calibration_sessions(config)
+    held = replace(config, sessions=n_video, pose_sessions=n_pose, seed=config.seed + 1000)
+    data = synthetic_examples(held, MouseGPTTinyConfig().n_steps, progress,
+                              stage="simulating held-out sessions for calibration")
     describer = TinyDescriber(folder, device="cpu")
     import torch
 
@@ -729,7 +740,7 @@ def train(config: TrainConfig, progress: Progress | None = None, data: dict | No
         data = concatenate(parts)
     data_seconds = time.perf_counter() - started
     arrays, model_config, train_rows, val_rows = prepare(data, config, progress)
-    out = Path(config.out)
+    out = Path(config.out).resolve()  # Ray Train's workers run in folders of their own: never a relative path
     staging = out.with_name(f".{out.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     loop_config = {"config": asdict(replace(config, out=str(staging))), "model_config": model_config,

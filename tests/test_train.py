@@ -48,10 +48,11 @@ def test_training_on_ray_train_workers_writes_a_usable_checkpoint(tmp_path, synt
                                        "description": "The mouse nibbles a pellet"}) + "\n")
     out = tmp_path / "ckpt"
     # A real process: Ray and DeepSpeed write to file descriptor 1, which must not reach --json's stdout.
-    result = subprocess.run([str(Path(sys.executable).parent / "mousegpt"), "train", str(out), "--sessions", "2",
+    # OUT is relative, as typed: Ray Train's workers run in folders of their own.
+    result = subprocess.run([str(Path(sys.executable).parent / "mousegpt"), "train", "ckpt", "--sessions", "2",
                              "--pose-sessions", "2", "--seconds", "6", "--epochs", "2", "--batch-size", "16", "--workers", "2",
                              "--zero-stage", "2", "--annotations", str(annotations), "--json"],
-                            capture_output=True, text=True, timeout=900)
+                            capture_output=True, text=True, timeout=900, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads(result.stdout)
     assert metrics["config"]["zero_stage"] == 2 and metrics["config"]["workers"] == 2
@@ -78,6 +79,14 @@ def test_training_on_ray_train_workers_writes_a_usable_checkpoint(tmp_path, synt
     rebuilt = __import__("pandas").read_parquet(out / "vocabulary_facts.parquet")
     __import__("pandas").testing.assert_frame_equal(rebuilt, reference)
     assert (out / "model.safetensors").read_bytes() == weights
+
+
+@pytest.mark.parametrize("sessions, pose_sessions, held_out", [
+    ((120, 120, (12, 24))), ((2, 2, (4, 8))), ((0, 0, (4, 8))), ((75, 1000, (8, 24)))])
+def test_a_small_training_run_holds_out_fewer_sessions_for_calibration(sessions, pose_sessions, held_out):
+    from jobs.train import TrainConfig, calibration_sessions
+
+    assert calibration_sessions(TrainConfig(out="x", sessions=sessions, pose_sessions=pose_sessions)) == held_out
 
 
 def test_rebuilding_the_vocabulary_facts_needs_a_checkpoint(tmp_path):
