@@ -132,8 +132,15 @@ def follow(address: str, root: Path, data_root: Path | None) -> None:
             seen.add(view.job_id)
             if view.status == "SUCCEEDED":
                 st.cache_data.clear()  # its sessions are committed: search, sessions and conditions read them anew
+    ended_logs = st.session_state.setdefault("ended-logs", {})
     for view in views[:10]:
-        log = jobs.logs(view.job_id)  # once per redraw: its progress and its tail
+        # A running job's log is read once per redraw (its progress and its tail); an ended
+        # job's log no longer changes, so it is read once.
+        log = ended_logs.get(view.job_id) if view.ended else None
+        if log is None:
+            log = jobs.logs(view.job_id)
+            if view.ended:
+                ended_logs[view.job_id] = log
         view.progress = parse_progress(log) or view.progress
         with st.container(border=True, key=f"job-{view.job_id}"):
             head, button = st.columns([5, 1])

@@ -60,9 +60,10 @@ def _info(url: str) -> dict | None:
 
 
 def exists(path: str | Path) -> bool:
-    """Whether ``path`` (a local path or a URL) names a file."""
+    """Whether ``path`` (a local path or a URL) names a file (anything but a folder: a pipe or
+    a device is read as a file, and fails or hangs in its reader, where it is reported)."""
     if not is_url(path):
-        return os.path.isfile(path)
+        return os.path.exists(path) and not os.path.isdir(path)
     info = _info(path)
     return info is not None and info.get("type") != "directory"
 
