@@ -46,7 +46,9 @@ def test_analyze_from_s3_into_s3_then_search_from_it(s3, pose_inputs, synth_dir,
     store = Storage("s3://lab/mousegpt")
     shards = store.fs.ls("lab/mousegpt/segments")
     assert len(shards) == 3 and all(s.endswith(".parquet") for s in shards)
-    assert len(store.fs.ls("lab/mousegpt/index")) == 1
+    # The snapshot search reads: the index, the rows of this commit, and the manifest naming them.
+    assert sorted(name.rsplit("/", 1)[1].split("-")[0] for name in store.fs.ls("lab/mousegpt/index")) == [
+        "current", "rows", "segments"]
     assert sorted(p.name for p in ws.iterdir()) == ["catalog.duckdb"]  # nothing bulky on the local disk
 
     from mousegpt.search import Searcher

@@ -1,16 +1,35 @@
-"""The vector index of segment embeddings: FAISS, exact inner product (cosine on unit vectors).
+"""The vector index of segment embeddings: FAISS, inner product (cosine on unit vectors).
 
-Vectors are keyed by the catalogue's ``vec_id``. The index file is written to a temporary
-name and renamed, so a crash never leaves a half-written index; the catalogue is the source
-of truth, and a missing or stale index is rebuilt from it.
+Vectors are keyed by the catalogue's ``vec_id``. Below ``APPROXIMATE_FROM`` vectors the search
+is exact (a flat scan); from there on it is an inverted-file index (IVF: the vectors are
+grouped around ``lists_for(n)`` centroids, and a query scans the ``NPROBE`` nearest groups),
+trained at commit and retrained as the catalogue outgrows it. A reader memory-maps the index
+file, so a million vectors cost the pages a query touches, not 1.5 GB each.
+
+The index file is written whole (a temporary name renamed, or one PUT); the catalogue is the
+source of truth, and a missing or stale index is rebuilt from it.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import faiss
 import numpy as np
+
+APPROXIMATE_FROM = 50_000
+"""Vectors from which the index is approximate: below it a flat scan takes a few milliseconds."""
+NPROBE = 24
+"""Inverted lists a query scans (of ``lists_for(n)``): recall@10 against exact search stays
+at or above 0.95 at 100k and 1M segments (``benchmarks/search_scale.py``)."""
+TRAIN_PER_LIST = 40
+"""Training vectors per inverted list (k-means needs a few dozen per centroid)."""
+
+
+def lists_for(n: int) -> int:
+    """Inverted lists for ``n`` vectors: about sqrt(n) (1,000 at a million), at least 64."""
+    return max(64, int(round(math.sqrt(n))))
 
 
 def _gpu_copy(index: faiss.Index) -> faiss.Index | None:
@@ -21,18 +40,69 @@ def _gpu_copy(index: faiss.Index) -> faiss.Index | None:
 
 
 class VectorIndex:
-    def __init__(self, index: faiss.Index, gpu: bool = False):
+    def __init__(self, index: faiss.Index, gpu: bool = False, mmapped: bool = False):
         self.index = index
         self.gpu_index = _gpu_copy(index) if gpu else None
+        self.mmapped = mmapped
+        """Read-only: its inverted lists are mapped from the file."""
 
     @classmethod
     def empty(cls, dim: int) -> VectorIndex:
         return cls(faiss.IndexIDMap2(faiss.IndexFlatIP(dim)))
 
     @classmethod
-    def load(cls, path: Path, gpu: bool = False) -> VectorIndex:
-        """Read an index file; with ``gpu``, also keep a GPU copy for unfiltered searches."""
-        return cls(faiss.read_index(str(path)), gpu=gpu)
+    def untrained(cls, dim: int, n: int) -> VectorIndex:
+        """An empty index for about ``n`` vectors: exact below ``APPROXIMATE_FROM``, else an IVF
+        with ``lists_for(n)`` lists, to ``train`` before anything is added."""
+        if n < APPROXIMATE_FROM:
+            return cls.empty(dim)
+        ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, lists_for(n), faiss.METRIC_INNER_PRODUCT)
+        ivf.nprobe = NPROBE
+        return cls(faiss.IndexIDMap2(ivf))
+
+    def training_size(self, n: int) -> int:
+        """Vectors to train on: ``TRAIN_PER_LIST`` per list, at most all ``n``."""
+        return min(n, TRAIN_PER_LIST * (self.lists or 0))
+
+    def train(self, sample: np.ndarray) -> None:
+        """Place the IVF's centroids (k-means over ``sample``, a random sample of the vectors)."""
+        self.index.train(np.ascontiguousarray(sample, dtype=np.float32))
+
+    @classmethod
+    def build(cls, ids: np.ndarray, vectors: np.ndarray, seed: int = 0) -> VectorIndex:
+        """An index of ``vectors`` (n, dim) float32 under ``ids``, trained on a random sample of them."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        index = cls.untrained(vectors.shape[1], len(vectors))
+        if index.lists:
+            sample = np.random.default_rng(seed).choice(len(vectors), index.training_size(len(vectors)), replace=False)
+            index.train(vectors[np.sort(sample)])
+        index.add(ids, vectors)
+        return index
+
+    @classmethod
+    def load(cls, path: str | Path, gpu: bool = False, mmap: bool = False) -> VectorIndex:
+        """Read an index file; with ``mmap``, its inverted lists stay in the file (read-only:
+        nothing can be added); with ``gpu``, also keep a GPU copy for unfiltered searches."""
+        flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if mmap else 0
+        index = faiss.read_index(str(path), flags)
+        return cls(index, gpu=gpu, mmapped=mmap and isinstance(faiss.downcast_index(index.index), faiss.IndexIVF))
+
+    @property
+    def lists(self) -> int | None:
+        """The IVF's inverted lists; None for an exact index."""
+        inner = faiss.downcast_index(self.index.index)
+        return int(inner.nlist) if isinstance(inner, faiss.IndexIVF) else None
+
+    def outgrown(self, n: int) -> bool:
+        """Whether an index for ``n`` vectors should be built anew rather than appended to: an
+        exact one that has reached ``APPROXIMATE_FROM``, or an IVF with under half the lists
+        that ``n`` vectors call for."""
+        if self.lists is None:
+            return n >= APPROXIMATE_FROM
+        return self.lists < lists_for(n) / 2
+
+    def write(self, path: str) -> None:
+        faiss.write_index(self.index, path)
 
     @classmethod
     def from_bytes(cls, data: bytes, gpu: bool = False) -> VectorIndex:
@@ -53,21 +123,24 @@ class VectorIndex:
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
 
-    def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        faiss.write_index(self.index, str(tmp))
-        tmp.replace(path)
 
-    def search(self, query: np.ndarray, k: int, allowed_ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Top ``k`` (scores, ids) for one query vector, optionally only among ``allowed_ids``."""
+    @staticmethod
+    def selector(allowed_ids: np.ndarray) -> faiss.IDSelector:
+        """A filter for ``search``; build it once for many queries (half a million ids take tens of ms)."""
+        return faiss.IDSelectorBatch(np.asarray(allowed_ids, dtype=np.int64))
+
+    def search(self, query: np.ndarray, k: int, allowed_ids=None) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` (scores, ids) for one query vector, optionally only among ``allowed_ids``
+        (ids, or a ``selector`` of them)."""
         if self.size == 0 or k <= 0:
             return np.empty(0, np.float32), np.empty(0, np.int64)
         params = None
         if allowed_ids is not None:
-            if len(allowed_ids) == 0:
+            if not isinstance(allowed_ids, faiss.IDSelector) and len(allowed_ids) == 0:
                 return np.empty(0, np.float32), np.empty(0, np.int64)
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(allowed_ids, dtype=np.int64)))
+            selector = allowed_ids if isinstance(allowed_ids, faiss.IDSelector) else self.selector(allowed_ids)
+            params = faiss.SearchParametersIVF(sel=selector, nprobe=NPROBE) if self.lists else \
+                faiss.SearchParameters(sel=selector)
         # ID selectors are CPU-only in faiss: filtered searches stay on the CPU copy.
         searcher = self.gpu_index if (self.gpu_index is not None and params is None) else self.index
         scores, ids = searcher.search(np.asarray(query, dtype=np.float32).reshape(1, -1), min(k, self.size), params=params)

@@ -13,6 +13,7 @@ from mousegpt.describe.model import is_uncertain
 from mousegpt.embed import TextEmbedder
 from mousegpt.errors import WorkspaceError
 from mousegpt.index import VectorIndex
+from mousegpt.snapshot import Snapshot
 from mousegpt.store import Workspace
 
 _ROW_SQL = """
@@ -37,21 +38,29 @@ def _row_to_segment(row: dict) -> dict:
 
 
 class Searcher:
-    """Holds the text model and the index, for many queries (CLI, Serve replica, dashboard)."""
+    """Holds the text model and the committed snapshot (``mousegpt.snapshot``), for many queries
+    (CLI, Serve replica, dashboard). A query never opens the catalogue: it is answered from the
+    snapshot, taken anew when a newer one is published."""
 
     def __init__(self, workspace: Workspace, embedder: TextEmbedder | None = None, gpu: bool = False):
         self.workspace = workspace
         self.embedder = embedder or TextEmbedder()
         self.gpu = gpu
-        self._index: VectorIndex | None = None
-        self._index_size = -1
+        self._snapshot: Snapshot | None = None
 
-    def _current_index(self, con) -> VectorIndex:
-        n = con.execute("SELECT count(*) FROM segments").fetchone()[0]
-        if self._index is None or n != self._index_size:  # the catalogue grew since: reload
-            self._index = self.workspace._sync_index(con, save=False, gpu=self.gpu)
-            self._index_size = n
-        return self._index
+    @property
+    def _index(self) -> VectorIndex | None:
+        return self._snapshot.index if self._snapshot is not None else None
+
+    def current(self) -> Snapshot:
+        """The newest committed snapshot (the one held, while no newer one is published)."""
+        if not self.workspace.exists():
+            raise WorkspaceError(f"{self.workspace.root}: no workspace here (no catalog.duckdb); run `mousegpt analyze` first")
+        latest = self.workspace.snapshot(self._snapshot)
+        if latest is not self._snapshot and self.gpu:
+            latest.index = VectorIndex(latest.index.index, gpu=True)
+        self._snapshot = latest
+        return latest
 
     def search(self, query: str, k: int = 10, condition: str | None = None, distinct: bool = True) -> dict:
         """``{"query", "hits": [...]}``; each hit is a segment row with its ``score``.
@@ -60,29 +69,22 @@ class Searcher:
         ``distinct`` a segment overlapping a better hit of the same session is left out, and
         the k hits are k different moments.
         """
-        if not self.workspace.exists():
-            raise WorkspaceError(f"{self.workspace.root}: no workspace here (no catalog.duckdb); run `mousegpt analyze` first")
+        snapshot = self.current()
         vector = self.embedder([query])[0]
-        with self.workspace.connect(read_only=True) as con:
-            index = self._current_index(con)
-            allowed = None
-            if condition is not None:
-                allowed = con.execute(
-                    "SELECT vec_id FROM segments JOIN sessions USING (session_id) WHERE condition = ?",
-                    [condition]).fetchnumpy()["vec_id"]
-            # Overlapping neighbours of a hit take at most 2 more places each; fetch enough
-            # candidates that k distinct moments remain.
-            scores, ids = index.search(vector, 4 * k if distinct else k, allowed_ids=allowed)
-            if len(ids) == 0:
+        allowed = None
+        if condition is not None:
+            allowed = snapshot.selector(condition)
+            if allowed is None:
                 return {"query": query, "hits": []}
-            rows = con.execute(_ROW_SQL + " WHERE s.vec_id IN (SELECT unnest(?))", [ids.tolist()]).fetchdf()
-        by_id = {int(r["vec_id"]): r for r in rows.to_dict("records")}
+        # Overlapping neighbours of a hit take at most 2 more places each; fetch enough
+        # candidates that k distinct moments remain.
+        scores, ids = snapshot.index.search(vector, 4 * k if distinct else k, allowed_ids=allowed)
         hits = []
-        for score, vec_id in zip(scores, ids):
-            hit = _row_to_segment(by_id[int(vec_id)])
-            if distinct and any(h["session_id"] == hit["session_id"] and h["start_s"] < hit["end_s"]
-                                and hit["start_s"] < h["end_s"] for h in hits):
+        for score, row in zip(scores, snapshot.take(ids)):
+            if distinct and any(h["session_id"] == row["session_id"] and h["start_s"] < row["end_s"]
+                                and row["start_s"] < h["end_s"] for h in hits):
                 continue
+            hit = _row_to_segment(row | {"probs": None, "cluster_id": None})
             hit["score"] = round(float(score), 4)
             hit.pop("probs")
             hit.pop("cluster_id")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mousegpt import snapshot as snapshot_mod
 from mousegpt import sources
 from mousegpt.embed import DIM
 from mousegpt.errors import WorkspaceError
@@ -119,6 +121,12 @@ MIGRATIONS = {
 """Statements that take a catalogue from version k to k + 1, applied when it is opened for writing."""
 
 
+def _matrix(column) -> np.ndarray:
+    """An Arrow column of fixed-size float lists as an (n, DIM) float32 array."""
+    values = column.combine_chunks().values.to_numpy(zero_copy_only=False)
+    return values.reshape(-1, DIM).astype(np.float32, copy=False)
+
+
 @dataclass(frozen=True)
 class Workspace:
     root: Path
@@ -137,6 +145,12 @@ class Workspace:
             return self._store_of(None)
         with self.connect(read_only=True) as con:
             return self.store_in(con)
+
+    @cached_property
+    def _identity(self) -> tuple[str, Storage]:
+        """The catalogue's id and storage, read once (neither changes)."""
+        with self.connect(read_only=True) as con:
+            return con.execute("SELECT value FROM meta WHERE key = 'catalog_id'").fetchone()[0], self.store_in(con)
 
     def store_in(self, con: duckdb.DuckDBPyConnection) -> Storage:
         """``store``, read through an open connection (a second one to the same file, while
@@ -358,26 +372,86 @@ class Workspace:
             self._sync_index(con)
         return added_sessions, added_segments
 
+    def snapshot(self, previous: snapshot_mod.Snapshot | None = None) -> snapshot_mod.Snapshot:
+        """What search reads (``mousegpt.snapshot``): ``previous`` while no newer one has been
+        published, else the newly published one. When none was ever published (a workspace
+        from before snapshots), one is built in memory from the catalogue."""
+        catalog_id, store = self._identity
+        if previous is not None and not store.is_local and time.monotonic() - previous.checked < snapshot_mod.REMOTE_CHECK_S:
+            return previous
+        token = snapshot_mod.stamp(store, catalog_id)
+        if previous is not None and token == previous.stamp:
+            previous.checked = time.monotonic()
+            return previous
+        found = snapshot_mod.load(store, catalog_id, lambda name: self._read_index(store, name, mmap=True))
+        if found is None:
+            with self.connect(read_only=True) as con:
+                found = snapshot_mod.Snapshot(self._sync_index(con, save=False), snapshot_mod.rows_since(con, 0), stamp=token)
+        found.checked = time.monotonic()
+        return found
+
     # -- index ---------------------------------------------------------------------------------
     def _sync_index(self, con: duckdb.DuckDBPyConnection, save: bool = True, gpu: bool = False) -> VectorIndex:
-        """The FAISS index brought up to date with the catalogue (new vectors appended, or
-        rebuilt if it does not match); written back to disk only by the writer (``save``)."""
+        """The FAISS index brought up to date with the catalogue: new vectors appended, or
+        built anew when it does not match or has outgrown its kind (``VectorIndex.outgrown``).
+        Only the writer (``save``) writes it back; a reader of an up-to-date index file on a
+        local disk memory-maps it."""
         n_segments = con.execute("SELECT count(*) FROM segments").fetchone()[0]
-        self.store_in(con)
+        store = self.store_in(con)
         name = self._index_name(con)
-        index = VectorIndex.from_bytes(self.store.read_bytes(name)) if self.store.exists(name) else VectorIndex.empty(DIM)
-        if index.size > 0:
+        index = self._read_index(store, name, mmap=not save and not gpu) if store.exists(name) else None
+        if index is not None and index.size > 0:
             # The index must hold exactly the catalogue's first vectors: compare its last id.
             expected = con.execute("SELECT vec_id FROM segments ORDER BY vec_id LIMIT 1 OFFSET ?", [index.size - 1]).fetchone()
             if expected is None or expected[0] != index.last_id():
-                index = VectorIndex.empty(DIM)
-        if index.size < n_segments:
-            # vec_ids are handed out in commit order, so the first `index.size` are those indexed.
-            rows = con.execute("SELECT vec_id, embedding FROM segments ORDER BY vec_id OFFSET ?", [index.size]).fetchnumpy()
-            index.add(rows["vec_id"], np.stack(rows["embedding"]))
-            if save:
-                self.store.write_bytes(name, index.to_bytes())
+                index = None
+        if index is not None and index.size == n_segments:
+            return VectorIndex(index.index, gpu=gpu) if gpu else index
+        if index is None or index.outgrown(n_segments):
+            index = VectorIndex.untrained(DIM, n_segments)
+            if index.lists:
+                size = int(index.training_size(n_segments))  # an int: DuckDB takes only a literal here
+                sample = con.cursor().sql(f"SELECT embedding FROM segments USING SAMPLE reservoir({size} ROWS) REPEATABLE (0)"
+                                 ).to_arrow_table()
+                index.train(_matrix(sample.column("embedding")))
+        elif index.mmapped:  # a reader's read-only map: read it whole to append in memory
+            index = self._read_index(store, name, mmap=False)
+        for ids, vectors in self._vectors(con, index.size):
+            index.add(ids, vectors)
+        if save:
+            self._write_index(store, name, index)
+            snapshot_mod.write(store, name.split("-", 1)[1].rsplit(".", 1)[0], con, name, index.size)
         return VectorIndex(index.index, gpu=gpu) if gpu else index
+
+    @staticmethod
+    def _vectors(con: duckdb.DuckDBPyConnection, offset: int, batch: int = 100_000):
+        """(vec_ids, embeddings (n, DIM) float32) from the ``offset``-th vector on, in vec_id
+        order, ``batch`` vectors at a time: a million vectors are never all in memory twice."""
+        start = con.execute("SELECT vec_id FROM segments ORDER BY vec_id LIMIT 1 OFFSET ?", [offset]).fetchone()
+        if start is None:
+            return
+        low, high = start[0], con.execute("SELECT max(vec_id) FROM segments").fetchone()[0]
+        while low <= high:  # vec_ids grow with the rows' order, so a range reads few row groups
+            table = con.cursor().sql("SELECT vec_id, embedding FROM segments WHERE vec_id >= ? AND vec_id < ? ORDER BY vec_id",
+                            params=[low, low + batch]).to_arrow_table()
+            if table.num_rows:
+                yield table.column("vec_id").to_numpy(), _matrix(table.column("embedding"))
+            low += batch
+
+    @staticmethod
+    def _read_index(store: Storage, name: str, mmap: bool) -> VectorIndex:
+        if store.is_local:
+            return VectorIndex.load(store.path(name), mmap=mmap)
+        return VectorIndex.from_bytes(store.read_bytes(name))
+
+    @staticmethod
+    def _write_index(store: Storage, name: str, index: VectorIndex) -> None:
+        if store.is_local:
+            store.write_with(name, index.write)  # written to a temporary file, renamed into place
+        else:
+            with tempfile.TemporaryDirectory(prefix="mousegpt-index-") as tmp:
+                index.write(f"{tmp}/index.faiss")
+                store.put_file(f"{tmp}/index.faiss", name)
 
     def load_index(self, gpu: bool = False) -> VectorIndex:
         """The vector index for reading; rebuilt in memory if the file is missing or stale."""

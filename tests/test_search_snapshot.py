@@ -1,0 +1,125 @@
+"""Search from committed snapshots: an approximate index once the catalogue is large, readers
+that never open the catalogue per query (so a writer holding it does not stop them), a newer
+snapshot taken up after a commit, and a workspace without one still searchable."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mousegpt import index as index_mod
+from mousegpt import snapshot
+from mousegpt.embed import DIM
+from mousegpt.index import VectorIndex
+from mousegpt.search import Searcher
+from mousegpt.store import Workspace
+
+from .test_store import make_shard
+
+
+class QueryIsVector:
+    """A text model whose "embedding" of a query is the vector it names (``"v:3"``: the 4th of ``vectors``)."""
+
+    def __init__(self, vectors):
+        self.vectors = vectors
+
+    def __call__(self, texts):
+        return np.stack([self.vectors[int(t.split(":")[1])] for t in texts])
+
+
+def clustered(n: int, centres: int = 40, seed: int = 0) -> np.ndarray:
+    """Unit vectors around ``centres`` directions, as embeddings of behaviours are."""
+    rng = np.random.default_rng(seed)
+    middle = rng.normal(size=(centres, DIM))
+    vectors = middle[rng.integers(0, centres, n)] + rng.normal(scale=0.6, size=(n, DIM))
+    vectors = vectors.astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def test_a_large_index_is_approximate_with_high_recall(monkeypatch):
+    monkeypatch.setattr(index_mod, "APPROXIMATE_FROM", 5_000)
+    vectors = clustered(20_000)
+    ids = np.arange(20_000) * 3 + 7  # ids are the catalogue's, not positions
+    approximate = VectorIndex.build(ids, vectors)
+    assert approximate.lists == index_mod.lists_for(20_000) == 141
+    exact = vectors @ vectors[:200].T
+    recall = []
+    for q in range(200):
+        truth = set(ids[np.argsort(-exact[:, q])[:10]].tolist())
+        recall.append(len(truth & set(approximate.search(vectors[q], 10)[1].tolist())) / 10)
+    assert np.mean(recall) >= 0.95
+    assert not approximate.outgrown(40_000) and approximate.outgrown(100_000)  # 141 lists < 316 / 2
+    assert VectorIndex.empty(DIM).outgrown(5_000) and not VectorIndex.empty(DIM).outgrown(4_999)
+
+
+def test_a_commit_publishes_a_snapshot_that_readers_map(tmp_path, monkeypatch):
+    monkeypatch.setattr(index_mod, "APPROXIMATE_FROM", 300)
+    ws = Workspace(tmp_path / "ws")
+    first = [make_shard(ws, f"s{i}", "control" if i % 2 else "stim", n=100, seed=i) for i in range(4)]
+    ws.commit([path for path, _ in first])
+    files = sorted(p.name.split("-")[0] for p in (tmp_path / "ws" / "index").iterdir())
+    assert files == ["current", "rows", "segments"]
+    read = ws.snapshot()
+    assert read.index.lists == index_mod.lists_for(400) and read.index.mmapped and read.segments == 400
+
+    vectors = np.concatenate([v for _, v in first])
+    searcher = Searcher(Workspace(tmp_path / "ws"), QueryIsVector(vectors))
+    hit = searcher.search("v:150", k=1)["hits"][0]
+    assert (hit["segment_id"], hit["condition"], hit["video"], hit["score"]) == ("s1-000050", "control", "s1.mp4", 1.0)
+    stim = searcher.search("v:150", k=5, condition="stim")["hits"]
+    assert len(stim) == 5 and {h["condition"] for h in stim} == {"stim"}
+    assert searcher.search("v:150", k=5, condition="unknown")["hits"] == []
+
+    # A second commit adds a rows file, and the open searcher takes the new snapshot up.
+    more, more_vectors = make_shard(ws, "s9", "stim", n=50, seed=9)
+    ws.commit([more])
+    assert len(list((tmp_path / "ws" / "index").glob("rows-*.arrow"))) == 2
+    searcher.embedder = QueryIsVector(np.concatenate([vectors, more_vectors]))
+    assert searcher.search("v:420", k=1)["hits"][0]["segment_id"] == "s9-000020"
+    assert searcher.current().segments == 450
+
+
+def test_a_reader_answers_while_a_writer_holds_the_catalogue(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    shard, vectors = make_shard(ws, "aaa", "control", n=20, seed=1)
+    ws.commit([shard])
+    searcher = Searcher(Workspace(tmp_path / "ws"), QueryIsVector(vectors))
+    searcher.search("v:0", k=1)  # the snapshot is taken now
+    holder = subprocess.Popen(  # another process opens the catalogue for writing and keeps it
+        [sys.executable, "-c", "import duckdb, sys; con = duckdb.connect(sys.argv[1]); print('held', flush=True); "
+         "sys.stdin.readline()", str(ws.catalog_path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(Exception, match="lock"):  # the catalogue itself cannot be opened meanwhile
+            import duckdb
+
+            duckdb.connect(str(ws.catalog_path), read_only=True)
+        hits = [searcher.search(f"v:{i}", k=1)["hits"][0]["segment_id"] for i in (3, 7, 11)]
+        assert hits == ["aaa-000003", "aaa-000007", "aaa-000011"]
+    finally:
+        holder.communicate("\n", timeout=30)
+
+
+def test_a_workspace_without_a_snapshot_is_searched_from_its_catalogue(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    shard, vectors = make_shard(ws, "aaa", "control", n=12, seed=4)
+    ws.commit([shard])
+    for path in (tmp_path / "ws" / "index").iterdir():  # as a workspace from before snapshots
+        path.unlink()
+    searcher = Searcher(Workspace(tmp_path / "ws"), QueryIsVector(vectors))
+    assert searcher.search("v:5", k=1)["hits"][0]["segment_id"] == "aaa-000005"
+    assert searcher.current().stamp is None
+
+
+def test_a_torn_manifest_is_not_a_snapshot(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    shard, vectors = make_shard(ws, "aaa", "control", n=12, seed=4)
+    ws.commit([shard])
+    rows = next((tmp_path / "ws" / "index").glob("rows-*.arrow"))
+    rows.write_bytes(rows.read_bytes()[:100])  # a rows file cut short
+    catalog_id = Path(next((tmp_path / "ws" / "index").glob("current-*.json"))).stem.split("-", 1)[1]
+    assert snapshot.load(ws.store, catalog_id, lambda name: ws._read_index(ws.store, name, mmap=True)) is None
+    searcher = Searcher(Workspace(tmp_path / "ws"), QueryIsVector(vectors))
+    assert searcher.search("v:2", k=1)["hits"][0]["segment_id"] == "aaa-000002"  # rebuilt from the catalogue
