@@ -75,7 +75,16 @@ def child(root: str, rounds: int) -> None:
     found = [index.search(v, K)[1].tolist() for v in vectors]
     print(json.dumps({"first_s": first_s, "timings": timings, "found": found, "vectors": vectors.tolist(),
                       "lists": index.lists, "mmapped": index.mmapped,
-                      "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2}))
+                      "peak_gb": peak_gb()}))
+
+
+def peak_gb() -> float:
+    """This process's peak resident memory, GB: its own high-water mark (``VmHWM``), not
+    ``getrusage``'s, which a child started by a large parent may inherit from it."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024 ** 2
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
 
 
 def exact_top(ws: Workspace, queries: np.ndarray, k: int) -> list[set[int]]:

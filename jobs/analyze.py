@@ -333,7 +333,8 @@ def run(specs: list[InputSpec], workspace: Workspace, address: str | None = None
     job = {"job_id": job_id or uuid.uuid4().hex[:12], "kind": "analyze", "started_at": started_at,
            "finished_at": datetime.now(timezone.utc).replace(tzinfo=None), "inputs": len(specs),
            "failed": json.dumps(failed)}
-    sessions_, segments = workspace.commit([r.shard for r in done], job=job)
+    commit_warnings: list[str] = []
+    sessions_, segments = workspace.commit([r.shard for r in done], job=job, warnings=commit_warnings)
     return {
         "sessions": sessions_, "segments": segments,
         "frames": int(sum({r.session_id: r.frames for r in done}.values())),
@@ -344,5 +345,5 @@ def run(specs: list[InputSpec], workspace: Workspace, address: str | None = None
         "failed": failed,
         "qc": [{"input": r.input, "session_id": r.session_id, "individual": r.individual, "px_per_mm": r.px_per_mm,
                 "px_per_mm_source": r.px_per_mm_source, **(r.qc or {})} for r in done],
-        "warnings": [w for r in results for w in r.warnings],
+        "warnings": [w for r in results for w in r.warnings] + commit_warnings,
     }

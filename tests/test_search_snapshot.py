@@ -123,3 +123,42 @@ def test_a_torn_manifest_is_not_a_snapshot(tmp_path):
     assert snapshot.load(ws.store, catalog_id, lambda name: ws._read_index(ws.store, name, mmap=True)) is None
     searcher = Searcher(Workspace(tmp_path / "ws"), QueryIsVector(vectors))
     assert searcher.search("v:2", k=1)["hits"][0]["segment_id"] == "aaa-000002"  # rebuilt from the catalogue
+
+
+def test_an_index_write_that_fails_after_the_commit_leaves_the_commit_and_is_written_next_time(tmp_path, monkeypatch):
+    ws = Workspace(tmp_path / "ws")
+    first, first_vectors = make_shard(ws, "aaa", "control", n=10, seed=1)
+    ws.commit([first])
+    second, second_vectors = make_shard(ws, "bbb", "stim", n=10, seed=2)
+
+    def full_disk(self, path):
+        Path(path).write_bytes(b"half an ind")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(VectorIndex, "write", full_disk)
+    warnings: list[str] = []
+    assert ws.commit([second], warnings=warnings) == (1, 10)  # the catalogue stays committed
+    assert warnings == [f"{ws.root}: the sessions are committed, but the search index could not be written (OSError: "
+                        "[Errno 28] No space left on device); search builds it from the catalogue until the next "
+                        "commit writes it"]
+    assert [p.name for p in (tmp_path / "ws" / "index").iterdir() if p.name.startswith(".")] == []  # no temporary left
+    vectors = np.concatenate([first_vectors, second_vectors])
+    searcher = Searcher(Workspace(tmp_path / "ws"), QueryIsVector(vectors))
+    assert searcher.search("v:14", k=1)["hits"][0]["segment_id"] == "bbb-000004"  # the published snapshot lags: rebuilt
+    monkeypatch.undo()
+    assert ws.commit([second]) == (0, 0)  # nothing new, but the index and snapshot are written now
+    assert Workspace(tmp_path / "ws").snapshot().stamp is not None
+    assert Workspace(tmp_path / "ws").snapshot().segments == 20
+
+
+def test_a_truncated_index_file_is_rebuilt(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    shard, vectors = make_shard(ws, "aaa", "control", n=30, seed=5)
+    ws.commit([shard])
+    index_file = next((tmp_path / "ws" / "index").glob("segments-*.faiss"))
+    index_file.write_bytes(index_file.read_bytes()[:1000])
+    searcher = Searcher(Workspace(tmp_path / "ws"), QueryIsVector(vectors))
+    assert searcher.search("v:21", k=1)["hits"][0]["segment_id"] == "aaa-000021"  # a reader rebuilds it in memory
+    more, _ = make_shard(ws, "bbb", "stim", n=5, seed=6)
+    assert ws.commit([more]) == (1, 5)  # the writer rebuilds and writes it
+    assert VectorIndex.load(index_file).size == 35

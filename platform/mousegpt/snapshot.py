@@ -176,9 +176,9 @@ def load(store: Storage, catalog_id: str, read_index) -> Snapshot | None:
     try:
         tables = [_read_rows(store, name) for name in manifest["rows"]]
         index = read_index(manifest["index"])
-    except (FileNotFoundError, OSError, pa.ArrowInvalid):
+    except (FileNotFoundError, OSError, pa.ArrowInvalid):  # a file gone or cut short: not a snapshot
         return None
     rows = pa.concat_tables(tables) if tables else None
-    if rows is None or rows.num_rows != manifest["segments"] or index.size != manifest["segments"]:
+    if index is None or rows is None or rows.num_rows != manifest["segments"] or index.size != manifest["segments"]:
         return None
     return Snapshot(index, rows, stamp=token)

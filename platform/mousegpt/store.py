@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
 import time
@@ -119,6 +120,9 @@ MIGRATIONS = {
     5: ["ALTER TABLE segments ADD COLUMN confidence DOUBLE"],
 }
 """Statements that take a catalogue from version k to k + 1, applied when it is opened for writing."""
+
+
+log = logging.getLogger(__name__)
 
 
 def _matrix(column) -> np.ndarray:
@@ -325,11 +329,13 @@ class Workspace:
         return self.read_shard(path, schema_only=True)[0]
 
     # -- commit (driver only) ----------------------------------------------------------------
-    def commit(self, shards: list[str], job: dict | None = None) -> tuple[int, int]:
+    def commit(self, shards: list[str], job: dict | None = None, warnings: list[str] | None = None) -> tuple[int, int]:
         """Load shards into the catalogue in one transaction; sessions already there are skipped.
 
         Returns (sessions added, segments added). On any error, a shard that cannot be read
-        among them, nothing is changed.
+        among them, nothing is changed. The search index and snapshot are written after the
+        transaction: when that fails the commit stands, and the problem is logged (and added
+        to ``warnings``).
         """
         added_sessions = added_segments = 0
         with self.connect() as con:
@@ -369,13 +375,22 @@ class Workspace:
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
-            self._sync_index(con)
+            try:
+                self._sync_index(con)
+            except Exception as exc:  # a full disk, a store gone away, a faiss error: the data is committed
+                message = (f"{self.root}: the sessions are committed, but the search index could not be written "
+                           f"({exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); search "
+                           "builds it from the catalogue until the next commit writes it")
+                log.warning(message)
+                if warnings is not None:
+                    warnings.append(message)
         return added_sessions, added_segments
 
     def snapshot(self, previous: snapshot_mod.Snapshot | None = None) -> snapshot_mod.Snapshot:
         """What search reads (``mousegpt.snapshot``): ``previous`` while no newer one has been
         published, else the newly published one. When none was ever published (a workspace
-        from before snapshots), one is built in memory from the catalogue."""
+        from before snapshots), or the published one lags the catalogue when first opened (its
+        writing failed after a commit), one is built in memory from the catalogue."""
         catalog_id, store = self._identity
         if previous is not None and not store.is_local and time.monotonic() - previous.checked < snapshot_mod.REMOTE_CHECK_S:
             return previous
@@ -384,6 +399,10 @@ class Workspace:
             previous.checked = time.monotonic()
             return previous
         found = snapshot_mod.load(store, catalog_id, lambda name: self._read_index(store, name, mmap=True))
+        if found is not None and previous is None:
+            with self.connect(read_only=True) as con:  # once per reader, not per query
+                if con.execute("SELECT count(*) FROM segments").fetchone()[0] != found.segments:
+                    found = None
         if found is None:
             with self.connect(read_only=True) as con:
                 found = snapshot_mod.Snapshot(self._sync_index(con, save=False), snapshot_mod.rows_since(con, 0), stamp=token)
@@ -400,14 +419,17 @@ class Workspace:
         store = self.store_in(con)
         name = self._index_name(con)
         index = self._read_index(store, name, mmap=not save and not gpu) if store.exists(name) else None
+        if index is not None and index.size > n_segments:
+            index = None  # more vectors than segments: not this catalogue's index
         if index is not None and index.size > 0:
             # The index must hold exactly the catalogue's first vectors: compare its last id.
             expected = con.execute("SELECT vec_id FROM segments ORDER BY vec_id LIMIT 1 OFFSET ?", [index.size - 1]).fetchone()
             if expected is None or expected[0] != index.last_id():
                 index = None
-        if index is not None and index.size == n_segments:
-            return VectorIndex(index.index, gpu=gpu) if gpu else index
-        if index is None or index.outgrown(n_segments):
+        current = index is not None and index.size == n_segments
+        if current:
+            pass
+        elif index is None or index.outgrown(n_segments):
             index = VectorIndex.untrained(DIM, n_segments)
             if index.lists:
                 size = int(index.training_size(n_segments))  # an int: DuckDB takes only a literal here
@@ -416,11 +438,16 @@ class Workspace:
                 index.train(_matrix(sample.column("embedding")))
         elif index.mmapped:  # a reader's read-only map: read it whole to append in memory
             index = self._read_index(store, name, mmap=False)
-        for ids, vectors in self._vectors(con, index.size):
-            index.add(ids, vectors)
+        if not current:
+            for ids, vectors in self._vectors(con, index.size):
+                index.add(ids, vectors)
         if save:
-            self._write_index(store, name, index)
-            snapshot_mod.write(store, name.split("-", 1)[1].rsplit(".", 1)[0], con, name, index.size)
+            if not current:
+                self._write_index(store, name, index)
+            catalog_id = name.split("-", 1)[1].rsplit(".", 1)[0]
+            published = snapshot_mod.read_manifest(store, catalog_id)
+            if not current or published is None or published.get("segments") != n_segments:
+                snapshot_mod.write(store, catalog_id, con, name, index.size)
         return VectorIndex(index.index, gpu=gpu) if gpu else index
 
     @staticmethod
@@ -439,10 +466,16 @@ class Workspace:
             low += batch
 
     @staticmethod
-    def _read_index(store: Storage, name: str, mmap: bool) -> VectorIndex:
-        if store.is_local:
-            return VectorIndex.load(store.path(name), mmap=mmap)
-        return VectorIndex.from_bytes(store.read_bytes(name))
+    def _read_index(store: Storage, name: str, mmap: bool) -> VectorIndex | None:
+        """The index file ``name``; None when it cannot be read (cut short, corrupt): it is then
+        rebuilt from the catalogue, which is the source of truth."""
+        try:
+            if store.is_local:
+                return VectorIndex.load(store.path(name), mmap=mmap)
+            return VectorIndex.from_bytes(store.read_bytes(name))
+        except RuntimeError as exc:  # faiss's reader: "read error in ...", "Index type ... not recognized"
+            log.warning(f"{store.uri(name)}: unreadable search index, rebuilt from the catalogue ({str(exc).splitlines()[0]})")
+            return None
 
     @staticmethod
     def _write_index(store: Storage, name: str, index: VectorIndex) -> None:
