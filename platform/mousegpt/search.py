@@ -48,10 +48,6 @@ class Searcher:
         self.gpu = gpu
         self._snapshot: Snapshot | None = None
 
-    @property
-    def _index(self) -> VectorIndex | None:
-        return self._snapshot.index if self._snapshot is not None else None
-
     def current(self) -> Snapshot:
         """The newest committed snapshot (the one held, while no newer one is published)."""
         if not self.workspace.exists():

@@ -154,7 +154,7 @@ class Workspace:
     def _identity(self) -> tuple[str, Storage]:
         """The catalogue's id and storage, read once (neither changes)."""
         with self.connect(read_only=True) as con:
-            return con.execute("SELECT value FROM meta WHERE key = 'catalog_id'").fetchone()[0], self.store_in(con)
+            return self._catalog_id(con), self.store_in(con)
 
     def store_in(self, con: duckdb.DuckDBPyConnection) -> Storage:
         """``store``, read through an open connection (a second one to the same file, while
@@ -183,8 +183,11 @@ class Workspace:
         if con is None:
             with self.connect(read_only=True) as own:
                 return self._index_name(own)
-        catalog_id = con.execute("SELECT value FROM meta WHERE key = 'catalog_id'").fetchone()[0]
-        return f"index/segments-{catalog_id}.faiss"
+        return f"index/segments-{self._catalog_id(con)}.faiss"
+
+    @staticmethod
+    def _catalog_id(con: duckdb.DuckDBPyConnection) -> str:
+        return con.execute("SELECT value FROM meta WHERE key = 'catalog_id'").fetchone()[0]
 
     @property
     def clip_dir(self) -> Path:
@@ -427,24 +430,22 @@ class Workspace:
             if expected is None or expected[0] != index.last_id():
                 index = None
         current = index is not None and index.size == n_segments
-        if current:
-            pass
-        elif index is None or index.outgrown(n_segments):
-            index = VectorIndex.untrained(DIM, n_segments)
-            if index.lists:
-                size = int(index.training_size(n_segments))  # an int: DuckDB takes only a literal here
-                sample = con.cursor().sql(f"SELECT embedding FROM segments USING SAMPLE reservoir({size} ROWS) REPEATABLE (0)"
-                                 ).to_arrow_table()
-                index.train(_matrix(sample.column("embedding")))
-        elif index.mmapped:  # a reader's read-only map: read it whole to append in memory
-            index = self._read_index(store, name, mmap=False)
         if not current:
+            if index is None or index.outgrown(n_segments):
+                index = VectorIndex.untrained(DIM, n_segments)
+                if index.lists:
+                    size = int(index.training_size(n_segments))  # an int: DuckDB takes only a literal here
+                    sample = con.cursor().sql(
+                        f"SELECT embedding FROM segments USING SAMPLE reservoir({size} ROWS) REPEATABLE (0)").to_arrow_table()
+                    index.train(_matrix(sample.column("embedding")))
+            elif index.mmapped:  # a reader's read-only map: read it whole to append in memory
+                index = self._read_index(store, name, mmap=False)
             for ids, vectors in self._vectors(con, index.size):
                 index.add(ids, vectors)
         if save:
             if not current:
                 self._write_index(store, name, index)
-            catalog_id = name.split("-", 1)[1].rsplit(".", 1)[0]
+            catalog_id = self._catalog_id(con)
             published = snapshot_mod.read_manifest(store, catalog_id)
             if not current or published is None or published.get("segments") != n_segments:
                 snapshot_mod.write(store, catalog_id, con, name, index.size)
