@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 import ray
 from fastapi import Depends, FastAPI, HTTPException, Request
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ray import serve
 
 from mousegpt.access import TOKEN_ENV, token_matches, token_sha256
@@ -57,9 +57,17 @@ def _public(hit: dict) -> dict:
     return hit | {k: Path(hit[k]).name for k in ("video", "pose") if hit.get(k)}
 
 
+MAX_SEGMENTS = 1024
+"""Segments one ``/describe`` request may carry."""
+
+
 class SegmentFacts(BaseModel):
     """Kinematic facts of one segment (units as in ``mousegpt.segments``). The ones every
-    behaviour decision uses are required; the others may be left out."""
+    behaviour decision uses are required; the others may be left out. NaN and infinities are
+    refused (JSON's ``NaN``/``Infinity``, or a number too large for a double): a fact the client
+    does not know is left out instead."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
 
     speed_mean_mm_s: float = Field(ge=0)
     speed_max_mm_s: float = Field(ge=0)
@@ -85,7 +93,26 @@ class SegmentFacts(BaseModel):
 
 
 class DescribeRequest(BaseModel):
-    segments: list[SegmentFacts] = Field(min_length=1, max_length=1024)
+    segments: list[SegmentFacts] = Field(min_length=1, max_length=MAX_SEGMENTS)
+
+
+MAX_JSON_BYTES = MAX_SEGMENTS * 2048
+"""Largest JSON body (2 MiB): 1,024 segments of facts at about 600 bytes each, with room to
+spare. Refused before it is parsed."""
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    """The request's body, refused with 413 as soon as it passes ``limit`` bytes: by its declared
+    length before anything is read, else while it streams in."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise HTTPException(status_code=413, detail=f"body of {declared} bytes; the limit is {limit}")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise HTTPException(status_code=413, detail=f"body over {limit} bytes; the limit is {limit}")
+    return bytes(body)
 
 
 @serve.deployment(max_ongoing_requests=128)
@@ -171,17 +198,14 @@ class MouseGPTAPI:
         """JSON ``{"segments": [facts, ...]}`` (facts alone), or an ``application/x-npz`` body
         of everything the model reads (``mousegpt.describe.wire``)."""
         if request.headers.get("content-type", "").split(";")[0].strip() == "application/x-npz":
-            length = int(request.headers.get("content-length") or 0)
-            if length > wire.MAX_BYTES:
-                raise HTTPException(status_code=413, detail=f"body of {length} bytes; the limit is {wire.MAX_BYTES}")
-            answer = await self.describer.describe_packed.remote(await request.body())
+            answer = await self.describer.describe_packed.remote(await _body(request, wire.MAX_BYTES))
             if "error" in answer:
                 raise HTTPException(status_code=422, detail=answer["error"])
             return answer
         try:
-            parsed = DescribeRequest.model_validate_json(await request.body())
+            parsed = DescribeRequest.model_validate_json(await _body(request, MAX_JSON_BYTES))
         except ValidationError as exc:
-            raise HTTPException(status_code=422, detail=exc.errors(include_url=False, include_context=False)) from None
+            raise HTTPException(status_code=422, detail=exc.errors(include_url=False, include_context=False, include_input=False)) from None
         # One call per segment: Serve batches them (with other clients' calls) in the replica.
         results = await asyncio.gather(*[self.describer.remote(s.row()) for s in parsed.segments])
         return {"descriptions": results}

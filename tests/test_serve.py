@@ -1,10 +1,13 @@
 """The Ray Serve application over HTTP on loopback."""
 
 import concurrent.futures
+import json
 
 import numpy as np
 import pytest
 import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from .conftest import free_port
 
@@ -176,3 +179,47 @@ def test_bad_requests_are_rejected(server):
     assert requests.post(f"{server}/describe", json={"segments": [partial]}, timeout=30).status_code == 422
     assert requests.post(f"{server}/describe", json={"segments": []}, timeout=30).status_code == 422
     assert requests.get(f"{server}/search", params={"q": " "}, timeout=30).status_code == 422
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_nan_and_infinity_are_refused(server, value):
+    body = json.dumps({"segments": [FACTS]}).replace('"speed_mean_mm_s": 2.0', f'"speed_mean_mm_s": {value}')
+    assert value in body
+    response = requests.post(f"{server}/describe", data=body, headers={"content-type": "application/json"}, timeout=30)
+    assert response.status_code == 422 and "speed_mean_mm_s" in response.text
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_parsed(server):
+    from serve.app import MAX_JSON_BYTES
+
+    declared = requests.post(f"{server}/describe", data=b"{" * (MAX_JSON_BYTES + 1),
+                             headers={"content-type": "application/json"}, timeout=30)
+    assert declared.status_code == 413 and f"the limit is {MAX_JSON_BYTES}" in declared.json()["detail"]
+
+    def chunks():  # no content-length: counted while it streams in
+        for _ in range(MAX_JSON_BYTES // 65536 + 2):
+            yield b" " * 65536
+
+    streamed = requests.post(f"{server}/describe", data=chunks(), headers={"content-type": "application/json"}, timeout=30)
+    assert streamed.status_code == 413 and "body over" in streamed.json()["detail"]
+    too_many = requests.post(f"{server}/describe", json={"segments": [FACTS] * 1025}, timeout=30)
+    assert too_many.status_code == 422
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=20), inner, max_size=4),
+                    max_leaves=12)
+FUZZED_FACTS = st.fixed_dictionaries({}, optional={key: JSON for key in FACTS} | {"zone": JSON})
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.one_of(JSON, st.fixed_dictionaries({"segments": st.lists(FUZZED_FACTS, max_size=3)}),
+                      st.binary(max_size=200)),
+       q=st.text(max_size=30), k=st.integers(-10**6, 10**6) | st.text(max_size=5), condition=st.none() | st.text(max_size=10))
+def test_fuzzed_requests_never_get_a_server_error(server, body, q, k, condition):
+    data = body if isinstance(body, bytes) else json.dumps(body, allow_nan=True).encode()
+    described = requests.post(f"{server}/describe", data=data, headers={"content-type": "application/json"}, timeout=60)
+    assert described.status_code < 500, described.text
+    params = {"q": q, "k": k} | ({"condition": condition} if condition is not None else {})
+    searched = requests.get(f"{server}/search", params=params, timeout=60)
+    assert searched.status_code < 500, searched.text
