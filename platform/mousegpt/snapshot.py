@@ -75,10 +75,11 @@ def read_manifest(store: Storage, catalog_id: str) -> dict | None:
     return json.loads(store.read_bytes(name)) if store.exists(name) else None
 
 
-def write(store: Storage, catalog_id: str, con: duckdb.DuckDBPyConnection, index_name: str, segments: int) -> None:
+def write(store: Storage, catalog_id: str, con: duckdb.DuckDBPyConnection, index_name: str, segments: int,
+          previous: dict | None) -> None:
     """Publish the snapshot of a just-committed catalogue of ``segments`` segments whose index
-    is already written as ``index_name``: the rows the last snapshot lacks, then the manifest."""
-    previous = read_manifest(store, catalog_id)
+    is already written as ``index_name``: the rows the last snapshot (``previous``, its
+    manifest) lacks, then the manifest."""
     rows = list(previous["rows"]) if previous and previous.get("index") == index_name else []
     covered = previous["segments"] if rows else 0
     if covered > segments:  # a catalogue rebuilt in place under the same id: start over

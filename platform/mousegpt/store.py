@@ -448,7 +448,7 @@ class Workspace:
             catalog_id = self._catalog_id(con)
             published = snapshot_mod.read_manifest(store, catalog_id)
             if not current or published is None or published.get("segments") != n_segments:
-                snapshot_mod.write(store, catalog_id, con, name, index.size)
+                snapshot_mod.write(store, catalog_id, con, name, index.size, published)
         return VectorIndex(index.index, gpu=gpu) if gpu else index
 
     @staticmethod
