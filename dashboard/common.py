@@ -48,7 +48,7 @@ def searcher(root: str) -> Searcher:
 
 @st.cache_data(ttl=30)
 def conditions(root: str) -> list[str]:
-    with Workspace(Path(root)).connect(read_only=True) as con:
+    with Workspace(Path(root)).reader() as con:
         return [r[0] for r in con.execute(
             "SELECT DISTINCT condition FROM sessions WHERE condition IS NOT NULL ORDER BY 1").fetchall()]
 
@@ -56,7 +56,7 @@ def conditions(root: str) -> list[str]:
 @st.cache_data(ttl=30)
 def sessions_quality(root: str) -> pd.DataFrame:
     """One row per session: who, what, and what pose quality control found."""
-    with Workspace(Path(root)).connect(read_only=True) as con:
+    with Workspace(Path(root)).reader() as con:
         table = con.execute("SELECT session_id, animal, condition, coalesce(video, pose) AS file, n_frames, duration_s, "
                             "px_per_mm, px_per_mm_source, qc FROM sessions ORDER BY added_at, session_id").fetchdf()
     qc = pd.DataFrame([json.loads(q) if q else {} for q in table.pop("qc")], index=table.index)
@@ -77,7 +77,7 @@ def discovery(root: str) -> dict | None:
         run = latest_clusters(workspace)
     except WorkspaceError:
         return None
-    with workspace.connect(read_only=True) as con:
+    with workspace.reader() as con:
         run["points"] = con.execute("SELECT cluster_id, map_x, map_y FROM segment_clusters WHERE run_id = ? "
                                     "USING SAMPLE 5000 ROWS", [run["run_id"]]).fetchdf()
     return run
@@ -86,7 +86,7 @@ def discovery(root: str) -> dict | None:
 @st.cache_data(ttl=30)
 def moments(root: str, segment_ids: list[str]) -> list[dict]:
     """Segments as search hits (for ``show_moment``), in the order given."""
-    with Workspace(Path(root)).connect(read_only=True) as con:
+    with Workspace(Path(root)).reader() as con:
         rows = con.execute(
             "SELECT s.segment_id, s.session_id, ss.video, ss.animal, ss.condition, s.start_s, s.end_s, s.behavior, "
             "s.overall, s.head, s.limbs, s.torso, s.keywords FROM segments s JOIN sessions ss USING (session_id) "
@@ -124,7 +124,7 @@ ANNOTATIONS = "annotations.jsonl"
 def annotation_line(root: str, hit: dict, behavior: str) -> dict:
     """The annotation of a hit's segment as ``behavior``: its recording (absolute path), times
     and what ``mousegpt adapt`` needs to read a pose file alone (its frame rate and view)."""
-    with Workspace(Path(root)).connect(read_only=True) as con:
+    with Workspace(Path(root)).reader() as con:
         video, pose, fps, view = con.execute("SELECT video, pose, fps, view FROM sessions WHERE session_id = ?",
                                              [hit["session_id"]]).fetchone()
     where = {"video": video} if video else {"pose": pose, "fps": float(fps)}

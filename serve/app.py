@@ -175,8 +175,8 @@ class MouseGPTAPI:
 
     @api.get("/healthz")
     async def healthz(self) -> dict:
-        """200 when the model describes a segment and the catalogue opens (or there is none
-        yet: nothing analysed); 503 naming what failed."""
+        """200 when the model describes a segment and the catalogue's snapshot reads (or there
+        is none yet: nothing analysed); 503 naming what failed."""
         try:
             answer = await self.describer.remote(SegmentFacts(**HEALTH_PROBE).row())
         except Exception as exc:
@@ -184,8 +184,8 @@ class MouseGPTAPI:
         catalogue = "none yet (nothing analysed)"
         if self.workspace.exists():
             try:
-                with self.workspace.connect(read_only=True, lock_timeout_s=5) as con:
-                    catalogue = f"{con.execute('SELECT count(*) FROM sessions').fetchone()[0]} session(s)"
+                snapshot = self.workspace.current()
+                catalogue = f"{snapshot.sessions} session(s), {snapshot.segments} segment(s)"
             except MouseGPTError as exc:
                 raise HTTPException(status_code=503, detail=self._redact(exc)) from None
         return {"status": "ok", "workspace": self.workspace.root.name, "model": answer["behavior"] is not None,

@@ -59,8 +59,9 @@ def test_a_commit_publishes_a_snapshot_that_readers_map(tmp_path, monkeypatch):
     ws = Workspace(tmp_path / "ws")
     first = [make_shard(ws, f"s{i}", "control" if i % 2 else "stim", n=100, seed=i) for i in range(4)]
     ws.commit([path for path, _ in first])
-    files = sorted(p.name.split("-")[0] for p in (tmp_path / "ws" / "index").iterdir())
-    assert files == ["current", "rows", "segments"]
+    files = sorted(p.name.split("-")[0] + p.suffix for p in (tmp_path / "ws" / "index").iterdir())
+    assert files == ["clusters.parquet", "current.json", "discovery_runs.parquet", "jobs.parquet", "segment_clusters.parquet",
+                     "segments.arrow", "segments.faiss", "sessions.parquet"]
     read = ws.snapshot()
     assert read.index.lists == index_mod.lists_for(400) and read.index.mmapped and read.segments == 400
 
@@ -75,18 +76,16 @@ def test_a_commit_publishes_a_snapshot_that_readers_map(tmp_path, monkeypatch):
     # A second commit adds a rows file, and the open searcher takes the new snapshot up.
     more, more_vectors = make_shard(ws, "s9", "stim", n=50, seed=9)
     ws.commit([more])
-    assert len(list((tmp_path / "ws" / "index").glob("rows-*.arrow"))) == 2
+    assert len(list((tmp_path / "ws" / "index").glob("segments-*.arrow"))) == 2
     searcher.embedder = QueryIsVector(np.concatenate([vectors, more_vectors]))
     assert searcher.search("v:420", k=1)["hits"][0]["segment_id"] == "s9-000020"
     assert searcher.current().segments == 450
 
 
-def test_a_reader_answers_while_a_writer_holds_the_catalogue(tmp_path):
+def test_readers_first_opened_while_a_writer_holds_the_catalogue_answer(tmp_path):
     ws = Workspace(tmp_path / "ws")
     shard, vectors = make_shard(ws, "aaa", "control", n=20, seed=1)
-    ws.commit([shard])
-    searcher = Searcher(Workspace(tmp_path / "ws"), QueryIsVector(vectors))
-    searcher.search("v:0", k=1)  # the snapshot is taken now
+    ws.commit([shard], job={"job_id": "j1", "kind": "analyze", "inputs": 1})
     holder = subprocess.Popen(  # another process opens the catalogue for writing and keeps it
         [sys.executable, "-c", "import duckdb, sys; con = duckdb.connect(sys.argv[1]); print('held', flush=True); "
          "sys.stdin.readline()", str(ws.catalog_path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -96,10 +95,46 @@ def test_a_reader_answers_while_a_writer_holds_the_catalogue(tmp_path):
             import duckdb
 
             duckdb.connect(str(ws.catalog_path), read_only=True)
+        # A fresh reader finds the snapshot through workspace.json, not the catalogue.
+        searcher = Searcher(Workspace(tmp_path / "ws"), QueryIsVector(vectors))
         hits = [searcher.search(f"v:{i}", k=1)["hits"][0]["segment_id"] for i in (3, 7, 11)]
         assert hits == ["aaa-000003", "aaa-000007", "aaa-000011"]
+        with Workspace(tmp_path / "ws").reader() as con:  # the dashboard's SQL, same table names
+            assert con.execute("SELECT count(*), count(DISTINCT session_id) FROM segments").fetchone() == (20, 1)
+            assert con.execute("SELECT condition FROM sessions").fetchall() == [("control",)]
+        assert Workspace(tmp_path / "ws").jobs()["job_id"].tolist() == ["j1"]
     finally:
         holder.communicate("\n", timeout=30)
+
+
+READER = """
+import sys, time
+from pathlib import Path
+from mousegpt.store import Workspace
+ws = Workspace(Path(sys.argv[1]))
+con = ws.reader()  # held open, as a dashboard page or Serve replica holds its reader
+print(con.execute("SELECT count(*) FROM segments").fetchone()[0], flush=True)
+sys.stdin.readline()
+print(con.execute("SELECT count(*) FROM segments").fetchone()[0], ws.reader().execute("SELECT count(*) FROM segments").fetchone()[0], flush=True)
+"""
+
+
+def test_a_commit_does_not_wait_for_a_reader_that_holds_its_connection(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    first, _ = make_shard(ws, "aaa", "control", n=20, seed=1)
+    ws.commit([first])
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(ws.root)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert reader.stdout.readline().strip() == "20"
+        second, _ = make_shard(ws, "bbb", "stim", n=15, seed=2)
+        with ws.connect(lock_timeout_s=0):  # no wait at all: the reader holds no lock on the catalogue
+            pass
+        assert ws.commit([second]) == (1, 15)
+        out, _ = reader.communicate("\n", timeout=60)
+        assert out.split() == ["20", "35"]  # the held connection is its snapshot; a new one sees the commit
+    finally:
+        reader.kill()
 
 
 def test_a_workspace_without_a_snapshot_is_searched_from_its_catalogue(tmp_path):
@@ -117,7 +152,7 @@ def test_a_torn_manifest_is_not_a_snapshot(tmp_path):
     ws = Workspace(tmp_path / "ws")
     shard, vectors = make_shard(ws, "aaa", "control", n=12, seed=4)
     ws.commit([shard])
-    rows = next((tmp_path / "ws" / "index").glob("rows-*.arrow"))
+    rows = next((tmp_path / "ws" / "index").glob("segments-*.arrow"))
     rows.write_bytes(rows.read_bytes()[:100])  # a rows file cut short
     catalog_id = Path(next((tmp_path / "ws" / "index").glob("current-*.json"))).stem.split("-", 1)[1]
     assert snapshot.load(ws.store, catalog_id, lambda name: ws._read_index(ws.store, name, mmap=True)) is None
@@ -138,9 +173,9 @@ def test_an_index_write_that_fails_after_the_commit_leaves_the_commit_and_is_wri
     monkeypatch.setattr(VectorIndex, "write", full_disk)
     warnings: list[str] = []
     assert ws.commit([second], warnings=warnings) == (1, 10)  # the catalogue stays committed
-    assert warnings == [f"{ws.root}: the sessions are committed, but the search index could not be written (OSError: "
-                        "[Errno 28] No space left on device); search builds it from the catalogue until the next "
-                        "commit writes it"]
+    assert warnings == [f"{ws.root}: the commit stands, but the snapshot that search and the dashboard read could not "
+                        "be published (OSError: [Errno 28] No space left on device); they read the catalogue itself "
+                        "until the next commit publishes it"]
     assert [p.name for p in (tmp_path / "ws" / "index").iterdir() if p.name.startswith(".")] == []  # no temporary left
     vectors = np.concatenate([first_vectors, second_vectors])
     searcher = Searcher(Workspace(tmp_path / "ws"), QueryIsVector(vectors))

@@ -38,20 +38,26 @@ def server(analyzed):
     serve.shutdown()
 
 
-def test_health_asks_the_model_and_opens_the_catalogue(server):
+def test_health_asks_the_model_and_reads_the_catalogue(server, analyzed):
+    _, report = analyzed
     health = requests.get(f"{server}/healthz", timeout=30).json()
-    assert health["status"] == "ok" and health["model"] is True and health["catalogue"] == "4 session(s)"
+    assert health["status"] == "ok" and health["model"] is True
+    assert health["catalogue"] == f"4 session(s), {report['segments']} segment(s)"
 
 
-def test_health_is_503_when_the_catalogue_cannot_be_opened(server, analyzed):
+def test_health_is_503_when_neither_the_snapshot_nor_the_catalogue_reads(server, analyzed):
     ws, _ = analyzed
     saved = ws.catalog_path.read_bytes()
+    manifest = next((ws.root / "index").glob("current-*.json"))
+    published = manifest.read_bytes()
     try:
-        ws.catalog_path.write_bytes(b"not a duckdb file" * 100)
+        manifest.unlink()  # no snapshot: readers fall back to the catalogue...
+        ws.catalog_path.write_bytes(b"not a duckdb file" * 100)  # ...which cannot be read either
         response = requests.get(f"{server}/healthz", timeout=30)
         assert response.status_code == 503 and "catalog.duckdb" in response.json()["detail"]
     finally:
         ws.catalog_path.write_bytes(saved)
+        manifest.write_bytes(published)
     assert requests.get(f"{server}/healthz", timeout=30).status_code == 200
 
 

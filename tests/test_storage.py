@@ -46,14 +46,16 @@ def test_analyze_from_s3_into_s3_then_search_from_it(s3, pose_inputs, synth_dir,
     store = Storage("s3://lab/mousegpt")
     shards = store.fs.ls("lab/mousegpt/segments")
     assert len(shards) == 3 and all(s.endswith(".parquet") for s in shards)
-    # The snapshot search reads: the index, the rows of this commit, and the manifest naming them.
-    assert sorted(name.rsplit("/", 1)[1].split("-")[0] for name in store.fs.ls("lab/mousegpt/index")) == [
-        "current", "rows", "segments"]
-    assert sorted(p.name for p in ws.iterdir()) == ["catalog.duckdb"]  # nothing bulky on the local disk
+    # The snapshot readers read: the index, this commit's segments, the small tables, and the manifest naming them.
+    assert sorted(name.rsplit("/", 1)[1].split("-")[0] + name[name.rindex("."):]
+                  for name in store.fs.ls("lab/mousegpt/index")) == [
+        "clusters.parquet", "current.json", "discovery_runs.parquet", "jobs.parquet", "segment_clusters.parquet",
+        "segments.arrow", "segments.faiss", "sessions.parquet"]
+    assert sorted(p.name for p in ws.iterdir()) == ["catalog.duckdb", "workspace.json"]  # nothing bulky on the local disk
 
     from mousegpt.search import Searcher
 
-    reader = Workspace(ws)  # no storage given: the catalogue says where
+    reader = Workspace(ws)  # no storage given: workspace.json (as the catalogue) says where
     assert reader.store.url == "s3://lab/mousegpt"
     hits = Searcher(reader).search("a mouse rearing up", k=3)["hits"]  # the index read back from S3
     assert len(hits) == 3 and {h["session_id"] for h in hits} <= {r["session_id"] for r in report["qc"]}
@@ -164,7 +166,7 @@ def test_another_folder_holds_shards_and_index(tmp_path):
     shard, vectors = make_shard(ws, "aaa", "control", n=6, seed=2)
     assert Path(shard).parent == tmp_path / "nfs" / "segments"
     ws.commit([shard])
-    assert sorted(p.name for p in (tmp_path / "ws").iterdir()) == ["catalog.duckdb"]
+    assert sorted(p.name for p in (tmp_path / "ws").iterdir()) == ["catalog.duckdb", "workspace.json"]
     assert len(list((tmp_path / "nfs" / "index").glob("*.faiss"))) == 1
     scores, _ = Workspace(tmp_path / "ws").load_index().search(vectors[3], k=1)
     assert scores[0] == pytest.approx(1.0, abs=1e-5)

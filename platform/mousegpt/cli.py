@@ -172,7 +172,7 @@ def search(
     from mousegpt.search import Searcher
 
     ws = workspace_of(workspace)
-    ws.connect(read_only=True).close()  # a missing or newer workspace fails here, before loading the text model
+    ws.snapshot()  # a missing or newer workspace fails here, before loading the text model
     result = Searcher(ws).search(query, k=k, condition=condition)
     if as_json:
         print_json(result)
@@ -218,6 +218,8 @@ def discover(
     out.print(table)
     for path in result.get("plots", []):
         err.print(f"wrote {path}")
+    for warning in result["warnings"]:
+        err.print(f"[yellow]warning:[/] {warning}")
 
 
 @app.command()

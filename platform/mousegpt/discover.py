@@ -48,6 +48,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from mousegpt import snapshot
 from mousegpt.describe.model import UNCERTAIN_BELOW
 from mousegpt.errors import InputError, WorkspaceError
 from mousegpt.segments import FACT_COLUMNS, FACTS
@@ -603,15 +604,18 @@ def discover(workspace: Workspace, config: DiscoverConfig = DiscoverConfig(), pr
     fitted.timings["name"] = round(time.perf_counter() - clock, 2)
     say("writing the run to the catalogue")
     clock = time.perf_counter()
-    run_id = store_run(workspace, seg, labels, fitted, vocab_distance, clusters, config)
+    warnings: list[str] = []
+    run_id = store_run(workspace, seg, labels, fitted, vocab_distance, clusters, config, warnings)
     fitted.timings["store"] = round(time.perf_counter() - clock, 2)
-    return {"run_id": run_id, "segments": int(len(seg.table)), "sample": int(len(fitted.sample)),
+    return {"run_id": run_id, "warnings": warnings, "segments": int(len(seg.table)), "sample": int(len(fitted.sample)),
             "seconds": round(time.perf_counter() - started, 1), "timings": fitted.timings, "clusters": clusters}
 
 
 def store_run(workspace: Workspace, seg: Segments, labels: np.ndarray, fitted: Fit, vocab_distance: np.ndarray,
-              clusters: list[dict], config: DiscoverConfig) -> int:
-    """One transaction: the run, its clusters, every segment's assignment, and ``segments.cluster_id``."""
+              clusters: list[dict], config: DiscoverConfig, warnings: list[str] | None = None) -> int:
+    """One transaction: the run, its clusters, every segment's assignment, and ``segments.cluster_id``;
+    then the snapshot readers read is published (``Workspace.publish``, which adds to ``warnings``
+    when that fails)."""
     import duckdb
     import pyarrow as pa
 
@@ -643,12 +647,13 @@ def store_run(workspace: Workspace, seg: Segments, labels: np.ndarray, fitted: F
         except BaseException:
             con.execute("ROLLBACK")
             raise
+        workspace.publish(con, changed=snapshot.DISCOVERY, warnings=warnings)
     return run_id
 
 
 def latest_clusters(workspace: Workspace, run_id: int | None = None) -> dict:
     """``{"run_id", "clusters": [...]}`` of a stored run (the latest by default)."""
-    with workspace.connect(read_only=True) as con:
+    with workspace.reader() as con:
         if run_id is None:
             run_id = con.execute("SELECT max(run_id) FROM discovery_runs").fetchone()[0]
         if run_id is None:
@@ -671,7 +676,7 @@ def write_map(workspace: Workspace, run_id: int, folder) -> list:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     clusters = latest_clusters(workspace, run_id)["clusters"]
-    with workspace.connect(read_only=True) as con:
+    with workspace.reader() as con:
         points = con.execute(
             "SELECT a.segment_id, a.cluster_id, a.map_x, a.map_y, s.behavior, s.overall FROM segment_clusters a "
             "JOIN segments s USING (segment_id) WHERE a.run_id = ? USING SAMPLE 20000 ROWS", [run_id]).fetchdf()

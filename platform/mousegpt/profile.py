@@ -50,7 +50,7 @@ def load_segments(workspace: Workspace, by: str = "condition", include_uncertain
     one, unless ``include_uncertain``."""
     if by not in GROUPABLE:
         raise InputError(f"--by {by!r}: profiles compare groups of sessions by one of {', '.join(GROUPABLE)}")
-    with workspace.connect(read_only=True) as con:
+    with workspace.reader() as con:
         table = con.execute(
             f"SELECT s.session_id, s.segment_index, s.start_s, s.end_s, "
             f"CASE WHEN {not include_uncertain} AND s.confidence < {UNCERTAIN_BELOW} THEN NULL ELSE s.behavior END "

@@ -11,7 +11,6 @@ import json
 
 from mousegpt.describe.model import is_uncertain
 from mousegpt.embed import TextEmbedder
-from mousegpt.errors import WorkspaceError
 from mousegpt.index import VectorIndex
 from mousegpt.snapshot import Snapshot
 from mousegpt.store import Workspace
@@ -21,6 +20,11 @@ SELECT s.segment_id, s.vec_id, s.session_id, ss.video, ss.pose, ss.animal, ss.co
        s.behavior, s.probs, s.confidence, s.overall, s.head, s.limbs, s.torso, s.keywords, s.cluster_id
 FROM segments s JOIN sessions ss USING (session_id)
 """
+
+
+HIT_COLUMNS = ("segment_id", "vec_id", "session_id", "start_s", "end_s", "behavior", "confidence", "overall", "head",
+               "limbs", "torso", "keywords")
+"""What a hit shows of its segment (with its session's ``snapshot.SESSION_COLUMNS``)."""
 
 
 def _row_to_segment(row: dict) -> dict:
@@ -50,8 +54,6 @@ class Searcher:
 
     def current(self) -> Snapshot:
         """The newest committed snapshot (the one held, while no newer one is published)."""
-        if not self.workspace.exists():
-            raise WorkspaceError(f"{self.workspace.root}: no workspace here (no catalog.duckdb); run `mousegpt analyze` first")
         latest = self.workspace.snapshot(self._snapshot)
         if latest is not self._snapshot and self.gpu:
             latest.index = VectorIndex(latest.index.index, gpu=True)
@@ -76,7 +78,7 @@ class Searcher:
         # candidates that k distinct moments remain.
         scores, ids = snapshot.index.search(vector, 4 * k if distinct else k, allowed_ids=allowed)
         hits = []
-        for score, row in zip(scores, snapshot.take(ids)):
+        for score, row in zip(scores, snapshot.take(ids, HIT_COLUMNS)):
             if distinct and any(h["session_id"] == row["session_id"] and h["start_s"] < row["end_s"]
                                 and row["start_s"] < h["end_s"] for h in hits):
                 continue
@@ -102,7 +104,7 @@ def flat_segments(rows: list[dict]) -> "pd.DataFrame":
 
 def list_segments(workspace: Workspace, session: str | None = None) -> list[dict]:
     """All segments (optionally of one session), in session and time order."""
-    with workspace.connect(read_only=True) as con:
+    with workspace.reader() as con:
         where = " WHERE s.session_id = ?" if session else ""
         rows = con.execute(_ROW_SQL + where + " ORDER BY s.session_id, s.segment_index", [session] if session else []).fetchdf()
     return [_row_to_segment(r) for r in rows.to_dict("records")]

@@ -1,19 +1,24 @@
-"""What search reads: a committed snapshot of the catalogue, never the catalogue itself.
+"""What readers read: a committed snapshot of the catalogue, never the catalogue itself.
 
-DuckDB lets one process hold its file, so a reader kept open (a Serve replica, the dashboard)
-would lock the committing writer out, and opening it per query costs ~20 ms at a million
-segments. So the writer, after each COMMIT, leaves beside the vector index what a hit shows:
+DuckDB lets one process hold its file, and a writer waits for every reader to let go. So the
+writer, after each COMMIT, publishes beside the vector index what readers need (search, the
+dashboard, profiles, Serve's health), and readers never open ``catalog.duckdb``:
 
-- ``index/segments-{catalog}.faiss``: the index (``VectorIndex``);
-- ``index/rows-{catalog}-{first:012d}.arrow``: one Arrow IPC file per commit, the rows of the
-  segments it added (``ROW_COLUMNS``, in vec_id order); earlier commits' files are kept;
-- ``index/current-{catalog}.json``: the snapshot (segment count, index, row files), written
-  last and whole: readers see the previous snapshot or this one, never a mixture.
+- ``index/segments-{catalog}.faiss``: the vector index (``VectorIndex``);
+- ``index/segments-{catalog}-{version:06d}.arrow``: one Arrow IPC file per commit, the
+  segments it added, every column but the embedding (which the index holds) and the cluster
+  (which discovery changes), in vec_id order; earlier commits' files are kept;
+- ``index/{table}-{catalog}-{version:06d}.parquet``: the small tables (``TABLES``: sessions,
+  jobs, discovery runs and assignments), rewritten when they change (sessions and jobs at
+  every commit); the files of the snapshot before the last are removed;
+- ``index/current-{catalog}.json``: the manifest naming them, written last and whole: readers
+  see the previous snapshot or this one, never a mixture.
 
-A reader memory-maps the index and the row files, answers a query with work that grows with
-k (hits taken by position, a filter's selector built once per condition), and checks for a
+A reader memory-maps the index and the segment files, answers a query with work that grows
+with k (hits taken by position, a filter's selector built once per condition), checks for a
 newer snapshot by the manifest's change time (a local file) or at most every
-``REMOTE_CHECK_S`` (an object store).
+``REMOTE_CHECK_S`` (an object store), and asks SQL of it through ``connection`` (an in-memory
+DuckDB whose views have the catalogue's table names).
 """
 
 from __future__ import annotations
@@ -28,34 +33,40 @@ import duckdb
 import faiss
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
 
 from mousegpt.index import VectorIndex
 from mousegpt.storage import Storage
 
-ROW_COLUMNS = ("segment_id", "vec_id", "session_id", "video", "pose", "animal", "condition", "start_s", "end_s",
-               "behavior", "confidence", "overall", "head", "limbs", "torso", "keywords")
-"""What a hit shows (``search.Searcher``): fixed once committed (clusters, which change, are not here)."""
+FORMAT = 2
+"""The manifest's layout; a manifest of another one is not read (the next commit rewrites it)."""
+TABLES = ("sessions", "jobs", "discovery_runs", "clusters", "segment_clusters")
+"""The catalogue's tables other than segments, published whole."""
+DISCOVERY = ("discovery_runs", "clusters", "segment_clusters")
+"""The tables only ``mousegpt discover`` changes (other commits carry their files forward)."""
+SESSION_COLUMNS = ("video", "pose", "animal", "condition")
+"""What a search hit shows of its session."""
 REMOTE_CHECK_S = 2.0
 """How often a reader of an object store asks for a newer snapshot."""
 
-_ROWS_SQL = f"""
-SELECT {', '.join(f's.{c}' if c not in ('video', 'pose', 'animal', 'condition') else f'ss.{c}' for c in ROW_COLUMNS)}
-FROM segments s JOIN sessions ss USING (session_id)
-ORDER BY s.vec_id OFFSET ?
+_SEGMENTS_SQL = "SELECT * EXCLUDE (embedding, cluster_id) FROM segments ORDER BY vec_id OFFSET ?"
+_CLUSTER_SQL = """
+CREATE VIEW segments AS
+SELECT r.*, a.cluster_id FROM segment_rows r LEFT JOIN (
+    SELECT segment_id, cluster_id FROM segment_clusters WHERE run_id = (SELECT max(run_id) FROM discovery_runs)
+) a USING (segment_id)
 """
+"""Segments as the catalogue holds them: with the latest discovery run's cluster
+(``discover.store_run`` sets ``segments.cluster_id`` so)."""
 
 
 def manifest_name(catalog_id: str) -> str:
     return f"index/current-{catalog_id}.json"
 
 
-def rows_since(con: duckdb.DuckDBPyConnection, offset: int) -> pa.Table:
-    """The rows a hit shows, of every segment from the ``offset``-th (vec_id order) on."""
-    return con.cursor().sql(_ROWS_SQL, params=[offset]).to_arrow_table()
-
-
-def _write_rows(store: Storage, name: str, reader: pa.RecordBatchReader) -> None:
+def _write_arrow(store: Storage, name: str, reader: pa.RecordBatchReader) -> None:
     """Stream ``reader``'s batches into an Arrow IPC file ``name``, written whole."""
     def write(path: str) -> None:
         with ipc.new_file(path, reader.schema) as writer:
@@ -71,41 +82,64 @@ def _write_rows(store: Storage, name: str, reader: pa.RecordBatchReader) -> None
 
 
 def read_manifest(store: Storage, catalog_id: str) -> dict | None:
+    """The published manifest, or None when there is none (or it has another ``FORMAT``)."""
     name = manifest_name(catalog_id)
-    return json.loads(store.read_bytes(name)) if store.exists(name) else None
+    if not store.exists(name):
+        return None
+    manifest = json.loads(store.read_bytes(name))
+    return manifest if manifest.get("format") == FORMAT else None
 
 
 def write(store: Storage, catalog_id: str, con: duckdb.DuckDBPyConnection, index_name: str, segments: int,
-          previous: dict | None) -> None:
-    """Publish the snapshot of a just-committed catalogue of ``segments`` segments whose index
-    is already written as ``index_name``: the rows the last snapshot (``previous``, its
-    manifest) lacks, then the manifest."""
-    rows = list(previous["rows"]) if previous and previous.get("index") == index_name else []
-    covered = previous["segments"] if rows else 0
-    if covered > segments:  # a catalogue rebuilt in place under the same id: start over
-        rows, covered = [], 0
-    if segments > covered:
-        name = f"index/rows-{catalog_id}-{covered:012d}.arrow"
-        _write_rows(store, name, con.cursor().sql(_ROWS_SQL, params=[covered]).to_arrow_reader(50_000))
+          previous: dict | None, version: int, changed: tuple[str, ...] = ("sessions", "jobs")) -> None:
+    """Publish snapshot ``version`` of a just-committed catalogue of ``segments`` segments whose
+    index is already written as ``index_name``: the segments the last snapshot (``previous``,
+    its manifest) lacks, the ``changed`` tables (and any it lacks), then the manifest; then the
+    files the snapshot before ``previous`` named and no later one does are removed."""
+    rows, covered = [], 0
+    if previous and previous.get("index") == index_name and 0 < previous["segments"] <= segments:
+        rows, covered = list(previous["rows"]), previous["segments"]  # else a catalogue rebuilt in place: start over
+    if segments > covered or not rows:  # (an empty file when there is nothing yet: it holds the columns)
+        name = f"index/segments-{catalog_id}-{version:06d}.arrow"
+        _write_arrow(store, name, con.cursor().sql(_SEGMENTS_SQL, params=[covered]).to_arrow_reader(50_000))
         rows.append(name)
-    manifest = {"segments": segments, "index": index_name, "rows": rows, "written_at": time.time()}
+    tables = dict((previous or {}).get("tables", {}))
+    for table in TABLES:
+        if table in changed or table not in tables:
+            tables[table] = f"index/{table}-{catalog_id}-{version:06d}.parquet"
+            data = con.cursor().sql(f"SELECT * FROM {table}").to_arrow_table()
+            store.write_with(tables[table], lambda path, data=data: pq.write_table(data, path, filesystem=store.arrow))
+    kept = set(rows) | set(tables.values())
+    retired = sorted({*(previous or {}).get("rows", []), *(previous or {}).get("tables", {}).values()} - kept)
+    manifest = {"format": FORMAT, "version": version, "segments": segments, "index": index_name, "rows": rows,
+                "tables": tables, "retired": retired, "written_at": time.time()}
     store.write_bytes(manifest_name(catalog_id), json.dumps(manifest).encode())
+    # A reader may still be opening the previous snapshot's files: only those it had already
+    # retired (two snapshots back) are removed.
+    for name in (previous or {}).get("retired", []):
+        if name not in kept:
+            store.remove(name)
 
 
 @dataclass
 class Snapshot:
-    """One committed state of the catalogue, as search reads it."""
+    """One committed state of the catalogue, as readers see it."""
 
     index: VectorIndex
     rows: pa.Table
-    """``ROW_COLUMNS``, one row per indexed vector, in vec_id order."""
+    """The segments, one row per indexed vector, in vec_id order (no embedding, no cluster)."""
+    tables: dict[str, pa.Table]
+    """The other tables (``TABLES``), by name."""
     stamp: object = None
     """What the manifest looked like when read (its change time, or its text)."""
+    version: int = 0
+    """The manifest's version (0: built from the catalogue)."""
     checked: float = 0.0
     """When a newer snapshot was last looked for (``time.monotonic``)."""
     vec_ids: np.ndarray = field(init=False)
     _batches: list = field(init=False)
     _starts: np.ndarray = field(init=False)
+    _sessions: dict = field(init=False)
     _selectors: dict = field(default_factory=dict, init=False)
 
     def __post_init__(self):
@@ -114,29 +148,37 @@ class Snapshot:
         # join its chunks, a copy of every row per query.
         self._batches = self.rows.to_batches()
         self._starts = np.cumsum([0] + [b.num_rows for b in self._batches])
+        sessions = self.tables["sessions"].select(["session_id", *SESSION_COLUMNS]).to_pylist()
+        self._sessions = {s.pop("session_id"): s for s in sessions}
 
     @property
     def segments(self) -> int:
         return self.rows.num_rows
 
-    def take(self, ids: np.ndarray) -> list[dict]:
-        """The rows of the vectors ``ids``, in that order."""
+    @property
+    def sessions(self) -> int:
+        return self.tables["sessions"].num_rows
+
+    def take(self, ids: np.ndarray, columns: tuple[str, ...]) -> list[dict]:
+        """The segments of the vectors ``ids``, in that order: their ``columns`` and their
+        session's ``SESSION_COLUMNS``."""
         positions = np.searchsorted(self.vec_ids, np.asarray(ids, dtype=np.int64))
         batch_of = np.searchsorted(self._starts, positions, side="right") - 1
         out: list[dict | None] = [None] * len(positions)
         for b in np.unique(batch_of):
             at = np.flatnonzero(batch_of == b)
-            rows = self._batches[b].take(pa.array(positions[at] - self._starts[b])).to_pylist()
-            for i, row in zip(at, rows):
-                out[i] = row
+            batch = self._batches[b].select(list(columns))
+            for i, row in zip(at, batch.take(pa.array(positions[at] - self._starts[b])).to_pylist()):
+                out[i] = row | self._sessions[row["session_id"]]
         return out
 
     def selector(self, condition: str):
         """The ids of one condition's segments, as a search filter; built once per snapshot
         and condition. None when no segment has that condition."""
         if condition not in self._selectors:
-            mask = np.asarray(self.rows.column("condition").to_numpy(zero_copy_only=False) == condition)
-            ids = self.vec_ids[mask]
+            sessions = [s for s, row in self._sessions.items() if row["condition"] == condition]
+            mask = pc.is_in(self.rows.column("session_id"), value_set=pa.array(sessions, pa.string()))
+            ids = self.vec_ids[np.asarray(mask.to_numpy(zero_copy_only=False), bool)]
             if not len(ids):
                 self._selectors[condition] = None
             else:
@@ -148,6 +190,17 @@ class Snapshot:
                 self._selectors[condition] = (faiss.IDSelectorBitmap(len(bits), faiss.swig_ptr(bitmap)), bitmap)
         found = self._selectors[condition]
         return None if found is None else found[0]  # (the bitmap is kept with it: faiss only points at it)
+
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """An in-memory DuckDB connection over this snapshot, with the catalogue's table names
+        (``segments``, ``sessions``, ``jobs``, ``discovery_runs``, ``clusters``,
+        ``segment_clusters``) as views: the catalogue's queries, never its lock."""
+        con = duckdb.connect()
+        for name, table in self.tables.items():
+            con.register(name, table)
+        con.register("segment_rows", self.rows)
+        con.execute(_CLUSTER_SQL)
+        return con
 
 
 def _read_rows(store: Storage, name: str) -> pa.Table:
@@ -175,11 +228,20 @@ def load(store: Storage, catalog_id: str, read_index) -> Snapshot | None:
     if manifest is None:
         return None
     try:
-        tables = [_read_rows(store, name) for name in manifest["rows"]]
+        rows = [_read_rows(store, name) for name in manifest["rows"]]
+        tables = {table: pq.read_table(store.path(name), filesystem=store.arrow)
+                  for table, name in manifest["tables"].items()}
         index = read_index(manifest["index"])
     except (FileNotFoundError, OSError, pa.ArrowInvalid):  # a file gone or cut short: not a snapshot
         return None
-    rows = pa.concat_tables(tables) if tables else None
-    if index is None or rows is None or rows.num_rows != manifest["segments"] or index.size != manifest["segments"]:
+    if index is None or not rows or sum(t.num_rows for t in rows) != manifest["segments"] \
+            or index.size != manifest["segments"]:
         return None
-    return Snapshot(index, rows, stamp=token)
+    return Snapshot(index, pa.concat_tables(rows), tables, stamp=token, version=manifest["version"])
+
+
+def from_catalogue(con: duckdb.DuckDBPyConnection, index: VectorIndex, token=None) -> Snapshot:
+    """A snapshot built in memory from the catalogue (when none is published, or it lags)."""
+    rows = con.cursor().sql(_SEGMENTS_SQL, params=[0]).to_arrow_table()
+    tables = {table: con.cursor().sql(f"SELECT * FROM {table}").to_arrow_table() for table in TABLES}
+    return Snapshot(index, rows, tables, stamp=token)

@@ -69,6 +69,13 @@ class Storage:
     def read_bytes(self, name: str) -> bytes:
         return self.fs.cat_file(self.path(name))
 
+    def remove(self, name: str) -> None:
+        """Remove ``name``; one already gone is no error."""
+        try:
+            self.fs.rm_file(self.path(name))
+        except FileNotFoundError:
+            pass
+
     def write_bytes(self, name: str, data: bytes) -> str:
         """Write ``name`` whole; returns its path."""
         return self._whole(name, lambda target: self.fs.pipe_file(target, data))

@@ -4,7 +4,10 @@
   schema version is recorded in the ``meta`` table.
 - ``segments/<session_id>.parquet``: shards written by workers, one per session; the
   session's metadata rides in the Parquet file's key-value metadata.
-- ``index/segments-<catalog id>.faiss``: the vector index, derived from the catalogue.
+- ``index/``: what readers read instead of the catalogue (``mousegpt.snapshot``): the vector
+  index, the segments and the small tables as of the last commit, and their manifest.
+- ``workspace.json``: the catalogue's id, storage, schema version and committed segment
+  count, so that readers find the snapshot without opening the catalogue.
 - ``clips/``: cached mp4 clips for the dashboard.
 
 Shards, index and clips live in the workspace folder, or in the ``Storage`` named when the
@@ -14,8 +17,8 @@ so every reader finds them).
   ``clusters`` and ``segment_clusters``; ``segments.cluster_id`` holds the latest run's.
 
 DuckDB allows one writing process, so workers never open the catalogue: they write shards,
-and one committing step (the job driver) loads them in a single transaction. Readers open
-the catalogue read-only.
+and one committing step (the job driver) loads them in a single transaction. Readers (search,
+the dashboard, profiles, Serve) read the published snapshot, so a commit never waits for them.
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ from mousegpt.storage import Storage
 SCHEMA_VERSION = 6
 
 DEFAULT_WORKSPACE = "mousegpt-workspace"
+POINTER = "workspace.json"
+"""Beside the catalogue: what a reader needs to find the snapshot (``Workspace.pointer``)."""
 
 SESSION_COLUMNS = {
     "session_id": "VARCHAR PRIMARY KEY", "video": "VARCHAR", "pose": "VARCHAR", "animal": "VARCHAR",
@@ -123,6 +128,8 @@ MIGRATIONS = {
 
 
 log = logging.getLogger(__name__)
+_HELD: dict[tuple, snapshot_mod.Snapshot] = {}
+"""``Workspace.reader``'s snapshot of each workspace, for this process."""
 
 
 def _matrix(column) -> np.ndarray:
@@ -147,14 +154,46 @@ class Workspace:
         """The storage of shards, index and clips: the one given, else the catalogue's, else the folder."""
         if self.storage_url or not self.exists():
             return self._store_of(None)
-        with self.connect(read_only=True) as con:
-            return self.store_in(con)
+        return self._identity[1]
 
     @cached_property
     def _identity(self) -> tuple[str, Storage]:
-        """The catalogue's id and storage, read once (neither changes)."""
+        """The catalogue's id and storage, read once (neither changes): from ``workspace.json``,
+        or from the catalogue when there is none (a workspace from before it)."""
+        pointer = self.pointer()
+        if pointer is not None:
+            return pointer["catalog_id"], Storage(self.storage_url or pointer["storage"])
         with self.connect(read_only=True) as con:
             return self._catalog_id(con), self.store_in(con)
+
+    def pointer(self) -> dict | None:
+        """``workspace.json``: ``catalog_id``, ``storage``, ``schema_version`` and ``version``, the
+        snapshot the last commit published (or was publishing: a snapshot of a lower version
+        lags the catalogue); None when there is none (or it is unreadable). A newer schema's
+        is refused."""
+        if not self.exists():
+            return None
+        try:
+            pointer = json.loads((self.root / POINTER).read_text())
+        except (OSError, ValueError):
+            return None
+        if pointer.get("schema_version", 0) > SCHEMA_VERSION:
+            raise WorkspaceError(
+                f"{self.catalog_path}: written by catalogue schema v{pointer['schema_version']}, newer than this "
+                f"mousegpt (reads up to v{SCHEMA_VERSION}); upgrade mousegpt to use it")
+        return pointer
+
+    def _write_pointer(self, con: duckdb.DuckDBPyConnection, version: int | None = None) -> None:
+        """Write ``workspace.json`` (``version`` kept as it is when not given)."""
+        pointer = {"catalog_id": self._catalog_id(con), "storage": self.store_in(con).url, "schema_version": SCHEMA_VERSION}
+        try:
+            old = self.pointer() or {}
+            pointer["version"] = version if version is not None else old.get("version", 0) \
+                if old.get("catalog_id") == pointer["catalog_id"] else 0
+            if old != pointer:
+                Storage(str(self.root.resolve())).write_bytes(POINTER, json.dumps(pointer).encode())
+        except OSError as exc:  # readers then trust the published snapshot as it is
+            log.warning(f"{self.root / POINTER}: cannot write it ({exc})")
 
     def store_in(self, con: duckdb.DuckDBPyConnection) -> Storage:
         """``store``, read through an open connection (a second one to the same file, while
@@ -222,6 +261,8 @@ class Workspace:
             self._check_schema(con, create=not read_only)
             if not read_only and self.storage_url:
                 self._check_storage(con)
+            if not read_only:
+                self._write_pointer(con)
         except BaseException:
             con.close()
             raise
@@ -300,7 +341,7 @@ class Workspace:
     def jobs(self) -> pd.DataFrame:
         """Committed analyses, newest first: ``job_id, started_at, finished_at, inputs,
         sessions_added, segments_added, failed`` (the number of inputs that failed)."""
-        with self.connect(read_only=True) as con:
+        with self.reader() as con:
             table = con.execute(f"SELECT {', '.join(JOB_COLUMNS)} FROM jobs WHERE kind = 'analyze' "
                                 "ORDER BY started_at DESC").fetchdf()
         table["failed"] = [len(json.loads(f)) if f else 0 for f in table["failed"]]
@@ -378,22 +419,39 @@ class Workspace:
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
-            try:
-                self._sync_index(con)
-            except Exception as exc:  # a full disk, a store gone away, a faiss error: the data is committed
-                message = (f"{self.root}: the sessions are committed, but the search index could not be written "
-                           f"({exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); search "
-                           "builds it from the catalogue until the next commit writes it")
-                log.warning(message)
-                if warnings is not None:
-                    warnings.append(message)
+            self.publish(con, warnings=warnings)
         return added_sessions, added_segments
 
+    def publish(self, con: duckdb.DuckDBPyConnection, changed: tuple[str, ...] = ("sessions", "jobs"),
+                warnings: list[str] | None = None) -> None:
+        """After a COMMIT through ``con``: announce the next snapshot's version in
+        ``workspace.json``, bring the index up to date and publish the snapshot (``changed``
+        naming the small tables the commit changed). A failure here leaves the commit standing:
+        it is logged and added to ``warnings``, and readers, seeing a snapshot older than
+        announced, build one from the catalogue until a later commit publishes it."""
+        try:
+            catalog_id, store = self._catalog_id(con), self.store_in(con)
+            published = snapshot_mod.read_manifest(store, catalog_id)
+            version = (published or {}).get("version", 0) + 1
+            self._write_pointer(con, version)
+            index = self._sync_index(con)
+            snapshot_mod.write(store, catalog_id, con, self._index_name(con), index.size, published, version, changed)
+        except Exception as exc:  # a full disk, a store gone away, a faiss error: the data is committed
+            message = (f"{self.root}: the commit stands, but the snapshot that search and the dashboard read could "
+                       f"not be published ({exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+                       "they read the catalogue itself until the next commit publishes it")
+            log.warning(message)
+            if warnings is not None:
+                warnings.append(message)
+
     def snapshot(self, previous: snapshot_mod.Snapshot | None = None) -> snapshot_mod.Snapshot:
-        """What search reads (``mousegpt.snapshot``): ``previous`` while no newer one has been
+        """What readers read (``mousegpt.snapshot``): ``previous`` while no newer one has been
         published, else the newly published one. When none was ever published (a workspace
-        from before snapshots), or the published one lags the catalogue when first opened (its
-        writing failed after a commit), one is built in memory from the catalogue."""
+        from before snapshots), or the published one is older than ``workspace.json``
+        announces (publishing failed after a commit), one is built in memory from the
+        catalogue: the only time a reader opens it."""
+        if not self.exists():
+            raise WorkspaceError(f"{self.root}: no workspace here (no catalog.duckdb); run `mousegpt analyze` first")
         catalog_id, store = self._identity
         if previous is not None and not store.is_local and time.monotonic() - previous.checked < snapshot_mod.REMOTE_CHECK_S:
             return previous
@@ -402,15 +460,24 @@ class Workspace:
             previous.checked = time.monotonic()
             return previous
         found = snapshot_mod.load(store, catalog_id, lambda name: self._read_index(store, name, mmap=True))
-        if found is not None and previous is None:
-            with self.connect(read_only=True) as con:  # once per reader, not per query
-                if con.execute("SELECT count(*) FROM segments").fetchone()[0] != found.segments:
-                    found = None
+        if found is not None and found.version < (self.pointer() or {}).get("version", 0):
+            found = None
         if found is None:
             with self.connect(read_only=True) as con:
-                found = snapshot_mod.Snapshot(self._sync_index(con, save=False), snapshot_mod.rows_since(con, 0), stamp=token)
+                found = snapshot_mod.from_catalogue(con, self._sync_index(con, save=False), token)
         found.checked = time.monotonic()
         return found
+
+    def current(self) -> snapshot_mod.Snapshot:
+        """The newest snapshot, held per process and workspace (taken anew when a newer one is published)."""
+        key = (self.root.resolve(), self.storage_url)
+        _HELD[key] = self.snapshot(_HELD.get(key))
+        return _HELD[key]
+
+    def reader(self) -> duckdb.DuckDBPyConnection:
+        """SQL over the newest snapshot (``Snapshot.connection``), for the dashboard, profiles
+        and listings: the catalogue's table names, without its lock."""
+        return self.current().connection()
 
     # -- index ---------------------------------------------------------------------------------
     def _sync_index(self, con: duckdb.DuckDBPyConnection, save: bool = True, gpu: bool = False) -> VectorIndex:
@@ -442,13 +509,8 @@ class Workspace:
                 index = self._read_index(store, name, mmap=False)
             for ids, vectors in self._vectors(con, index.size):
                 index.add(ids, vectors)
-        if save:
-            if not current:
-                self._write_index(store, name, index)
-            catalog_id = self._catalog_id(con)
-            published = snapshot_mod.read_manifest(store, catalog_id)
-            if not current or published is None or published.get("segments") != n_segments:
-                snapshot_mod.write(store, catalog_id, con, name, index.size, published)
+        if save and not current:
+            self._write_index(store, name, index)
         return VectorIndex(index.index, gpu=gpu) if gpu else index
 
     @staticmethod
