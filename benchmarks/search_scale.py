@@ -105,7 +105,7 @@ def measure(source: Workspace, root: Path, n: int, rounds: int) -> dict:
     build(source, ws, n)
     started = time.perf_counter()
     with ws.connect() as con:
-        ws._sync_index(con)  # as a commit builds it
+        ws.publish(con)  # as a commit builds the index and publishes the snapshot
     index_s = time.perf_counter() - started
     run = subprocess.run([sys.executable, __file__, "--child", str(ws.root), "--rounds", str(rounds)],
                          capture_output=True, text=True)

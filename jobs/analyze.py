@@ -62,8 +62,8 @@ stopped: a file that never finishes reading must not hold the batch up."""
 
 
 @ray.remote(num_cpus=1, max_retries=TASK_RETRIES)
-def _prepare(spec: InputSpec, workspace: str, storage: str, known: set[str], part_seconds: float):
-    return analysis.prepare(spec, Workspace(Path(workspace), storage), known, part_seconds)
+def _prepare(spec: InputSpec, workspace: str, storage: str, known: dict[str, dict], part_seconds: float, model: str):
+    return analysis.prepare(spec, Workspace(Path(workspace), storage), known, part_seconds, model)
 
 
 @ray.remote(num_cpus=1, max_retries=TASK_RETRIES)
@@ -110,13 +110,13 @@ skipped, or shards left by an earlier run), or one ``chunk`` of one of its ``ses
 ``header`` is that session without its chunks), or that chunk's ``error``."""
 
 
-def sessions(row: dict, workspace: str, storage: str, known: list[str], part_seconds: float, crops: bool,
-             chunk: int | None, timeout: float):
+def sessions(row: dict, workspace: str, storage: str, known: dict[str, dict], model: str, part_seconds: float,
+             crops: bool, chunk: int | None, timeout: float):
     """Stage 1, one input: its chunks, one row each, or one row of its settled results."""
     spec = InputSpec(**json.loads(row["spec"]))
     key, started = row["key"], time.perf_counter()
     try:
-        prepared = _gather([_prepare.remote(spec, workspace, storage, set(known), part_seconds)], spec.name,
+        prepared = _gather([_prepare.remote(spec, workspace, storage, known, part_seconds, model)], spec.name,
                            "reading and planning", timeout)[0]
         if prepared.done:
             yield ROW | {"key": key, "settled": pickle.dumps(prepared.done)}
@@ -284,9 +284,10 @@ def run(specs: list[InputSpec], workspace: Workspace, address: str | None = None
     submission id; a new id by default)."""
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc).replace(tzinfo=None)
-    if workspace.storage_url:  # recorded in a new catalogue, refused if it differs from the catalogue's
-        workspace.connect().close()
-    known = sorted(workspace.session_ids())  # also refuses a workspace of a newer schema, before any work
+    # Opened for writing first: a new catalogue records its storage (one that differs is
+    # refused), and an older one is upgraded, before anything is analysed.
+    workspace.connect().close()
+    known = workspace.recorded()  # also refuses a workspace of a newer schema, before any work
     connect(address)
     resources = ray.cluster_resources()
     cpus = int(resources.get("CPU", 1))
@@ -306,7 +307,7 @@ def run(specs: list[InputSpec], workspace: Workspace, address: str | None = None
             ray.data.from_items([{"key": i, "spec": json.dumps(s.to_dict())} for i, s in enumerate(specs)],
                                 override_num_blocks=len(specs))
             .flat_map(sessions, fn_kwargs={"workspace": str(workspace.root.resolve()), "storage": workspace.store.url,
-                                           "known": known,
+                                           "known": known, "model": model,
                                            "part_seconds": part_seconds, "crops": _reads_crops(model),
                                            "chunk": chunk_segments, "timeout": input_timeout},
                       num_cpus=0, compute=ray.data.TaskPoolStrategy(size=max(1, min(len(specs), max_workers or cpus))),
@@ -334,14 +335,23 @@ def run(specs: list[InputSpec], workspace: Workspace, address: str | None = None
            "finished_at": datetime.now(timezone.utc).replace(tzinfo=None), "inputs": len(specs),
            "failed": json.dumps(failed)}
     commit_warnings: list[str] = []
-    sessions_, segments = workspace.commit([r.shard for r in done], job=job, warnings=commit_warnings)
+    changed = [r for r in results if r.error is None and r.change is not None and r.change.action != "unchanged"]
+    sessions_, segments = workspace.commit(
+        [r.shard for r in done], job=job, warnings=commit_warnings,
+        replace={r.session_id for r in changed if r.change.action == "recompute"},
+        labels={r.session_id: r.change.labels for r in changed if r.change.labels})
     return {
         "sessions": sessions_, "segments": segments,
         "frames": int(sum({r.session_id: r.frames for r in done}.values())),
         "seconds": round(time.perf_counter() - started, 2),
         "tracked_parts": sum(writer.parts.values()),
         "nodes": dict(Counter(r.node for r in done if r.node)),  # Ray node id -> sessions described there
-        "skipped": [{"input": r.input, "session_id": r.session_id} for r in results if r.skipped],
+        "skipped": [{"input": r.input, "session_id": r.session_id} for r in results if r.skipped
+                    and (r.change is None or r.change.action == "unchanged")],
+        "relabelled": [{"input": r.input, "session_id": r.session_id, "changes": r.change.describe()}
+                       for r in changed if r.change.action == "relabel"],
+        "recomputed": [{"input": r.input, "session_id": r.session_id, "changes": r.change.describe()}
+                       for r in changed if r.change.action == "recompute"],
         "failed": failed,
         "qc": [{"input": r.input, "session_id": r.session_id, "individual": r.individual, "px_per_mm": r.px_per_mm,
                 "px_per_mm_source": r.px_per_mm_source, **(r.qc or {})} for r in done],

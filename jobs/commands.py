@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from mousegpt.cli import JsonOpt, WorkspaceOpt, err, print_hits, print_json, workspace_of
+from mousegpt.cli import JsonOpt, WorkspaceOpt, err, out, print_hits, print_json, workspace_of
 from mousegpt.errors import InputError
 
 DEMO_QUERIES = ("a mouse grooming itself", "standing up on its hind legs", "running fast along the wall")
@@ -107,12 +107,18 @@ def analyze(
         "(for `mousegpt submit`).")] = False,
     job_id: Annotated[Optional[str], typer.Option("--job-id", hidden=True, help="The run's id in the jobs table.")] = None,
     storage: StorageOpt = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="List what the run would do to each input's sessions (analyse it, skip it, update its "
+        "animal or condition, or recompute it with other settings) and change nothing.")] = False,
     as_json: JsonOpt = False,
     workspace: WorkspaceOpt = None,
 ):
     """Analyse videos or pose files on Ray and add them to the workspace.
 
-    Exits with status 1 when any input failed (the others are still committed).
+    An input analysed before is skipped; given another animal or condition, its sessions are
+    relabelled; given other settings (model, fps, scale, view, arena, keypoint map,
+    background), they are recomputed. Exits with status 1 when any input failed (the others
+    are still committed).
     """
     from jobs.analyze import run
     from mousegpt.inputs import parse_keypoint_map, resolve
@@ -123,6 +129,9 @@ def analyze(
                     animal=animal, fps=fps, px_per_mm=px_per_mm, view=view, arena_mm=arena_mm,
                     keypoint_map=parse_keypoint_map(keypoint_map), background=background)
     ws = Workspace(workspace_of(workspace).root, normalise(storage) if storage else None)
+    if dry_run:
+        _print_plan(specs, ws, model, as_json)
+        return
     err.print(f"analysing {len(specs)} input(s) into {ws.root}" + (f" (shards, index and clips in {storage})" if storage else ""))
     report = run(specs, ws, address=address, model=model, part_seconds=part_seconds, input_timeout=input_timeout,
                  job_id=job_id, progress=_ProgressLines() if progress_lines else None)
@@ -130,14 +139,51 @@ def analyze(
         print_json(report)
     else:
         _print_qc(report["qc"])
-        err.print(f"added {report['sessions']} session(s), {report['segments']} segment(s), "
-                  f"{report['frames']} frames in {report['seconds']:.1f} s; {len(report['skipped'])} already analysed")
+        recomputed = len(report["recomputed"])
+        err.print(f"added {report['sessions'] - recomputed} session(s) and recomputed {recomputed}: "
+                  f"{report['segments']} segment(s), {report['frames']} frames in {report['seconds']:.1f} s; "
+                  f"relabelled {len(report['relabelled'])}; {len(report['skipped'])} already analysed")
+        for changed in report["relabelled"] + report["recomputed"]:
+            err.print(f"  {changed['input']}: {changed['changes']}", highlight=False, soft_wrap=True)
     for warning in report["warnings"]:
         err.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     for failure in report["failed"]:
         err.print(f"[bold red]failed:[/] {failure['error']}", highlight=False, soft_wrap=True)
     if report["failed"]:
         raise typer.Exit(1)
+
+
+def _print_plan(specs, ws, model: str, as_json: bool) -> None:
+    """``analyze --dry-run``: one row per session of each input, what the run would do to it."""
+    from mousegpt.analysis import planned_changes
+    from mousegpt.errors import MouseGPTError
+
+    known = ws.recorded()
+    rows = []
+    for spec in specs:
+        try:
+            rows += [{"input": spec.name, "session_id": c.session_id, "action": c.action, "changes": c.describe()}
+                     for c in planned_changes(spec, known, model)]
+        except MouseGPTError as exc:
+            rows.append({"input": spec.name, "session_id": None, "action": "fails", "changes": str(exc)})
+    if as_json:
+        print_json({"dry_run": True, "sessions": rows})
+    else:
+        _plan_table(ws, rows)
+    if any(row["action"] == "fails" for row in rows):
+        raise typer.Exit(1)
+
+
+def _plan_table(ws, rows: list[dict]) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"analyze --dry-run: what would change in {ws.root} (nothing is changed)", title_justify="left")
+    for column in ("input", "session", "would", "what changes"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(row["input"], row["session_id"] or "", {"new": "analyse", "unchanged": "skip"}.get(row["action"], row["action"]),
+                      row["changes"])
+    out.print(table)
 
 
 def demo(

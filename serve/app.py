@@ -211,16 +211,23 @@ class MouseGPTAPI:
         return {"descriptions": results}
 
     @api.get("/search")
-    def search(self, q: str, k: int = 10, condition: str | None = None) -> dict:
+    async def search(self, q: str, k: int = 10, condition: str | None = None) -> dict:
         if not q.strip():
             raise HTTPException(status_code=422, detail="q must not be empty")
-        if self._searcher is None:
-            self._searcher = Searcher(self.workspace, gpu=ray.get_gpu_ids() != [])
         try:
-            result = self._searcher.search(q, k=max(1, min(k, 1000)), condition=condition)
-        except MouseGPTError as exc:  # no workspace yet, newer schema, catalogue busy too long
+            result = await self._search_batch((q, max(1, min(k, 1000)), condition))
+        except MouseGPTError as exc:  # no workspace yet, newer schema, catalogue unreadable
             raise HTTPException(status_code=503, detail=self._redact(exc)) from None
         return result | {"hits": [_public(h) for h in result["hits"]]}
+
+    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.002)
+    async def _search_batch(self, queries: list[tuple[str, int, str | None]]) -> list[dict]:
+        """Concurrent queries, answered together: their texts embedded in one forward pass, one
+        batch at a time (threads each running the text model would fight over the cores), off
+        the event loop."""
+        if self._searcher is None:
+            self._searcher = Searcher(self.workspace, gpu=ray.get_gpu_ids() != [])
+        return await asyncio.to_thread(self._searcher.search_many, queries)
 
     def _redact(self, exc: Exception) -> str:
         return str(exc).replace(str(self.workspace.root), self.workspace.root.name)

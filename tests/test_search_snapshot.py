@@ -197,3 +197,32 @@ def test_a_truncated_index_file_is_rebuilt(tmp_path):
     more, _ = make_shard(ws, "bbb", "stim", n=5, seed=6)
     assert ws.commit([more]) == (1, 5)  # the writer rebuilds and writes it
     assert VectorIndex.load(index_file).size == 35
+
+
+def test_a_recomputed_session_replaces_its_segments_and_a_relabelled_one_its_condition_for_readers(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    a, va = make_shard(ws, "aaa", "control", n=10, seed=1)
+    b, vb = make_shard(ws, "bbb", "control", n=10, seed=2)
+    ws.commit([a, b])
+    with ws.connect() as con:  # a discovery run put aaa's segments in cluster 3
+        con.execute("INSERT INTO discovery_runs VALUES (1, now(), 20, 20, '{}')")
+        con.execute("INSERT INTO segment_clusters SELECT 1, segment_id, 3, 0, 0, 0, 0 FROM segments WHERE session_id = 'aaa'")
+        con.execute("UPDATE segments SET cluster_id = 3 WHERE session_id = 'aaa'")
+        ws.publish(con, changed=snapshot.DISCOVERY)
+    a2, va2 = make_shard(ws, "aaa", "control", n=6, seed=3)  # aaa analysed again, with other settings
+    searcher = Searcher(Workspace(tmp_path / "ws"), QueryIsVector(np.concatenate([va, vb, va2])))
+    assert searcher.search("v:3", k=1)["hits"][0]["segment_id"] == "aaa-000003"
+    assert searcher.search("v:12", k=3, condition="stim")["hits"] == []
+
+    assert ws.commit([a2], replace={"aaa"}, labels={"bbb": {"animal": "m1", "condition": "stim"}}) == (1, 6)
+    with Workspace(tmp_path / "ws").reader() as con:
+        assert con.execute("SELECT session_id, count(*), count(cluster_id) FROM segments GROUP BY 1 ORDER BY 1").fetchall() \
+            == [("aaa", 6, 0), ("bbb", 10, 0)]
+        assert con.execute("SELECT count(*) FROM segment_clusters").fetchone()[0] == 0
+        assert con.execute("SELECT session_id, condition FROM sessions ORDER BY 1").fetchall() == [("aaa", "control"),
+                                                                                                  ("bbb", "stim")]
+    hit = searcher.search("v:22", k=1)["hits"][0]  # the new aaa's third segment
+    assert (hit["segment_id"], hit["score"]) == ("aaa-000002", 1.0)
+    assert searcher.search("v:8", k=1)["hits"][0]["score"] < 0.5  # the old aaa's vectors are gone from the index
+    stim = searcher.search("v:12", k=3, condition="stim")["hits"]
+    assert [h["session_id"] for h in stim] == ["bbb"] * 3 and stim[0]["segment_id"] == "bbb-000002"

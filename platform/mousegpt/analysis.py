@@ -17,8 +17,10 @@ import pyarrow.parquet as pq
 
 from mousegpt import arena as arena_mod
 from mousegpt import crops as crops_mod
-from mousegpt import kinematics, landmarks, pose, qc, segments, sources, tracking, video
+from mousegpt import changes, kinematics, landmarks, pose, qc, segments, sources, tracking, video
+from mousegpt.changes import Change
 from mousegpt.describe import BehaviorModel
+from mousegpt.describe.model import DEFAULT_MODEL
 from mousegpt.embed import TextEmbedder
 from mousegpt.errors import InputError, WorkspaceError
 from mousegpt.inputs import InputSpec
@@ -34,7 +36,10 @@ class SessionResult:
     individual: str | None = None
     shard: str | None = None
     skipped: bool = False
-    """Already in the catalogue (same content): nothing was recomputed."""
+    """Already in the catalogue (same content and settings): nothing was recomputed."""
+    change: Change | None = None
+    """What this run does to a session the catalogue holds (``changes.decide``): its labels
+    updated (with ``skipped``), or its segments replaced; None for a new session."""
     frames: int = 0
     segments: int = 0
     seconds: float = 0.0
@@ -175,6 +180,10 @@ class Prepared:
     parts: list[tuple[int, int | None]] = field(default_factory=list)
     """``[start, stop)`` frames of each tracking part; the last one's stop is None (the end)."""
     done: list[SessionResult] = field(default_factory=list)
+    settings: dict = field(default_factory=dict)
+    """What its sessions are computed with (``changes.settings``), recorded in each."""
+    changes: dict[str, Change] = field(default_factory=dict)
+    """What this run does to each of its sessions the catalogue holds, by session id."""
 
 
 def failure(name: str, exc: Exception) -> SessionResult:
@@ -196,13 +205,14 @@ def guarded(name: str, work) -> list[SessionResult]:
 
 
 def analyze(spec: InputSpec, workspace: Workspace, model: BehaviorModel, embedder: TextEmbedder,
-            known: set[str] = frozenset()) -> list[SessionResult]:
-    """Analyse one input in this process and write one shard per individual; errors are
+            known: dict[str, dict] | None = None, model_name: str = DEFAULT_MODEL) -> list[SessionResult]:
+    """Analyse one input in this process with ``model`` (asked for as ``model_name``, which
+    its shards record) and write one shard per individual; errors are
     returned, not raised. The pipeline (``jobs.analyze``) runs the same steps as stages spread
     over a cluster: ``prepare``, ``tracking.track_part`` per part, ``plan_sessions``, then per
     chunk ``cut``, ``describe`` and ``embed``, and ``write``."""
     def work():
-        prepared = prepare(spec, workspace, known)
+        prepared = prepare(spec, workspace, known, model=model_name)
         if prepared.done:
             return prepared.done
         parts = [tracking.track_part(spec.video, prepared.background, start, stop) for start, stop in prepared.parts]
@@ -211,17 +221,25 @@ def analyze(spec: InputSpec, workspace: Workspace, model: BehaviorModel, embedde
     return guarded(spec.name, work)
 
 
-def prepare(spec: InputSpec, workspace: Workspace, known: set[str] = frozenset(),
-            part_seconds: float = PART_SECONDS) -> Prepared:
+def prepare(spec: InputSpec, workspace: Workspace, known: dict[str, dict] | None = None,
+            part_seconds: float = PART_SECONDS, model: str = DEFAULT_MODEL) -> Prepared:
     """Check and read an input, and plan its tracking: the background is estimated from frames
     sought across the video (not a decode of all of it), and the video is cut into parts of
-    about ``part_seconds``. Raises InputError for a bad input."""
+    about ``part_seconds``. ``known`` is what the catalogue recorded of its sessions
+    (``Workspace.recorded``): one with the same settings is not analysed again (its labels are
+    updated when they differ), one with other settings is (``changes.decide``). Raises
+    InputError for a bad input."""
     for path in (spec.video, spec.pose):
         if path is not None and not sources.exists(path):
             raise InputError(f"{path}: no such file")
+    known = known or {}
+    wanted = changes.settings(spec, model)
     base = content_hash(spec.video, spec.pose)
-    if spec.pose is None and base in known:  # checked before tracking, the expensive part
-        return Prepared(spec, [base], [None], None, None, [], done=[SessionResult(input=spec.name, session_id=base, skipped=True)])
+    if spec.pose is None and base in known:  # decided before tracking, the expensive part
+        change = changes.decide(base, wanted, changes.labels(spec, None, 1), known[base])
+        if change.action != "recompute":
+            return Prepared(spec, [base], [None], None, None, [], settings=wanted, done=[
+                SessionResult(input=spec.name, session_id=base, skipped=True, change=change)])
     warnings: list[str] = []
     info = video.probe(spec.video) if spec.video else None
     fps = _frame_rate(spec, info, warnings)
@@ -231,13 +249,15 @@ def prepare(spec: InputSpec, workspace: Workspace, known: set[str] = frozenset()
         warnings.extend(ds.attrs.get("pose_warnings", []))
     individuals = [str(i) for i in ds.individuals.values] if ds is not None else [None]
     ids = session_ids(base, len(individuals))
-    prepared = Prepared(spec, ids, individuals, fps, info, warnings, poses=ds)
-    if all(i in known for i in ids):
-        prepared.done = [SessionResult(input=spec.name, session_id=i, individual=name, skipped=True)
+    prepared = Prepared(spec, ids, individuals, fps, info, warnings, poses=ds, settings=wanted)
+    prepared.changes = {i: changes.decide(i, wanted, changes.labels(spec, name, len(ids)), known[i])
+                        for i, name in zip(ids, individuals) if i in known}
+    if len(prepared.changes) == len(ids) and all(c.action != "recompute" for c in prepared.changes.values()):
+        prepared.done = [SessionResult(input=spec.name, session_id=i, individual=name, skipped=True, change=prepared.changes[i])
                          for i, name in zip(ids, individuals)]
-    elif all(workspace.has_shard(i) for i in ids) and (done := _from_shards(spec, workspace, ids, warnings)):
-        # Analysed before but never committed (the commit failed or was interrupted): the
-        # shards are complete (written whole), so they are committed as they are.
+    elif all(workspace.has_shard(i) for i in ids) and (done := _from_shards(prepared, workspace)):
+        # Analysed before with these settings but never committed (the commit failed or was
+        # interrupted): the shards are complete (written whole), so they are committed as they are.
         prepared.done = done
     elif spec.video:
         prepared.background = tracking.estimate_background(spec.video, empty_arena=spec.background)
@@ -246,6 +266,21 @@ def prepare(spec: InputSpec, workspace: Workspace, known: set[str] = frozenset()
             # The header's frame count can be off by a few: the last part reads to the end.
             prepared.parts = bounds[:-1] + [(bounds[-1][0], None)]
     return prepared
+
+
+def planned_changes(spec: InputSpec, known: dict[str, dict], model: str) -> list[Change]:
+    """What a run would do to an input's sessions (``changes.decide``), from its bytes and what
+    the catalogue ``known`` records, without analysing or reading it (``analyze --dry-run``):
+    a pose file's individuals are the catalogue's, or, when it holds none of them, one new
+    session stands for them all."""
+    for path in (spec.video, spec.pose):
+        if path is not None and not sources.exists(path):
+            raise InputError(f"{path}: no such file")
+    base = content_hash(spec.video, spec.pose)
+    wanted = changes.settings(spec, model)
+    ids = sorted(sid for sid in known if sid == base or sid.startswith(f"{base}-")) or [base]
+    return [changes.decide(sid, wanted, changes.labels(spec, (known.get(sid) or {}).get("individual"), len(ids)),
+                           known.get(sid)) for sid in ids]
 
 
 DESCRIBE_CHUNK = 240
@@ -329,20 +364,22 @@ def plan_sessions(prepared: Prepared, parts: list[tracking.TrackedPart], crops: 
         if report.missing_fraction > 0.5:
             warnings.append(f"{spec.name}: {report.missing_fraction:.0%} of frames have no position"
                             + (f" for {individual}" if len(prepared.ids) > 1 else ""))
-        animal = spec.animal if len(prepared.ids) == 1 else (f"{spec.animal}:{individual}" if spec.animal else individual)
+        named = prepared.changes[session_id].labels if session_id in prepared.changes else \
+            changes.labels(spec, individual, len(prepared.ids))
         record = {
-            "session_id": session_id, "video": spec.video, "pose": spec.pose, "animal": animal,
-            "individual": individual, "condition": spec.condition, "fps": fps, "px_per_mm": px_per_mm,
+            "session_id": session_id, "video": spec.video, "pose": spec.pose, "animal": named["animal"],
+            "individual": individual, "condition": named["condition"], "fps": fps, "px_per_mm": px_per_mm,
             "px_per_mm_source": px_source, "view": spec.view, "n_frames": report.frames,
             "duration_s": report.frames / fps,
             "source": "video+pose" if spec.video and spec.pose else ("video" if spec.video else "pose"),
             "model": None,  # the describer's name, once it has described the session (``write``)
             "arena": json.dumps(where.__dict__) if where else None,
             "qc": json.dumps(report.to_dict()),
+            "settings": json.dumps(prepared.settings),
         }
         result = SessionResult(input=spec.name, session_id=session_id, individual=individual, frames=report.frames,
                                segments=len(windows), px_per_mm=px_per_mm, px_per_mm_source=px_source,
-                               qc=report.to_dict())
+                               qc=report.to_dict(), change=prepared.changes.get(session_id))
         mine = ds.isel(individuals=[k])
         side = crops_mod.side_px(mine) if with_crops else float("nan")
         reference = segments.stretched_length(kin)
@@ -445,20 +482,29 @@ def search_vectors(descriptions: list, text_vectors: np.ndarray) -> np.ndarray:
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-12)
 
 
-def _from_shards(spec: InputSpec, workspace: Workspace, ids: list[str], warnings: list[str]) -> list[SessionResult]:
-    """The results of shards left by an earlier run; none (and a warning) when one cannot be
-    read: the input is then analysed again and its shards written anew."""
-    results = []
-    for sid in ids:
+def _from_shards(prepared: Prepared, workspace: Workspace) -> list[SessionResult]:
+    """The results of shards left by an earlier run with the same settings; none when one was
+    made with other settings (or none recorded), or cannot be read (with a warning): the
+    input is then analysed again and its shards written anew. Labels that differ are set at
+    the commit (``SessionResult.change``)."""
+    spec, results = prepared.spec, []
+    for sid, individual in zip(prepared.ids, prepared.individuals):
         path = workspace.shard_path(sid)
         try:
             session, _ = workspace.read_shard(path, schema_only=True)
             rows = pq.read_metadata(path, filesystem=workspace.store.arrow).num_rows
         except (WorkspaceError, OSError) as exc:
-            warnings.append(f"{spec.name}: a shard left by an earlier run cannot be read, so it is analysed again ({exc})")
+            prepared.warnings.append(f"{spec.name}: a shard left by an earlier run cannot be read, so it is analysed again ({exc})")
             return []
+        if json.loads(session.get("settings") or "null") != prepared.settings:
+            return []
+        change = prepared.changes.get(sid)
+        named = change.labels if change else changes.labels(spec, individual, len(prepared.ids))
+        if any(session.get(k) != v for k, v in named.items()) and change is None:
+            change = changes.Change(sid, "new", {k: (session.get(k), v) for k, v in named.items() if session.get(k) != v}, named)
         results.append(SessionResult(
             input=spec.name, session_id=session["session_id"], individual=session.get("individual"), shard=path,
             frames=int(session["n_frames"]), segments=rows, px_per_mm=session.get("px_per_mm"),
-            px_per_mm_source=session.get("px_per_mm_source"), qc=json.loads(session["qc"]) if session.get("qc") else None))
+            px_per_mm_source=session.get("px_per_mm_source"), qc=json.loads(session["qc"]) if session.get("qc") else None,
+            change=change))
     return results

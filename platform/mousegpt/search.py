@@ -67,8 +67,18 @@ class Searcher:
         ``distinct`` a segment overlapping a better hit of the same session is left out, and
         the k hits are k different moments.
         """
+        return self.search_many([(query, k, condition)], distinct)[0]
+
+    def search_many(self, queries: list[tuple[str, int, str | None]], distinct: bool = True) -> list[dict]:
+        """``search`` of each ``(query, k, condition)``, their texts embedded in one batch and
+        answered from one snapshot (Serve gathers concurrent requests so)."""
         snapshot = self.current()
-        vector = self.embedder([query])[0]
+        vectors = self.embedder([query for query, _, _ in queries])
+        return [self._answer(snapshot, query, vector, k, condition, distinct)
+                for (query, k, condition), vector in zip(queries, vectors)]
+
+    @staticmethod
+    def _answer(snapshot: Snapshot, query: str, vector, k: int, condition: str | None, distinct: bool) -> dict:
         allowed = None
         if condition is not None:
             allowed = snapshot.selector(condition)

@@ -90,15 +90,16 @@ def read_manifest(store: Storage, catalog_id: str) -> dict | None:
     return manifest if manifest.get("format") == FORMAT else None
 
 
-def write(store: Storage, catalog_id: str, con: duckdb.DuckDBPyConnection, index_name: str, segments: int,
+def write(store: Storage, catalog_id: str, con: duckdb.DuckDBPyConnection, index_name: str, segments: int, kept: int,
           previous: dict | None, version: int, changed: tuple[str, ...] = ("sessions", "jobs")) -> None:
     """Publish snapshot ``version`` of a just-committed catalogue of ``segments`` segments whose
-    index is already written as ``index_name``: the segments the last snapshot (``previous``,
-    its manifest) lacks, the ``changed`` tables (and any it lacks), then the manifest; then the
+    index is already written as ``index_name`` (``kept`` of its vectors from before this
+    commit; 0 when it was built anew): the segments the last snapshot (``previous``, its
+    manifest) lacks, the ``changed`` tables (and any it lacks), then the manifest; then the
     files the snapshot before ``previous`` named and no later one does are removed."""
     rows, covered = [], 0
-    if previous and previous.get("index") == index_name and 0 < previous["segments"] <= segments:
-        rows, covered = list(previous["rows"]), previous["segments"]  # else a catalogue rebuilt in place: start over
+    if previous and previous.get("index") == index_name and 0 < previous["segments"] <= kept:
+        rows, covered = list(previous["rows"]), previous["segments"]  # else sessions were replaced: start over
     if segments > covered or not rows:  # (an empty file when there is nothing yet: it holds the columns)
         name = f"index/segments-{catalog_id}-{version:06d}.arrow"
         _write_arrow(store, name, con.cursor().sql(_SEGMENTS_SQL, params=[covered]).to_arrow_reader(50_000))

@@ -48,7 +48,7 @@ from mousegpt.index import VectorIndex
 from mousegpt.segments import FACT_COLUMNS
 from mousegpt.storage import Storage
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 DEFAULT_WORKSPACE = "mousegpt-workspace"
 POINTER = "workspace.json"
@@ -58,7 +58,7 @@ SESSION_COLUMNS = {
     "session_id": "VARCHAR PRIMARY KEY", "video": "VARCHAR", "pose": "VARCHAR", "animal": "VARCHAR",
     "condition": "VARCHAR", "fps": "DOUBLE", "px_per_mm": "DOUBLE", "px_per_mm_source": "VARCHAR",
     "view": "VARCHAR", "n_frames": "BIGINT", "duration_s": "DOUBLE", "source": "VARCHAR", "model": "VARCHAR",
-    "arena": "VARCHAR", "added_at": "TIMESTAMP", "individual": "VARCHAR", "qc": "VARCHAR",
+    "arena": "VARCHAR", "added_at": "TIMESTAMP", "individual": "VARCHAR", "qc": "VARCHAR", "settings": "VARCHAR",
 }
 """``qc`` is the session's ``qc.QCReport`` as JSON; ``individual`` the pose file's name for the animal."""
 _FACT_TYPES = {c: ("VARCHAR" if c == "zone" else "DOUBLE") for c in FACT_COLUMNS}
@@ -123,6 +123,8 @@ MIGRATIONS = {
     4: ["ALTER TABLE segments ADD COLUMN head_yaw_fast_deg DOUBLE"],
     # v5 -> v6: each segment's calibrated confidence in its behaviour; empty for older segments.
     5: ["ALTER TABLE segments ADD COLUMN confidence DOUBLE"],
+    # v6 -> v7: what each session was computed with (``changes.settings``, JSON); empty for older sessions.
+    6: ["ALTER TABLE sessions ADD COLUMN settings VARCHAR"],
 }
 """Statements that take a catalogue from version k to k + 1, applied when it is opened for writing."""
 
@@ -338,6 +340,16 @@ class Workspace:
         with self.connect(read_only=True) as con:
             return {r[0] for r in con.execute("SELECT session_id FROM sessions").fetchall()}
 
+    def recorded(self) -> dict[str, dict]:
+        """What the catalogue holds of each session that a re-run compares (``changes.decide``):
+        session id -> ``settings`` (JSON, None before schema v7), ``animal``, ``condition`` and
+        ``individual`` (of a pose file holding several)."""
+        if not self.exists():
+            return {}
+        with self.connect(read_only=True) as con:
+            table = con.execute("SELECT session_id, settings, animal, condition, individual FROM sessions").fetchdf()
+        return {row.pop("session_id"): row for row in table.astype(object).where(table.notna(), None).to_dict("records")}
+
     def jobs(self) -> pd.DataFrame:
         """Committed analyses, newest first: ``job_id, started_at, finished_at, inputs,
         sessions_added, segments_added, failed`` (the number of inputs that failed)."""
@@ -373,11 +385,15 @@ class Workspace:
         return self.read_shard(path, schema_only=True)[0]
 
     # -- commit (driver only) ----------------------------------------------------------------
-    def commit(self, shards: list[str], job: dict | None = None, warnings: list[str] | None = None) -> tuple[int, int]:
-        """Load shards into the catalogue in one transaction; sessions already there are skipped.
+    def commit(self, shards: list[str], job: dict | None = None, warnings: list[str] | None = None,
+               replace: set[str] = frozenset(), labels: dict[str, dict] | None = None) -> tuple[int, int]:
+        """Load shards into the catalogue in one transaction: sessions already there are
+        skipped, unless in ``replace`` (recomputed: their segments, and their assignments to
+        discovered clusters, are replaced); ``labels`` (session id -> ``changes.LABELS``) then
+        updates the sessions named.
 
-        Returns (sessions added, segments added). On any error, a shard that cannot be read
-        among them, nothing is changed. The search index and snapshot are written after the
+        Returns (sessions added or replaced, segments added). On any error, a shard that cannot
+        be read among them, nothing is changed. The search index and snapshot are written after the
         transaction: when that fails the commit stands, and the problem is logged (and added
         to ``warnings``).
         """
@@ -390,9 +406,15 @@ class Workspace:
             try:
                 for path in shards:
                     session, table = self.read_shard(path)
-                    if session["session_id"] in known:
+                    sid = session["session_id"]
+                    if sid in known and sid not in replace:
                         continue
-                    known.add(session["session_id"])
+                    if sid in known:
+                        for statement in ("DELETE FROM segment_clusters WHERE segment_id IN "
+                                          "(SELECT segment_id FROM segments WHERE session_id = ?)",
+                                          "DELETE FROM segments WHERE session_id = ?", "DELETE FROM sessions WHERE session_id = ?"):
+                            con.execute(statement, [sid])
+                    known.add(sid)
                     row = {c: session.get(c) for c in SESSION_COLUMNS if c != "added_at"}
                     con.execute(
                         f"INSERT INTO sessions ({', '.join(row)}, added_at) VALUES ({', '.join('?' * len(row))}, now())",
@@ -405,6 +427,10 @@ class Workspace:
                     con.unregister("shard")
                     added_sessions += 1
                     added_segments += n
+                path = None
+                for sid, named in (labels or {}).items():
+                    con.execute(f"UPDATE sessions SET {', '.join(f'{k} = ?' for k in named)} WHERE session_id = ?",
+                                [*named.values(), sid])
                 if job is not None:
                     job = job | {"sessions_added": added_sessions, "segments_added": added_segments}
                     con.execute(
@@ -412,14 +438,16 @@ class Workspace:
                 con.execute("COMMIT")
             except duckdb.Error as exc:
                 con.execute("ROLLBACK")
-                raise WorkspaceError(f"{path}: cannot commit this shard, nothing was committed ({str(exc).splitlines()[0]})") from None
+                where = f"{path}: cannot commit this shard" if path else f"{self.catalog_path}: cannot commit"
+                raise WorkspaceError(f"{where}, nothing was committed ({str(exc).splitlines()[0]})") from None
             except WorkspaceError as exc:
                 con.execute("ROLLBACK")
                 raise WorkspaceError(f"{exc}; nothing was committed") from None
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
-            self.publish(con, warnings=warnings)
+            # A replaced session's assignments to discovered clusters went with its segments.
+            self.publish(con, ("sessions", "jobs") + (snapshot_mod.DISCOVERY if replace else ()), warnings)
         return added_sessions, added_segments
 
     def publish(self, con: duckdb.DuckDBPyConnection, changed: tuple[str, ...] = ("sessions", "jobs"),
@@ -434,8 +462,8 @@ class Workspace:
             published = snapshot_mod.read_manifest(store, catalog_id)
             version = (published or {}).get("version", 0) + 1
             self._write_pointer(con, version)
-            index = self._sync_index(con)
-            snapshot_mod.write(store, catalog_id, con, self._index_name(con), index.size, published, version, changed)
+            index, kept = self._sync_index(con)
+            snapshot_mod.write(store, catalog_id, con, self._index_name(con), index.size, kept, published, version, changed)
         except Exception as exc:  # a full disk, a store gone away, a faiss error: the data is committed
             message = (f"{self.root}: the commit stands, but the snapshot that search and the dashboard read could "
                        f"not be published ({exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
@@ -464,7 +492,7 @@ class Workspace:
             found = None
         if found is None:
             with self.connect(read_only=True) as con:
-                found = snapshot_mod.from_catalogue(con, self._sync_index(con, save=False), token)
+                found = snapshot_mod.from_catalogue(con, self._sync_index(con, save=False)[0], token)
         found.checked = time.monotonic()
         return found
 
@@ -480,11 +508,13 @@ class Workspace:
         return self.current().connection()
 
     # -- index ---------------------------------------------------------------------------------
-    def _sync_index(self, con: duckdb.DuckDBPyConnection, save: bool = True, gpu: bool = False) -> VectorIndex:
+    def _sync_index(self, con: duckdb.DuckDBPyConnection, save: bool = True,
+                    gpu: bool = False) -> tuple[VectorIndex, int]:
         """The FAISS index brought up to date with the catalogue: new vectors appended, or
-        built anew when it does not match or has outgrown its kind (``VectorIndex.outgrown``).
-        Only the writer (``save``) writes it back; a reader of an up-to-date index file on a
-        local disk memory-maps it."""
+        built anew when it does not match (sessions were replaced) or has outgrown its kind
+        (``VectorIndex.outgrown``); and how many of its vectors it held before (0 when built
+        anew). Only the writer (``save``) writes it back; a reader of an up-to-date index file
+        on a local disk memory-maps it."""
         n_segments = con.execute("SELECT count(*) FROM segments").fetchone()[0]
         store = self.store_in(con)
         name = self._index_name(con)
@@ -497,9 +527,10 @@ class Workspace:
             if expected is None or expected[0] != index.last_id():
                 index = None
         current = index is not None and index.size == n_segments
+        kept = index.size if index is not None else 0
         if not current:
             if index is None or index.outgrown(n_segments):
-                index = VectorIndex.untrained(DIM, n_segments)
+                index, kept = VectorIndex.untrained(DIM, n_segments), 0
                 if index.lists:
                     size = int(index.training_size(n_segments))  # an int: DuckDB takes only a literal here
                     sample = con.cursor().sql(
@@ -511,7 +542,7 @@ class Workspace:
                 index.add(ids, vectors)
         if save and not current:
             self._write_index(store, name, index)
-        return VectorIndex(index.index, gpu=gpu) if gpu else index
+        return (VectorIndex(index.index, gpu=gpu) if gpu else index), kept
 
     @staticmethod
     def _vectors(con: duckdb.DuckDBPyConnection, offset: int, batch: int = 100_000):
@@ -552,4 +583,4 @@ class Workspace:
     def load_index(self, gpu: bool = False) -> VectorIndex:
         """The vector index for reading; rebuilt in memory if the file is missing or stale."""
         with self.connect(read_only=True) as con:
-            return self._sync_index(con, save=False, gpu=gpu)
+            return self._sync_index(con, save=False, gpu=gpu)[0]
