@@ -58,7 +58,7 @@ def test_a_rerun_relabels_recomputes_what_changed_and_dry_run_shows_it_first(pos
     planned = json.loads(dry.stdout)["sessions"]
     assert [(r["session_id"], r["action"], r["changes"]) for r in planned] == [
         (control[0], "relabel", "condition: control -> stim"), (stim[0], "recompute", "px_per_mm: 1.104 -> 1.5")]
-    assert catalogue(ws) == ((control, stim), vec_ids)  # a dry run changes nothing
+    assert catalogue(ws) == ([control, stim], vec_ids)  # a dry run changes nothing
     table = subprocess.run([sys.executable, "-m", "mousegpt.cli", "analyze", "--manifest", str(manifest), "--model",
                             "kinematic", "--workspace", str(ws.root), "--dry-run"], capture_output=True, text=True,
                            timeout=120, env={"COLUMNS": "200", **__import__("os").environ})
