@@ -36,6 +36,7 @@ import json
 import pickle
 import time
 import uuid
+import warnings
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -271,6 +272,31 @@ def _reads_crops(model: str) -> bool:
     return True
 
 
+def _pipeline(specs: list[InputSpec], workspace: Workspace, known: dict[str, dict], model: str, part_seconds: float,
+              chunk_segments: int | None, input_timeout: float, max_workers: int | None, cpus: int, gpus: int):
+    """The stages, composed (see the module's docstring)."""
+    # The describer and the text model share each GPU where the cluster has them; a served
+    # describer holds its own GPUs and the rules need none. On CPUs they reserve none: the
+    # CPUs go to the tasks, the actors take what turns they need.
+    on_gpu = gpus > 0 and model != "kinematic" and not model.startswith("serve")
+    pool = ray.data.ActorPoolStrategy(size=gpus) if gpus else ray.data.ActorPoolStrategy(min_size=1, max_size=max(1, cpus // 8))
+    return (
+        ray.data.from_items([{"key": i, "spec": json.dumps(s.to_dict())} for i, s in enumerate(specs)],
+                            override_num_blocks=len(specs))
+        .flat_map(sessions, fn_kwargs={"workspace": str(workspace.root.resolve()), "storage": workspace.store.url,
+                                       "known": known, "model": model,
+                                       "part_seconds": part_seconds, "crops": _reads_crops(model),
+                                       "chunk": chunk_segments, "timeout": input_timeout},
+                  num_cpus=0, compute=ray.data.TaskPoolStrategy(size=max(1, min(len(specs), max_workers or cpus))),
+                  max_retries=TASK_RETRIES)
+        .map(cut, num_cpus=1, max_retries=TASK_RETRIES)
+        .map(Describe, fn_constructor_kwargs={"model": model}, compute=pool, num_cpus=0,
+             num_gpus=0.5 if on_gpu else 0, max_restarts=TASK_RETRIES, max_task_retries=TASK_RETRIES)
+        .map(Embed, compute=pool, num_cpus=0, num_gpus=0.5 if gpus else 0,
+             max_restarts=TASK_RETRIES, max_task_retries=TASK_RETRIES)
+    )
+
+
 def run(specs: list[InputSpec], workspace: Workspace, address: str | None = None,
         model: str = DEFAULT_MODEL, max_workers: int | None = None,
         part_seconds: float = analysis.PART_SECONDS, input_timeout: float = INPUT_TIMEOUT_S,
@@ -292,32 +318,19 @@ def run(specs: list[InputSpec], workspace: Workspace, address: str | None = None
     resources = ray.cluster_resources()
     cpus = int(resources.get("CPU", 1))
     gpus = int(resources.get("GPU", 0))
-    # The describer and the text model share each GPU where the cluster has them; a served
-    # describer holds its own GPUs and the rules need none. On CPUs they reserve none: the
-    # CPUs go to the tasks, the actors take what turns they need.
-    on_gpu = gpus > 0 and model != "kinematic" and not model.startswith("serve")
-    pool = ray.data.ActorPoolStrategy(size=gpus) if gpus else ray.data.ActorPoolStrategy(min_size=1, max_size=max(1, cpus // 8))
     writer = _Writer(workspace, specs)
     context = ray.data.DataContext.get_current()
     saved = context.max_errored_blocks, context.target_max_block_size
     context.max_errored_blocks = -1  # a chunk whose worker died fails its session, not the job
     context.target_max_block_size = BLOCK_BYTES
     try:
-        stream = (
-            ray.data.from_items([{"key": i, "spec": json.dumps(s.to_dict())} for i, s in enumerate(specs)],
-                                override_num_blocks=len(specs))
-            .flat_map(sessions, fn_kwargs={"workspace": str(workspace.root.resolve()), "storage": workspace.store.url,
-                                           "known": known, "model": model,
-                                           "part_seconds": part_seconds, "crops": _reads_crops(model),
-                                           "chunk": chunk_segments, "timeout": input_timeout},
-                      num_cpus=0, compute=ray.data.TaskPoolStrategy(size=max(1, min(len(specs), max_workers or cpus))),
-                      max_retries=TASK_RETRIES)
-            .map(cut, num_cpus=1, max_retries=TASK_RETRIES)
-            .map(Describe, fn_constructor_kwargs={"model": model}, compute=pool, num_cpus=0,
-                 num_gpus=0.5 if on_gpu else 0, max_restarts=TASK_RETRIES, max_task_retries=TASK_RETRIES)
-            .map(Embed, compute=pool, num_cpus=0, num_gpus=0.5 if gpus else 0,
-                 max_restarts=TASK_RETRIES, max_task_retries=TASK_RETRIES)
-        )
+        with warnings.catch_warnings():
+            # The stages' retry counts are Ray remote arguments, which Ray 2.60 deprecates with no
+            # named parameter to replace them; without them a task whose worker dies every time
+            # would be retried for ever (Ray Data's default), and one bad input would hang the batch.
+            warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
+            stream = _pipeline(specs, workspace, known, model, part_seconds, chunk_segments, input_timeout,
+                               max_workers, cpus, gpus)
         for row in stream.iter_rows():
             writer.add(row)
             if progress is not None:

@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from mousegpt.cli import JsonOpt, WorkspaceOpt, err, out, print_hits, print_json, workspace_of
+from mousegpt.cli import JsonOpt, WorkspaceOpt, err, out, print_hits, print_json, ray_output_to, workspace_of
 from mousegpt.errors import InputError
 
 DEMO_QUERIES = ("a mouse grooming itself", "standing up on its hind legs", "running fast along the wall")
@@ -60,6 +60,48 @@ StorageOpt = Annotated[Optional[str], typer.Option(
     help="Where a new workspace keeps its shards, index and clips: a folder (NFS) or an fsspec URL such as "
     "s3://bucket/prefix [default: the workspace folder; an existing workspace's own].")]
 """The options ``analyze`` and ``submit`` share."""
+VerboseOpt = Annotated[bool, typer.Option(
+    "--verbose", "-v", help="Show Ray's own output (logs, warnings, per-stage progress) in the terminal "
+    "[default: written to WORKSPACE/logs/, with one progress bar here].")]
+
+
+def quiet_ray(root: Path, command: str) -> Path | None:
+    """Ray's output into ``ROOT/logs/COMMAND-TIME.log`` for the rest of this process, and Ray
+    Data's own progress lines off; returns the log's path (None when ``root`` is not a folder
+    one can make: the command then fails with its own message; or when something else already
+    captures this process's output, as a test runner does)."""
+    import ray.data
+
+    if root.exists() and not root.is_dir() or sys.stdout is not sys.__stdout__ or sys.stderr is not sys.__stderr__:
+        return None
+    log = root / "logs" / f"{command}-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    try:
+        ray_output_to(log)
+    except OSError:
+        return None
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    return log
+
+
+@contextmanager
+def analyze_bar(inputs: int):
+    """``run``'s progress callback: one bar of inputs done, with frames, segments per second
+    and the time left, on stderr."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    columns = (TextColumn("[bold]analysing[/]"), BarColumn(), TextColumn("{task.fields[inputs]} inputs"),
+               TextColumn("{task.fields[frames]:,} frames"), TextColumn("{task.fields[rate]} segments/s"),
+               TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn())
+    with Progress(*columns, console=err) as bar:
+        task = bar.add_task("analyse", total=inputs, inputs=f"0/{inputs}", frames=0, rate="-")
+        started = time.perf_counter()
+
+        def update(counts: dict) -> None:
+            elapsed = time.perf_counter() - started
+            bar.update(task, completed=counts["inputs_done"], inputs=f"{int(counts['inputs_done'])}/{counts['inputs']}",
+                       frames=counts["frames"], rate=f"{counts['segments'] / elapsed:.0f}" if elapsed > 0 else "-")
+
+        yield update
 
 
 class _ProgressLines:
@@ -110,6 +152,7 @@ def analyze(
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="List what the run would do to each input's sessions (analyse it, skip it, update its "
         "animal or condition, or recompute it with other settings) and change nothing.")] = False,
+    verbose: VerboseOpt = False,
     as_json: JsonOpt = False,
     workspace: WorkspaceOpt = None,
 ):
@@ -133,8 +176,16 @@ def analyze(
         _print_plan(specs, ws, model, as_json)
         return
     err.print(f"analysing {len(specs)} input(s) into {ws.root}" + (f" (shards, index and clips in {storage})" if storage else ""))
-    report = run(specs, ws, address=address, model=model, part_seconds=part_seconds, input_timeout=input_timeout,
-                 job_id=job_id, progress=_ProgressLines() if progress_lines else None)
+    if progress_lines:  # a Ray Job: its log is the log, and `mousegpt submit` reads these lines from it
+        report = run(specs, ws, address=address, model=model, part_seconds=part_seconds, input_timeout=input_timeout,
+                     job_id=job_id, progress=_ProgressLines())
+    else:
+        log = None if verbose else quiet_ray(ws.root, "analyze")
+        with analyze_bar(len(specs)) as bar:
+            report = run(specs, ws, address=address, model=model, part_seconds=part_seconds,
+                         input_timeout=input_timeout, job_id=job_id, progress=bar)
+        if log is not None:
+            err.print(f"[dim]Ray's output: {log}[/]", highlight=False)
     if as_json:
         print_json(report)
     else:
@@ -190,6 +241,7 @@ def demo(
     workspace: WorkspaceOpt = None,
     sessions: Annotated[int, typer.Option(help="Synthetic sessions (two conditions).", min=2)] = 4,
     seconds: Annotated[float, typer.Option(help="Length of each session.")] = 30.0,
+    verbose: VerboseOpt = False,
 ):
     """Synthesize a small dataset, analyse it on a local Ray, and run example searches."""
     from jobs.analyze import run
@@ -203,7 +255,11 @@ def demo(
     with err.status(f"rendering {sessions} synthetic sessions into {videos}"):
         synth_dataset(videos, sessions=sessions, seconds=seconds, seed=0, conditions=("control", "stim"),
                       workers=os.cpu_count() or 1)
-    report = run(read_manifest(videos / "manifest.csv"), ws)
+    log = None if verbose else quiet_ray(ws.root, "demo")
+    with analyze_bar(sessions) as bar:
+        report = run(read_manifest(videos / "manifest.csv"), ws, progress=bar)
+    if log is not None:
+        err.print(f"[dim]Ray's output: {log}[/]", highlight=False)
     err.print(f"analysed: {report['sessions']} new session(s), {report['segments']} segment(s); "
               f"{len(report['skipped'])} already in the workspace")
     if report["failed"]:

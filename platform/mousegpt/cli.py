@@ -33,7 +33,35 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document o
 
 
 def print_json(document: dict) -> None:
-    sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+    out.file.write(json.dumps(document, indent=2, default=str) + "\n")
+    out.file.flush()
+
+
+def ray_output_to(log: Path) -> None:
+    """For the rest of this process, send everything written to file descriptors 1 and 2 into
+    ``log`` (appended): Ray's logging, its core's own messages, its workers' output forwarded
+    to the driver (some of it late, at shutdown), warnings. This command's own output (``out``,
+    ``err``, ``print_json``) still reaches the terminal, as does an unexpected error's last
+    line (its traceback is in ``log``)."""
+    import os
+    import traceback
+
+    log.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    terminal_out, terminal_err = os.fdopen(os.dup(1), "w"), os.fdopen(os.dup(2), "w")
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    out.file, err.file = terminal_out, terminal_err
+
+    def excepthook(kind, value, tb):
+        traceback.print_exception(kind, value, tb)  # into the log
+        terminal_err.write(f"error: {kind.__name__}: {value} (the traceback is in {log})\n")
+        terminal_err.flush()
+
+    sys.excepthook = excepthook
 
 
 def workspace_of(path: Path | None):
