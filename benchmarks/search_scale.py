@@ -74,7 +74,7 @@ def child(root: str, rounds: int) -> None:
     index = searcher.current().index
     found = [index.search(v, K)[1].tolist() for v in vectors]
     print(json.dumps({"first_s": first_s, "timings": timings, "found": found, "vectors": vectors.tolist(),
-                      "lists": index.lists, "mmapped": index.mmapped,
+                      "lists": index.lists,
                       "peak_gb": peak_gb()}))
 
 
@@ -138,7 +138,7 @@ def main() -> None:
         table.add_column(column, justify="right")
     for r in rows:
         p = {kind: np.percentile(r["timings"][kind], [50, 99]) for kind in ("all", "condition")}
-        kind = f"IVF {r['lists']} lists" + (", mmap" if r["mmapped"] else "") if r["lists"] else "exact"
+        kind = f"IVF-SQ8, {r['lists']} lists" if r["lists"] else "exact"
         table.add_row(f"{r['n']:,}", kind, f"{r['index_s']:.1f}", f"{r['first_s']:.2f}", f"{p['all'][0]:.1f}",
                       f"{p['all'][1]:.1f}", f"{p['condition'][0]:.1f}", f"{p['condition'][1]:.1f}",
                       f"{r['recall']:.3f}", f"{r['peak_gb']:.2f}")

@@ -63,12 +63,13 @@ def test_a_commit_publishes_a_snapshot_that_readers_map(tmp_path, monkeypatch):
     assert files == ["clusters.parquet", "current.json", "discovery_runs.parquet", "jobs.parquet", "segment_clusters.parquet",
                      "segments.arrow", "segments.faiss", "sessions.parquet"]
     read = ws.snapshot()
-    assert read.index.lists == index_mod.lists_for(400) and read.index.mmapped and read.segments == 400
+    assert read.index.lists == index_mod.lists_for(400) and read.segments == 400
 
     vectors = np.concatenate([v for _, v in first])
     searcher = Searcher(Workspace(tmp_path / "ws"), QueryIsVector(vectors))
     hit = searcher.search("v:150", k=1)["hits"][0]
-    assert (hit["segment_id"], hit["condition"], hit["video"], hit["score"]) == ("s1-000050", "control", "s1.mp4", 1.0)
+    assert (hit["segment_id"], hit["condition"], hit["video"]) == ("s1-000050", "control", "s1.mp4")
+    assert hit["score"] == pytest.approx(1.0, abs=2e-3)  # (8-bit codes: scores within a few thousandths)
     stim = searcher.search("v:150", k=5, condition="stim")["hits"]
     assert len(stim) == 5 and {h["condition"] for h in stim} == {"stim"}
     assert searcher.search("v:150", k=5, condition="unknown")["hits"] == []
@@ -155,7 +156,7 @@ def test_a_torn_manifest_is_not_a_snapshot(tmp_path):
     rows = next((tmp_path / "ws" / "index").glob("segments-*.arrow"))
     rows.write_bytes(rows.read_bytes()[:100])  # a rows file cut short
     catalog_id = Path(next((tmp_path / "ws" / "index").glob("current-*.json"))).stem.split("-", 1)[1]
-    assert snapshot.load(ws.store, catalog_id, lambda name: ws._read_index(ws.store, name, mmap=True)) is None
+    assert snapshot.load(ws.store, catalog_id, lambda name: ws._read_index(ws.store, name)) is None
     searcher = Searcher(Workspace(tmp_path / "ws"), QueryIsVector(vectors))
     assert searcher.search("v:2", k=1)["hits"][0]["segment_id"] == "aaa-000002"  # rebuilt from the catalogue
 

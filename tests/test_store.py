@@ -81,7 +81,7 @@ def test_newer_schema_is_refused_and_left_untouched(tmp_path):
 def test_a_v1_catalogue_is_upgraded_when_opened_for_writing(tmp_path):
     ws = Workspace(tmp_path)
     ws.commit([make_shard(ws, "aaa", "control")[0]])
-    # What v1 looked like: no head_yaw_abs_deg, individual, qc, discovery runs, head_yaw_fast_deg, confidence.
+    # What v1 looked like: no head_yaw_abs_deg, individual, qc, discovery runs, head_yaw_fast_deg, confidence, settings.
     with duckdb.connect(str(ws.catalog_path)) as con:
         for table in ("discovery_runs", "clusters", "segment_clusters"):
             con.execute(f"DROP TABLE {table}")
@@ -90,6 +90,7 @@ def test_a_v1_catalogue_is_upgraded_when_opened_for_writing(tmp_path):
         con.execute("ALTER TABLE segments DROP COLUMN confidence")
         con.execute("ALTER TABLE sessions DROP COLUMN individual")
         con.execute("ALTER TABLE sessions DROP COLUMN qc")
+        con.execute("ALTER TABLE sessions DROP COLUMN settings")
         con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     with pytest.raises(WorkspaceError, match=f"schema v1 needs upgrading to v{SCHEMA_VERSION}; run any writing command"):
         ws.connect(read_only=True)
@@ -98,7 +99,7 @@ def test_a_v1_catalogue_is_upgraded_when_opened_for_writing(tmp_path):
         assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
         values = con.execute("SELECT session_id, head_yaw_abs_deg IS NULL AND head_yaw_fast_deg IS NULL "
                              "AND confidence IS NULL FROM segments").fetchall()
-        individuals = con.execute("SELECT count(*) FROM sessions WHERE individual IS NULL AND qc IS NULL").fetchone()[0]
+        individuals = con.execute("SELECT count(*) FROM sessions WHERE individual IS NULL AND qc IS NULL AND settings IS NULL").fetchone()[0]
         assert con.execute("SELECT count(*) FROM discovery_runs").fetchone()[0] == 0
     assert {sid for sid, _ in values} == {"aaa", "bbb"}
     assert all(missing for sid, missing in values if sid == "aaa")  # old rows: the new facts are unknown

@@ -14,7 +14,7 @@ dashboard, profiles, Serve's health), and readers never open ``catalog.duckdb``:
 - ``index/current-{catalog}.json``: the manifest naming them, written last and whole: readers
   see the previous snapshot or this one, never a mixture.
 
-A reader memory-maps the index and the segment files, answers a query with work that grows
+A reader holds the index in memory and maps the segment files, answers a query with work that grows
 with k (hits taken by position, a filter's selector built once per condition), checks for a
 newer snapshot by the manifest's change time (a local file) or at most every
 ``REMOTE_CHECK_S`` (an object store), and asks SQL of it through ``connection`` (an in-memory

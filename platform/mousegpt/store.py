@@ -487,7 +487,7 @@ class Workspace:
         if previous is not None and token == previous.stamp:
             previous.checked = time.monotonic()
             return previous
-        found = snapshot_mod.load(store, catalog_id, lambda name: self._read_index(store, name, mmap=True))
+        found = snapshot_mod.load(store, catalog_id, lambda name: self._read_index(store, name))
         if found is not None and found.version < (self.pointer() or {}).get("version", 0):
             found = None
         if found is None:
@@ -513,12 +513,11 @@ class Workspace:
         """The FAISS index brought up to date with the catalogue: new vectors appended, or
         built anew when it does not match (sessions were replaced) or has outgrown its kind
         (``VectorIndex.outgrown``); and how many of its vectors it held before (0 when built
-        anew). Only the writer (``save``) writes it back; a reader of an up-to-date index file
-        on a local disk memory-maps it."""
+        anew). Only the writer (``save``) writes it back."""
         n_segments = con.execute("SELECT count(*) FROM segments").fetchone()[0]
         store = self.store_in(con)
         name = self._index_name(con)
-        index = self._read_index(store, name, mmap=not save and not gpu) if store.exists(name) else None
+        index = self._read_index(store, name) if store.exists(name) else None
         if index is not None and index.size > n_segments:
             index = None  # more vectors than segments: not this catalogue's index
         if index is not None and index.size > 0:
@@ -536,8 +535,6 @@ class Workspace:
                     sample = con.cursor().sql(
                         f"SELECT embedding FROM segments USING SAMPLE reservoir({size} ROWS) REPEATABLE (0)").to_arrow_table()
                     index.train(_matrix(sample.column("embedding")))
-            elif index.mmapped:  # a reader's read-only map: read it whole to append in memory
-                index = self._read_index(store, name, mmap=False)
             for ids, vectors in self._vectors(con, index.size):
                 index.add(ids, vectors)
         if save and not current:
@@ -560,12 +557,12 @@ class Workspace:
             low += batch
 
     @staticmethod
-    def _read_index(store: Storage, name: str, mmap: bool) -> VectorIndex | None:
+    def _read_index(store: Storage, name: str) -> VectorIndex | None:
         """The index file ``name``; None when it cannot be read (cut short, corrupt): it is then
         rebuilt from the catalogue, which is the source of truth."""
         try:
             if store.is_local:
-                return VectorIndex.load(store.path(name), mmap=mmap)
+                return VectorIndex.load(store.path(name))
             return VectorIndex.from_bytes(store.read_bytes(name))
         except RuntimeError as exc:  # faiss's reader: "read error in ...", "Index type ... not recognized"
             log.warning(f"{store.uri(name)}: unreadable search index, rebuilt from the catalogue ({str(exc).splitlines()[0]})")
