@@ -10,8 +10,10 @@ Then, at once:
 - a writer process commits ``--sessions`` new sessions of two minutes (240 segments each,
   noisy copies again, written as shards first as analysis workers write them), ``--per-commit``
   sessions per commit, as successive ``mousegpt analyze`` runs would;
-- ``--clients`` threads each send ``GET /search`` back to back (every other one with a
-  condition filter), each query a new text so that none is answered from the embedding cache.
+- ``--clients`` threads each send ``GET /search`` (every other one with a condition filter),
+  each query a new text so that none is answered from the embedding cache: back to back
+  (``--pace 0``: the load that saturates the server), or one every ``--pace`` seconds (people
+  at a dashboard, scripts that do something with each answer).
 
 The clients first search for ``--idle`` seconds with no writer (the baseline), then while
 the writer commits. Reported per phase: the queries answered, their errors (any status but
@@ -84,10 +86,10 @@ def writer(root: str, shards_file: str, per_commit: int) -> None:
         print(json.dumps({"at": began, "seconds": time.time() - began, "sessions": added, "segments": segments}), flush=True)
 
 
-def client(url: str, number: int, stop: threading.Event, out: list) -> None:
+def client(url: str, number: int, stop: threading.Event, out: list, pace: float) -> None:
     session = requests.Session()
     i = 0
-    while not stop.is_set():
+    while not stop.wait(np.random.default_rng([number, i]).uniform(0, 2 * pace) if pace and i else 0):
         query = f"{QUERIES[i % len(QUERIES)]} ({number}.{i})"  # a new text each time: no embedding cache
         params = {"q": query, "k": 10} | ({"condition": "stim"} if i % 2 else {})
         began = time.perf_counter()
@@ -107,6 +109,8 @@ def main() -> None:
     parser.add_argument("--per-commit", type=int, default=25, help="Sessions per commit.")
     parser.add_argument("--clients", type=int, default=8, help="Concurrent /search clients.")
     parser.add_argument("--idle", type=float, default=15.0, help="Seconds of searching before the writer starts.")
+    parser.add_argument("--pace", type=float, default=0.5,
+                        help="Mean seconds between a client's queries (uniform from 0 to twice it); 0: back to back.")
     parser.add_argument("--writer", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.writer:
@@ -141,7 +145,7 @@ def main() -> None:
 
         console.print(f"{args.clients} clients searching while {args.sessions} sessions commit, {args.per_commit} per commit")
         stop, answers = threading.Event(), []
-        threads = [threading.Thread(target=client, args=(url, n, stop, answers)) for n in range(args.clients)]
+        threads = [threading.Thread(target=client, args=(url, n, stop, answers, args.pace)) for n in range(args.clients)]
         idle_from = time.time()
         for thread in threads:
             thread.start()
@@ -161,8 +165,9 @@ def main() -> None:
         ray.shutdown()
 
     seconds = [c["seconds"] for c in commits]
-    table = Table(title=f"{args.clients} /search clients on 2 cores; {args.sessions} sessions committed onto "
-                        f"{args.base:,} segments, {args.per_commit} per commit")
+    pace = f"one query every {args.pace:g} s each" if args.pace else "back to back"
+    table = Table(title=f"{args.clients} /search clients ({pace}) on 2 cores; {args.sessions} sessions committed "
+                        f"onto {args.base:,} segments, {args.per_commit} per commit")
     for column in ("phase", "seconds", "queries", "errors", "p50 (ms)", "p99 (ms)", "max (ms)", "queries/s",
                    "commits", "commit mean (s)", "commit max (s)"):
         table.add_column(column, justify="right")

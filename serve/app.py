@@ -224,7 +224,7 @@ class MouseGPTAPI:
             raise HTTPException(status_code=503, detail=self._redact(exc)) from None
         return result | {"hits": [_public(h) for h in result["hits"]]}
 
-    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.002)
+    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.005)
     async def _search_batch(self, queries: list[tuple[str, int, str | None]]) -> list[dict]:
         """Concurrent queries, answered together: their texts embedded in one forward pass, one
         batch at a time (threads each running the text model would fight over the cores), off
