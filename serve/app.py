@@ -230,7 +230,7 @@ class MouseGPTAPI:
         batch at a time (threads each running the text model would fight over the cores), off
         the event loop."""
         if self._searcher is None:
-            self._searcher = Searcher(self.workspace, gpu=ray.get_gpu_ids() != [])
+            self._searcher = Searcher(self.workspace, gpu=ray.get_gpu_ids() != [], background=True)
         return await asyncio.to_thread(self._searcher.search_many, queries)
 
     def _redact(self, exc: Exception) -> str:

@@ -3,6 +3,7 @@ that never open the catalogue per query (so a writer holding it does not stop th
 snapshot taken up after a commit, and a workspace without one still searchable."""
 
 import subprocess
+import threading
 import sys
 from pathlib import Path
 
@@ -227,3 +228,29 @@ def test_a_recomputed_session_replaces_its_segments_and_a_relabelled_one_its_con
     assert searcher.search("v:8", k=1)["hits"][0]["score"] < 0.5  # the old aaa's vectors are gone from the index
     stim = searcher.search("v:12", k=3, condition="stim")["hits"]
     assert [h["session_id"] for h in stim] == ["bbb"] * 3 and stim[0]["segment_id"] == "bbb-000002"
+
+
+def test_a_background_searcher_answers_from_the_held_snapshot_until_the_newer_one_is_loaded(tmp_path, monkeypatch):
+    ws = Workspace(tmp_path / "ws")
+    first, va = make_shard(ws, "aaa", "control", n=10, seed=1)
+    ws.commit([first])
+    searcher = Searcher(Workspace(tmp_path / "ws"), QueryIsVector(va), background=True)
+    searcher.REFRESH_EVERY_S = 0.0
+    held = searcher.current()
+    second, vb = make_shard(ws, "bbb", "stim", n=10, seed=2)
+    ws.commit([second])
+    searcher.embedder = QueryIsVector(np.concatenate([va, vb]))
+    release = threading.Event()
+    slow = Workspace.snapshot
+
+    def loading_slowly(self, previous=None):
+        release.wait(30)  # the newer snapshot takes a while to read
+        return slow(self, previous)
+
+    monkeypatch.setattr(Workspace, "snapshot", loading_slowly)
+    assert searcher.current() is held  # a refresh started; the held snapshot answers meanwhile
+    assert searcher.search("v:12", k=1)["hits"][0]["session_id"] == "aaa"  # bbb not in it yet
+    release.set()
+    searcher._refresh.join(30)
+    assert searcher.current().segments == 20
+    assert searcher.search("v:12", k=1)["hits"][0]["segment_id"] == "bbb-000002"

@@ -192,3 +192,37 @@ def test_a_fresh_workspace_object_commits_into_the_recorded_storage(tmp_path):
     shard, _ = make_shard(writer, "aaa", "control", n=6)
     assert Workspace(tmp_path / "ws").commit([shard]) == (1, 6)
     assert len(list((tmp_path / "nfs" / "index").glob("*.faiss"))) == 1
+
+
+def test_a_full_disk_while_writing_a_shard_fails_that_input_alone_and_leaves_nothing_behind(pose_inputs, tmp_path,
+                                                                                             ray_local, monkeypatch):
+    from jobs.analyze import run
+    from mousegpt.inputs import read_manifest
+
+    specs = read_manifest(pose_inputs / "manifest.csv")
+    ws = Workspace(tmp_path / "ws")
+    real = Storage.write_with
+
+    def full_for_the_control_mouse(self, name, write):
+        if name.startswith("segments/") and not hasattr(full_for_the_control_mouse, "done"):
+            full_for_the_control_mouse.done = True  # the first shard written: the disk fills while writing it
+
+            def torn(path):
+                Path(path).write_bytes(b"PAR1 half a shard")
+                raise OSError(28, "No space left on device")
+
+            return real(self, name, torn)
+        return real(self, name, write)
+
+    monkeypatch.setattr(Storage, "write_with", full_for_the_control_mouse)
+    report = run(specs, ws, model="kinematic")
+    (failed,) = report["failed"]
+    assert report["sessions"] == 1
+    assert failed["error"].startswith(f"{failed['input']}: cannot write its shard {ws.root.resolve()}/segments/")
+    assert failed["error"].endswith(".parquet (No space left on device)")
+    assert [p.name for p in (ws.root / "segments").iterdir() if not p.name.endswith(".parquet")] == []  # no temporary
+    assert len(list((ws.root / "segments").glob("*.parquet"))) == 1  # the other input's shard, nothing half-written
+    assert counts(ws) == (1, report["segments"])
+    monkeypatch.undo()
+    again = run(specs, ws, model="kinematic")  # space again: the failed input is analysed, the other skipped
+    assert (again["sessions"], len(again["skipped"]), again["failed"]) == (1, 1, [])

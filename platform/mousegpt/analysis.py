@@ -22,7 +22,7 @@ from mousegpt.changes import Change
 from mousegpt.describe import BehaviorModel
 from mousegpt.describe.model import DEFAULT_MODEL
 from mousegpt.embed import TextEmbedder
-from mousegpt.errors import InputError, WorkspaceError
+from mousegpt.errors import InputError, MouseGPTError, WorkspaceError
 from mousegpt.inputs import InputSpec
 from mousegpt.store import Workspace, content_hash
 
@@ -187,9 +187,9 @@ class Prepared:
 
 
 def failure(name: str, exc: Exception) -> SessionResult:
-    """The failed result of input ``name``: an InputError's message names the file and the
+    """The failed result of input ``name``: a MouseGPTError's message names the file and the
     problem already; anything else is named by its class."""
-    return SessionResult(input=name, error=str(exc) if isinstance(exc, InputError) else f"{name}: {exc.__class__.__name__}: {exc}")
+    return SessionResult(input=name, error=str(exc) if isinstance(exc, MouseGPTError) else f"{name}: {exc.__class__.__name__}: {exc}")
 
 
 def guarded(name: str, work) -> list[SessionResult]:
@@ -450,7 +450,11 @@ def write(session: Session, chunks: list[Chunk], workspace: Workspace) -> Sessio
         raise ValueError(f"{session.result.input}: chunks {[c.index for c in chunks]} of a session to write")
     result = session.result
     record = session.record | {"model": chunks[0].model}
-    result.shard = str(workspace.write_shard(record, pd.concat([c.table for c in chunks], ignore_index=True)))
+    try:
+        result.shard = str(workspace.write_shard(record, pd.concat([c.table for c in chunks], ignore_index=True)))
+    except OSError as exc:  # a full disk, a store gone away: the input fails, written whole or not at all
+        raise WorkspaceError(f"{result.input}: cannot write its shard {workspace.store.uri(f'segments/{session.result.session_id}.parquet')} "
+                             f"({exc.strerror or exc})") from None
     result.warnings = result.warnings + _model_warnings(result.input, chunks[0].model, [w for c in chunks for w in c.warnings])
     return result
 

@@ -8,12 +8,17 @@ sessions (an unknown condition gives no hits, not an error).
 from __future__ import annotations
 
 import json
+import logging
+import threading
+import time
 
 from mousegpt.describe.model import is_uncertain
 from mousegpt.embed import TextEmbedder
 from mousegpt.index import VectorIndex
 from mousegpt.snapshot import Snapshot
 from mousegpt.store import Workspace
+
+log = logging.getLogger(__name__)
 
 _ROW_SQL = """
 SELECT s.segment_id, s.vec_id, s.session_id, ss.video, ss.pose, ss.animal, ss.condition, s.start_s, s.end_s,
@@ -44,21 +49,48 @@ def _row_to_segment(row: dict) -> dict:
 class Searcher:
     """Holds the text model and the committed snapshot (``mousegpt.snapshot``), for many queries
     (CLI, Serve replica, dashboard). A query never opens the catalogue: it is answered from the
-    snapshot, taken anew when a newer one is published."""
+    snapshot, taken anew when a newer one is published.
 
-    def __init__(self, workspace: Workspace, embedder: TextEmbedder | None = None, gpu: bool = False):
+    With ``background`` (a Serve replica), a newer snapshot is loaded on a thread of its own
+    while queries are still answered from the one held: a commit never holds a query up for
+    the time it takes to read the new index (tenths of a second at a million segments).
+    """
+
+    REFRESH_EVERY_S = 0.25
+    """With ``background``: how often, at most, a newer snapshot is looked for."""
+
+    def __init__(self, workspace: Workspace, embedder: TextEmbedder | None = None, gpu: bool = False,
+                 background: bool = False):
         self.workspace = workspace
         self.embedder = embedder or TextEmbedder()
         self.gpu = gpu
+        self.background = background
         self._snapshot: Snapshot | None = None
+        self._refresh: threading.Thread | None = None
+        self._looked = 0.0
 
     def current(self) -> Snapshot:
-        """The newest committed snapshot (the one held, while no newer one is published)."""
-        latest = self.workspace.snapshot(self._snapshot)
+        """The newest committed snapshot (the one held, while no newer one is published; with
+        ``background``, until the newer one is loaded)."""
+        if self._snapshot is None or not self.background:
+            self._update()
+        elif time.monotonic() - self._looked >= self.REFRESH_EVERY_S and not (self._refresh and self._refresh.is_alive()):
+            self._looked = time.monotonic()
+            self._refresh = threading.Thread(target=self._update, name="snapshot-refresh", daemon=True)
+            self._refresh.start()
+        return self._snapshot
+
+    def _update(self) -> None:
+        try:
+            latest = self.workspace.snapshot(self._snapshot)
+        except Exception:
+            if self._snapshot is None or not self.background:
+                raise
+            log.warning("cannot take up the newer snapshot; still answering from the one held", exc_info=True)
+            return
         if latest is not self._snapshot and self.gpu:
             latest.index = VectorIndex(latest.index.index, gpu=True)
-        self._snapshot = latest
-        return latest
+        self._snapshot = latest  # one assignment: a query sees the old snapshot or the new, whole
 
     def search(self, query: str, k: int = 10, condition: str | None = None, distinct: bool = True) -> dict:
         """``{"query", "hits": [...]}``; each hit is a segment row with its ``score``.

@@ -334,12 +334,6 @@ class Workspace:
     def has_shard(self, session_id: str) -> bool:
         return self.store.exists(f"segments/{session_id}.parquet")
 
-    def session_ids(self) -> set[str]:
-        if not self.exists():
-            return set()
-        with self.connect(read_only=True) as con:
-            return {r[0] for r in con.execute("SELECT session_id FROM sessions").fetchall()}
-
     def recorded(self) -> dict[str, dict]:
         """What the catalogue holds of each session that a re-run compares (``changes.decide``):
         session id -> ``settings`` (JSON, None before schema v7), ``animal``, ``condition`` and
