@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -75,8 +76,9 @@ def write_shards(source: Workspace, ws: Workspace, sessions: int, seed: int = 1)
     return paths
 
 
-def writer(root: str, shards_file: str, per_commit: int) -> None:
+def writer(root: str, shards_file: str, per_commit: int, nice: int) -> None:
     """The committing process: one JSON line per commit (its start, duration, sessions added)."""
+    os.nice(nice)
     ws = Workspace(Path(root))
     shards = json.loads(Path(shards_file).read_text())
     for start in range(0, len(shards), per_commit):
@@ -111,10 +113,12 @@ def main() -> None:
     parser.add_argument("--idle", type=float, default=15.0, help="Seconds of searching before the writer starts.")
     parser.add_argument("--pace", type=float, default=0.5,
                         help="Mean seconds between a client's queries (uniform from 0 to twice it); 0: back to back.")
+    parser.add_argument("--writer-nice", type=int, default=0,
+                        help="The writer's niceness: 0 as a command run by hand; 15 as Ray gives its workers (Serve's too).")
     parser.add_argument("--writer", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.writer:
-        writer(*args.writer, args.per_commit)
+        writer(*args.writer, args.per_commit, args.writer_nice)
         return
 
     import ray
@@ -152,7 +156,8 @@ def main() -> None:
         time.sleep(args.idle)  # the baseline: searching alone (a wall-clock phase, not a wait for a result)
         began = time.time()
         run = subprocess.run([sys.executable, __file__, "--writer", str(ws.root), str(Path(tmp) / "shards.json"),
-                              "--per-commit", str(args.per_commit)], capture_output=True, text=True)
+                              "--per-commit", str(args.per_commit), "--writer-nice", str(args.writer_nice)],
+                             capture_output=True, text=True)
         ended = time.time()
         stop.set()
         for thread in threads:
@@ -167,7 +172,7 @@ def main() -> None:
     seconds = [c["seconds"] for c in commits]
     pace = f"one query every {args.pace:g} s each" if args.pace else "back to back"
     table = Table(title=f"{args.clients} /search clients ({pace}) on 2 cores; {args.sessions} sessions committed "
-                        f"onto {args.base:,} segments, {args.per_commit} per commit")
+                        f"onto {args.base:,} segments, {args.per_commit} per commit, writer at nice {args.writer_nice}")
     for column in ("phase", "seconds", "queries", "errors", "p50 (ms)", "p99 (ms)", "max (ms)", "queries/s",
                    "commits", "commit mean (s)", "commit max (s)"):
         table.add_column(column, justify="right")
