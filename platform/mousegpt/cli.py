@@ -315,4 +315,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # `python -m mousegpt.cli` runs this file as __main__, a second copy beside the
+    # `mousegpt.cli` that plugins import: run that one's main, so one `err` and `out` serve all.
+    from mousegpt.cli import main as canonical_main
+
+    canonical_main()
