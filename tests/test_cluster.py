@@ -71,5 +71,12 @@ def test_analyze_on_a_running_cluster(cluster, synth_dir, tmp_path):
          "--json", "--workspace", str(tmp_path / "ws")],
         capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout)
+    report = json.loads(result.stdout)  # stdout is the JSON document alone: Ray's output went to the log
     assert report["sessions"] == 2 and report["failed"] == []
+    # The terminal: one progress bar and the summary; Ray's own output is in WORKSPACE/logs/.
+    for ray_says in ("Token authentication", "Deprecat", "core_worker", "logging_progress", "INFO", "WARNING", "(raylet)"):
+        assert ray_says not in result.stderr, ray_says
+    bar = [line for line in result.stderr.splitlines() if line.startswith("analysing") and "inputs" in line]
+    assert bar and "2/2 inputs" in bar[-1] and "frames" in bar[-1] and "segments/s" in bar[-1]
+    (log,) = (tmp_path / "ws" / "logs").glob("analyze-*.log")
+    assert f"Ray's output: {log}" in result.stderr.replace("\n", "") and "Dataset" in log.read_text()
