@@ -111,7 +111,7 @@ skipped, or shards left by an earlier run), or one ``chunk`` of one of its ``ses
 ``header`` is that session without its chunks), or that chunk's ``error``."""
 
 
-def sessions(row: dict, workspace: str, storage: str, known: dict[str, dict], model: str, part_seconds: float,
+def sessions(row: dict, workspace: str, storage: str, known: ray.ObjectRef, model: str, part_seconds: float,
              crops: bool, chunk: int | None, timeout: float):
     """Stage 1, one input: its chunks, one row each, or one row of its settled results."""
     spec = InputSpec(**json.loads(row["spec"]))
@@ -272,7 +272,7 @@ def _reads_crops(model: str) -> bool:
     return True
 
 
-def _pipeline(specs: list[InputSpec], workspace: Workspace, known: dict[str, dict], model: str, part_seconds: float,
+def _pipeline(specs: list[InputSpec], workspace: Workspace, known: ray.ObjectRef, model: str, part_seconds: float,
               chunk_segments: int | None, input_timeout: float, max_workers: int | None, cpus: int, gpus: int):
     """The stages, composed (see the module's docstring)."""
     # The describer and the text model share each GPU where the cluster has them; a served
@@ -315,6 +315,7 @@ def run(specs: list[InputSpec], workspace: Workspace, address: str | None = None
     workspace.connect().close()
     known = workspace.recorded()  # also refuses a workspace of a newer schema, before any work
     connect(address)
+    known = ray.put(known)  # stored once: each input's plan task is handed it by reference, not a copy
     resources = ray.cluster_resources()
     cpus = int(resources.get("CPU", 1))
     gpus = int(resources.get("GPU", 0))
