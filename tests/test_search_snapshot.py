@@ -157,7 +157,8 @@ def test_a_torn_manifest_is_not_a_snapshot(tmp_path):
     rows = next((tmp_path / "ws" / "index").glob("segments-*.arrow"))
     rows.write_bytes(rows.read_bytes()[:100])  # a rows file cut short
     catalog_id = Path(next((tmp_path / "ws" / "index").glob("current-*.json"))).stem.split("-", 1)[1]
-    assert snapshot.load(ws.store, catalog_id, lambda name: ws._read_index(ws.store, name)) is None
+    assert snapshot.load(ws.store, catalog_id, lambda name: ws._read_index(ws.store, name),
+                         snapshot.stamp(ws.store, catalog_id)) is None
     searcher = Searcher(Workspace(tmp_path / "ws"), QueryIsVector(vectors))
     assert searcher.search("v:2", k=1)["hits"][0]["segment_id"] == "aaa-000002"  # rebuilt from the catalogue
 

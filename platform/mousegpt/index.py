@@ -42,11 +42,9 @@ def _gpu_copy(index: faiss.Index) -> faiss.Index | None:
 
 
 class VectorIndex:
-    def __init__(self, index: faiss.Index, gpu: bool = False, mmapped: bool = False):
+    def __init__(self, index: faiss.Index, gpu: bool = False):
         self.index = index
         self.gpu_index = _gpu_copy(index) if gpu else None
-        self.mmapped = mmapped
-        """Read-only: its inverted lists are mapped from the file."""
 
     @classmethod
     def empty(cls, dim: int) -> VectorIndex:
@@ -84,12 +82,9 @@ class VectorIndex:
         return index
 
     @classmethod
-    def load(cls, path: str | Path, gpu: bool = False, mmap: bool = False) -> VectorIndex:
-        """Read an index file; with ``mmap``, its inverted lists stay in the file (read-only:
-        nothing can be added); with ``gpu``, also keep a GPU copy for unfiltered searches."""
-        flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if mmap else 0
-        index = faiss.read_index(str(path), flags)
-        return cls(index, gpu=gpu, mmapped=mmap and isinstance(faiss.downcast_index(index.index), faiss.IndexIVF))
+    def load(cls, path: str | Path, gpu: bool = False) -> VectorIndex:
+        """Read an index file into memory; with ``gpu``, also keep a GPU copy for unfiltered searches."""
+        return cls(faiss.read_index(str(path)), gpu=gpu)
 
     @property
     def lists(self) -> int | None:

@@ -221,12 +221,14 @@ def stamp(store: Storage, catalog_id: str):
     return store.read_bytes(name) if store.exists(name) else None
 
 
-def load(store: Storage, catalog_id: str, read_index) -> Snapshot | None:
-    """The published snapshot, or None when there is none (or it is incomplete);
-    ``read_index(name)`` opens the index file."""
-    token = stamp(store, catalog_id)
-    manifest = read_manifest(store, catalog_id)
-    if manifest is None:
+def load(store: Storage, catalog_id: str, read_index, token) -> Snapshot | None:
+    """The published snapshot whose manifest ``stamp`` gave ``token``, or None when there is
+    none (or it is incomplete); ``read_index(name)`` opens the index file."""
+    if token is None:
+        return None
+    # An object store's token is the manifest itself: not fetched a second time.
+    manifest = read_manifest(store, catalog_id) if store.is_local else json.loads(token)
+    if manifest is None or manifest.get("format") != FORMAT:
         return None
     try:
         rows = [_read_rows(store, name) for name in manifest["rows"]]

@@ -481,7 +481,7 @@ class Workspace:
         if previous is not None and token == previous.stamp:
             previous.checked = time.monotonic()
             return previous
-        found = snapshot_mod.load(store, catalog_id, lambda name: self._read_index(store, name))
+        found = snapshot_mod.load(store, catalog_id, lambda name: self._read_index(store, name), token)
         if found is not None and found.version < (self.pointer() or {}).get("version", 0):
             found = None
         if found is None:
