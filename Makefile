@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test lint format bench clean
 
 install: $(STAMP)
 
@@ -35,6 +35,15 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/profile_stats.py
 	$(BIN)/python benchmarks/discovery_quality.py
 	$(BIN)/python benchmarks/discovery_scale.py
+
+# Lint and format are checked, never applied, here; `make format` applies them.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q --durations=25 tests

@@ -39,7 +39,10 @@ def majority_frames(oft: Path, n_frames: int) -> dict[str, np.ndarray]:
     from mousegpt import labels
 
     bouts = labels.read_rater_table(oft / RATERS)
-    out = {name: labels.majority(labels.frame_votes(bouts, types, n_frames, FPS)) for name, types in CLASSES.items()}
+    out = {
+        name: labels.majority(labels.frame_votes(bouts, types, n_frames, FPS))
+        for name, types in CLASSES.items()
+    }
     out[REARING] = labels.majority(labels.frame_votes(bouts, ("Supported", "Unsupported"), n_frames, FPS))
     return out
 
@@ -52,7 +55,9 @@ def write_annotations(path: Path, pose_file: Path, frames: dict[str, np.ndarray]
         on = frames[name][:last].astype(int)
         edges = np.diff(np.r_[0, on, 0])
         for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)):
-            lines.append({"pose": str(pose_file), "fps": FPS, "start_s": a / FPS, "end_s": b / FPS, "behavior": name})
+            lines.append(
+                {"pose": str(pose_file), "fps": FPS, "start_s": a / FPS, "end_s": b / FPS, "behavior": name}
+            )
     lines.sort(key=lambda r: r["start_s"])
     path.write_text("".join(json.dumps(r) + "\n" for r in lines))
     return len(lines)
@@ -64,16 +69,21 @@ def described(model_path: Path, pose_file: Path) -> tuple[list, np.ndarray]:
     from mousegpt.describe.tiny import TinyDescriber
 
     seg = recording_segments(Bout(0, str(pose_file), "pose", 0.0, 1.0, "", None, FPS, None, None, "top"))
-    descriptions = TinyDescriber(model_path, device="cpu").describe(seg["facts"], kinematics=seg["kinematics"],
-                                                                      windows=seg["windows"])
+    descriptions = TinyDescriber(model_path, device="cpu").describe(
+        seg["facts"], kinematics=seg["kinematics"], windows=seg["windows"]
+    )
     return seg["windows"], np.asarray([d.behavior or "none" for d in descriptions])
 
 
 def scores(truth: np.ndarray, predicted: np.ndarray) -> dict:
     tp = int((truth & predicted).sum())
     f1 = 2 * tp / (truth.sum() + predicted.sum()) if truth.sum() + predicted.sum() else float("nan")
-    return {"precision": tp / predicted.sum() if predicted.sum() else float("nan"),
-            "recall": tp / truth.sum() if truth.sum() else float("nan"), "f1": f1, "predicted": int(predicted.sum())}
+    return {
+        "precision": tp / predicted.sum() if predicted.sum() else float("nan"),
+        "recall": tp / truth.sum() if truth.sum() else float("nan"),
+        "f1": f1,
+        "predicted": int(predicted.sum()),
+    }
 
 
 def run(steps: int | None = None, seed: int = 0) -> dict:
@@ -100,10 +110,21 @@ def run(steps: int | None = None, seed: int = 0) -> dict:
             was, now = before == "rear", np.isin(after, ["rear", "supported rear", "unsupported rear"])
         else:
             was, now = before == ("rear" if "rear" in name else name), after == name
-        rows.append({"class": name, "truth": int(truth.sum()), "before": scores(truth, was[test]),
-                     "after": scores(truth, now[test])})
-    return {"bouts": n_bouts, "test_segments": int(test.sum()), "adapt_wall_s": round(wall, 1),
-            "adapt": {k: report[k] for k in ("segments", "before", "after", "steps", "held_out", "seconds")}, "rows": rows}
+        rows.append(
+            {
+                "class": name,
+                "truth": int(truth.sum()),
+                "before": scores(truth, was[test]),
+                "after": scores(truth, now[test]),
+            }
+        )
+    return {
+        "bouts": n_bouts,
+        "test_segments": int(test.sum()),
+        "adapt_wall_s": round(wall, 1),
+        "adapt": {k: report[k] for k in ("segments", "before", "after", "steps", "held_out", "seconds")},
+        "rows": rows,
+    }
 
 
 def _fmt(x: float) -> str:
@@ -122,19 +143,27 @@ def main() -> None:
     if args.json:
         print(json.dumps(result, indent=1))
         return
-    print(f"Sturman open field: adapted on {result['bouts']} majority bouts of the first {SPLIT_S:g} s "
-          f"({result['adapt']['segments']['labelled']} labelled + {result['adapt']['segments']['none_of_these']} "
-          f"other segments), tested on the {result['test_segments']} segments from {SPLIT_S:g} s on")
+    print(
+        f"Sturman open field: adapted on {result['bouts']} majority bouts of the first {SPLIT_S:g} s "
+        f"({result['adapt']['segments']['labelled']} labelled + {result['adapt']['segments']['none_of_these']} "
+        f"other segments), tested on the {result['test_segments']} segments from {SPLIT_S:g} s on"
+    )
     print(f"{'class':24} {'n':>3}  {'BEFORE P':>8} {'R':>5} {'F1':>5}  {'AFTER P':>8} {'R':>5} {'F1':>5}")
     for r in result["rows"]:
         b, a = r["before"], r["after"]
-        print(f"{r['class']:24} {r['truth']:>3}  {_fmt(b['precision']):>8} {_fmt(b['recall']):>5} {_fmt(b['f1']):>5}  "
-              f"{_fmt(a['precision']):>8} {_fmt(a['recall']):>5} {_fmt(a['f1']):>5}")
-    print(f"BEFORE: the shipped model (its rear for either kind). Adaptation wall time {result['adapt_wall_s']:.1f} s "
-          f"(fine-tuning {result['adapt']['seconds']['training']:.1f} s, {result['adapt']['steps']} steps).")
+        print(
+            f"{r['class']:24} {r['truth']:>3}  {_fmt(b['precision']):>8} {_fmt(b['recall']):>5} {_fmt(b['f1']):>5}  "
+            f"{_fmt(a['precision']):>8} {_fmt(a['recall']):>5} {_fmt(a['f1']):>5}"
+        )
+    print(
+        f"BEFORE: the shipped model (its rear for either kind). Adaptation wall time {result['adapt_wall_s']:.1f} s "
+        f"(fine-tuning {result['adapt']['seconds']['training']:.1f} s, {result['adapt']['steps']} steps)."
+    )
     if result["adapt"].get("held_out"):
         tried = ", ".join(f"{s}: {f:.2f}" for s, f in result["adapt"]["held_out"]["f1"].items())
-        print(f"Steps chosen on held-out halves of the first {SPLIT_S:g} s (macro-F1 of the lab's classes per length: {tried}).")
+        print(
+            f"Steps chosen on held-out halves of the first {SPLIT_S:g} s (macro-F1 of the lab's classes per length: {tried})."
+        )
 
 
 if __name__ == "__main__":

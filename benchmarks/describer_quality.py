@@ -59,14 +59,24 @@ QUERIES = {
 console = Console(width=160)
 
 
-def synthetic_workspace(root: Path, model: str, sessions: int, seconds: float,
-                        emphasis: dict[str, float] | None = None) -> Workspace:
+def synthetic_workspace(
+    root: Path, model: str, sessions: int, seconds: float, emphasis: dict[str, float] | None = None
+) -> Workspace:
     ws = Workspace(root / "workspace")
     for k, view in enumerate(("top", "bottom")):
         folder = root / view
-        synth_dataset(folder, sessions=sessions, seconds=seconds, seed=UNSEEN_SEED + k, conditions=("control", "stim", "anx"),
-                      scene=Scene(view=view, **UNSEEN_SCENE), furs=("black", "white", "agouti"),
-                      arenas=("square", "circle"), workers=2, emphasis=emphasis)
+        synth_dataset(
+            folder,
+            sessions=sessions,
+            seconds=seconds,
+            seed=UNSEEN_SEED + k,
+            conditions=("control", "stim", "anx"),
+            scene=Scene(view=view, **UNSEEN_SCENE),
+            furs=("black", "white", "agouti"),
+            arenas=("square", "circle"),
+            workers=2,
+            emphasis=emphasis,
+        )
         report = run(read_manifest(folder / "manifest.csv"), ws, model=model)
         if report["failed"]:
             raise SystemExit(f"analysis failed: {report['failed']}")
@@ -75,8 +85,10 @@ def synthetic_workspace(root: Path, model: str, sessions: int, seconds: float,
 
 def catalogue_segments(ws: Workspace) -> pd.DataFrame:
     with ws.connect(read_only=True) as con:
-        return con.execute("SELECT s.*, ss.video, ss.view FROM segments s JOIN sessions ss USING (session_id) "
-                           "ORDER BY s.session_id, s.segment_index").fetchdf()
+        return con.execute(
+            "SELECT s.*, ss.video, ss.view FROM segments s JOIN sessions ss USING (session_id) "
+            "ORDER BY s.session_id, s.segment_index"
+        ).fetchdf()
 
 
 def behaviour_tables(segments: pd.DataFrame, model: str, emphasis: float = 1.0) -> tuple[Table, list[str]]:
@@ -92,10 +104,17 @@ def behaviour_tables(segments: pd.DataFrame, model: str, emphasis: float = 1.0) 
         f1, per_class = macro_f1(known["truth"].to_numpy(), known["behavior"].to_numpy())
         base, _ = macro_f1(known["truth"].to_numpy(), known["baseline"].fillna("none").to_numpy())
         counts = known["truth"].value_counts()
-        table.add_row(view, str(len(known)), f"{f1:.3f}", f"{base:.3f}",
-                      *[f"{per_class[b]:.2f} (n={counts[b]})" if b in per_class else "-" for b in BEHAVIORS])
-        summary.append(f"{view} view{planted}: macro-F1 {f1:.3f} over {len(known)} segments (rules: {base:.3f}); per class: "
-                       + ", ".join(f"{b} {v:.2f} (n={counts[b]})" for b, v in per_class.items()))
+        table.add_row(
+            view,
+            str(len(known)),
+            f"{f1:.3f}",
+            f"{base:.3f}",
+            *[f"{per_class[b]:.2f} (n={counts[b]})" if b in per_class else "-" for b in BEHAVIORS],
+        )
+        summary.append(
+            f"{view} view{planted}: macro-F1 {f1:.3f} over {len(known)} segments (rules: {base:.3f}); per class: "
+            + ", ".join(f"{b} {v:.2f} (n={counts[b]})" for b, v in per_class.items())
+        )
     return table, summary
 
 
@@ -108,13 +127,21 @@ def retrieval_table(ws: Workspace, segments: pd.DataFrame) -> tuple[Table, list[
     precisions, summary = [], []
     for query, (behavior, zones) in QUERIES.items():
         hits = searcher.search(query, k=10)["hits"]
-        right = [truth.loc[h["segment_id"], "truth"] == behavior and (zones is None or truth.loc[h["segment_id"], "zone"] in zones)
-                 for h in hits]
+        right = [
+            truth.loc[h["segment_id"], "truth"] == behavior
+            and (zones is None or truth.loc[h["segment_id"], "zone"] in zones)
+            for h in hits
+        ]
         precision = float(np.mean(right)) if right else 0.0
         precisions.append(precision)
-        table.add_row(query, behavior + (" at a wall" if zones else ""), f"{precision:.1f}", f"{float(any(right)):.0f}",
-                      ", ".join(str(truth.loc[h["segment_id"], "truth"]) for h in hits))
-        summary.append(f"\"{query}\": precision@10 {precision:.1f}, recall@10 {float(any(right)):.0f}")
+        table.add_row(
+            query,
+            behavior + (" at a wall" if zones else ""),
+            f"{precision:.1f}",
+            f"{float(any(right)):.0f}",
+            ", ".join(str(truth.loc[h["segment_id"], "truth"]) for h in hits),
+        )
+        summary.append(f'"{query}": precision@10 {precision:.1f}, recall@10 {float(any(right)):.0f}')
     table.add_row("mean", "", f"{np.mean(precisions):.2f}", "", "")
     return table, summary
 
@@ -122,7 +149,13 @@ def retrieval_table(ws: Workspace, segments: pd.DataFrame) -> tuple[Table, list[
 def real_agreement(root: Path, model: str) -> tuple[Table, list[str]]:
     video, dlc = REAL / "openfield_m3v1.mp4", REAL / "openfield_m3v1_dlc.csv"
     table = Table(title=f"Real openfield video: tracker pose vs DeepLabCut pose ({model})")
-    for column in ("describer", "segments compared", "same behaviour", "tracker's labels", "DeepLabCut's labels"):
+    for column in (
+        "describer",
+        "segments compared",
+        "same behaviour",
+        "tracker's labels",
+        "DeepLabCut's labels",
+    ):
         table.add_column(column, justify="right")
     runs = {}
     for name, spec in (("tracker", resolve([str(video)])), ("dlc", resolve([str(video)], pose=str(dlc)))):
@@ -131,7 +164,9 @@ def real_agreement(root: Path, model: str) -> tuple[Table, list[str]]:
         if report["failed"]:
             raise SystemExit(f"analysis failed: {report['failed']}")
         runs[name] = catalogue_segments(ws).set_index("start_s")
-    both = runs["tracker"].merge(runs["dlc"], left_index=True, right_index=True, suffixes=("_tracker", "_dlc"))
+    both = runs["tracker"].merge(
+        runs["dlc"], left_index=True, right_index=True, suffixes=("_tracker", "_dlc")
+    )
     both = both[both["behavior_tracker"].notna() & both["behavior_dlc"].notna()]
     summary = []
     for describer in (model, "kinematic"):
@@ -139,12 +174,18 @@ def real_agreement(root: Path, model: str) -> tuple[Table, list[str]]:
             a, b = both["behavior_tracker"], both["behavior_dlc"]
         else:
             rules = load_model("kinematic")
-            a = pd.Series([d.behavior for d in rules.describe(runs["tracker"].loc[both.index, list(FACT_COLUMNS)])])
-            b = pd.Series([d.behavior for d in rules.describe(runs["dlc"].loc[both.index, list(FACT_COLUMNS)])])
+            a = pd.Series(
+                [d.behavior for d in rules.describe(runs["tracker"].loc[both.index, list(FACT_COLUMNS)])]
+            )
+            b = pd.Series(
+                [d.behavior for d in rules.describe(runs["dlc"].loc[both.index, list(FACT_COLUMNS)])]
+            )
         agree = float(np.mean(a.to_numpy() == b.to_numpy()))
         fmt = lambda s: ", ".join(f"{k} {v}" for k, v in s.value_counts().items())  # noqa: E731
         table.add_row(describer, str(len(both)), f"{agree:.1%}", fmt(a), fmt(b))
-        summary.append(f"real openfield, {describer}: tracker pose and DeepLabCut pose agree on {agree:.1%} of {len(both)} segments")
+        summary.append(
+            f"real openfield, {describer}: tracker pose and DeepLabCut pose agree on {agree:.1%} of {len(both)} segments"
+        )
     return table, summary
 
 
@@ -153,17 +194,29 @@ def main() -> None:
     parser.add_argument("--model", default="mousegpt-tiny")
     parser.add_argument("--sessions", type=int, default=6, help="synthetic sessions per view")
     parser.add_argument("--seconds", type=float, default=60.0)
-    parser.add_argument("--emphasis", type=float, default=TRAINING_EMPHASIS["jump"], metavar="X",
-                        help="plant jumps X times as often as the conditions do (default: as in training)")
+    parser.add_argument(
+        "--emphasis",
+        type=float,
+        default=TRAINING_EMPHASIS["jump"],
+        metavar="X",
+        help="plant jumps X times as often as the conditions do (default: as in training)",
+    )
     parser.add_argument("--no-real", action="store_true", help="skip the real-video agreement")
-    parser.add_argument("--card", type=Path, help="checkpoint folder: write benchmark.json and re-render its model card")
+    parser.add_argument(
+        "--card", type=Path, help="checkpoint folder: write benchmark.json and re-render its model card"
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     summary = []
     with tempfile.TemporaryDirectory(prefix="mousegpt-bench-") as tmp:
         root = Path(tmp)
-        ws = synthetic_workspace(root, args.model, args.sessions, args.seconds,
-                                 {"jump": args.emphasis} if args.emphasis != 1 else None)
+        ws = synthetic_workspace(
+            root,
+            args.model,
+            args.sessions,
+            args.seconds,
+            {"jump": args.emphasis} if args.emphasis != 1 else None,
+        )
         segments = catalogue_segments(ws)
         segments["truth"] = segment_truth(segments)
         table, lines = behaviour_tables(segments, args.model, args.emphasis)
@@ -180,7 +233,9 @@ def main() -> None:
     if args.card:
         from jobs.train import write_model_card
 
-        (args.card / "benchmark.json").write_text(json.dumps({"model": args.model, "summary": summary}, indent=1))
+        (args.card / "benchmark.json").write_text(
+            json.dumps({"model": args.model, "summary": summary}, indent=1)
+        )
         write_model_card(args.card, json.loads((args.card / "metrics.json").read_text()))
 
 

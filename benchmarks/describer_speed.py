@@ -53,15 +53,22 @@ def main() -> None:
     facts, kin, crops, windows = session_inputs(args.segments)
     model = load_model(args.model)
     device = getattr(model, "device", "cpu")
-    table = Table(title=f"Describer throughput, {args.segments} segments, {args.threads} CPU threads, device {device}")
+    table = Table(
+        title=f"Describer throughput, {args.segments} segments, {args.threads} CPU threads, device {device}"
+    )
     for column in ("describer", "input", "batch", "seconds", "segments/s"):
         table.add_column(column, justify="right")
-    cases = [("crops + sequence + facts", dict(kinematics=kin, crops=crops, windows=windows)),
-             ("sequence + facts (pose only)", dict(kinematics=kin, windows=windows)),
-             ("facts only", {})]
+    cases = [
+        ("crops + sequence + facts", dict(kinematics=kin, crops=crops, windows=windows)),
+        ("sequence + facts (pose only)", dict(kinematics=kin, windows=windows)),
+        ("facts only", {}),
+    ]
     batch = getattr(model, "batch_size", len(facts))
     for name, extra in cases:
-        model.describe(facts.iloc[:batch], **{k: (v[:batch] if k in ("crops", "windows") else v) for k, v in extra.items()})
+        model.describe(
+            facts.iloc[:batch],
+            **{k: (v[:batch] if k in ("crops", "windows") else v) for k, v in extra.items()},
+        )
         start = time.perf_counter()
         model.describe(facts, **extra)
         seconds = time.perf_counter() - start

@@ -40,7 +40,12 @@ PLANTS = ("circling", "head_twitch", None)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--first-seed", type=int, default=200, help="seeds 100-103 and 300-307 were used while developing discovery")
+    parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=200,
+        help="seeds 100-103 and 300-307 were used while developing discovery",
+    )
     parser.add_argument("--sessions", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=120.0)
     parser.add_argument("--video", action="store_true", help="render videos and track them (slower)")
@@ -51,31 +56,62 @@ def main() -> None:
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             for planted in PLANTS:
                 root = Path(tmp) / f"{seed}-{planted or 'null'}"
-                synth_dataset(root / "data", sessions=args.sessions, seconds=args.seconds, seed=seed,
-                              conditions=("control", "stim"), novel=(planted,) if planted else (),
-                              workers=2, video=args.video)
+                synth_dataset(
+                    root / "data",
+                    sessions=args.sessions,
+                    seconds=args.seconds,
+                    seed=seed,
+                    conditions=("control", "stim"),
+                    novel=(planted,) if planted else (),
+                    workers=2,
+                    video=args.video,
+                )
                 ws = Workspace(root / "ws")
                 report = run(read_manifest(root / "data" / "manifest.csv"), ws)
                 if report["failed"]:
                     raise SystemExit(f"analysis failed: {report['failed']}")
                 result = discover(ws, DiscoverConfig(seed=seed))
                 scores = discovery_scores(ws, result["clusters"], planted)
-                rows.append({"seed": seed, "planted": planted or "none", "seconds": result["seconds"], **scores})
+                rows.append(
+                    {"seed": seed, "planted": planted or "none", "seconds": result["seconds"], **scores}
+                )
                 console.print(rows[-1])
     table = pd.DataFrame(rows)
-    show = Table(title=f"Discovery on the synthetic world, {args.seeds} seeds ({'video' if args.video else 'pose files'})")
-    for col in ("planted", "seeds", "precision (mean, min)", "recall (mean, min)", "seeds meeting 0.8/0.8",
-                "seeds with a novel cluster", "ARI (mean, min)"):
+    show = Table(
+        title=f"Discovery on the synthetic world, {args.seeds} seeds ({'video' if args.video else 'pose files'})"
+    )
+    for col in (
+        "planted",
+        "seeds",
+        "precision (mean, min)",
+        "recall (mean, min)",
+        "seeds meeting 0.8/0.8",
+        "seeds with a novel cluster",
+        "ARI (mean, min)",
+    ):
         show.add_column(col, justify="right")
     for planted, part in table.groupby("planted", sort=False):
         if planted == "none":
-            show.add_row(planted, str(len(part)), "-", "-", "-", f"{int((part['novel_clusters'] > 0).sum())}",
-                         f"{part['ari'].mean():.2f}, {part['ari'].min():.2f}")
+            show.add_row(
+                planted,
+                str(len(part)),
+                "-",
+                "-",
+                "-",
+                f"{int((part['novel_clusters'] > 0).sum())}",
+                f"{part['ari'].mean():.2f}, {part['ari'].min():.2f}",
+            )
         else:
             meets = int(((part["precision"] >= 0.8) & (part["recall"] >= 0.8)).sum())
-            show.add_row(planted, str(len(part)), f"{part['precision'].mean():.2f}, {part['precision'].min():.2f}",
-                         f"{part['recall'].mean():.2f}, {part['recall'].min():.2f}", f"{meets}/{len(part)}",
-                         f"{int((part['novel_clusters'] > 0).sum())}", f"{part['ari'].mean():.2f}, {part['ari'].min():.2f}")
+            show.add_row(
+                planted,
+                str(len(part)),
+                f"{part['precision'].mean():.2f}, {part['precision'].min():.2f}",
+                f"{part['recall'].mean():.2f}, {part['recall'].min():.2f}",
+                f"{meets}/{len(part)}",
+                f"{int((part['novel_clusters'] > 0).sum())}",
+                f"{part['ari'].mean():.2f}, {part['ari'].min():.2f}",
+            )
     console.print(show)
     console.print(f"finished in {time.perf_counter() - started:.0f} s")
 

@@ -37,8 +37,15 @@ def seed_workspace(root: Path) -> Workspace:
     from mousegpt.inputs import read_manifest
     from mousegpt.synth import synth_dataset
 
-    synth_dataset(root / "data", sessions=4, seconds=120, seed=5, conditions=("control", "stim"),
-                  novel=("circling",), video=False)
+    synth_dataset(
+        root / "data",
+        sessions=4,
+        seconds=120,
+        seed=5,
+        conditions=("control", "stim"),
+        novel=("circling",),
+        video=False,
+    )
     ws = Workspace(root / "seed")
     run(read_manifest(root / "data" / "manifest.csv"), ws)
     return ws
@@ -49,7 +56,11 @@ def build(source: Workspace, target: Workspace, n: int, seed: int = 0) -> float:
     started = time.perf_counter()
     rng = np.random.default_rng(seed)
     with source.connect(read_only=True) as con:
-        base = con.cursor().sql("SELECT * FROM segments WHERE behavior IS NOT NULL ORDER BY vec_id").to_arrow_table()
+        base = (
+            con.cursor()
+            .sql("SELECT * FROM segments WHERE behavior IS NOT NULL ORDER BY vec_id")
+            .to_arrow_table()
+        )
         conditions = dict(con.execute("SELECT session_id, condition FROM sessions").fetchall())
     column = base.column("embedding").combine_chunks()
     embedding = column.values.to_numpy().reshape(-1, column.type.list_size)
@@ -64,7 +75,9 @@ def build(source: Workspace, target: Workspace, n: int, seed: int = 0) -> float:
             rows = rng.integers(0, len(frame), size)
             part = frame.iloc[rows].reset_index(drop=True)
             part[numeric] = part[numeric] * rng.normal(1.0, 0.05, size=(size, len(numeric)))
-            vectors = embedding[rows] + rng.normal(0, 0.02, size=(size, embedding.shape[1])).astype(np.float32)
+            vectors = embedding[rows] + rng.normal(0, 0.02, size=(size, embedding.shape[1])).astype(
+                np.float32
+            )
             vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
             sessions = session + np.arange(size) // SESSION_SEGMENTS
             part["session_id"] = [f"scale{s:06d}" for s in sessions]
@@ -73,14 +86,24 @@ def build(source: Workspace, target: Workspace, n: int, seed: int = 0) -> float:
             part["end_s"] = part["start_s"] + 1.0
             part["segment_id"] = [f"scale{s:06d}-{i:06d}" for s, i in zip(sessions, part["segment_index"])]
             for s in np.unique(sessions):
-                con.execute("INSERT INTO sessions (session_id, animal, condition, fps, view, duration_s, added_at) "
-                            "VALUES (?, ?, ?, 25, 'top', 120, now())",
-                            [f"scale{s:06d}", f"a{s % 64:02d}", part["condition"].iloc[int((s - session) * SESSION_SEGMENTS)]])
+                con.execute(
+                    "INSERT INTO sessions (session_id, animal, condition, fps, view, duration_s, added_at) "
+                    "VALUES (?, ?, ?, 25, 'top', 120, now())",
+                    [
+                        f"scale{s:06d}",
+                        f"a{s % 64:02d}",
+                        part["condition"].iloc[int((s - session) * SESSION_SEGMENTS)],
+                    ],
+                )
             table = pa.Table.from_pandas(part.drop(columns=["condition"]), preserve_index=False)
-            table = table.append_column("embedding", pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), vectors.shape[1]))
+            table = table.append_column(
+                "embedding", pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), vectors.shape[1])
+            )
             con.register("chunk", table)
             columns = [c for c in SEGMENT_COLUMNS if c not in ("vec_id", "cluster_id")]
-            con.execute(f"INSERT INTO segments ({', '.join(columns)}, vec_id) SELECT {', '.join(columns)}, nextval('vec_ids') FROM chunk")
+            con.execute(
+                f"INSERT INTO segments ({', '.join(columns)}, vec_id) SELECT {', '.join(columns)}, nextval('vec_ids') FROM chunk"
+            )
             con.unregister("chunk")
             done += size
             session = int(sessions[-1]) + 1
@@ -99,10 +122,17 @@ def main() -> None:
         from mousegpt.discover import DiscoverConfig, discover
 
         result = discover(Workspace(Path(args.child)), DiscoverConfig(sample_size=args.sample_size))
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2  # kB -> GB
-        print(json.dumps({k: result[k] for k in ("segments", "sample", "seconds", "timings")}
-                         | {"clusters": len(result["clusters"]), "peak_gb": peak,
-                            "novel": [c["name"] for c in result["clusters"] if c["novel"]]}))
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # kB -> GB
+        print(
+            json.dumps(
+                {k: result[k] for k in ("segments", "sample", "seconds", "timings")}
+                | {
+                    "clusters": len(result["clusters"]),
+                    "peak_gb": peak,
+                    "novel": [c["name"] for c in result["clusters"] if c["novel"]],
+                }
+            )
+        )
         return
     with tempfile.TemporaryDirectory(prefix="mousegpt-scale-") as tmp:
         root = Path(tmp)
@@ -110,13 +140,18 @@ def main() -> None:
         target = Workspace(root / "scale")
         build_s = build(source, target, args.segments)
         started = time.perf_counter()
-        child = subprocess.run([sys.executable, __file__, "--child", str(target.root), "--sample-size", str(args.sample_size)],
-                               capture_output=True, text=True)
+        child = subprocess.run(
+            [sys.executable, __file__, "--child", str(target.root), "--sample-size", str(args.sample_size)],
+            capture_output=True,
+            text=True,
+        )
         wall = time.perf_counter() - started
         if child.returncode:
             raise SystemExit(child.stderr[-3000:])
         result = json.loads(child.stdout.strip().splitlines()[-1])
-    table = Table(title=f"mousegpt discover on {result['segments']:,} segments (fitted on {result['sample']:,})")
+    table = Table(
+        title=f"mousegpt discover on {result['segments']:,} segments (fitted on {result['sample']:,})"
+    )
     for col in ("stage", "seconds"):
         table.add_column(col, justify="right")
     for stage, seconds in result["timings"].items():
@@ -125,7 +160,9 @@ def main() -> None:
     table.add_row("process wall time (with imports)", f"{wall:.1f}")
     table.add_row("peak resident memory of the process (GB)", f"{result['peak_gb']:.2f}")
     console.print(table)
-    console.print(f"{result['clusters']} clusters; novel: {result['novel']}; catalogue built in {build_s:.0f} s")
+    console.print(
+        f"{result['clusters']} clusters; novel: {result['novel']}; catalogue built in {build_s:.0f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -33,19 +33,31 @@ import pandas as pd
 import torch
 
 from mousegpt.describe.model import WEIGHTS
-from mousegpt.describe.tiny import BOS, EOS, SPECIAL_TOKENS, MouseGPTTiny, MouseGPTTinyConfig, TinyDescriber, in_dtype
+from mousegpt.describe.tiny import (
+    BOS,
+    EOS,
+    SPECIAL_TOKENS,
+    MouseGPTTiny,
+    MouseGPTTinyConfig,
+    TinyDescriber,
+    in_dtype,
+)
 from mousegpt.segments import FACT_COLUMNS
 
 
 def inputs(n: int, config, seed: int = 0) -> dict[str, torch.Tensor]:
     rng = np.random.default_rng(seed)
     crops = np.zeros((n, config.crop_frames, config.crop_size, config.crop_size), np.uint8)
-    yy, xx = np.mgrid[:config.crop_size, :config.crop_size] - config.crop_size / 2
+    yy, xx = np.mgrid[: config.crop_size, : config.crop_size] - config.crop_size / 2
     body = ((xx / 20) ** 2 + (yy / 9) ** 2 < 1).astype(np.uint8)  # a mouse-sized ellipse
     crops[:] = body * rng.integers(40, 200, size=(n, config.crop_frames, 1, 1), dtype=np.uint8)
-    return {"facts": torch.from_numpy(rng.normal(0, 0.5, (n, config.fact_dim)).astype(np.float32)),
-            "sequence": torch.from_numpy(rng.normal(0, 0.5, (n, config.n_steps, config.sequence_dim)).astype(np.float32)),
-            "crops": torch.from_numpy(crops)}
+    return {
+        "facts": torch.from_numpy(rng.normal(0, 0.5, (n, config.fact_dim)).astype(np.float32)),
+        "sequence": torch.from_numpy(
+            rng.normal(0, 0.5, (n, config.n_steps, config.sequence_dim)).astype(np.float32)
+        ),
+        "crops": torch.from_numpy(crops),
+    }
 
 
 def probabilities(describer: TinyDescriber, x: dict, batch: int = 1024) -> np.ndarray:
@@ -53,7 +65,7 @@ def probabilities(describer: TinyDescriber, x: dict, batch: int = 1024) -> np.nd
     temperature = getattr(describer.model.config, "probability_temperature", 1.0)
     with torch.inference_mode():
         for start in range(0, len(x["facts"]), batch):
-            part = {k: v[start:start + batch].to(describer.device) for k, v in x.items()}
+            part = {k: v[start : start + batch].to(describer.device) for k, v in x.items()}
             logits, _ = describer._encode(part["facts"], part["sequence"], part["crops"])
             out.append((logits / temperature).softmax(-1).float().cpu().numpy())
     return np.concatenate(out)
@@ -96,9 +108,20 @@ def bf16_training(device: str, steps: int = 20, batch: int = 256) -> list[tuple[
     g = torch.Generator().manual_seed(1)
     labels = torch.randint(0, len(config.behaviors), (batch,), generator=g)
     texts = torch.randn(len(config.behaviors), config.text_dim, generator=g)  # one description per behaviour
-    feed = {**x, "labels": labels, "caption_groups": labels, "text_embeddings": texts[labels],
-            "tokens": torch.cat([torch.full((batch, 1), BOS), torch.randint(len(SPECIAL_TOKENS), n_tokens, (batch, 20), generator=g),
-                                 torch.full((batch, 1), EOS)], dim=1)}
+    feed = {
+        **x,
+        "labels": labels,
+        "caption_groups": labels,
+        "text_embeddings": texts[labels],
+        "tokens": torch.cat(
+            [
+                torch.full((batch, 1), BOS),
+                torch.randint(len(SPECIAL_TOKENS), n_tokens, (batch, 20), generator=g),
+                torch.full((batch, 1), EOS),
+            ],
+            dim=1,
+        ),
+    }
     feed = {k: v.to(device) for k, v in in_dtype(feed, torch.bfloat16).items()}
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     with torch.no_grad():
@@ -112,9 +135,13 @@ def bf16_training(device: str, steps: int = 20, batch: int = 256) -> list[tuple[
     with torch.no_grad():
         last = {k: float(v) for k, v in model(**feed).losses.items()}
     fell = all(last[k] < first[k] for k in first) and all(np.isfinite(list(last.values())))
-    return [(f"bf16 training, batch {batch}: ms per step", f"{step_ms:.1f}"),
-            (f"bf16 training: every loss fell over {steps} steps", f"{'yes' if fell else 'NO'} "
-             + ", ".join(f"{k} {first[k]:.2f} -> {last[k]:.2f}" for k in first))]
+    return [
+        (f"bf16 training, batch {batch}: ms per step", f"{step_ms:.1f}"),
+        (
+            f"bf16 training: every loss fell over {steps} steps",
+            f"{'yes' if fell else 'NO'} " + ", ".join(f"{k} {first[k]:.2f} -> {last[k]:.2f}" for k in first),
+        ),
+    ]
 
 
 def _synced(device: str) -> float:
@@ -133,9 +160,11 @@ def agreement(model: Path, n: int) -> tuple[list[tuple[str, str]], TinyDescriber
     p_cpu = probabilities(cpu, x)
     gpu = TinyDescriber(model, device="cuda")
     p_gpu = probabilities(gpu, x)
-    rows += [("max |probability CUDA - CPU|", f"{np.abs(p_gpu - p_cpu).max():.2e}"),
-             ("max |confidence CUDA - CPU|", f"{np.abs(p_gpu.max(1) - p_cpu.max(1)).max():.2e}"),
-             ("same behaviour on CUDA and CPU", f"{np.mean(p_gpu.argmax(1) == p_cpu.argmax(1)):.2%}")]
+    rows += [
+        ("max |probability CUDA - CPU|", f"{np.abs(p_gpu - p_cpu).max():.2e}"),
+        ("max |confidence CUDA - CPU|", f"{np.abs(p_gpu.max(1) - p_cpu.max(1)).max():.2e}"),
+        ("same behaviour on CUDA and CPU", f"{np.mean(p_gpu.argmax(1) == p_cpu.argmax(1)):.2%}"),
+    ]
     return rows, gpu
 
 
@@ -146,11 +175,18 @@ def speeds(describer: TinyDescriber, n: int, batches=(256, 1024, 4096)) -> list[
     rows = []
     for batch in batches:
         m = min(batch, n)
-        alone = rate(lambda: probabilities(describer, {k: v[:m] for k, v in x.items()}, batch), m)
+        alone = rate(
+            lambda m=m, batch=batch: probabilities(describer, {k: v[:m] for k, v in x.items()}, batch), m
+        )
         describer.batch_size = batch
         whole = rate(lambda: describer.describe(facts), n, repeats=1)
-        rows += [(f"model alone, batch {batch}: segments/s", f"{alone:,.0f}"),
-                 (f"describe() end to end on facts, batch {batch}: segments/s", f"{whole:,.0f} ({whole / alone:.0%} of the model alone)")]
+        rows += [
+            (f"model alone, batch {batch}: segments/s", f"{alone:,.0f}"),
+            (
+                f"describe() end to end on facts, batch {batch}: segments/s",
+                f"{whole:,.0f} ({whole / alone:.0%} of the model alone)",
+            ),
+        ]
     return rows
 
 
@@ -158,26 +194,71 @@ def random_llava(path: Path, hidden: int = 32, layers: int = 1, image_size: int 
     """A LLaVA-style model (CLIP vision tower, Llama text model), randomly initialised, with a
     word-level tokenizer, saved as a checkpoint folder ``hf:`` loads: nothing is downloaded."""
     from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import (AutoModelForImageTextToText, CLIPImageProcessor, CLIPVisionConfig, LlamaConfig,
-                              LlavaConfig, LlavaProcessor, PreTrainedTokenizerFast)
+    from transformers import (
+        AutoModelForImageTextToText,
+        CLIPImageProcessor,
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaProcessor,
+        PreTrainedTokenizerFast,
+    )
 
-    words = ["<unk>", "<pad>", "<s>", "</s>", "<image>", *'{}":,[]', "overall", "head", "limbs", "torso", "mouse", "walks"]
+    words = [
+        "<unk>",
+        "<pad>",
+        "<s>",
+        "</s>",
+        "<image>",
+        *'{}":,[]',
+        "overall",
+        "head",
+        "limbs",
+        "torso",
+        "mouse",
+        "walks",
+    ]
     backend = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
     backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", pad_token="<pad>",
-                                        bos_token="<s>", eos_token="</s>", extra_special_tokens={"image_token": "<image>"})
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        unk_token="<unk>",
+        pad_token="<pad>",
+        bos_token="<s>",
+        eos_token="</s>",
+        extra_special_tokens={"image_token": "<image>"},
+    )
     heads = max(2, hidden // 64)
     config = LlavaConfig(
-        vision_config=CLIPVisionConfig(hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
-                                       num_attention_heads=heads, image_size=image_size, patch_size=8),
-        text_config=LlamaConfig(vocab_size=len(words), hidden_size=hidden, intermediate_size=2 * hidden,
-                                num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=heads),
-        image_token_index=words.index("<image>"))
+        vision_config=CLIPVisionConfig(
+            hidden_size=hidden,
+            intermediate_size=2 * hidden,
+            num_hidden_layers=layers,
+            num_attention_heads=heads,
+            image_size=image_size,
+            patch_size=8,
+        ),
+        text_config=LlamaConfig(
+            vocab_size=len(words),
+            hidden_size=hidden,
+            intermediate_size=2 * hidden,
+            num_hidden_layers=layers,
+            num_attention_heads=heads,
+            num_key_value_heads=heads,
+        ),
+        image_token_index=words.index("<image>"),
+    )
     AutoModelForImageTextToText.from_config(config).save_pretrained(path)
-    LlavaProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": image_size},
-                                                      crop_size={"height": image_size, "width": image_size}),
-                   tokenizer=tokenizer, patch_size=8, vision_feature_select_strategy="default", image_token="<image>",
-                   num_additional_image_tokens=1).save_pretrained(path)
+    LlavaProcessor(
+        image_processor=CLIPImageProcessor(
+            size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size}
+        ),
+        tokenizer=tokenizer,
+        patch_size=8,
+        vision_feature_select_strategy="default",
+        image_token="<image>",
+        num_additional_image_tokens=1,
+    ).save_pretrained(path)
     return path
 
 
@@ -189,8 +270,9 @@ def hf_backend(n: int, hidden: int = 512, layers: int = 4, new_tokens: int = 32)
     from mousegpt.describe.hf import HFVisionLanguageDescriber
 
     with tempfile.TemporaryDirectory() as folder:
-        describer = HFVisionLanguageDescriber(random_llava(Path(folder), hidden, layers, image_size=64),
-                                              max_new_tokens=new_tokens)
+        describer = HFVisionLanguageDescriber(
+            random_llava(Path(folder), hidden, layers, image_size=64), max_new_tokens=new_tokens
+        )
         crops = inputs(n, MouseGPTTinyConfig.from_pretrained(WEIGHTS / "mousegpt-tiny"))["crops"].numpy()
         facts = facts_table(n)
         started = _synced(describer.device)
@@ -198,8 +280,12 @@ def hf_backend(n: int, hidden: int = 512, layers: int = 4, new_tokens: int = 32)
         seconds = _synced(describer.device) - started
         dtype = str(describer.dtype).replace("torch.", "")
     assert len(described) == n
-    return [(f"hf: random LLaVA ({hidden}-d, {layers} layers), {dtype}, batch {describer.batch_size}: segments/s",
-             f"{n / seconds:,.2f}")]
+    return [
+        (
+            f"hf: random LLaVA ({hidden}-d, {layers} layers), {dtype}, batch {describer.batch_size}: segments/s",
+            f"{n / seconds:,.2f}",
+        )
+    ]
 
 
 def faiss_gpu(n: int = 100_000, dim: int = 384, queries: int = 100) -> list[tuple[str, str]]:
@@ -222,14 +308,21 @@ def faiss_gpu(n: int = 100_000, dim: int = 384, queries: int = 100) -> list[tupl
     _, got = gpu.search(base[:queries], 10)
     seconds = time.perf_counter() - started
     same = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(want, got)])
-    return [("FAISS on GPU: top-10 shared with the CPU", f"{same:.2%}"),
-            (f"FAISS on GPU: queries/s over {n:,} vectors", f"{queries / seconds:,.0f}")]
+    return [
+        ("FAISS on GPU: top-10 shared with the CPU", f"{same:.2%}"),
+        (f"FAISS on GPU: queries/s over {n:,} vectors", f"{queries / seconds:,.0f}"),
+    ]
 
 
 def table(rows: list[tuple[str, str]]) -> str:
     width = max(len(k) for k, _ in rows)
-    return "\n".join([f"| {'check'.ljust(width)} | result |", f"|{'-' * (width + 2)}|--------|",
-                      *(f"| {k.ljust(width)} | {v} |" for k, v in rows)])
+    return "\n".join(
+        [
+            f"| {'check'.ljust(width)} | result |",
+            f"|{'-' * (width + 2)}|--------|",
+            *(f"| {k.ljust(width)} | {v} |" for k, v in rows),
+        ]
+    )
 
 
 def main() -> None:
@@ -246,8 +339,11 @@ def main() -> None:
     found, describer = agreement(args.model, args.segments)
     rows += found
     rows += speeds(describer, args.segments, (64,) if args.small else (256, 1024, 4096))
-    rows += (hf_backend(args.hf_segments, hidden=32, layers=1, new_tokens=4) if args.small
-             else hf_backend(args.hf_segments))
+    rows += (
+        hf_backend(args.hf_segments, hidden=32, layers=1, new_tokens=4)
+        if args.small
+        else hf_backend(args.hf_segments)
+    )
     rows += faiss_gpu(2_000 if args.small else 100_000)
     print(table(rows))
 

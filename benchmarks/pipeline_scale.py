@@ -50,7 +50,9 @@ def joined(base: Path, copies: int, out: Path) -> Path:
 
     with av.open(str(base)) as probe:
         stream = probe.streams.video[0]
-        duration = int(stream.duration or round(stream.frames / float(stream.average_rate) / stream.time_base))
+        duration = int(
+            stream.duration or round(stream.frames / float(stream.average_rate) / stream.time_base)
+        )
     with av.open(str(out), "w") as output:
         target = None
         for k in range(copies):
@@ -125,14 +127,25 @@ def child(args: dict) -> dict:
     by_stage: dict[str, int] = {}
     for name, rss in peaks.values():
         by_stage[name] = max(by_stage.get(name, 0), rss)
-    return {"seconds": seconds, "frames": report["frames"], "failed": report["failed"], "nodes": report["nodes"],
-            "gpu_nodes": gpu_nodes, "peak_rss_mb": {k: round(v / 2**20) for k, v in by_stage.items()}}
+    return {
+        "seconds": seconds,
+        "frames": report["frames"],
+        "failed": report["failed"],
+        "nodes": report["nodes"],
+        "gpu_nodes": gpu_nodes,
+        "peak_rss_mb": {k: round(v / 2**20) for k, v in by_stage.items()},
+    }
 
 
 def measure(args: dict) -> dict:
     """``child(args)`` in a fresh Python process."""
-    out = subprocess.run([sys.executable, __file__, "--child", json.dumps(args)], capture_output=True, text=True,
-                         cwd=REPO, env=os.environ | {"RAY_AUTH_MODE": "disabled"})
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", json.dumps(args)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=os.environ | {"RAY_AUTH_MODE": "disabled"},
+    )
     if out.returncode != 0:
         raise SystemExit(f"measurement failed: {args}\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -142,7 +155,9 @@ def nodes_up(address: str, count: int, env: dict, timeout_s: float = 120) -> Non
     """Wait until the cluster at ``address`` has ``count`` live nodes."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        status = subprocess.run([RAY, "status", "--address", address], capture_output=True, text=True, env=env)
+        status = subprocess.run(
+            [RAY, "status", "--address", address], capture_output=True, text=True, env=env
+        )
         if status.returncode == 0 and status.stdout.count(" node_") >= count:
             return
         time.sleep(1)
@@ -156,8 +171,15 @@ def cluster(gpu_worker: bool = True):
     address = f"127.0.0.2:{port}"
     env = os.environ | {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
     common = ["--node-ip-address", "127.0.0.2", "--num-cpus", "1", "--block"]
-    procs = [subprocess.Popen([RAY, "start", "--head", "--port", str(port), "--include-dashboard", "false", *common],
-                              env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    procs = [
+        subprocess.Popen(
+            [RAY, "start", "--head", "--port", str(port), "--include-dashboard", "false", *common],
+            env=env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    ]
 
     def stop():
         for proc in reversed(procs):
@@ -176,8 +198,15 @@ def cluster(gpu_worker: bool = True):
         nodes_up(address, 1, env)
         # One node at a time: two nodes starting at once on one address can collide.
         for k, gpus in enumerate(("1" if gpu_worker else "0", "0")):
-            procs.append(subprocess.Popen([RAY, "start", "--address", address, "--num-gpus", gpus, *common], env=env,
-                                          start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            procs.append(
+                subprocess.Popen(
+                    [RAY, "start", "--address", address, "--num-gpus", gpus, *common],
+                    env=env,
+                    start_new_session=True,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
             nodes_up(address, k + 2, env)
     except BaseException:
         stop()
@@ -186,7 +215,9 @@ def cluster(gpu_worker: bool = True):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="every video 5 times shorter")
     parser.add_argument("--keep", type=Path, help="make the videos here and keep them")
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: a,b,c,d")
@@ -204,8 +235,14 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     console.print(f"making videos in {work}")
     if not (work / "base" / "manifest.csv").exists():
-        synth_dataset(work / "base", sessions=4, seconds=60 // scale, seed=11, conditions=("control",),
-                      scene=Scene(width=640, height=480))
+        synth_dataset(
+            work / "base",
+            sessions=4,
+            seconds=60 // scale,
+            seed=11,
+            conditions=("control",),
+            scene=Scene(width=640, height=480),
+        )
     bases = sorted((work / "base").glob("*.mp4"))
     five = [joined(b, 5, work / f"five_{i}.mp4") for i, b in enumerate(bases)]
     twenty, ten, sixty = (joined(bases[0], n, work / f"min{n}.mp4") for n in (20, 10, 60))
@@ -215,6 +252,7 @@ def main() -> None:
         def append(self, row):
             console.print("  " + " | ".join(row))
             super().append(row)
+
     rows = Rows()
 
     def workspace() -> str:
@@ -225,42 +263,75 @@ def main() -> None:
         decoding = decode_rate(five, 2)
         run_a = measure({"videos": [str(v) for v in five], "cpus": 2, "workspace": workspace()})
         rate = run_a["frames"] / run_a["seconds"]
-        rows.append(("(a) 4 x %g-min videos, 2 CPUs" % (5 * minutes), f"decode-to-grey {decoding:,.0f} frames/s; "
-                     f"analyze {rate:,.0f} frames/s ({run_a['seconds']:.0f} s, start-up included)",
-                     f"{rate / decoding:.2f}", ">= 0.5"))
+        rows.append(
+            (
+                "(a) 4 x %g-min videos, 2 CPUs" % (5 * minutes),
+                f"decode-to-grey {decoding:,.0f} frames/s; "
+                f"analyze {rate:,.0f} frames/s ({run_a['seconds']:.0f} s, start-up included)",
+                f"{rate / decoding:.2f}",
+                ">= 0.5",
+            )
+        )
     if "b" not in skip:
         console.print("(b) one long video on 1 and 2 CPUs")
         one = measure({"videos": [str(twenty)], "cpus": 1, "workspace": workspace()})
         two = measure({"videos": [str(twenty)], "cpus": 2, "workspace": workspace()})
-        rows.append(("(b) one %g-min video, 1 vs 2 CPUs" % (20 * minutes),
-                     f"{one['seconds']:.0f} s vs {two['seconds']:.0f} s", f"{one['seconds'] / two['seconds']:.2f}x",
-                     ">= 1.7x"))
+        rows.append(
+            (
+                "(b) one %g-min video, 1 vs 2 CPUs" % (20 * minutes),
+                f"{one['seconds']:.0f} s vs {two['seconds']:.0f} s",
+                f"{one['seconds'] / two['seconds']:.2f}x",
+                ">= 1.7x",
+            )
+        )
     if "c" not in skip:
         console.print("(c) a head and 2 worker nodes, one with a logical GPU")
         address, stop = cluster()
         try:
-            run_c = measure({"videos": [str(v) for v in five[:2]], "address": address, "workspace": workspace(),
-                             "part_seconds": 30.0})
+            run_c = measure(
+                {
+                    "videos": [str(v) for v in five[:2]],
+                    "address": address,
+                    "workspace": workspace(),
+                    "part_seconds": 30.0,
+                }
+            )
         finally:
             stop()
         on_gpu = set(run_c["nodes"]) <= set(run_c["gpu_nodes"]) and bool(run_c["gpu_nodes"])
-        rows.append(("(c) 3-node cluster, describe stage placement",
-                     f"sessions per node {run_c['nodes']}; GPU node {run_c['gpu_nodes']}",
-                     "on the GPU node" if on_gpu else "NOT on the GPU node", "on the GPU node"))
+        rows.append(
+            (
+                "(c) 3-node cluster, describe stage placement",
+                f"sessions per node {run_c['nodes']}; GPU node {run_c['gpu_nodes']}",
+                "on the GPU node" if on_gpu else "NOT on the GPU node",
+                "on the GPU node",
+            )
+        )
     if "d" not in skip:
         console.print("(d) worker memory, a short and a long video")
         peaks = []
         for path, length in ((ten, 10), (sixty, 60)):
             measured = measure({"videos": [str(path)], "cpus": 2, "workspace": workspace(), "memory": True})
             peaks.append(measured["peak_rss_mb"])
-            rows.append((f"(d) peak RSS per worker, {length * minutes:g}-min video",
-                         ", ".join(f"{k}: {v} MB" for k, v in sorted(measured["peak_rss_mb"].items())),
-                         f"{max(measured['peak_rss_mb'].values())} MB", ""))
+            rows.append(
+                (
+                    f"(d) peak RSS per worker, {length * minutes:g}-min video",
+                    ", ".join(f"{k}: {v} MB" for k, v in sorted(measured["peak_rss_mb"].items())),
+                    f"{max(measured['peak_rss_mb'].values())} MB",
+                    "",
+                )
+            )
         # The pipeline's own workers (Ray's internal actors are not the pipeline's), and any
         # one of them: a process runs tasks of several stages, and is named for its latest.
         short, long_ = (max(v for k, v in p.items() if any(s in k for s in PIPELINE_WORKERS)) for p in peaks)
-        rows.append(("(d) largest pipeline worker, 60-min over 10-min", f"{long_} MB / {short} MB",
-                     f"{long_ / short:.2f}", "<= 1.20"))
+        rows.append(
+            (
+                "(d) largest pipeline worker, 60-min over 10-min",
+                f"{long_} MB / {short} MB",
+                f"{long_ / short:.2f}",
+                "<= 1.20",
+            )
+        )
     table = Table(title="analysis pipeline scaling (benchmarks/pipeline_scale.py)")
     for column in ("measure", "figures", "result", "target"):
         table.add_column(column)

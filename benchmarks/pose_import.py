@@ -17,16 +17,38 @@ from rich.table import Table
 from mousegpt import pose, qc
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
-FILES = ("openfield_m3v1_dlc.csv", "openfield_m3v1_dlc_missingdata.csv", "pose_sample.nwb", "deepof_single_dlc.csv",
-         "deepof_single_dlc.h5", "deepof_single_sleap.slp", "deepof_single_sleap.analysis.h5",
-         "deepof_two_mice_dlc.csv", "deepof_two_mice_dlc.h5")
+FILES = (
+    "openfield_m3v1_dlc.csv",
+    "openfield_m3v1_dlc_missingdata.csv",
+    "pose_sample.nwb",
+    "deepof_single_dlc.csv",
+    "deepof_single_dlc.h5",
+    "deepof_single_sleap.slp",
+    "deepof_single_sleap.analysis.h5",
+    "deepof_two_mice_dlc.csv",
+    "deepof_two_mice_dlc.h5",
+)
 
 
 def main() -> None:
     table = Table(title="Pose import (movement) and quality control on the real pose files")
-    for column in ("file", "source", "individual", "frames", "keypoints", "read (s)", "QC (s)", "low conf.",
-                   "swaps fixed", "jumps removed", "gaps filled", "missing"):
-        table.add_column(column, justify="right" if column not in ("file", "source", "individual") else "left")
+    for column in (
+        "file",
+        "source",
+        "individual",
+        "frames",
+        "keypoints",
+        "read (s)",
+        "QC (s)",
+        "low conf.",
+        "swaps fixed",
+        "jumps removed",
+        "gaps filled",
+        "missing",
+    ):
+        table.add_column(
+            column, justify="right" if column not in ("file", "source", "individual") else "left"
+        )
     pose.load(REAL / FILES[0], fps=30)  # imports and first-call costs stay out of the timings
     for name in FILES:
         started = time.perf_counter()
@@ -37,9 +59,20 @@ def main() -> None:
         _, reports = qc.clean(ds, fps)
         qc_s = time.perf_counter() - started
         for individual, r in zip(ds.individuals.values, reports):
-            table.add_row(name, ds.attrs.get("source_software", "?"), str(individual), str(r.frames),
-                          str(ds.sizes["keypoints"]), f"{read_s:.2f}", f"{qc_s:.2f}", str(r.low_confidence),
-                          str(r.swaps_fixed), str(r.jumps_removed), str(r.gaps_filled), f"{r.missing_fraction:.1%}")
+            table.add_row(
+                name,
+                ds.attrs.get("source_software", "?"),
+                str(individual),
+                str(r.frames),
+                str(ds.sizes["keypoints"]),
+                f"{read_s:.2f}",
+                f"{qc_s:.2f}",
+                str(r.low_confidence),
+                str(r.swaps_fixed),
+                str(r.jumps_removed),
+                str(r.gaps_filled),
+                f"{r.missing_fraction:.1%}",
+            )
     Console(width=160).print(table)
 
 

@@ -86,14 +86,29 @@ def labelled_files(root: Path = REAL_LABELLED) -> list[LabelledFile]:
     raters = oft / "12_01_A_190507144429_labels_3raters.csv"
     oft_bouts, oft_start = labels.read_rater_table(raters), labels.trial_start_s(raters)
     return [
-        LabelledFile("sturman_oft (DeepLabCut CSV)", oft / "12_01_A_190507144429_dlc.csv", 25.0, OFT_MEASURES,
-                     oft_bouts, oft_start),
-        LabelledFile("sturman_oft (pandas-saved copy)",
-                     oft / "12_01_A_190507144429DeepCut_resnet50_Blockcourse1May9shuffle1_1030000.csv", 25.0,
-                     OFT_MEASURES, oft_bouts, oft_start),
-        LabelledFile("behaviordepot_freezing", freezing / "demo1_tracking.csv", 50.0,
-                     (Measure("freezing as rest", ("Freezing",), "rest"),),
-                     labels.read_behaviordepot(freezing / "demo1_freezing_human.mat", fps=50.0)),
+        LabelledFile(
+            "sturman_oft (DeepLabCut CSV)",
+            oft / "12_01_A_190507144429_dlc.csv",
+            25.0,
+            OFT_MEASURES,
+            oft_bouts,
+            oft_start,
+        ),
+        LabelledFile(
+            "sturman_oft (pandas-saved copy)",
+            oft / "12_01_A_190507144429DeepCut_resnet50_Blockcourse1May9shuffle1_1030000.csv",
+            25.0,
+            OFT_MEASURES,
+            oft_bouts,
+            oft_start,
+        ),
+        LabelledFile(
+            "behaviordepot_freezing",
+            freezing / "demo1_tracking.csv",
+            50.0,
+            (Measure("freezing as rest", ("Freezing",), "rest"),),
+            labels.read_behaviordepot(freezing / "demo1_freezing_human.mat", fps=50.0),
+        ),
     ]
 
 
@@ -101,12 +116,21 @@ def analyze(files: list[LabelledFile], workspace: Path, model: str) -> tuple[dic
     """``mousegpt analyze`` over a manifest of the files (default settings, their frame rates),
     then every segment of the workspace."""
     manifest = workspace / "manifest.csv"
-    pd.DataFrame({"pose": [str(f.pose) for f in files], "fps": [f.fps for f in files]}).to_csv(manifest, index=False)
+    pd.DataFrame({"pose": [str(f.pose) for f in files], "fps": [f.fps for f in files]}).to_csv(
+        manifest, index=False
+    )
     mousegpt = str(Path(sys.executable).with_name("mousegpt"))
     common = ["--workspace", str(workspace / "ws"), "--json"]
-    run = subprocess.run([mousegpt, "analyze", "--manifest", str(manifest), "--model", model, *common],
-                         capture_output=True, text=True)
-    report = json.loads(run.stdout) if run.stdout.strip() else {"failed": [{"input": "all", "error": run.stderr[-2000:]}]}
+    run = subprocess.run(
+        [mousegpt, "analyze", "--manifest", str(manifest), "--model", model, *common],
+        capture_output=True,
+        text=True,
+    )
+    report = (
+        json.loads(run.stdout)
+        if run.stdout.strip()
+        else {"failed": [{"input": "all", "error": run.stderr[-2000:]}]}
+    )
     listed = subprocess.run([mousegpt, "segments", *common], capture_output=True, text=True, check=True)
     return report, pd.DataFrame(json.loads(listed.stdout)["segments"])
 
@@ -133,8 +157,9 @@ def rows_for(file: LabelledFile, found: pd.DataFrame) -> list[dict]:
         truth = labels.segment_truth(labels.majority(votes), windows)
         rows = keep.copy()
         if m.exclude:
-            other = labels.segment_truth(labels.majority(labels.frame_votes(file.bouts, m.exclude, n_frames, file.fps)),
-                                         windows)
+            other = labels.segment_truth(
+                labels.majority(labels.frame_votes(file.bouts, m.exclude, n_frames, file.fps)), windows
+            )
             rows &= ~other
         predicted = described == m.predicted
         precision, recall, f1 = scores(truth[rows], predicted[rows])
@@ -142,25 +167,46 @@ def rows_for(file: LabelledFile, found: pd.DataFrame) -> list[dict]:
         per_rater = [labels.segment_truth(v, windows)[rows] for v in votes.values()]
         pairs = [pair for a, b in itertools.combinations(per_rater, 2) if (pair := scores(a, b)[2]) == pair]
         called = pd.Series(described[rows & truth]).value_counts()
-        forecast = np.array([json.loads(p).get(m.predicted, 0.0) if isinstance(p, str) else p.get(m.predicted, 0.0)
-                             for p in found["probs"]])[rows]
-        out.append({
-            "file": file.name, "behavior": m.name, "segments": int(rows.sum()), "truth": int(truth[rows].sum()),
-            "predicted": int(predicted[rows].sum()), "precision": precision, "recall": recall, "f1": f1,
-            "raters": len(votes), "rater_f1": float(np.nanmean(pairs)) if pairs else float("nan"),
-            "truth_called": {str(k): int(v) for k, v in called.items()},
-            "ece": expected_calibration_error(forecast, truth[rows]),
-            "uncertain": int(np.sum(found["uncertain"].to_numpy(bool)[rows])) if "uncertain" in found else 0,
-            "reliability": reliability(forecast, truth[rows]),
-        })
+        forecast = np.array(
+            [
+                json.loads(p).get(m.predicted, 0.0) if isinstance(p, str) else p.get(m.predicted, 0.0)
+                for p in found["probs"]
+            ]
+        )[rows]
+        out.append(
+            {
+                "file": file.name,
+                "behavior": m.name,
+                "segments": int(rows.sum()),
+                "truth": int(truth[rows].sum()),
+                "predicted": int(predicted[rows].sum()),
+                "precision": precision,
+                "recall": recall,
+                "f1": f1,
+                "raters": len(votes),
+                "rater_f1": float(np.nanmean(pairs)) if pairs else float("nan"),
+                "truth_called": {str(k): int(v) for k, v in called.items()},
+                "ece": expected_calibration_error(forecast, truth[rows]),
+                "uncertain": int(np.sum(found["uncertain"].to_numpy(bool)[rows]))
+                if "uncertain" in found
+                else 0,
+                "reliability": reliability(forecast, truth[rows]),
+            }
+        )
     return out
 
 
 def reliability(forecast: np.ndarray, truth: np.ndarray, bins: int = 10) -> list[dict]:
     """Per equal-width bin of the forecast probability: its mean, the share truly labelled, and the count."""
     edges = np.minimum((forecast * bins).astype(int), bins - 1)
-    return [{"forecast": float(forecast[edges == b].mean()), "observed": float(truth[edges == b].mean()),
-             "segments": int((edges == b).sum())} for b in np.unique(edges)]
+    return [
+        {
+            "forecast": float(forecast[edges == b].mean()),
+            "observed": float(truth[edges == b].mean()),
+            "segments": int((edges == b).sum()),
+        }
+        for b in np.unique(edges)
+    ]
 
 
 def plot_reliability(rows: list[dict], path: Path) -> Path:
@@ -174,8 +220,12 @@ def plot_reliability(rows: list[dict], path: Path) -> Path:
     for r in rows:
         if r["truth"] and "copy" not in r["file"]:
             points = r["reliability"]
-            ax.plot([p["forecast"] for p in points], [p["observed"] for p in points], marker="o",
-                    label=f"{r['behavior']} (ECE {r['ece']:.2f})")
+            ax.plot(
+                [p["forecast"] for p in points],
+                [p["observed"] for p in points],
+                marker="o",
+                label=f"{r['behavior']} (ECE {r['ece']:.2f})",
+            )
             for p in points:
                 ax.annotate(str(p["segments"]), (p["forecast"], p["observed"]), fontsize=6, alpha=0.7)
     ax.set_xlabel("describer's probability of the behaviour")
@@ -193,9 +243,13 @@ def plot_reliability(rows: list[dict], path: Path) -> Path:
 
 def summary(rows: list[dict], synthetic: dict[str, float]) -> list[str]:
     """One line per row (the model card's), and the synthetic figures."""
-    out = [f"{r['file']}, {r['behavior']}: F1 {_fmt(r['f1'])} (precision {_fmt(r['precision'])}, recall "
-           f"{_fmt(r['recall'])}; {r['truth']} of {r['segments']} segments; raters agree at F1 {_fmt(r['rater_f1'])}; "
-           f"ECE {r['ece']:.2f})" for r in rows if r["truth"] and "copy" not in r["file"]]
+    out = [
+        f"{r['file']}, {r['behavior']}: F1 {_fmt(r['f1'])} (precision {_fmt(r['precision'])}, recall "
+        f"{_fmt(r['recall'])}; {r['truth']} of {r['segments']} segments; raters agree at F1 {_fmt(r['rater_f1'])}; "
+        f"ECE {r['ece']:.2f})"
+        for r in rows
+        if r["truth"] and "copy" not in r["file"]
+    ]
     return out + [f"synthetic held-out {v} view macro-F1 {f:.3f}" for v, f in synthetic.items()]
 
 
@@ -218,20 +272,26 @@ def _fmt(x: float) -> str:
 
 
 def print_table(rows: list[dict], synthetic: dict[str, float], report: dict) -> None:
-    head = f"{'file':32} {'behaviour':18} {'segs':>5} {'truth':>5} {'pred':>5} {'prec':>5} {'recall':>6} {'F1':>5} " \
-           f"{'target':>8} {'raters':>6} {'raters F1':>9} {'ECE':>5} {'unsure':>6}"
+    head = (
+        f"{'file':32} {'behaviour':18} {'segs':>5} {'truth':>5} {'pred':>5} {'prec':>5} {'recall':>6} {'F1':>5} "
+        f"{'target':>8} {'raters':>6} {'raters F1':>9} {'ECE':>5} {'unsure':>6}"
+    )
     print(head)
     print("-" * len(head))
     for r in rows:
         target = TARGETS.get(r["behavior"])
-        print(f"{r['file']:32} {r['behavior']:18} {r['segments']:5d} {r['truth']:5d} {r['predicted']:5d} "
-              f"{_fmt(r['precision']):>5} {_fmt(r['recall']):>6} {_fmt(r['f1']):>5} "
-              f"{'>= ' + format(target, '.2f') if target else '':>8} {r['raters']:6d} {_fmt(r['rater_f1']):>9} "
-              f"{r['ece']:5.2f} {r['uncertain']:6d}")
+        print(
+            f"{r['file']:32} {r['behavior']:18} {r['segments']:5d} {r['truth']:5d} {r['predicted']:5d} "
+            f"{_fmt(r['precision']):>5} {_fmt(r['recall']):>6} {_fmt(r['f1']):>5} "
+            f"{'>= ' + format(target, '.2f') if target else '':>8} {r['raters']:6d} {_fmt(r['rater_f1']):>9} "
+            f"{r['ece']:5.2f} {r['uncertain']:6d}"
+        )
     for view in ("top", "bottom"):
         if view in synthetic:
-            print(f"{'synthetic held-out (describer_quality.py)':51} {view:>6} view macro-F1 {synthetic[view]:.3f} "
-                  f"(target >= {TARGETS['synthetic ' + view]:.2f})")
+            print(
+                f"{'synthetic held-out (describer_quality.py)':51} {view:>6} view macro-F1 {synthetic[view]:.3f} "
+                f"(target >= {TARGETS['synthetic ' + view]:.2f})"
+            )
     print()
     for r in rows:
         if r["truth"]:
@@ -245,11 +305,17 @@ def print_table(rows: list[dict], synthetic: dict[str, float], report: dict) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=DEFAULT_MODEL, help="describer, as `mousegpt analyze --model` takes it")
+    parser.add_argument(
+        "--model", default=DEFAULT_MODEL, help="describer, as `mousegpt analyze --model` takes it"
+    )
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
-    parser.add_argument("--keep", type=Path, help="analyse into this folder and keep it (default: a temporary one)")
+    parser.add_argument(
+        "--keep", type=Path, help="analyse into this folder and keep it (default: a temporary one)"
+    )
     parser.add_argument("--plots", type=Path, help="folder for reliability.png (the calibration plot)")
-    parser.add_argument("--card", type=Path, help="checkpoint folder: write real_validity.json and re-render its model card")
+    parser.add_argument(
+        "--card", type=Path, help="checkpoint folder: write real_validity.json and re-render its model card"
+    )
     args = parser.parse_args()
     if not REAL_LABELLED.is_dir():
         sys.exit(f"error: {REAL_LABELLED}: the real labelled data is not there")
@@ -269,12 +335,23 @@ def main() -> None:
     if args.card:
         from jobs.train import write_model_card
 
-        (args.card / "real_validity.json").write_text(json.dumps({"model": args.model, "summary": summary(rows, synthetic),
-                                                                  "rows": rows}, indent=1))
+        (args.card / "real_validity.json").write_text(
+            json.dumps({"model": args.model, "summary": summary(rows, synthetic), "rows": rows}, indent=1)
+        )
         write_model_card(args.card, json.loads((args.card / "metrics.json").read_text()))
     if args.json:
-        print(json.dumps({"model": args.model, "rows": rows, "synthetic_macro_f1": synthetic,
-                          "failed": report.get("failed", []), "warnings": report.get("warnings", [])}, indent=1))
+        print(
+            json.dumps(
+                {
+                    "model": args.model,
+                    "rows": rows,
+                    "synthetic_macro_f1": synthetic,
+                    "failed": report.get("failed", []),
+                    "warnings": report.get("warnings", []),
+                },
+                indent=1,
+            )
+        )
     else:
         print(f"model: {args.model}")
         print_table(rows, synthetic, report)

@@ -37,14 +37,35 @@ from mousegpt.store import Workspace  # noqa: E402
 
 console = Console(width=140)
 QUERIES = [
-    "a mouse rearing up on its hind legs", "the mouse grooms its face with its forepaws", "resting still in a corner",
-    "walking along the wall", "running fast across the arena", "sniffing the floor", "turning around in place",
-    "a sudden jump", "the mouse stands up against the wall", "slow exploration of the centre", "licking its fur",
-    "freezing without moving", "head scanning left and right", "a quick dash to the other side", "circling tightly",
-    "stretching its body forward", "the mouse pauses and looks around", "scratching with a hind paw",
-    "a rear in the middle of the open field", "walking slowly with its nose down", "rapid head movements",
-    "lying flat and still", "the mouse climbs", "trotting along the edge", "turning its head towards the wall",
-    "sitting hunched", "exploring the corner", "a long bout of grooming", "moving fast then stopping",
+    "a mouse rearing up on its hind legs",
+    "the mouse grooms its face with its forepaws",
+    "resting still in a corner",
+    "walking along the wall",
+    "running fast across the arena",
+    "sniffing the floor",
+    "turning around in place",
+    "a sudden jump",
+    "the mouse stands up against the wall",
+    "slow exploration of the centre",
+    "licking its fur",
+    "freezing without moving",
+    "head scanning left and right",
+    "a quick dash to the other side",
+    "circling tightly",
+    "stretching its body forward",
+    "the mouse pauses and looks around",
+    "scratching with a hind paw",
+    "a rear in the middle of the open field",
+    "walking slowly with its nose down",
+    "rapid head movements",
+    "lying flat and still",
+    "the mouse climbs",
+    "trotting along the edge",
+    "turning its head towards the wall",
+    "sitting hunched",
+    "exploring the corner",
+    "a long bout of grooming",
+    "moving fast then stopping",
     "standing on hind legs with forepaws raised",
 ]
 K = 10
@@ -73,9 +94,18 @@ def child(root: str, rounds: int) -> None:
     vectors = embedder(QUERIES)
     index = searcher.current().index
     found = [index.search(v, K)[1].tolist() for v in vectors]
-    print(json.dumps({"first_s": first_s, "timings": timings, "found": found, "vectors": vectors.tolist(),
-                      "lists": index.lists,
-                      "peak_gb": peak_gb()}))
+    print(
+        json.dumps(
+            {
+                "first_s": first_s,
+                "timings": timings,
+                "found": found,
+                "vectors": vectors.tolist(),
+                "lists": index.lists,
+                "peak_gb": peak_gb(),
+            }
+        )
+    )
 
 
 def peak_gb() -> float:
@@ -83,8 +113,8 @@ def peak_gb() -> float:
     ``getrusage``'s, which a child started by a large parent may inherit from it."""
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024 ** 2
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
+            return int(line.split()[1]) / 1024**2
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
 
 def exact_top(ws: Workspace, queries: np.ndarray, k: int) -> list[set[int]]:
@@ -107,8 +137,11 @@ def measure(source: Workspace, root: Path, n: int, rounds: int) -> dict:
     with ws.connect() as con:
         ws.publish(con)  # as a commit builds the index and publishes the snapshot
     index_s = time.perf_counter() - started
-    run = subprocess.run([sys.executable, __file__, "--child", str(ws.root), "--rounds", str(rounds)],
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, __file__, "--child", str(ws.root), "--rounds", str(rounds)],
+        capture_output=True,
+        text=True,
+    )
     if run.returncode:
         raise SystemExit(run.stderr[-3000:])
     result = json.loads(run.stdout.strip().splitlines()[-1])
@@ -133,15 +166,34 @@ def main() -> None:
             console.print(f"[bold]{n:,} segments[/]")
             rows.append(measure(source, Path(tmp), n, args.rounds))
     table = Table(title=f"Searcher on 2 cores: {len(QUERIES)} queries x {args.rounds}, k={K}")
-    for column in ("segments", "index", "index build (s)", "first query (s)", "p50 (ms)", "p99 (ms)",
-                   "p50 condition (ms)", "p99 condition (ms)", "recall@10", "peak RSS (GB)"):
+    for column in (
+        "segments",
+        "index",
+        "index build (s)",
+        "first query (s)",
+        "p50 (ms)",
+        "p99 (ms)",
+        "p50 condition (ms)",
+        "p99 condition (ms)",
+        "recall@10",
+        "peak RSS (GB)",
+    ):
         table.add_column(column, justify="right")
     for r in rows:
         p = {kind: np.percentile(r["timings"][kind], [50, 99]) for kind in ("all", "condition")}
         kind = f"IVF-SQ8, {r['lists']} lists" if r["lists"] else "exact"
-        table.add_row(f"{r['n']:,}", kind, f"{r['index_s']:.1f}", f"{r['first_s']:.2f}", f"{p['all'][0]:.1f}",
-                      f"{p['all'][1]:.1f}", f"{p['condition'][0]:.1f}", f"{p['condition'][1]:.1f}",
-                      f"{r['recall']:.3f}", f"{r['peak_gb']:.2f}")
+        table.add_row(
+            f"{r['n']:,}",
+            kind,
+            f"{r['index_s']:.1f}",
+            f"{r['first_s']:.2f}",
+            f"{p['all'][0]:.1f}",
+            f"{p['all'][1]:.1f}",
+            f"{p['condition'][0]:.1f}",
+            f"{p['condition'][1]:.1f}",
+            f"{r['recall']:.3f}",
+            f"{r['peak_gb']:.2f}",
+        )
     console.print(table)
 
 

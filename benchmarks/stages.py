@@ -45,7 +45,9 @@ def measure(path: Path, embedder: TextEmbedder, px_per_mm: float | None, model) 
     facts, facts_s = timed(lambda: session_facts(ds, info.fps, scale, from_background(bg.image)))
     windows = segments.windows(len(kin), info.fps)
     cut, crops_s = timed(lambda: crops.extract(path, cleaned, windows, bg))
-    descriptions, describe_s = timed(lambda: model.describe(facts, kinematics=kin, crops=cut, windows=windows))
+    descriptions, describe_s = timed(
+        lambda: model.describe(facts, kinematics=kin, crops=cut, windows=windows)
+    )
     _, embed_s = timed(lambda: embedder([d.text() for d in descriptions]))
     n = len(facts)
     return {
@@ -56,13 +58,16 @@ def measure(path: Path, embedder: TextEmbedder, px_per_mm: float | None, model) 
         "crops (segments/s)": n / crops_s,
         f"describer {model.name} (segments/s)": n / describe_s,
         "text embedding (segments/s)": n / embed_s,
-        "whole video (x real time)": info.duration_s / (bg_s + track_s + facts_s + crops_s + describe_s + embed_s),
+        "whole video (x real time)": info.duration_s
+        / (bg_s + track_s + facts_s + crops_s + describe_s + embed_s),
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--real", type=Path, default=REPO.parent / "shared" / "data" / "real" / "openfield_m3v1.mp4")
+    parser.add_argument(
+        "--real", type=Path, default=REPO.parent / "shared" / "data" / "real" / "openfield_m3v1.mp4"
+    )
     args = parser.parse_args()
     embedder = TextEmbedder()
     model = load_model()

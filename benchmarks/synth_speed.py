@@ -53,21 +53,31 @@ def per_core(seconds: float, tmp: Path) -> Table:
         encode(Renderer(traj, scene, 100 + i), path)
         total_fps = len(traj) / (time.perf_counter() - started)
         mb_per_min = path.stat().st_size / 1e6 / (seconds / 60)
-        table.add_row(name, f"{simulate_fps:,.0f}", f"{draw_fps:,.0f}", f"{total_fps:,.0f}", f"{mb_per_min:.1f}")
+        table.add_row(
+            name, f"{simulate_fps:,.0f}", f"{draw_fps:,.0f}", f"{total_fps:,.0f}", f"{mb_per_min:.1f}"
+        )
     return table
 
 
 def on_ray(seconds: float, tmp: Path) -> Table:
     workers = os.cpu_count() or 1
     sessions = 2 * workers
-    table = Table(title=f"synth_dataset on a local Ray: {sessions} sessions of {seconds:.0f} s, {workers} CPUs")
+    table = Table(
+        title=f"synth_dataset on a local Ray: {sessions} sessions of {seconds:.0f} s, {workers} CPUs"
+    )
     for column in ("workers", "wall s", "frames/s", "frames/s per worker"):
         table.add_column(column, justify="right")
     synth_dataset(tmp / "warm", sessions=2, seconds=1, workers=workers)  # starts Ray and its workers
     for n in sorted({1, workers}):
         started = time.perf_counter()
-        synth_dataset(tmp / f"ray{n}", sessions=sessions, seconds=seconds, seed=3, conditions=("control", "stim", "anx"),
-                      workers=n)
+        synth_dataset(
+            tmp / f"ray{n}",
+            sessions=sessions,
+            seconds=seconds,
+            seed=3,
+            conditions=("control", "stim", "anx"),
+            workers=n,
+        )
         wall = time.perf_counter() - started
         frames = sessions * seconds * 25
         table.add_row(str(n), f"{wall:.1f}", f"{frames / wall:,.0f}", f"{frames / wall / n:,.0f}")
@@ -79,13 +89,17 @@ def memory(seconds: float, tmp: Path) -> Table:
     table.add_column("session length", justify="right")
     table.add_column("peak RSS MB", justify="right")
     for length in (seconds, 10 * seconds):
-        code = ("import resource, sys; from mousegpt.synth import Scene, write_session; "
-                f"write_session(sys.argv[1], 'mem', {length}, 'control', 1, Scene()); "
-                "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+        code = (
+            "import resource, sys; from mousegpt.synth import Scene, write_session; "
+            f"write_session(sys.argv[1], 'mem', {length}, 'control', 1, Scene()); "
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+        )
         out = subprocess.run([sys.executable, "-c", code, str(tmp)], capture_output=True, text=True)
         if out.returncode:
             raise SystemExit(out.stderr)
-        table.add_row(f"{length:.0f} s ({length * 25:.0f} frames)", f"{int(out.stdout.split()[-1]) / 1024:.0f}")
+        table.add_row(
+            f"{length:.0f} s ({length * 25:.0f} frames)", f"{int(out.stdout.split()[-1]) / 1024:.0f}"
+        )
     return table
 
 

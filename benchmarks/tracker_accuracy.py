@@ -34,8 +34,14 @@ from mousegpt.synth import Scene, read_truth_metadata, synth_dataset
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 
-SCENES = [("top", "black", "square"), ("top", "white", "circle"), ("top", "agouti", "square"),
-          ("bottom", "black", "square"), ("bottom", "white", "circle"), ("bottom", "agouti", "circle")]
+SCENES = [
+    ("top", "black", "square"),
+    ("top", "white", "circle"),
+    ("top", "agouti", "square"),
+    ("bottom", "black", "square"),
+    ("bottom", "white", "circle"),
+    ("bottom", "agouti", "circle"),
+]
 
 
 def _xy(ds, keypoint):
@@ -50,8 +56,14 @@ def _stats(errors: np.ndarray) -> tuple[float, float]:
 
 def real_table() -> Table:
     table = Table(title="Built-in tracker vs DeepLabCut, openfield_m3v1 (pixels)")
-    for column in ("keypoint", "median", "90th pct", "head/tail swaps", "frames without position",
-                   "frames with tail_tip"):
+    for column in (
+        "keypoint",
+        "median",
+        "90th pct",
+        "head/tail swaps",
+        "frames without position",
+        "frames with tail_tip",
+    ):
         table.add_column(column, justify="right")
     ds = tracking.track(REAL / "openfield_m3v1.mp4")
     dlc = load_poses.from_dlc_file(REAL / "openfield_m3v1_dlc.csv", fps=30)
@@ -63,9 +75,14 @@ def real_table() -> Table:
     missing = float(np.isnan(_xy(ds, "body_center")).any(axis=1).mean())
     tail_tips = float(np.isfinite(_xy(ds, "tail_tip")).all(axis=1).mean())
     midpoint = (snout + tailbase) / 2
-    rows = [(f"nose vs snout ({good.sum()} frames)", nose_err),
-            ("tail_base vs tailbase", np.linalg.norm(_xy(ds, "tail_base")[good] - tailbase, axis=1)),
-            ("body_center vs snout-tailbase midpoint", np.linalg.norm(_xy(ds, "body_center")[good] - midpoint, axis=1))]
+    rows = [
+        (f"nose vs snout ({good.sum()} frames)", nose_err),
+        ("tail_base vs tailbase", np.linalg.norm(_xy(ds, "tail_base")[good] - tailbase, axis=1)),
+        (
+            "body_center vs snout-tailbase midpoint",
+            np.linalg.norm(_xy(ds, "body_center")[good] - midpoint, axis=1),
+        ),
+    ]
     for i, (name, errors) in enumerate(rows):
         extra = [f"{swaps:.2%}", f"{missing:.2%}", f"{tail_tips:.1%}"] if i == 0 else ["", "", ""]
         table.add_row(name, *(f"{v:.1f}" for v in _stats(errors)), *extra)
@@ -76,8 +93,14 @@ def _track_scene(folder: Path, scene: tuple[str, str, str]) -> pd.DataFrame:
     """Per-frame errors of every session of one scene: px and % of body length per keypoint,
     swap, ellipse orientation error (deg) and length ratio."""
     view, fur, arena = scene
-    manifest = synth_dataset(folder, sessions=2, seconds=30, seed=7, conditions=("control", "stim"),
-                             scene=Scene(view=view, fur=fur, arena=arena))
+    manifest = synth_dataset(
+        folder,
+        sessions=2,
+        seconds=30,
+        seed=7,
+        conditions=("control", "stim"),
+        scene=Scene(view=view, fur=fur, arena=arena),
+    )
     frames = []
     for name in manifest.video:
         truth_path = folder / name.replace(".mp4", ".truth.parquet")
@@ -101,11 +124,24 @@ def _track_scene(folder: Path, scene: tuple[str, str, str]) -> pd.DataFrame:
 
 def synthetic_tables() -> tuple[Table, Table]:
     errors = Table(title="Built-in tracker vs synthetic truth: median / 90th pct per scene")
-    for column in ("scene", "keypoint", "median px", "p90 px", "median % body", "p90 % body", "frames not tracked"):
+    for column in (
+        "scene",
+        "keypoint",
+        "median px",
+        "p90 px",
+        "median % body",
+        "p90 % body",
+        "frames not tracked",
+    ):
         errors.add_column(column, justify="left" if column in ("scene", "keypoint") else "right")
     scenes = Table(title="Per scene: head/tail and body ellipse")
-    for column in ("scene", "frames", "head/tail swaps", "orientation error median / p90 (deg)",
-                   "ellipse length / truth nose-tail_base, median"):
+    for column in (
+        "scene",
+        "frames",
+        "head/tail swaps",
+        "orientation error median / p90 (deg)",
+        "ellipse length / truth nose-tail_base, median",
+    ):
         scenes.add_column(column, justify="left" if column == "scene" else "right")
     with tempfile.TemporaryDirectory() as tmp:
         for scene in SCENES:
@@ -113,12 +149,24 @@ def synthetic_tables() -> tuple[Table, Table]:
             frames = _track_scene(Path(tmp) / label.replace("/", "-"), scene)
             for i, k in enumerate(tracking.TRACKED_KEYPOINTS):
                 px, pct = _stats(frames[k].to_numpy()), _stats(frames[f"{k}_pct"].to_numpy())
-                errors.add_row(label if i == 0 else "", k, f"{px[0]:.1f}", f"{px[1]:.1f}", f"{pct[0]:.1f}%",
-                               f"{pct[1]:.1f}%", f"{frames[k].isna().mean():.1%}",
-                               end_section=k == tracking.TRACKED_KEYPOINTS[-1])
+                errors.add_row(
+                    label if i == 0 else "",
+                    k,
+                    f"{px[0]:.1f}",
+                    f"{px[1]:.1f}",
+                    f"{pct[0]:.1f}%",
+                    f"{pct[1]:.1f}%",
+                    f"{frames[k].isna().mean():.1%}",
+                    end_section=k == tracking.TRACKED_KEYPOINTS[-1],
+                )
             orientation = _stats(frames.orientation_err.to_numpy())
-            scenes.add_row(label, str(len(frames)), f"{frames.swap.mean():.2%}",
-                           f"{orientation[0]:.1f} / {orientation[1]:.1f}", f"{frames.length_ratio.median():.3f}")
+            scenes.add_row(
+                label,
+                str(len(frames)),
+                f"{frames.swap.mean():.2%}",
+                f"{orientation[0]:.1f} / {orientation[1]:.1f}",
+                f"{frames.length_ratio.median():.3f}",
+            )
     return errors, scenes
 
 

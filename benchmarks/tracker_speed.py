@@ -42,8 +42,14 @@ def row(name: str, path: Path) -> list[str]:
     started = time.perf_counter()
     tracking.track(path)
     whole = _rate(n, started)
-    return [name, f"{info.width}x{info.height}, {n} frames", f"{decode:,.0f}", f"{background_s:.2f}", f"{track:,.0f}",
-            f"{whole:,.0f}"]
+    return [
+        name,
+        f"{info.width}x{info.height}, {n} frames",
+        f"{decode:,.0f}",
+        f"{background_s:.2f}",
+        f"{track:,.0f}",
+        f"{whole:,.0f}",
+    ]
 
 
 def main() -> None:
@@ -58,8 +64,10 @@ def main() -> None:
     if REAL.exists():
         table.add_row(*row("real: openfield_m3v1", REAL))
     with tempfile.TemporaryDirectory() as tmp:
-        for label, scene in (("synthetic: top, black", Scene()),
-                             ("synthetic: bottom, white, circle", Scene(view="bottom", fur="white", arena="circle"))):
+        for label, scene in (
+            ("synthetic: top, black", Scene()),
+            ("synthetic: bottom, white, circle", Scene(view="bottom", fur="white", arena="circle")),
+        ):
             manifest = synth_dataset(Path(tmp) / label[-5:], sessions=1, seconds=60, seed=11, scene=scene)
             table.add_row(*row(label, Path(tmp) / label[-5:] / manifest.video[0]))
     Console().print(table)

@@ -18,8 +18,10 @@ def require_access() -> None:
     token = os.environ.get(TOKEN_ENV, "")
     where = host or "every network interface"
     if not token:
-        st.error(f"This dashboard listens on {where} and no access token is set, so it serves nothing. Set "
-                 f"{TOKEN_ENV} (or run `mousegpt dashboard --host HOST --token TOKEN`), or listen on 127.0.0.1.")
+        st.error(
+            f"This dashboard listens on {where} and no access token is set, so it serves nothing. Set "
+            f"{TOKEN_ENV} (or run `mousegpt dashboard --host HOST --token TOKEN`), or listen on 127.0.0.1."
+        )
         st.stop()
     if st.session_state.get("authorised"):
         return

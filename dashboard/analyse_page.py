@@ -9,7 +9,14 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.common import redact
-from jobs.submit import LOCAL_ADDRESS, AnalysisRequest, Jobs, default_address, parse_progress, start_local_head
+from jobs.submit import (
+    LOCAL_ADDRESS,
+    AnalysisRequest,
+    Jobs,
+    default_address,
+    parse_progress,
+    start_local_head,
+)
 from mousegpt.errors import MouseGPTError
 from mousegpt.inputs import VIEWS
 from mousegpt.pose import POSE_SUFFIXES
@@ -56,32 +63,58 @@ def _request(root: Path, data_root: Path | None) -> AnalysisRequest | None:
     with st.form("analyse"):
         source = st.radio("Inputs", ["Files and folders", "A manifest"], horizontal=True, key="source")
         if data_root is not None:
-            picked = st.multiselect(f"Videos, folders or pose files under the data root ({data_root.name}/)", inputs,
-                                    key="inputs", help="A folder stands for every video in it.")
+            picked = st.multiselect(
+                f"Videos, folders or pose files under the data root ({data_root.name}/)",
+                inputs,
+                key="inputs",
+                help="A folder stands for every video in it.",
+            )
         else:
             picked = []
-            st.caption("Start the dashboard with `--data-root DIR` (or set $MOUSEGPT_DATA_ROOT) to choose files here.")
-        urls = st.text_area("Object-store URLs, one per line", key="urls", height=80,
-                            placeholder="s3://lab/videos/\ns3://lab/pose/m02_dlc.h5",
-                            help="Videos, pose files or folders of videos in s3://, gs://, az:// ...; the "
-                                 "cluster's nodes read them with their own credentials.")
-        manifest = st.selectbox("Manifest (CSV: video, animal, condition, fps, px_per_mm, view[, pose, arena_mm])",
-                                ["", *manifests], key="manifest",
-                                help="Its rows carry their own metadata; the fields below apply to files and folders.")
-        manifest_url = st.text_input("…or a manifest's URL", key="manifest-url", placeholder="s3://lab/manifest.csv",
-                                     help="Its relative entries are read from its own folder.")
+            st.caption(
+                "Start the dashboard with `--data-root DIR` (or set $MOUSEGPT_DATA_ROOT) to choose files here."
+            )
+        urls = st.text_area(
+            "Object-store URLs, one per line",
+            key="urls",
+            height=80,
+            placeholder="s3://lab/videos/\ns3://lab/pose/m02_dlc.h5",
+            help="Videos, pose files or folders of videos in s3://, gs://, az:// ...; the "
+            "cluster's nodes read them with their own credentials.",
+        )
+        manifest = st.selectbox(
+            "Manifest (CSV: video, animal, condition, fps, px_per_mm, view[, pose, arena_mm])",
+            ["", *manifests],
+            key="manifest",
+            help="Its rows carry their own metadata; the fields below apply to files and folders.",
+        )
+        manifest_url = st.text_input(
+            "…or a manifest's URL",
+            key="manifest-url",
+            placeholder="s3://lab/manifest.csv",
+            help="Its relative entries are read from its own folder.",
+        )
         left, middle, right = st.columns(3)
         condition = left.text_input("Condition", key="condition", placeholder="e.g. control")
         animal = middle.text_input("Animal", key="animal", placeholder="e.g. m01")
         view = right.selectbox("Camera view", VIEWS, key="view")
         fps = left.number_input("Frame rate (0: from the video)", min_value=0.0, value=0.0, key="fps")
-        px_per_mm = middle.number_input("px per mm (0: estimated)", min_value=0.0, value=0.0, format="%.4f",
-                                        key="px_per_mm")
-        arena_mm = right.number_input("Arena width, mm (0: unknown)", min_value=0.0, value=0.0, key="arena_mm",
-                                      help="The floor's real width along x (or its diameter): px/mm is then "
-                                           "measured from the walls.")
-        model = left.text_input("Describer", value="mousegpt-tiny", key="model",
-                                help="mousegpt-tiny, kinematic, tiny:/path, hf:/path or serve[:APP]")
+        px_per_mm = middle.number_input(
+            "px per mm (0: estimated)", min_value=0.0, value=0.0, format="%.4f", key="px_per_mm"
+        )
+        arena_mm = right.number_input(
+            "Arena width, mm (0: unknown)",
+            min_value=0.0,
+            value=0.0,
+            key="arena_mm",
+            help="The floor's real width along x (or its diameter): px/mm is then measured from the walls.",
+        )
+        model = left.text_input(
+            "Describer",
+            value="mousegpt-tiny",
+            key="model",
+            help="mousegpt-tiny, kinematic, tiny:/path, hf:/path or serve[:APP]",
+        )
         submitted = st.form_submit_button("Analyse", type="primary")
     if not submitted:
         return None
@@ -89,8 +122,17 @@ def _request(root: Path, data_root: Path | None) -> AnalysisRequest | None:
         chosen = {"inputs": [str(data_root / p) for p in picked] + _lines(urls)}
     else:
         chosen = {"manifest": manifest_url.strip() or (str(data_root / manifest) if manifest else None)}
-    return AnalysisRequest(workspace=str(root), condition=condition, animal=animal, view=view, fps=fps,
-                           px_per_mm=px_per_mm, arena_mm=arena_mm, model=model.strip() or "mousegpt-tiny", **chosen)
+    return AnalysisRequest(
+        workspace=str(root),
+        condition=condition,
+        animal=animal,
+        view=view,
+        fps=fps,
+        px_per_mm=px_per_mm,
+        arena_mm=arena_mm,
+        model=model.strip() or "mousegpt-tiny",
+        **chosen,
+    )
 
 
 def _submit(request: AnalysisRequest, address: str, root: Path, data_root: Path) -> None:
@@ -104,7 +146,9 @@ def _submit(request: AnalysisRequest, address: str, root: Path, data_root: Path)
         st.error(redact(str(exc), root, data_root))
         return
     st.session_state.setdefault("submitted", []).append(job_id)
-    st.success(f"Submitted {job_id}: {n} input(s). Follow it below; its sessions appear in Search once committed.")
+    st.success(
+        f"Submitted {job_id}: {n} input(s). Follow it below; its sessions appear in Search once committed."
+    )
 
 
 def _duration(seconds: float | None) -> str:
@@ -146,8 +190,11 @@ def follow(address: str, root: Path, data_root: Path | None) -> None:
             head, button = st.columns([5, 1])
             p = view.progress or {}
             head.markdown(f"**{view.job_id}** · `{view.status}` · {view.inputs or '?'} input(s)")
-            detail = (f"{p['inputs_done']:g}/{p['inputs']} inputs · {p['frames']:,} frames · {p['segments']:,} segments"
-                      if p else "waiting for its first results")
+            detail = (
+                f"{p['inputs_done']:g}/{p['inputs']} inputs · {p['frames']:,} frames · {p['segments']:,} segments"
+                if p
+                else "waiting for its first results"
+            )
             if not view.ended:
                 detail += f" · ETA {_duration(view.eta_s)}"
                 if button.button("Cancel", key=f"cancel-{view.job_id}"):
@@ -157,7 +204,10 @@ def follow(address: str, root: Path, data_root: Path | None) -> None:
             if view.ended and view.status != "SUCCEEDED" and view.message:
                 st.error(redact(view.message.splitlines()[0], root, data_root))
             with st.expander("Log"):
-                st.code(redact("\n".join(log.splitlines()[-LOG_LINES:]), root, data_root) or "(empty)", language=None)
+                st.code(
+                    redact("\n".join(log.splitlines()[-LOG_LINES:]), root, data_root) or "(empty)",
+                    language=None,
+                )
 
 
 def history(root: Path) -> pd.DataFrame | None:
@@ -170,9 +220,13 @@ def history(root: Path) -> pd.DataFrame | None:
 
 def render(root: Path, data_root: Path | None) -> None:
     st.subheader("Analyse videos")
-    address = st.text_input("Ray cluster (job server)", value=default_address(), key="address",
-                            help=f"A cluster head's dashboard, http://HEAD:8265. {LOCAL_ADDRESS} is a local head, "
-                                 "started when you submit if none answers.")
+    address = st.text_input(
+        "Ray cluster (job server)",
+        value=default_address(),
+        key="address",
+        help=f"A cluster head's dashboard, http://HEAD:8265. {LOCAL_ADDRESS} is a local head, "
+        "started when you submit if none answers.",
+    )
     request = _request(root, data_root)
     if request is not None:
         _submit(request, address, root, data_root)

@@ -21,8 +21,17 @@ import streamlit as st
 
 from dashboard import analyse_page, sessions_page
 from dashboard.access import require_access
-from dashboard.common import (arguments, condition_profile, conditions, correct_moment, discovery, moments, redact,
-                              searcher, show_moment)
+from dashboard.common import (
+    arguments,
+    condition_profile,
+    conditions,
+    correct_moment,
+    discovery,
+    moments,
+    redact,
+    searcher,
+    show_moment,
+)
 from mousegpt.errors import MouseGPTError
 from mousegpt.store import Workspace
 
@@ -34,8 +43,10 @@ st.title("MouseGPT")
 st.caption(f"Workspace: {root.name}" + (f" · data root: {data_root.name}/" if data_root else ""))
 workspace = Workspace(root)
 if not workspace.exists():
-    st.warning(f"No analysed data in workspace {root.name} yet. Analyse videos below, or run "
-               f"`mousegpt analyze VIDEO... --workspace {root.name}`.")
+    st.warning(
+        f"No analysed data in workspace {root.name} yet. Analyse videos below, or run "
+        f"`mousegpt analyze VIDEO... --workspace {root.name}`."
+    )
     analyse_page.render(root, data_root)
     st.stop()
 
@@ -45,7 +56,8 @@ except MouseGPTError as exc:
     st.error(redact(str(exc), root))
     st.stop()
 search_tab, sessions_tab, clusters_tab, profiles_tab, analyse_tab = st.tabs(
-    ["Search", "Sessions", "Behaviour clusters", "Condition profiles", "Analyse"])
+    ["Search", "Sessions", "Behaviour clusters", "Condition profiles", "Analyse"]
+)
 
 with search_tab:
     left, middle, right = st.columns([4, 1, 1])
@@ -54,7 +66,9 @@ with search_tab:
     choice = right.selectbox("Condition", ["all", *known_conditions], key="condition-filter")
     if query.strip():
         try:
-            result = searcher(str(root)).search(query, k=int(k), condition=None if choice == "all" else choice)
+            result = searcher(str(root)).search(
+                query, k=int(k), condition=None if choice == "all" else choice
+            )
         except MouseGPTError as exc:
             st.error(redact(str(exc), root))
             st.stop()
@@ -73,15 +87,29 @@ with clusters_tab:
 
         clusters = pd.DataFrame(run["clusters"])
         novel = clusters[clusters["novel"]]
-        st.markdown(f"Discovery run {run['run_id']}: **{len(clusters)} clusters**, "
-                    f"**{len(novel)} flagged novel** (most members are outliers, and no vocabulary behaviour names them).")
+        st.markdown(
+            f"Discovery run {run['run_id']}: **{len(clusters)} clusters**, "
+            f"**{len(novel)} flagged novel** (most members are outliers, and no vocabulary behaviour names them)."
+        )
         for row in novel.itertuples():
             st.warning(f"Novel behaviour? cluster {row.cluster_id}: {row.name} ({row.size} segments)")
         by_condition = pd.DataFrame(list(clusters["size_by_condition"])).fillna(0).astype(int)
-        table = pd.concat([clusters[["cluster_id", "name", "size", "novel", "outlier_fraction"]], by_condition], axis=1)
-        st.dataframe(table, hide_index=True, key="clusters-table", column_config={
-            "outlier_fraction": st.column_config.ProgressColumn("outliers", min_value=0.0, max_value=1.0, format="percent")})
-        names = dict(zip(clusters["cluster_id"], clusters["cluster_id"].astype(str) + ": " + clusters["name"]))
+        table = pd.concat(
+            [clusters[["cluster_id", "name", "size", "novel", "outlier_fraction"]], by_condition], axis=1
+        )
+        st.dataframe(
+            table,
+            hide_index=True,
+            key="clusters-table",
+            column_config={
+                "outlier_fraction": st.column_config.ProgressColumn(
+                    "outliers", min_value=0.0, max_value=1.0, format="percent"
+                )
+            },
+        )
+        names = dict(
+            zip(clusters["cluster_id"], clusters["cluster_id"].astype(str) + ": " + clusters["name"])
+        )
         points = run["points"].assign(cluster=lambda d: d["cluster_id"].map(names))
         st.caption("Behaviour map (UMAP of the segments' features; up to 5,000 segments)")
         st.scatter_chart(points, x="map_x", y="map_y", color="cluster", height=480)
@@ -93,27 +121,42 @@ with clusters_tab:
 with profiles_tab:
     if len(known_conditions) < 2:
         st.info("Profiles compare conditions: this workspace has fewer than two.")
-    elif st.button("Compare conditions", key="compare", help="Per animal: time fraction, bouts, bout length and latency of each "
-                   "behaviour (and cluster), tested between conditions"):
+    elif st.button(
+        "Compare conditions",
+        key="compare",
+        help="Per animal: time fraction, bouts, bout length and latency of each "
+        "behaviour (and cluster), tested between conditions",
+    ):
         import pandas as pd
 
         result = condition_profile(str(root))
         prediction = result["prediction"]
         if prediction.get("accuracy") is not None:
-            st.metric("Condition predicted from the profile (cross-validated accuracy)",
-                      f"{prediction['accuracy']:.0%}",
-                      help=f"chance {prediction.get('chance', float('nan')):.0%}; permutation p = {prediction.get('p_value')}")
+            st.metric(
+                "Condition predicted from the profile (cross-validated accuracy)",
+                f"{prediction['accuracy']:.0%}",
+                help=f"chance {prediction.get('chance', float('nan')):.0%}; permutation p = {prediction.get('p_value')}",
+            )
         levels = sorted({key.split("/")[0] for key in result["charts"]})
         level = st.radio("Level", levels, horizontal=True, key="level")
-        metric = st.radio("Metric", ["time_fraction", "bout_count", "mean_bout_s", "latency_s"], horizontal=True,
-                          key="metric")
+        metric = st.radio(
+            "Metric",
+            ["time_fraction", "bout_count", "mean_bout_s", "latency_s"],
+            horizontal=True,
+            key="metric",
+        )
         st.image(result["charts"][f"{level}/{metric}"])
         tests = pd.DataFrame([t for t in result["tests"] if t["level"] == level and t["metric"] == metric])
         if len(tests):
             tests["median"] = tests["median"].map(lambda m: ", ".join(f"{g} {v:g}" for g, v in m.items()))
             tests["ci95"] = tests["ci95"].map(lambda ci: f"[{ci[0]:+.2f}, {ci[1]:+.2f}]")
-            st.dataframe(tests[["label", "median", "test", "p", "q", "effect", "effect_size", "ci95"]].sort_values("q"),
-                         hide_index=True, key="tests-table")
+            st.dataframe(
+                tests[["label", "median", "test", "p", "q", "effect", "effect_size", "ci95"]].sort_values(
+                    "q"
+                ),
+                hide_index=True,
+                key="tests-table",
+            )
 
 with sessions_tab:
     sessions_page.render(root)

@@ -49,20 +49,30 @@ def searcher(root: str) -> Searcher:
 @st.cache_data(ttl=30)
 def conditions(root: str) -> list[str]:
     with Workspace(Path(root)).reader() as con:
-        return [r[0] for r in con.execute(
-            "SELECT DISTINCT condition FROM sessions WHERE condition IS NOT NULL ORDER BY 1").fetchall()]
+        return [
+            r[0]
+            for r in con.execute(
+                "SELECT DISTINCT condition FROM sessions WHERE condition IS NOT NULL ORDER BY 1"
+            ).fetchall()
+        ]
 
 
 @st.cache_data(ttl=30)
 def sessions_quality(root: str) -> pd.DataFrame:
     """One row per session: who, what, and what pose quality control found."""
     with Workspace(Path(root)).reader() as con:
-        table = con.execute("SELECT session_id, animal, condition, coalesce(video, pose) AS file, n_frames, duration_s, "
-                            "px_per_mm, px_per_mm_source, qc FROM sessions ORDER BY added_at, session_id").fetchdf()
+        table = con.execute(
+            "SELECT session_id, animal, condition, coalesce(video, pose) AS file, n_frames, duration_s, "
+            "px_per_mm, px_per_mm_source, qc FROM sessions ORDER BY added_at, session_id"
+        ).fetchdf()
     qc = pd.DataFrame([json.loads(q) if q else {} for q in table.pop("qc")], index=table.index)
     table["file"] = table["file"].map(lambda f: Path(f).name)
-    for column, title in (("missing_fraction", "missing"), ("swaps_fixed", "swaps fixed"),
-                          ("jumps_removed", "jumps removed"), ("gaps_filled", "gaps filled")):
+    for column, title in (
+        ("missing_fraction", "missing"),
+        ("swaps_fixed", "swaps fixed"),
+        ("jumps_removed", "jumps removed"),
+        ("gaps_filled", "gaps filled"),
+    ):
         table[title] = qc[column] if column in qc else None
     return table
 
@@ -78,8 +88,10 @@ def discovery(root: str) -> dict | None:
     except WorkspaceError:
         return None
     with workspace.reader() as con:
-        run["points"] = con.execute("SELECT cluster_id, map_x, map_y FROM segment_clusters WHERE run_id = ? "
-                                    "USING SAMPLE 5000 ROWS", [run["run_id"]]).fetchdf()
+        run["points"] = con.execute(
+            "SELECT cluster_id, map_x, map_y FROM segment_clusters WHERE run_id = ? USING SAMPLE 5000 ROWS",
+            [run["run_id"]],
+        ).fetchdf()
     return run
 
 
@@ -90,10 +102,18 @@ def moments(root: str, segment_ids: list[str]) -> list[dict]:
         rows = con.execute(
             "SELECT s.segment_id, s.session_id, ss.video, ss.animal, ss.condition, s.start_s, s.end_s, s.behavior, "
             "s.overall, s.head, s.limbs, s.torso, s.keywords FROM segments s JOIN sessions ss USING (session_id) "
-            "WHERE s.segment_id IN (SELECT unnest(?))", [segment_ids]).fetchdf()
+            "WHERE s.segment_id IN (SELECT unnest(?))",
+            [segment_ids],
+        ).fetchdf()
     found = {r["segment_id"]: r for r in json.loads(rows.to_json(orient="records"))}
-    return [{**r, "score": None, "description": {k: r[k] for k in ("overall", "head", "limbs", "torso", "keywords")}}
-            for r in (found[i] for i in segment_ids if i in found)]
+    return [
+        {
+            **r,
+            "score": None,
+            "description": {k: r[k] for k in ("overall", "head", "limbs", "torso", "keywords")},
+        }
+        for r in (found[i] for i in segment_ids if i in found)
+    ]
 
 
 @st.cache_data(ttl=300, show_spinner="Comparing conditions…")
@@ -108,11 +128,21 @@ def condition_profile(root: str) -> dict:
     result = profile(workspace)
     charts = {}
     with tempfile.TemporaryDirectory() as tmp:
-        names = {str(c["cluster_id"]): f"{c['cluster_id']}: {c['name']}" for c in (discovery(root) or {}).get("clusters", [])}
+        names = {
+            str(c["cluster_id"]): f"{c['cluster_id']}: {c['name']}"
+            for c in (discovery(root) or {}).get("clusters", [])
+        }
         for level, metrics in result["_metrics"].items():
             for metric, unit in METRICS.items():
-                path = plots.profile_bars(metrics, result["tests"], metric, level, Path(tmp) / f"{level}_{metric}.png",
-                                          names if level == "cluster" else None, unit)
+                path = plots.profile_bars(
+                    metrics,
+                    result["tests"],
+                    metric,
+                    level,
+                    Path(tmp) / f"{level}_{metric}.png",
+                    names if level == "cluster" else None,
+                    unit,
+                )
                 charts[f"{level}/{metric}"] = path.read_bytes()
     return to_json(result) | {"charts": charts}
 
@@ -125,11 +155,17 @@ def annotation_line(root: str, hit: dict, behavior: str) -> dict:
     """The annotation of a hit's segment as ``behavior``: its recording (absolute path), times
     and what ``mousegpt adapt`` needs to read a pose file alone (its frame rate and view)."""
     with Workspace(Path(root)).reader() as con:
-        video, pose, fps, view = con.execute("SELECT video, pose, fps, view FROM sessions WHERE session_id = ?",
-                                             [hit["session_id"]]).fetchone()
+        video, pose, fps, view = con.execute(
+            "SELECT video, pose, fps, view FROM sessions WHERE session_id = ?", [hit["session_id"]]
+        ).fetchone()
     where = {"video": video} if video else {"pose": pose, "fps": float(fps)}
-    return {**where, "start_s": float(hit["start_s"]), "end_s": float(hit["end_s"]),
-            "behavior": " ".join(behavior.split()), "view": view or "top"}
+    return {
+        **where,
+        "start_s": float(hit["start_s"]),
+        "end_s": float(hit["end_s"]),
+        "behavior": " ".join(behavior.split()),
+        "view": view or "top",
+    }
 
 
 def append_annotation(root: str, line: dict) -> Path:
@@ -163,13 +199,19 @@ def correct_moment(root: Path, hit: dict) -> None:
     pick, typed, save = st.columns([2, 2, 1])
     options = [f"{shown} (as shown)", *[b for b in BEHAVIORS if b != shown]]
     choice = pick.selectbox("Behaviour", options, key=f"label-{key}", label_visibility="collapsed")
-    name = typed.text_input("or a new name", key=f"name-{key}", placeholder="or type a new name, e.g. supported rear",
-                            label_visibility="collapsed").strip()
+    name = typed.text_input(
+        "or a new name",
+        key=f"name-{key}",
+        placeholder="or type a new name, e.g. supported rear",
+        label_visibility="collapsed",
+    ).strip()
     if save.button("Save label", key=f"save-{key}"):
         behavior = name or (shown if choice == options[0] else choice)
         path = append_annotation(str(root), annotation_line(str(root), hit, behavior))
-        st.success(f"Saved {hit['start_s']:.1f}–{hit['end_s']:.1f} s as “{behavior}” to {path.name} in the "
-                   f"workspace; adapt the model with `mousegpt adapt OUT --annotations {root.name}/{path.name}`")
+        st.success(
+            f"Saved {hit['start_s']:.1f}–{hit['end_s']:.1f} s as “{behavior}” to {path.name} in the "
+            f"workspace; adapt the model with `mousegpt adapt OUT --annotations {root.name}/{path.name}`"
+        )
 
 
 def show_moment(root: Path, hit: dict, title: str) -> None:
@@ -178,16 +220,21 @@ def show_moment(root: Path, hit: dict, title: str) -> None:
     with st.container(border=True):
         text, clip = st.columns([3, 2])
         score = f" · score {hit['score']:.2f}" if hit.get("score") is not None else ""
-        text.markdown(f"**{title}** · {hit['animal'] or hit['session_id']} · {hit['condition'] or '-'}"
-                      f" · {hit['start_s']:.1f}–{hit['end_s']:.1f} s{score}")
+        text.markdown(
+            f"**{title}** · {hit['animal'] or hit['session_id']} · {hit['condition'] or '-'}"
+            f" · {hit['start_s']:.1f}–{hit['end_s']:.1f} s{score}"
+        )
         text.markdown(d["overall"])
-        text.caption(f"Head: {d['head']}  \nLimbs: {d['limbs']}  \nTorso: {d['torso']}  \n"
-                     f"Keywords: {', '.join(d['keywords'])}")
+        text.caption(
+            f"Head: {d['head']}  \nLimbs: {d['limbs']}  \nTorso: {d['torso']}  \n"
+            f"Keywords: {', '.join(d['keywords'])}"
+        )
         show_clip(clip, root, hit["segment_id"], hit["video"], hit["start_s"], hit["end_s"])
 
 
-def show_clip(place, root: Path, name: str, video: str | None, start_s: float, end_s: float,
-              autoplay: bool = False) -> None:
+def show_clip(
+    place, root: Path, name: str, video: str | None, start_s: float, end_s: float, autoplay: bool = False
+) -> None:
     """The clip ``name`` of ``video`` between two times (s) in ``place`` (a Streamlit container);
     a note instead for a pose-only session, and a warning for a video that cannot be read."""
     try:
@@ -199,5 +246,3 @@ def show_clip(place, root: Path, name: str, video: str | None, start_s: float, e
         place.caption("Pose-only session: no video to show.")
     else:
         place.video(data, format="video/mp4", loop=True, autoplay=autoplay)
-
-

@@ -30,12 +30,17 @@ def session_bouts(segments: pd.DataFrame, cluster_names: dict[int, str]) -> pd.D
     """Behaviour bouts, and cluster bouts where the segments have clusters: ``session_id,
     level, label, start_s, end_s, duration_s, segments`` in time order (s)."""
     if segments.empty:
-        return pd.DataFrame(columns=["session_id", "level", "label", "start_s", "end_s", "duration_s", "segments"])
+        return pd.DataFrame(
+            columns=["session_id", "level", "label", "start_s", "end_s", "duration_s", "segments"]
+        )
     seg = segments.assign(segment_index=segments.groupby("session_id").cumcount())
     levels = [bouts(seg, "behavior").assign(level="behaviour")]
     if seg["cluster_id"].notna().any():
-        named = seg.assign(cluster=seg["cluster_id"].map(
-            lambda c: None if pd.isna(c) else cluster_names.get(int(c), f"cluster {int(c)}")))
+        named = seg.assign(
+            cluster=seg["cluster_id"].map(
+                lambda c: None if pd.isna(c) else cluster_names.get(int(c), f"cluster {int(c)}")
+            )
+        )
         levels.append(bouts(named, "cluster").assign(level="cluster"))
     table = pd.concat(levels, ignore_index=True)
     table["end_s"] = table["start_s"] + table["duration_s"]
@@ -46,24 +51,45 @@ def session_bouts(segments: pd.DataFrame, cluster_names: dict[int, str]) -> pd.D
 def ethogram(table: pd.DataFrame) -> alt.Chart:
     """A row per behaviour (and cluster), a bar per bout; clicking a bar selects it."""
     pick = alt.selection_point(name="bout", fields=["bout"], on="click")
-    data = table.reset_index(names="bout").assign(row=lambda d: d["level"].str[0].str.upper() + ": " + d["label"])
-    return (alt.Chart(data).mark_bar(height={"band": 0.8})
-            .encode(x=alt.X("start_s:Q", title="time (s)"), x2="end_s:Q", y=alt.Y("row:N", title=None),
-                    color=alt.Color("label:N", legend=None),
-                    opacity=alt.condition(pick, alt.value(1.0), alt.value(0.35)),
-                    tooltip=["label", "level", alt.Tooltip("start_s", format=".1f"), alt.Tooltip("end_s", format=".1f")])
-            .add_params(pick).properties(height=28 * data["row"].nunique() + 40))
+    data = table.reset_index(names="bout").assign(
+        row=lambda d: d["level"].str[0].str.upper() + ": " + d["label"]
+    )
+    return (
+        alt.Chart(data)
+        .mark_bar(height={"band": 0.8})
+        .encode(
+            x=alt.X("start_s:Q", title="time (s)"),
+            x2="end_s:Q",
+            y=alt.Y("row:N", title=None),
+            color=alt.Color("label:N", legend=None),
+            opacity=alt.condition(pick, alt.value(1.0), alt.value(0.35)),
+            tooltip=[
+                "label",
+                "level",
+                alt.Tooltip("start_s", format=".1f"),
+                alt.Tooltip("end_s", format=".1f"),
+            ],
+        )
+        .add_params(pick)
+        .properties(height=28 * data["row"].nunique() + 40)
+    )
 
 
 def _downloads(segments: pd.DataFrame, table: pd.DataFrame, stem: str) -> None:
     columns = st.columns(4)
     for i, (what, frame) in enumerate((("segments", segments), ("bouts", table))):
-        columns[2 * i].download_button(f"{what} (CSV)", frame.to_csv(index=False), f"{stem}_{what}.csv", "text/csv",
-                                       key=f"csv-{what}")
+        columns[2 * i].download_button(
+            f"{what} (CSV)", frame.to_csv(index=False), f"{stem}_{what}.csv", "text/csv", key=f"csv-{what}"
+        )
         buffer = io.BytesIO()
         frame.to_parquet(buffer, index=False)
-        columns[2 * i + 1].download_button(f"{what} (Parquet)", buffer.getvalue(), f"{stem}_{what}.parquet",
-                                           "application/vnd.apache.parquet", key=f"parquet-{what}")
+        columns[2 * i + 1].download_button(
+            f"{what} (Parquet)",
+            buffer.getvalue(),
+            f"{stem}_{what}.parquet",
+            "application/vnd.apache.parquet",
+            key=f"parquet-{what}",
+        )
 
 
 def _qc(row: pd.Series) -> None:
@@ -81,10 +107,16 @@ def render(root: Path) -> None:
         st.info("No sessions yet.")
         return
     with st.expander("All sessions and their pose quality"):
-        st.dataframe(sessions.drop(columns=["session_id"]), hide_index=True, key="sessions-table", column_config={
-            "missing": st.column_config.NumberColumn(format="percent"),
-            "px_per_mm": st.column_config.NumberColumn("px/mm", format="%.3f"),
-            "duration_s": st.column_config.NumberColumn("s", format="%.0f")})
+        st.dataframe(
+            sessions.drop(columns=["session_id"]),
+            hide_index=True,
+            key="sessions-table",
+            column_config={
+                "missing": st.column_config.NumberColumn(format="percent"),
+                "px_per_mm": st.column_config.NumberColumn("px/mm", format="%.3f"),
+                "duration_s": st.column_config.NumberColumn("s", format="%.0f"),
+            },
+        )
     labels = [f"{r.animal or r.session_id} · {r.condition or '–'} · {r.file}" for r in sessions.itertuples()]
     picked = st.selectbox("Session", range(len(labels)), format_func=labels.__getitem__, key="session")
     row = sessions.iloc[picked]
@@ -102,13 +134,26 @@ def render(root: Path) -> None:
     options = list(range(len(table)))
     if clicked and st.session_state.get("clicked") != clicked[0]:
         st.session_state["clicked"] = st.session_state["bout"] = int(clicked[0])
-    bout = st.selectbox("Bout", options, key="bout", format_func=lambda i: (
-        f"{table.loc[i, 'level']}: {table.loc[i, 'label']} · {table.loc[i, 'start_s']:.1f}–{table.loc[i, 'end_s']:.1f} s"))
+    bout = st.selectbox(
+        "Bout",
+        options,
+        key="bout",
+        format_func=lambda i: (
+            f"{table.loc[i, 'level']}: {table.loc[i, 'label']} · {table.loc[i, 'start_s']:.1f}–{table.loc[i, 'end_s']:.1f} s"
+        ),
+    )
     chosen = table.loc[bout]
     video = segments["video"].iloc[0]
     end = min(chosen["end_s"], chosen["start_s"] + MAX_CLIP_S)
-    show_clip(st, root, f"bout-{row['session_id']}-{chosen['start_s']:.2f}-{end:.2f}", video, chosen["start_s"], end,
-              autoplay=True)
+    show_clip(
+        st,
+        root,
+        f"bout-{row['session_id']}-{chosen['start_s']:.2f}-{end:.2f}",
+        video,
+        chosen["start_s"],
+        end,
+        autoplay=True,
+    )
     st.markdown("##### Export")
     scope = st.radio("Of", ["this session", "every session"], horizontal=True, key="export-scope")
     if scope == "every session":
@@ -118,5 +163,7 @@ def render(root: Path) -> None:
     else:
         stem = f"{row['animal'] or row['session_id']}_{row['session_id']}"
     # The files' names, not where this machine keeps them.
-    files = {c: segments[c].map(lambda f: Path(f).name if isinstance(f, str) else None) for c in ("video", "pose")}
+    files = {
+        c: segments[c].map(lambda f: Path(f).name if isinstance(f, str) else None) for c in ("video", "pose")
+    }
     _downloads(segments.assign(**files), table, stem)

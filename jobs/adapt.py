@@ -35,9 +35,9 @@ import json
 import math
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -46,7 +46,18 @@ from mousegpt.errors import InputError
 
 Progress = Callable[[str, int, int], None]
 
-KEYS = {"video", "pose", "start_s", "end_s", "behavior", "description", "fps", "px_per_mm", "arena_mm", "view"}
+KEYS = {
+    "video",
+    "pose",
+    "start_s",
+    "end_s",
+    "behavior",
+    "description",
+    "fps",
+    "px_per_mm",
+    "arena_mm",
+    "view",
+}
 """Every key an annotation line may have."""
 STEP_CHOICES = (0, 25, 50, 100, 200, 300)
 """Fine-tuning lengths (full-batch AdamW steps) tried on held-out halves of the lab's bouts;
@@ -123,9 +134,19 @@ def _line(path: Path, number: int, text: str) -> Bout:
     file = (path.parent / row[kind]).resolve()
     if not file.is_file():
         raise InputError(f"{where}: {kind} file {row[kind]} not found")
-    return Bout(number, str(file), kind, start, end, behavior_name(row["behavior"]),
-                description.strip() or None if description else None, _number(row, "fps", where, True),
-                _number(row, "px_per_mm", where, True), _number(row, "arena_mm", where, True), view)
+    return Bout(
+        number,
+        str(file),
+        kind,
+        start,
+        end,
+        behavior_name(row["behavior"]),
+        description.strip() or None if description else None,
+        _number(row, "fps", where, True),
+        _number(row, "px_per_mm", where, True),
+        _number(row, "arena_mm", where, True),
+        view,
+    )
 
 
 def _duration(bout: Bout, where: str) -> tuple[float, object]:
@@ -141,7 +162,9 @@ def _duration(bout: Bout, where: str) -> tuple[float, object]:
         raise InputError(f"{where}: {exc}") from None
     fps = bout.fps or (ds.attrs.get("fps") if ds.attrs.get("time_unit") == "seconds" else None)
     if not fps:
-        raise InputError(f"{where}: pose file {Path(bout.file).name} has no frame rate; add \"fps\" to the line")
+        raise InputError(
+            f'{where}: pose file {Path(bout.file).name} has no frame rate; add "fps" to the line'
+        )
     return pose.n_frames(ds) / float(fps), ds
 
 
@@ -168,7 +191,9 @@ def read_bouts(path: str | Path) -> tuple[list[Bout], dict[str, object]]:
         for key in ("kind", "fps", "px_per_mm", "arena_mm", "view"):
             mine, theirs = getattr(bout, key), getattr(seen, key)
             if mine is not None and theirs is not None and mine != theirs:
-                raise InputError(f"{path}:{bout.line}: {key} {mine} differs from {theirs} given for the same file before")
+                raise InputError(
+                    f"{path}:{bout.line}: {key} {mine} differs from {theirs} given for the same file before"
+                )
             merged[key] = theirs if theirs is not None else mine
         recording[bout.file] = replace(seen, **merged)
     durations: dict[str, float] = {}
@@ -180,26 +205,45 @@ def read_bouts(path: str | Path) -> tuple[list[Bout], dict[str, object]]:
             if ds is not None:
                 poses[bout.file] = ds
         if bout.end_s > durations[bout.file] + 1e-6:
-            raise InputError(f"{where}: end_s {bout.end_s:g} is beyond the recording's end ({durations[bout.file]:.2f} s)")
-    return [replace(recording[b.file], line=b.line, start_s=b.start_s, end_s=b.end_s, behavior=b.behavior,
-                    description=b.description) for b in bouts], poses
+            raise InputError(
+                f"{where}: end_s {bout.end_s:g} is beyond the recording's end ({durations[bout.file]:.2f} s)"
+            )
+    return [
+        replace(
+            recording[b.file],
+            line=b.line,
+            start_s=b.start_s,
+            end_s=b.end_s,
+            behavior=b.behavior,
+            description=b.description,
+        )
+        for b in bouts
+    ], poses
 
 
 # ---------------------------------------------------------------- segments
 
+
 def recording_segments(bout: Bout, ds=None, uses_crops: bool = True) -> dict:
     """A recording's segments as ``analyze`` cuts them (first individual): facts, the
     kinematic sequence features, crops (videos) and windows. ``ds``: its poses, already read."""
-    from mousegpt import analysis, crops as crops_mod, kinematics, qc, segments, tracking
+    from mousegpt import analysis, kinematics, qc, segments, tracking
     from mousegpt import arena as arena_mod
+    from mousegpt import crops as crops_mod
     from mousegpt.describe.tiny import MouseGPTTinyConfig, sequence_features
     from mousegpt.inputs import InputSpec
 
     warnings: list[str] = []
     bout = replace(bout, view=bout.view or "top")
     if bout.kind == "pose":
-        spec = InputSpec(video=None, pose=bout.file, fps=bout.fps, px_per_mm=bout.px_per_mm, view=bout.view,
-                         arena_mm=bout.arena_mm)
+        spec = InputSpec(
+            video=None,
+            pose=bout.file,
+            fps=bout.fps,
+            px_per_mm=bout.px_per_mm,
+            view=bout.view,
+            arena_mm=bout.arena_mm,
+        )
         if ds is None:
             ds, fps = analysis._imported_poses(spec, None, bout.fps, warnings)
         else:
@@ -210,7 +254,9 @@ def recording_segments(bout: Bout, ds=None, uses_crops: bool = True) -> dict:
     else:
         from mousegpt import video
 
-        spec = InputSpec(video=bout.file, fps=bout.fps, px_per_mm=bout.px_per_mm, view=bout.view, arena_mm=bout.arena_mm)
+        spec = InputSpec(
+            video=bout.file, fps=bout.fps, px_per_mm=bout.px_per_mm, view=bout.view, arena_mm=bout.arena_mm
+        )
         fps = bout.fps or video.probe(bout.file).fps
         background = tracking.estimate_background(bout.file)
         arena = arena_mod.from_background(background.image)
@@ -222,10 +268,19 @@ def recording_segments(bout: Bout, ds=None, uses_crops: bool = True) -> dict:
     where = floor.arena if floor else (arena or analysis._arena_from_path(on_floor.isel(individuals=[0])))
     kin = kinematics.compute(on_floor, fps, px_per_mm, where, individual=0, view=bout.view)
     windows = segments.windows(len(kin), fps)
-    crops = (crops_mod.extract(bout.file, ds, windows, background, view=bout.view)
-             if background is not None and uses_crops else None)
-    return {"facts": segments.facts(kin, fps), "sequence": sequence_features(kin, windows, MouseGPTTinyConfig().n_steps),
-            "crops": crops, "windows": windows, "fps": fps, "kinematics": kin}
+    crops = (
+        crops_mod.extract(bout.file, ds, windows, background, view=bout.view)
+        if background is not None and uses_crops
+        else None
+    )
+    return {
+        "facts": segments.facts(kin, fps),
+        "sequence": sequence_features(kin, windows, MouseGPTTinyConfig().n_steps),
+        "crops": crops,
+        "windows": windows,
+        "fps": fps,
+        "kinematics": kin,
+    }
 
 
 def segment_labels(windows, fps: float, bouts: list[Bout]) -> tuple[np.ndarray, np.ndarray]:
@@ -245,12 +300,17 @@ def segment_labels(windows, fps: float, bouts: list[Bout]) -> tuple[np.ndarray, 
 
 # ---------------------------------------------------------------- classes and model
 
+
 def base_path(spec: str | Path | None) -> Path:
     """The checkpoint folder of ``--from``: a folder, ``tiny:/path``, or the shipped one (None or mousegpt-tiny)."""
     from mousegpt.describe.model import DEFAULT_MODEL, WEIGHTS
 
     text = str(spec) if spec is not None else DEFAULT_MODEL
-    path = WEIGHTS / DEFAULT_MODEL if text == DEFAULT_MODEL else Path(text[5:] if text.startswith("tiny:") else text)
+    path = (
+        WEIGHTS / DEFAULT_MODEL
+        if text == DEFAULT_MODEL
+        else Path(text[5:] if text.startswith("tiny:") else text)
+    )
     if not (path / "config.json").is_file():
         raise InputError(f"{path}: no MouseGPT-tiny checkpoint here (no config.json)")
     return path
@@ -270,7 +330,9 @@ def new_classes(known: list[str], bouts: list[Bout]) -> dict[str, dict]:
         if entry["description"] is None and b.description:
             entry["description"] = b.description
     for name, entry in out.items():
-        parent = behavior_from_text(name) or (behavior_from_text(entry["description"]) if entry["description"] else None)
+        parent = behavior_from_text(name) or (
+            behavior_from_text(entry["description"]) if entry["description"] else None
+        )
         entry["parent"] = parent if parent in BEHAVIORS else None
     return out
 
@@ -285,15 +347,18 @@ def expanded_model(base, added: dict[str, dict]):
     for key in ("architectures", "transformers_version", "dtype", "torch_dtype", "model_type"):
         config.pop(key, None)
     behaviors = list(base.config.behaviors)
-    config.update(behaviors=behaviors + list(added), adapted={**(base.config.adapted or {}), **added},
-                  decoder_behaviors=base.config.decoder_behaviors)
+    config.update(
+        behaviors=behaviors + list(added),
+        adapted={**(base.config.adapted or {}), **added},
+        decoder_behaviors=base.config.decoder_behaviors,
+    )
     model = MouseGPTTiny(MouseGPTTinyConfig(**config))
     state = base.state_dict()
     weight, bias = state.pop("classifier.weight"), state.pop("classifier.bias")
     model.load_state_dict(state, strict=False)
     with torch.no_grad():
-        model.classifier.weight[:len(behaviors)] = weight
-        model.classifier.bias[:len(behaviors)] = bias
+        model.classifier.weight[: len(behaviors)] = weight
+        model.classifier.bias[: len(behaviors)] = bias
         for i, entry in enumerate(added.values(), start=len(behaviors)):
             parent = entry["parent"]
             row = behaviors.index(parent) if parent in behaviors else None
@@ -313,8 +378,13 @@ def fuse_inputs(model, facts, sequence, crops) -> dict:
         seq = model._pool(model.sequence_encoder(sequence.transpose(1, 2)))
         seq = torch.where(sequence.abs().sum((1, 2))[:, None] > 0, seq, model.no_sequence.expand(batch, -1))
         no_seq, no_crops = model.no_sequence.expand(batch, -1), model.no_crops.expand(batch, -1)
-        views = {"kinematics": torch.cat([seq, no_crops, enc], -1), "facts": torch.cat([no_seq, no_crops, enc], -1)}
-        has_crops = crops.flatten(1).float().sum(1) > 0 if crops is not None else torch.zeros(batch, dtype=torch.bool)
+        views = {
+            "kinematics": torch.cat([seq, no_crops, enc], -1),
+            "facts": torch.cat([no_seq, no_crops, enc], -1),
+        }
+        has_crops = (
+            crops.flatten(1).float().sum(1) > 0 if crops is not None else torch.zeros(batch, dtype=torch.bool)
+        )
         if has_crops.any():
             frames = crops.to(model.frame_encoder[0].weight.dtype).flatten(0, 1)[:, None] / 255.0
             per_frame = model.frame_encoder(frames).view(batch, crops.shape[1], -1)
@@ -339,8 +409,16 @@ def output_log_probs(model, inputs: dict, temperature: float):
 
 # ---------------------------------------------------------------- adapt
 
-def adapt(out: str | Path, annotations: str | Path, base: str | Path | None = None, steps: int | None = None,
-          seed: int = 0, lr: float = 3e-3, progress: Progress | None = None) -> dict:
+
+def adapt(
+    out: str | Path,
+    annotations: str | Path,
+    base: str | Path | None = None,
+    steps: int | None = None,
+    seed: int = 0,
+    lr: float = 3e-3,
+    progress: Progress | None = None,
+) -> dict:
     """Fine-tune a MouseGPT-tiny checkpoint on the bouts in ``annotations`` and write the
     adapted checkpoint to ``out`` (whole or not at all). ``steps``: the fine-tuning length, or
     None to choose it on held-out halves of the bouts (``choose_steps``). Returns the figures
@@ -375,19 +453,34 @@ def adapt(out: str | Path, annotations: str | Path, base: str | Path | None = No
         keep = np.flatnonzero(span & (seg["facts"]["visible_fraction"].to_numpy() >= 0.5))
         n = len(keep)
         crops = seg["crops"][keep] if seg["crops"] is not None else np.zeros((n, 1, 1, 1), np.uint8)
-        parts.append({"facts": seg["facts"].iloc[keep], "sequence": seg["sequence"][keep], "crops": crops,
-                      "label": label[keep], "file": np.full(n, file)})
+        parts.append(
+            {
+                "facts": seg["facts"].iloc[keep],
+                "sequence": seg["sequence"][keep],
+                "crops": crops,
+                "label": label[keep],
+                "file": np.full(n, file),
+            }
+        )
     if progress:
         progress("analysing the annotated recordings", len(by_file), len(by_file))
     labels = np.concatenate([p["label"] for p in parts])
     if not (labels != "").any():
-        raise InputError(f"{annotations}: no segment is covered by a bout for at least half its length "
-                         "(bouts shorter than half a second?)")
+        raise InputError(
+            f"{annotations}: no segment is covered by a bout for at least half its length "
+            "(bouts shorter than half a second?)"
+        )
     facts = torch.from_numpy(fact_features(pd.concat([p["facts"] for p in parts], ignore_index=True)))
     sequence = torch.from_numpy(np.concatenate([p["sequence"] for p in parts]).astype(np.float32))
     size = max(p["crops"].shape[1:] for p in parts)
-    crops = torch.from_numpy(np.concatenate([p["crops"] if p["crops"].shape[1:] == size
-                                             else np.zeros((len(p["crops"]), *size), np.uint8) for p in parts]))
+    crops = torch.from_numpy(
+        np.concatenate(
+            [
+                p["crops"] if p["crops"].shape[1:] == size else np.zeros((len(p["crops"]), *size), np.uint8)
+                for p in parts
+            ]
+        )
+    )
     crops = crops if size != (1, 1, 1) else None
     inputs = fuse_inputs(model, facts, sequence, crops)
 
@@ -411,7 +504,9 @@ def adapt(out: str | Path, annotations: str | Path, base: str | Path | None = No
     target[empty] = allowed / allowed.sum()
     labelled = labels != ""
     hard = torch.tensor([index.get(x, -1) for x in labels])
-    target[torch.from_numpy(labelled)] = torch.nn.functional.one_hot(hard[torch.from_numpy(labelled)], len(names)).float()
+    target[torch.from_numpy(labelled)] = torch.nn.functional.one_hot(
+        hard[torch.from_numpy(labelled)], len(names)
+    ).float()
     # Every segment counts alike (weighing rare classes up made the lab's classes over-called on unseen minutes).
     parent = {name: e["parent"] for name, e in added.items()}
     base_said = np.asarray(base_model.config.behaviors)[base_log_probs.argmax(1).numpy()]
@@ -420,14 +515,20 @@ def adapt(out: str | Path, annotations: str | Path, base: str | Path | None = No
     start_state = {k: v.clone() for k, v in model.state_dict().items()}
     trained_started = time.perf_counter()
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small matrices: one thread is fastest, and gives the same numbers on any machine
+    torch.set_num_threads(
+        1
+    )  # small matrices: one thread is fastest, and gives the same numbers on any machine
     try:
         held_out = None
         if steps is None:
             folds = np.concatenate([_halves(p["facts"]["start_s"].to_numpy()) for p in parts])
-            held_out = choose_steps(model, start_state, inputs, target, labels, folds, lab, temperature, lr, seed, progress)
+            held_out = choose_steps(
+                model, start_state, inputs, target, labels, folds, lab, temperature, lr, seed, progress
+            )
             steps = held_out["chosen"]
-        _fine_tune(model, start_state, inputs, target, np.arange(len(labels)), steps, lr, seed, temperature, progress)
+        _fine_tune(
+            model, start_state, inputs, target, np.arange(len(labels)), steps, lr, seed, temperature, progress
+        )
     finally:
         torch.set_num_threads(threads)
     train_seconds = time.perf_counter() - trained_started
@@ -438,12 +539,22 @@ def adapt(out: str | Path, annotations: str | Path, base: str | Path | None = No
 
     counts_by = {str(k): int(v) for k, v in zip(*np.unique(labels[labelled], return_counts=True))}
     report = {
-        "checkpoint": str(out), "base": str(source), "behaviors": names, "new_behaviors": added,
+        "checkpoint": str(out),
+        "base": str(source),
+        "behaviors": names,
+        "new_behaviors": added,
         "annotations": {"file": str(annotations), "bouts": len(bouts), "recordings": len(by_file)},
-        "segments": {"labelled": int(labelled.sum()), "none_of_these": int((~labelled).sum()), "by_behavior": counts_by},
+        "segments": {
+            "labelled": int(labelled.sum()),
+            "none_of_these": int((~labelled).sum()),
+            "by_behavior": counts_by,
+        },
         "before": {"loss": before_loss, "accuracy": round(float(np.mean(right_before)), 4)},
         "after": {"loss": after_loss, "accuracy": round(float(np.mean(right_after)), 4)},
-        "steps": steps, "held_out": held_out, "seed": seed, "trainable": list(TRAINABLE),
+        "steps": steps,
+        "held_out": held_out,
+        "seed": seed,
+        "trainable": list(TRAINABLE),
         "seconds": {"training": round(train_seconds, 2), "total": round(time.perf_counter() - started, 2)},
     }
     _write(out, source, model, report)
@@ -461,7 +572,9 @@ def _loss(model, inputs: dict, target, rows: np.ndarray, temperature: float):
     import torch
 
     with torch.no_grad():
-        return round(float(-(target[rows] * output_log_probs(model, inputs, temperature)[rows]).sum(1).mean()), 4)
+        return round(
+            float(-(target[rows] * output_log_probs(model, inputs, temperature)[rows]).sum(1).mean()), 4
+        )
 
 
 def _predict(model, inputs: dict, temperature: float) -> np.ndarray:
@@ -469,11 +582,23 @@ def _predict(model, inputs: dict, temperature: float) -> np.ndarray:
 
     model.eval()
     with torch.no_grad():
-        return np.asarray(model.config.behaviors)[output_log_probs(model, inputs, temperature).argmax(1).numpy()]
+        return np.asarray(model.config.behaviors)[
+            output_log_probs(model, inputs, temperature).argmax(1).numpy()
+        ]
 
 
-def _fine_tune(model, start_state: dict, inputs: dict, target, rows: np.ndarray, steps: int, lr: float, seed: int,
-               temperature: float, progress: Progress | None = None) -> None:
+def _fine_tune(
+    model,
+    start_state: dict,
+    inputs: dict,
+    target,
+    rows: np.ndarray,
+    steps: int,
+    lr: float,
+    seed: int,
+    temperature: float,
+    progress: Progress | None = None,
+) -> None:
     """``model`` from ``start_state``, trained ``steps`` full-batch steps on ``rows`` (the last fuse layer
     and the classifier; AdamW, cosine decay; every segment weighing the same)."""
     import torch
@@ -484,8 +609,12 @@ def _fine_tune(model, start_state: dict, inputs: dict, target, rows: np.ndarray,
         p.requires_grad_(name.startswith(TRAINABLE))
     if not steps or not len(rows):
         return
-    optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.01)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: 0.5 * (1 + math.cos(math.pi * s / max(1, steps))))
+    optimiser = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.01
+    )
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda s: 0.5 * (1 + math.cos(math.pi * s / max(1, steps)))
+    )
     rows_t = torch.from_numpy(np.asarray(rows))
     model.train()
     for step in range(steps):
@@ -509,9 +638,19 @@ def macro_f1(truth: np.ndarray, predicted: np.ndarray, classes: list[str]) -> fl
     return float(np.mean(scores)) if scores else float("nan")
 
 
-def choose_steps(model, start_state: dict, inputs: dict, target, labels: np.ndarray, folds: np.ndarray,
-                 classes: list[str], temperature: float, lr: float, seed: int,
-                 progress: Progress | None = None) -> dict:
+def choose_steps(
+    model,
+    start_state: dict,
+    inputs: dict,
+    target,
+    labels: np.ndarray,
+    folds: np.ndarray,
+    classes: list[str],
+    temperature: float,
+    lr: float,
+    seed: int,
+    progress: Progress | None = None,
+) -> dict:
     """The fine-tuning length (of ``STEP_CHOICES``) whose models, each trained on one fold and
     run on the other, give the best macro-F1 over the lab's ``classes`` on the held-out
     segments (ties: the shorter). Returns {"chosen", "f1": {steps: F1}}; leaves ``model`` at
@@ -520,7 +659,17 @@ def choose_steps(model, start_state: dict, inputs: dict, target, labels: np.ndar
     for k, steps in enumerate(STEP_CHOICES):
         predicted = np.empty(len(labels), dtype=object)
         for fold in (0, 1):
-            _fine_tune(model, start_state, inputs, target, np.flatnonzero(folds != fold), steps, lr, seed, temperature)
+            _fine_tune(
+                model,
+                start_state,
+                inputs,
+                target,
+                np.flatnonzero(folds != fold),
+                steps,
+                lr,
+                seed,
+                temperature,
+            )
             predicted[folds == fold] = _predict(model, inputs, temperature)[folds == fold]
         scores[steps] = round(macro_f1(labels, predicted.astype(str), classes), 4)
         if progress:
@@ -541,17 +690,23 @@ def _write(out: Path, source: Path, model, report: dict) -> None:
             shutil.copy2(source / name, staging / name)
     (staging / "adaptation.json").write_text(json.dumps(report, indent=1) + "\n")
     added = report["new_behaviors"]
-    lines = ["# MouseGPT-tiny, adapted", "",
-             f"`{report['base']}` fine-tuned by `mousegpt adapt` on {report['annotations']['bouts']} bouts in "
-             f"{report['annotations']['recordings']} recording(s) ({report['segments']['labelled']} labelled segments, "
-             f"{report['segments']['none_of_these']} in none of them).", "",
-             "Classes added: " + (", ".join(f"{n} (from {e['parent'] or 'the mean of all'})" for n, e in added.items())
-                                  or "none") + ".",
-             f"Training fit (labelled segments): accuracy {report['before']['accuracy']:.2f} before (a new class's "
-             f"parent counted as right), {report['after']['accuracy']:.2f} after; {report['steps']} steps, seed "
-             f"{report['seed']}, {report['seconds']['training']:.0f} s.", "",
-             "These figures are on the training bouts themselves: check the adapted model on recordings it was not "
-             "adapted on before trusting its rates."]
+    lines = [
+        "# MouseGPT-tiny, adapted",
+        "",
+        f"`{report['base']}` fine-tuned by `mousegpt adapt` on {report['annotations']['bouts']} bouts in "
+        f"{report['annotations']['recordings']} recording(s) ({report['segments']['labelled']} labelled segments, "
+        f"{report['segments']['none_of_these']} in none of them).",
+        "",
+        "Classes added: "
+        + (", ".join(f"{n} (from {e['parent'] or 'the mean of all'})" for n, e in added.items()) or "none")
+        + ".",
+        f"Training fit (labelled segments): accuracy {report['before']['accuracy']:.2f} before (a new class's "
+        f"parent counted as right), {report['after']['accuracy']:.2f} after; {report['steps']} steps, seed "
+        f"{report['seed']}, {report['seconds']['training']:.0f} s.",
+        "",
+        "These figures are on the training bouts themselves: check the adapted model on recordings it was not "
+        "adapted on before trusting its rates.",
+    ]
     (staging / "README.md").write_text("\n".join(lines) + "\n")
     if out.exists():
         shutil.rmtree(out)

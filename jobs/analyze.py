@@ -39,7 +39,7 @@ import uuid
 import warnings
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import ray
@@ -63,7 +63,9 @@ stopped: a file that never finishes reading must not hold the batch up."""
 
 
 @ray.remote(num_cpus=1, max_retries=TASK_RETRIES)
-def _prepare(spec: InputSpec, workspace: str, storage: str, known: dict[str, dict], part_seconds: float, model: str):
+def _prepare(
+    spec: InputSpec, workspace: str, storage: str, known: dict[str, dict], part_seconds: float, model: str
+):
     return analysis.prepare(spec, Workspace(Path(workspace), storage), known, part_seconds, model)
 
 
@@ -96,37 +98,69 @@ def _gather(refs: list, name: str, doing: str, timeout: float) -> list:
     except ray.exceptions.RayTaskError as exc:  # the task raised: its own error
         raise exc.cause from None
     except ray.exceptions.RayError as exc:  # its worker died every time (killed, out of memory, a crash)
-        raise InputError(f"{name}: the worker {doing} it died {TASK_RETRIES + 1} times "
-                         f"({exc.__class__.__name__}); given up") from None
+        raise InputError(
+            f"{name}: the worker {doing} it died {TASK_RETRIES + 1} times "
+            f"({exc.__class__.__name__}); given up"
+        ) from None
     finally:
         for ref in pending:  # another part failed: the rest is not needed
             ray.cancel(ref)
     return results
 
 
-ROW = {"key": -1, "sessions": "[]", "session": "", "header": b"", "chunk": b"", "settled": b"", "error": "",
-       "parts": 0, "node": ""}
+ROW = {
+    "key": -1,
+    "sessions": "[]",
+    "session": "",
+    "header": b"",
+    "chunk": b"",
+    "settled": b"",
+    "error": "",
+    "parts": 0,
+    "node": "",
+}
 """A pipeline row: an input's ``key``, and either the results it ``settled`` with (failed,
 skipped, or shards left by an earlier run), or one ``chunk`` of one of its ``sessions`` (the
 ``header`` is that session without its chunks), or that chunk's ``error``."""
 
 
-def sessions(row: dict, workspace: str, storage: str, known: ray.ObjectRef, model: str, part_seconds: float,
-             crops: bool, chunk: int | None, timeout: float):
+def sessions(
+    row: dict,
+    workspace: str,
+    storage: str,
+    known: ray.ObjectRef,
+    model: str,
+    part_seconds: float,
+    crops: bool,
+    chunk: int | None,
+    timeout: float,
+):
     """Stage 1, one input: its chunks, one row each, or one row of its settled results."""
     spec = InputSpec(**json.loads(row["spec"]))
     key, started = row["key"], time.perf_counter()
     try:
-        prepared = _gather([_prepare.remote(spec, workspace, storage, known, part_seconds, model)], spec.name,
-                           "reading and planning", timeout)[0]
+        prepared = _gather(
+            [_prepare.remote(spec, workspace, storage, known, part_seconds, model)],
+            spec.name,
+            "reading and planning",
+            timeout,
+        )[0]
         if prepared.done:
             yield ROW | {"key": key, "settled": pickle.dumps(prepared.done)}
             return
         background = ray.put(prepared.background)
-        parts = _gather([_track.remote(spec.video, background, start, stop) for start, stop in prepared.parts],
-                        spec.name, "tracking", timeout)
-        planned = _gather([_plan_sessions.remote(prepared, parts, crops, chunk)], spec.name,
-                          "stitching and measuring", timeout)[0]
+        parts = _gather(
+            [_track.remote(spec.video, background, start, stop) for start, stop in prepared.parts],
+            spec.name,
+            "tracking",
+            timeout,
+        )
+        planned = _gather(
+            [_plan_sessions.remote(prepared, parts, crops, chunk)],
+            spec.name,
+            "stitching and measuring",
+            timeout,
+        )[0]
     except Exception as exc:
         failed = analysis.failure(spec.name, exc)
         failed.seconds = round(time.perf_counter() - started, 3)
@@ -137,8 +171,14 @@ def sessions(row: dict, workspace: str, storage: str, known: ray.ObjectRef, mode
         chunks, session.chunks = session.chunks, []
         header = pickle.dumps(session)
         for piece in chunks:
-            yield ROW | {"key": key, "sessions": ids, "session": piece.session_id, "header": header,
-                         "chunk": pickle.dumps(piece), "parts": len(prepared.parts)}
+            yield ROW | {
+                "key": key,
+                "sessions": ids,
+                "session": piece.session_id,
+                "header": header,
+                "chunk": pickle.dumps(piece),
+                "parts": len(prepared.parts),
+            }
 
 
 def _chunk_step(row: dict, step) -> dict:
@@ -208,8 +248,13 @@ class _Writer:
                     done += (len(chunks) / chunks[0].of if chunks else 0.0) / len(sids)
             done += 0 if sids else 1
         ok = [r for r in self.results if r.error is None and not r.skipped]
-        return {"inputs": len(self.specs), "inputs_done": round(done, 3), "sessions": len(ok),
-                "frames": int(sum(r.frames for r in ok)), "segments": self.segments}
+        return {
+            "inputs": len(self.specs),
+            "inputs_done": round(done, 3),
+            "sessions": len(ok),
+            "frames": int(sum(r.frames for r in ok)),
+            "segments": self.segments,
+        }
 
     def add(self, row: dict) -> None:
         key = row["key"]
@@ -233,14 +278,22 @@ class _Writer:
             del self.waiting[sid]
             self.over.add(sid)
             header.result.node = row["node"] or None
-            self.results += analysis.guarded(header.result.input, lambda: [analysis.write(header, chunks, self.workspace)])
+            self.results += analysis.guarded(
+                header.result.input, lambda: [analysis.write(header, chunks, self.workspace)]
+            )
 
     def _fail(self, key: int, sid: str | None, error: str) -> None:
         header, _ = self.waiting.pop(sid, (None, None))
         self.over.add(sid)
-        self.results.append(SessionResult(input=self.specs[key].name, session_id=sid, error=error,
-                                          individual=header.result.individual if header else None,
-                                          warnings=header.result.warnings if header else []))
+        self.results.append(
+            SessionResult(
+                input=self.specs[key].name,
+                session_id=sid,
+                error=error,
+                individual=header.result.individual if header else None,
+                warnings=header.result.warnings if header else [],
+            )
+        )
 
     def finish(self) -> list[SessionResult]:
         """Every result, with a failure for each input or session some of whose rows never
@@ -253,8 +306,13 @@ class _Writer:
                 if sid not in self.over:
                     chunks = self.waiting.get(sid, (None, []))[1]
                     have = sorted(c.index for c in chunks)
-                    self._fail(key, sid, f"{spec.name}: session {sid} lost in the pipeline"
-                                         + (f" after chunk(s) {have}" if have else "") + f": {died}")
+                    self._fail(
+                        key,
+                        sid,
+                        f"{spec.name}: session {sid} lost in the pipeline"
+                        + (f" after chunk(s) {have}" if have else "")
+                        + f": {died}",
+                    )
         return self.results
 
 
@@ -272,36 +330,82 @@ def _reads_crops(model: str) -> bool:
     return True
 
 
-def _pipeline(specs: list[InputSpec], workspace: Workspace, known: ray.ObjectRef, model: str, part_seconds: float,
-              chunk_segments: int | None, input_timeout: float, max_workers: int | None, cpus: int, gpus: int):
+def _pipeline(
+    specs: list[InputSpec],
+    workspace: Workspace,
+    known: ray.ObjectRef,
+    model: str,
+    part_seconds: float,
+    chunk_segments: int | None,
+    input_timeout: float,
+    max_workers: int | None,
+    cpus: int,
+    gpus: int,
+):
     """The stages, composed (see the module's docstring)."""
     # The describer and the text model share each GPU where the cluster has them; a served
     # describer holds its own GPUs and the rules need none. On CPUs they reserve none: the
     # CPUs go to the tasks, the actors take what turns they need.
     on_gpu = gpus > 0 and model != "kinematic" and not model.startswith("serve")
-    pool = ray.data.ActorPoolStrategy(size=gpus) if gpus else ray.data.ActorPoolStrategy(min_size=1, max_size=max(1, cpus // 8))
+    pool = (
+        ray.data.ActorPoolStrategy(size=gpus)
+        if gpus
+        else ray.data.ActorPoolStrategy(min_size=1, max_size=max(1, cpus // 8))
+    )
     return (
-        ray.data.from_items([{"key": i, "spec": json.dumps(s.to_dict())} for i, s in enumerate(specs)],
-                            override_num_blocks=len(specs))
-        .flat_map(sessions, fn_kwargs={"workspace": str(workspace.root.resolve()), "storage": workspace.store.url,
-                                       "known": known, "model": model,
-                                       "part_seconds": part_seconds, "crops": _reads_crops(model),
-                                       "chunk": chunk_segments, "timeout": input_timeout},
-                  num_cpus=0, compute=ray.data.TaskPoolStrategy(size=max(1, min(len(specs), max_workers or cpus))),
-                  max_retries=TASK_RETRIES)
+        ray.data.from_items(
+            [{"key": i, "spec": json.dumps(s.to_dict())} for i, s in enumerate(specs)],
+            override_num_blocks=len(specs),
+        )
+        .flat_map(
+            sessions,
+            fn_kwargs={
+                "workspace": str(workspace.root.resolve()),
+                "storage": workspace.store.url,
+                "known": known,
+                "model": model,
+                "part_seconds": part_seconds,
+                "crops": _reads_crops(model),
+                "chunk": chunk_segments,
+                "timeout": input_timeout,
+            },
+            num_cpus=0,
+            compute=ray.data.TaskPoolStrategy(size=max(1, min(len(specs), max_workers or cpus))),
+            max_retries=TASK_RETRIES,
+        )
         .map(cut, num_cpus=1, max_retries=TASK_RETRIES)
-        .map(Describe, fn_constructor_kwargs={"model": model}, compute=pool, num_cpus=0,
-             num_gpus=0.5 if on_gpu else 0, max_restarts=TASK_RETRIES, max_task_retries=TASK_RETRIES)
-        .map(Embed, compute=pool, num_cpus=0, num_gpus=0.5 if gpus else 0,
-             max_restarts=TASK_RETRIES, max_task_retries=TASK_RETRIES)
+        .map(
+            Describe,
+            fn_constructor_kwargs={"model": model},
+            compute=pool,
+            num_cpus=0,
+            num_gpus=0.5 if on_gpu else 0,
+            max_restarts=TASK_RETRIES,
+            max_task_retries=TASK_RETRIES,
+        )
+        .map(
+            Embed,
+            compute=pool,
+            num_cpus=0,
+            num_gpus=0.5 if gpus else 0,
+            max_restarts=TASK_RETRIES,
+            max_task_retries=TASK_RETRIES,
+        )
     )
 
 
-def run(specs: list[InputSpec], workspace: Workspace, address: str | None = None,
-        model: str = DEFAULT_MODEL, max_workers: int | None = None,
-        part_seconds: float = analysis.PART_SECONDS, input_timeout: float = INPUT_TIMEOUT_S,
-        chunk_segments: int | None = None, job_id: str | None = None,
-        progress: Callable[[dict], None] | None = None) -> dict:
+def run(
+    specs: list[InputSpec],
+    workspace: Workspace,
+    address: str | None = None,
+    model: str = DEFAULT_MODEL,
+    max_workers: int | None = None,
+    part_seconds: float = analysis.PART_SECONDS,
+    input_timeout: float = INPUT_TIMEOUT_S,
+    chunk_segments: int | None = None,
+    job_id: str | None = None,
+    progress: Callable[[dict], None] | None = None,
+) -> dict:
     """Analyse ``specs`` and commit them; returns the analyze JSON document. ``max_workers``
     caps the inputs worked on at once (as many as CPUs by default); videos are tracked in parts
     of ``part_seconds``, and sessions described in chunks of ``chunk_segments``
@@ -309,7 +413,7 @@ def run(specs: list[InputSpec], workspace: Workspace, address: str | None = None
     as results come in; ``job_id`` names the run in the catalogue's jobs table (a Ray Job's
     submission id; a new id by default)."""
     started = time.perf_counter()
-    started_at = datetime.now(timezone.utc).replace(tzinfo=None)
+    started_at = datetime.now(UTC).replace(tzinfo=None)
     # Opened for writing first: a new catalogue records its storage (one that differs is
     # refused), and an older one is upgraded, before anything is analysed.
     workspace.connect().close()
@@ -330,44 +434,87 @@ def run(specs: list[InputSpec], workspace: Workspace, address: str | None = None
             # named parameter to replace them; without them a task whose worker dies every time
             # would be retried for ever (Ray Data's default), and one bad input would hang the batch.
             warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
-            stream = _pipeline(specs, workspace, known, model, part_seconds, chunk_segments, input_timeout,
-                               max_workers, cpus, gpus)
+            stream = _pipeline(
+                specs,
+                workspace,
+                known,
+                model,
+                part_seconds,
+                chunk_segments,
+                input_timeout,
+                max_workers,
+                cpus,
+                gpus,
+            )
         for row in stream.iter_rows():
             writer.add(row)
             if progress is not None:
                 progress(writer.progress())
     except MouseGPTError:
         raise
-    except Exception as exc:  # the describer cannot load, the cluster went away: per-input errors never get here
-        raise MouseGPTError(f"the analysis job failed, nothing was committed: {str(exc).splitlines()[0]}") from None
+    except (
+        Exception
+    ) as exc:  # the describer cannot load, the cluster went away: per-input errors never get here
+        raise MouseGPTError(
+            f"the analysis job failed, nothing was committed: {str(exc).splitlines()[0]}"
+        ) from None
     finally:
         context.max_errored_blocks, context.target_max_block_size = saved
     results = writer.finish()
     done = [r for r in results if r.error is None and not r.skipped]
     failed = [{"input": r.input, "error": r.error} for r in results if r.error is not None]
-    job = {"job_id": job_id or uuid.uuid4().hex[:12], "kind": "analyze", "started_at": started_at,
-           "finished_at": datetime.now(timezone.utc).replace(tzinfo=None), "inputs": len(specs),
-           "failed": json.dumps(failed)}
+    job = {
+        "job_id": job_id or uuid.uuid4().hex[:12],
+        "kind": "analyze",
+        "started_at": started_at,
+        "finished_at": datetime.now(UTC).replace(tzinfo=None),
+        "inputs": len(specs),
+        "failed": json.dumps(failed),
+    }
     commit_warnings: list[str] = []
-    changed = [r for r in results if r.error is None and r.change is not None and r.change.action != "unchanged"]
+    changed = [
+        r for r in results if r.error is None and r.change is not None and r.change.action != "unchanged"
+    ]
     sessions_, segments = workspace.commit(
-        [r.shard for r in done], job=job, warnings=commit_warnings,
+        [r.shard for r in done],
+        job=job,
+        warnings=commit_warnings,
         replace={r.session_id for r in changed if r.change.action == "recompute"},
-        labels={r.session_id: r.change.labels for r in changed if r.change.labels})
+        labels={r.session_id: r.change.labels for r in changed if r.change.labels},
+    )
     return {
-        "sessions": sessions_, "segments": segments,
+        "sessions": sessions_,
+        "segments": segments,
         "frames": int(sum({r.session_id: r.frames for r in done}.values())),
         "seconds": round(time.perf_counter() - started, 2),
         "tracked_parts": sum(writer.parts.values()),
         "nodes": dict(Counter(r.node for r in done if r.node)),  # Ray node id -> sessions described there
-        "skipped": [{"input": r.input, "session_id": r.session_id} for r in results if r.skipped
-                    and (r.change is None or r.change.action == "unchanged")],
-        "relabelled": [{"input": r.input, "session_id": r.session_id, "changes": r.change.describe()}
-                       for r in changed if r.change.action == "relabel"],
-        "recomputed": [{"input": r.input, "session_id": r.session_id, "changes": r.change.describe()}
-                       for r in changed if r.change.action == "recompute"],
+        "skipped": [
+            {"input": r.input, "session_id": r.session_id}
+            for r in results
+            if r.skipped and (r.change is None or r.change.action == "unchanged")
+        ],
+        "relabelled": [
+            {"input": r.input, "session_id": r.session_id, "changes": r.change.describe()}
+            for r in changed
+            if r.change.action == "relabel"
+        ],
+        "recomputed": [
+            {"input": r.input, "session_id": r.session_id, "changes": r.change.describe()}
+            for r in changed
+            if r.change.action == "recompute"
+        ],
         "failed": failed,
-        "qc": [{"input": r.input, "session_id": r.session_id, "individual": r.individual, "px_per_mm": r.px_per_mm,
-                "px_per_mm_source": r.px_per_mm_source, **(r.qc or {})} for r in done],
+        "qc": [
+            {
+                "input": r.input,
+                "session_id": r.session_id,
+                "individual": r.individual,
+                "px_per_mm": r.px_per_mm,
+                "px_per_mm_source": r.px_per_mm_source,
+                **(r.qc or {}),
+            }
+            for r in done
+        ],
         "warnings": [w for r in results for w in r.warnings] + commit_warnings,
     }

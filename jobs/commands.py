@@ -8,7 +8,7 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -24,45 +24,101 @@ def _print_qc(rows: list[dict]) -> None:
         return
     from rich.table import Table
 
-    table = Table("input", "individual", "frames", "missing", "swaps fixed", "jumps removed", "gaps filled",
-                  "px/mm", title="Pose quality control", title_justify="left")
+    table = Table(
+        "input",
+        "individual",
+        "frames",
+        "missing",
+        "swaps fixed",
+        "jumps removed",
+        "gaps filled",
+        "px/mm",
+        title="Pose quality control",
+        title_justify="left",
+    )
     for r in rows:
-        table.add_row(Path(r["input"]).name, r["individual"] or "-", str(r["frames"]), f"{r['missing_fraction']:.1%}",
-                      str(r["swaps_fixed"]), str(r["jumps_removed"]), str(r["gaps_filled"]),
-                      f"{r['px_per_mm']:.3f} ({r['px_per_mm_source']})")
+        table.add_row(
+            Path(r["input"]).name,
+            r["individual"] or "-",
+            str(r["frames"]),
+            f"{r['missing_fraction']:.1%}",
+            str(r["swaps_fixed"]),
+            str(r["jumps_removed"]),
+            str(r["gaps_filled"]),
+            f"{r['px_per_mm']:.3f} ({r['px_per_mm_source']})",
+        )
     err.print(table)
 
 
-InputsArg = Annotated[Optional[list[str]], typer.Argument(
-    metavar="[INPUT]...", help="Videos, folders of videos, or pose files alone: paths, or object-store URLs "
-    "(s3://bucket/videos/, read with the usual AWS_* settings).")]
-ManifestOpt = Annotated[Optional[str], typer.Option(
-    help="CSV: video, animal, condition, fps, px_per_mm, view[, pose, arena_mm, background]; a path or a URL.")]
-PoseOpt = Annotated[Optional[str], typer.Option(
-    help="Pose file (DeepLabCut, SLEAP, NWB, LightningPose) for the one video given.")]
-ConditionOpt = Annotated[Optional[str], typer.Option(help="Experimental condition of these inputs.")]
-AnimalOpt = Annotated[Optional[str], typer.Option(help="Animal id of these inputs.")]
-FpsOpt = Annotated[Optional[float], typer.Option(help="Frame rate [default: from the container].")]
-PxPerMmOpt = Annotated[Optional[float], typer.Option("--px-per-mm", help="Scale [default: estimated].")]
+InputsArg = Annotated[
+    list[str] | None,
+    typer.Argument(
+        metavar="[INPUT]...",
+        help="Videos, folders of videos, or pose files alone: paths, or object-store URLs "
+        "(s3://bucket/videos/, read with the usual AWS_* settings).",
+    ),
+]
+ManifestOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="CSV: video, animal, condition, fps, px_per_mm, view[, pose, arena_mm, background]; a path or a URL."
+    ),
+]
+PoseOpt = Annotated[
+    str | None,
+    typer.Option(help="Pose file (DeepLabCut, SLEAP, NWB, LightningPose) for the one video given."),
+]
+ConditionOpt = Annotated[str | None, typer.Option(help="Experimental condition of these inputs.")]
+AnimalOpt = Annotated[str | None, typer.Option(help="Animal id of these inputs.")]
+FpsOpt = Annotated[float | None, typer.Option(help="Frame rate [default: from the container].")]
+PxPerMmOpt = Annotated[float | None, typer.Option("--px-per-mm", help="Scale [default: estimated].")]
 ViewOpt = Annotated[str, typer.Option(help="Camera view: top or bottom.")]
-ArenaOpt = Annotated[Optional[float], typer.Option(
-    "--arena-mm", help="Real width of the arena floor along the image's x axis (or its diameter), mm: "
-    "px_per_mm is then measured from the walls found in the video.")]
-KeypointMapOpt = Annotated[Optional[str], typer.Option(
-    "--keypoint-map", help="Pose-file keypoint names to the platform's, e.g. Head=nose,TailRoot=tail_base "
-    "(common names such as snout, tailbase, Center are mapped already).")]
-ModelOpt = Annotated[str, typer.Option(
-    "--model", "--describer", help="Describer: mousegpt-tiny (shipped), tiny:/path (one you trained), kinematic "
-    "(rules, no weights), hf:/path/to/checkpoint (a local vision-language model), or serve[:APP] (the replicas of a "
-    "running `mousegpt serve` application on the same Ray cluster).")]
-StorageOpt = Annotated[Optional[str], typer.Option(
-    "--storage", envvar="MOUSEGPT_STORAGE", show_envvar=True,
-    help="Where a new workspace keeps its shards, index and clips: a folder (NFS) or an fsspec URL such as "
-    "s3://bucket/prefix [default: the workspace folder; an existing workspace's own].")]
+ArenaOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--arena-mm",
+        help="Real width of the arena floor along the image's x axis (or its diameter), mm: "
+        "px_per_mm is then measured from the walls found in the video.",
+    ),
+]
+KeypointMapOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--keypoint-map",
+        help="Pose-file keypoint names to the platform's, e.g. Head=nose,TailRoot=tail_base "
+        "(common names such as snout, tailbase, Center are mapped already).",
+    ),
+]
+ModelOpt = Annotated[
+    str,
+    typer.Option(
+        "--model",
+        "--describer",
+        help="Describer: mousegpt-tiny (shipped), tiny:/path (one you trained), kinematic "
+        "(rules, no weights), hf:/path/to/checkpoint (a local vision-language model), or serve[:APP] (the replicas of a "
+        "running `mousegpt serve` application on the same Ray cluster).",
+    ),
+]
+StorageOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--storage",
+        envvar="MOUSEGPT_STORAGE",
+        show_envvar=True,
+        help="Where a new workspace keeps its shards, index and clips: a folder (NFS) or an fsspec URL such as "
+        "s3://bucket/prefix [default: the workspace folder; an existing workspace's own].",
+    ),
+]
 """The options ``analyze`` and ``submit`` share."""
-VerboseOpt = Annotated[bool, typer.Option(
-    "--verbose", "-v", help="Show Ray's own output (logs, warnings, per-stage progress) in the terminal "
-    "[default: written to WORKSPACE/logs/, with one progress bar here].")]
+VerboseOpt = Annotated[
+    bool,
+    typer.Option(
+        "--verbose",
+        "-v",
+        help="Show Ray's own output (logs, warnings, per-stage progress) in the terminal "
+        "[default: written to WORKSPACE/logs/, with one progress bar here].",
+    ),
+]
 
 
 def quiet_ray(root: Path, command: str) -> Path | None:
@@ -72,7 +128,12 @@ def quiet_ray(root: Path, command: str) -> Path | None:
     captures this process's output, as a test runner does)."""
     import ray.data
 
-    if root.exists() and not root.is_dir() or sys.stdout is not sys.__stdout__ or sys.stderr is not sys.__stderr__:
+    if (
+        root.exists()
+        and not root.is_dir()
+        or sys.stdout is not sys.__stdout__
+        or sys.stderr is not sys.__stderr__
+    ):
         return None
     log = root / "logs" / f"{command}-{time.strftime('%Y%m%d-%H%M%S')}.log"
     try:
@@ -89,17 +150,29 @@ def analyze_bar(inputs: int):
     and the time left, on stderr."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    columns = (TextColumn("[bold]analysing[/]"), BarColumn(), TextColumn("{task.fields[inputs]} inputs"),
-               TextColumn("{task.fields[frames]:,} frames"), TextColumn("{task.fields[rate]} segments/s"),
-               TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn())
+    columns = (
+        TextColumn("[bold]analysing[/]"),
+        BarColumn(),
+        TextColumn("{task.fields[inputs]} inputs"),
+        TextColumn("{task.fields[frames]:,} frames"),
+        TextColumn("{task.fields[rate]} segments/s"),
+        TimeElapsedColumn(),
+        TextColumn("left"),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=err) as bar:
         task = bar.add_task("analyse", total=inputs, inputs=f"0/{inputs}", frames=0, rate="-")
         started = time.perf_counter()
 
         def update(counts: dict) -> None:
             elapsed = time.perf_counter() - started
-            bar.update(task, completed=counts["inputs_done"], inputs=f"{int(counts['inputs_done'])}/{counts['inputs']}",
-                       frames=counts["frames"], rate=f"{counts['segments'] / elapsed:.0f}" if elapsed > 0 else "-")
+            bar.update(
+                task,
+                completed=counts["inputs_done"],
+                inputs=f"{int(counts['inputs_done'])}/{counts['inputs']}",
+                frames=counts["frames"],
+                rate=f"{counts['segments'] / elapsed:.0f}" if elapsed > 0 else "-",
+            )
 
         yield update
 
@@ -133,25 +206,57 @@ def analyze(
     view: ViewOpt = "top",
     arena_mm: ArenaOpt = None,
     keypoint_map: KeypointMapOpt = None,
-    background: Annotated[Optional[str], typer.Option(
-        "--background", help="Image of the empty arena (no mouse; any format OpenCV reads, the videos' size): the "
-        "tracker's background, for a mouse that hardly moves [default: estimated from each video].")] = None,
-    address: Annotated[Optional[str], typer.Option(help="Ray cluster: auto or ray://host:10001 [default: embedded local Ray].")] = None,
+    background: Annotated[
+        str | None,
+        typer.Option(
+            "--background",
+            help="Image of the empty arena (no mouse; any format OpenCV reads, the videos' size): the "
+            "tracker's background, for a mouse that hardly moves [default: estimated from each video].",
+        ),
+    ] = None,
+    address: Annotated[
+        str | None,
+        typer.Option(help="Ray cluster: auto or ray://host:10001 [default: embedded local Ray]."),
+    ] = None,
     model: ModelOpt = "mousegpt-tiny",
-    part_seconds: Annotated[float, typer.Option(
-        "--part-seconds", min=1.0, help="Videos are tracked in parts of about this many seconds, in parallel, "
-        "then stitched: one long video uses every core.")] = 60.0,
-    input_timeout: Annotated[float, typer.Option(
-        "--input-timeout", min=1.0, help="Seconds an input's reading, tracking or stitching may go without "
-        "progress before it is stopped and reported as failed (a file that never finishes reading).")] = 600.0,
-    progress_lines: Annotated[bool, typer.Option(
-        "--progress-lines", hidden=True, help="Print progress as `mousegpt-progress {json}` lines on stderr "
-        "(for `mousegpt submit`).")] = False,
-    job_id: Annotated[Optional[str], typer.Option("--job-id", hidden=True, help="The run's id in the jobs table.")] = None,
+    part_seconds: Annotated[
+        float,
+        typer.Option(
+            "--part-seconds",
+            min=1.0,
+            help="Videos are tracked in parts of about this many seconds, in parallel, "
+            "then stitched: one long video uses every core.",
+        ),
+    ] = 60.0,
+    input_timeout: Annotated[
+        float,
+        typer.Option(
+            "--input-timeout",
+            min=1.0,
+            help="Seconds an input's reading, tracking or stitching may go without "
+            "progress before it is stopped and reported as failed (a file that never finishes reading).",
+        ),
+    ] = 600.0,
+    progress_lines: Annotated[
+        bool,
+        typer.Option(
+            "--progress-lines",
+            hidden=True,
+            help="Print progress as `mousegpt-progress {json}` lines on stderr (for `mousegpt submit`).",
+        ),
+    ] = False,
+    job_id: Annotated[
+        str | None, typer.Option("--job-id", hidden=True, help="The run's id in the jobs table.")
+    ] = None,
     storage: StorageOpt = None,
-    dry_run: Annotated[bool, typer.Option(
-        "--dry-run", help="List what the run would do to each input's sessions (analyse it, skip it, update its "
-        "animal or condition, or recompute it with other settings) and change nothing.")] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="List what the run would do to each input's sessions (analyse it, skip it, update its "
+            "animal or condition, or recompute it with other settings) and change nothing.",
+        ),
+    ] = False,
     verbose: VerboseOpt = False,
     as_json: JsonOpt = False,
     workspace: WorkspaceOpt = None,
@@ -168,22 +273,51 @@ def analyze(
     from mousegpt.storage import normalise
     from mousegpt.store import Workspace
 
-    specs = resolve(inputs or [], manifest=manifest, pose=pose, condition=condition,
-                    animal=animal, fps=fps, px_per_mm=px_per_mm, view=view, arena_mm=arena_mm,
-                    keypoint_map=parse_keypoint_map(keypoint_map), background=background)
+    specs = resolve(
+        inputs or [],
+        manifest=manifest,
+        pose=pose,
+        condition=condition,
+        animal=animal,
+        fps=fps,
+        px_per_mm=px_per_mm,
+        view=view,
+        arena_mm=arena_mm,
+        keypoint_map=parse_keypoint_map(keypoint_map),
+        background=background,
+    )
     ws = Workspace(workspace_of(workspace).root, normalise(storage) if storage else None)
     if dry_run:
         _print_plan(specs, ws, model, as_json)
         return
-    err.print(f"analysing {len(specs)} input(s) into {ws.root}" + (f" (shards, index and clips in {storage})" if storage else ""))
+    err.print(
+        f"analysing {len(specs)} input(s) into {ws.root}"
+        + (f" (shards, index and clips in {storage})" if storage else "")
+    )
     if progress_lines:  # a Ray Job: its log is the log, and `mousegpt submit` reads these lines from it
-        report = run(specs, ws, address=address, model=model, part_seconds=part_seconds, input_timeout=input_timeout,
-                     job_id=job_id, progress=_ProgressLines())
+        report = run(
+            specs,
+            ws,
+            address=address,
+            model=model,
+            part_seconds=part_seconds,
+            input_timeout=input_timeout,
+            job_id=job_id,
+            progress=_ProgressLines(),
+        )
     else:
         log = None if verbose else quiet_ray(ws.root, "analyze")
         with analyze_bar(len(specs)) as bar:
-            report = run(specs, ws, address=address, model=model, part_seconds=part_seconds,
-                         input_timeout=input_timeout, job_id=job_id, progress=bar)
+            report = run(
+                specs,
+                ws,
+                address=address,
+                model=model,
+                part_seconds=part_seconds,
+                input_timeout=input_timeout,
+                job_id=job_id,
+                progress=bar,
+            )
         if log is not None:
             err.print(f"[dim]Ray's output: {log}[/]", highlight=False)
     if as_json:
@@ -191,9 +325,11 @@ def analyze(
     else:
         _print_qc(report["qc"])
         recomputed = len(report["recomputed"])
-        err.print(f"added {report['sessions'] - recomputed} session(s) and recomputed {recomputed}: "
-                  f"{report['segments']} segment(s), {report['frames']} frames in {report['seconds']:.1f} s; "
-                  f"relabelled {len(report['relabelled'])}; {len(report['skipped'])} already analysed")
+        err.print(
+            f"added {report['sessions'] - recomputed} session(s) and recomputed {recomputed}: "
+            f"{report['segments']} segment(s), {report['frames']} frames in {report['seconds']:.1f} s; "
+            f"relabelled {len(report['relabelled'])}; {len(report['skipped'])} already analysed"
+        )
         for changed in report["relabelled"] + report["recomputed"]:
             err.print(f"  {changed['input']}: {changed['changes']}", highlight=False, soft_wrap=True)
     for warning in report["warnings"]:
@@ -213,8 +349,10 @@ def _print_plan(specs, ws, model: str, as_json: bool) -> None:
     rows = []
     for spec in specs:
         try:
-            rows += [{"input": spec.name, "session_id": c.session_id, "action": c.action, "changes": c.describe()}
-                     for c in planned_changes(spec, known, model)]
+            rows += [
+                {"input": spec.name, "session_id": c.session_id, "action": c.action, "changes": c.describe()}
+                for c in planned_changes(spec, known, model)
+            ]
         except MouseGPTError as exc:
             rows.append({"input": spec.name, "session_id": None, "action": "fails", "changes": str(exc)})
     if as_json:
@@ -228,12 +366,18 @@ def _print_plan(specs, ws, model: str, as_json: bool) -> None:
 def _plan_table(ws, rows: list[dict]) -> None:
     from rich.table import Table
 
-    table = Table(title=f"analyze --dry-run: what would change in {ws.root} (nothing is changed)", title_justify="left")
+    table = Table(
+        title=f"analyze --dry-run: what would change in {ws.root} (nothing is changed)", title_justify="left"
+    )
     for column in ("input", "session", "would", "what changes"):
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(row["input"], row["session_id"] or "", {"new": "analyse", "unchanged": "skip"}.get(row["action"], row["action"]),
-                      row["changes"])
+        table.add_row(
+            row["input"],
+            row["session_id"] or "",
+            {"new": "analyse", "unchanged": "skip"}.get(row["action"], row["action"]),
+            row["changes"],
+        )
     out.print(table)
 
 
@@ -253,15 +397,23 @@ def demo(
     ws = workspace_of(workspace)
     videos = ws.root / "demo-videos"
     with err.status(f"rendering {sessions} synthetic sessions into {videos}"):
-        synth_dataset(videos, sessions=sessions, seconds=seconds, seed=0, conditions=("control", "stim"),
-                      workers=os.cpu_count() or 1)
+        synth_dataset(
+            videos,
+            sessions=sessions,
+            seconds=seconds,
+            seed=0,
+            conditions=("control", "stim"),
+            workers=os.cpu_count() or 1,
+        )
     log = None if verbose else quiet_ray(ws.root, "demo")
     with analyze_bar(sessions) as bar:
         report = run(read_manifest(videos / "manifest.csv"), ws, progress=bar)
     if log is not None:
         err.print(f"[dim]Ray's output: {log}[/]", highlight=False)
-    err.print(f"analysed: {report['sessions']} new session(s), {report['segments']} segment(s); "
-              f"{len(report['skipped'])} already in the workspace")
+    err.print(
+        f"analysed: {report['sessions']} new session(s), {report['segments']} segment(s); "
+        f"{len(report['skipped'])} already in the workspace"
+    )
     if report["failed"]:
         for failure in report["failed"]:
             err.print(f"[bold red]failed:[/] {failure['error']}", highlight=False, soft_wrap=True)
@@ -273,7 +425,8 @@ def demo(
     sys.stdout.write(
         f"\nDemo finished in {time.perf_counter() - started:.0f} s. Open the dashboard on this workspace with:\n"
         f"  mousegpt dashboard --workspace {root}\n"
-        f"or search from the command line:\n  mousegpt search \"a mouse grooming itself\" --workspace {root}\n")
+        f'or search from the command line:\n  mousegpt search "a mouse grooming itself" --workspace {root}\n'
+    )
 
 
 def _stdout_to_stderr():
@@ -291,8 +444,9 @@ def stage_bars():
     """A progress callback ``(stage, done, total)`` drawing one bar per stage on stderr."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err) as bars:
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
+    ) as bars:
         tasks: dict[str, int] = {}
 
         def progress(stage: str, done: int, total: int) -> None:
@@ -304,39 +458,69 @@ def stage_bars():
 
 
 def train(
-    out: Annotated[Path, typer.Argument(help="Folder for the checkpoint (config, safetensors, model card, metrics).")],
-    sessions: Annotated[int, typer.Option(help="Synthetic training sessions (0: annotations only).", min=0)] = 120,
-    pose_sessions: Annotated[int, typer.Option(
-        "--pose-sessions", help="More synthetic sessions, seen as a lab's pose file (estimator noise, no video).",
-        min=0)] = 120,
+    out: Annotated[
+        Path, typer.Argument(help="Folder for the checkpoint (config, safetensors, model card, metrics).")
+    ],
+    sessions: Annotated[
+        int, typer.Option(help="Synthetic training sessions (0: annotations only).", min=0)
+    ] = 120,
+    pose_sessions: Annotated[
+        int,
+        typer.Option(
+            "--pose-sessions",
+            help="More synthetic sessions, seen as a lab's pose file (estimator noise, no video).",
+            min=0,
+        ),
+    ] = 120,
     seconds: Annotated[float, typer.Option(help="Length of each synthetic session.", min=2)] = 60.0,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic world and of training.")] = 0,
     epochs: Annotated[int, typer.Option(min=1)] = 20,
     batch_size: Annotated[int, typer.Option("--batch-size", min=2)] = 128,
     lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW, warmup then cosine).")] = 2e-3,
-    zero_stage: Annotated[int, typer.Option("--zero-stage", help="DeepSpeed ZeRO stage (0-3).", min=0, max=3)] = 1,
+    zero_stage: Annotated[
+        int, typer.Option("--zero-stage", help="DeepSpeed ZeRO stage (0-3).", min=0, max=3)
+    ] = 1,
     workers: Annotated[int, typer.Option(help="Ray Train workers (0: train in this process).", min=0)] = 0,
     gpu: Annotated[bool, typer.Option("--gpu", help="Train on GPU workers (Ray Train, nccl, bf16).")] = False,
-    annotations: Annotated[Optional[Path], typer.Option(
-        help="JSONL of real annotations: one {\"video\", \"start_s\", \"end_s\", \"description\"} per line.")] = None,
-    reference_only: Annotated[bool, typer.Option(
-        "--reference-only", help="Rebuild only the vocabulary facts (novelty detection) of the checkpoint in OUT, "
-        "from the same synthetic sessions; the weights are kept.")] = False,
+    annotations: Annotated[
+        Path | None,
+        typer.Option(
+            help='JSONL of real annotations: one {"video", "start_s", "end_s", "description"} per line.'
+        ),
+    ] = None,
+    reference_only: Annotated[
+        bool,
+        typer.Option(
+            "--reference-only",
+            help="Rebuild only the vocabulary facts (novelty detection) of the checkpoint in OUT, "
+            "from the same synthetic sessions; the weights are kept.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ):
     """Train MouseGPT-tiny on synthetic sessions (and your annotations) with DeepSpeed.
 
     The defaults reproduce the shipped checkpoint (about an hour on 2 CPU cores).
     """
-    from jobs.train import TrainConfig
+    from jobs.train import TrainConfig, write_model_card, write_vocabulary_facts
     from jobs.train import train as run_training
-    from jobs.train import write_model_card, write_vocabulary_facts
 
     if gpu and workers == 0:
         workers = 1
-    config = TrainConfig(out=str(out), sessions=sessions, pose_sessions=pose_sessions, seconds=seconds, seed=seed,
-                         epochs=epochs, batch_size=batch_size, lr=lr, zero_stage=zero_stage, workers=workers, gpu=gpu,
-                         annotations=str(annotations) if annotations else None)
+    config = TrainConfig(
+        out=str(out),
+        sessions=sessions,
+        pose_sessions=pose_sessions,
+        seconds=seconds,
+        seed=seed,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        zero_stage=zero_stage,
+        workers=workers,
+        gpu=gpu,
+        annotations=str(annotations) if annotations else None,
+    )
     stdout = _stdout_to_stderr()
     with stage_bars() as progress:
         if reference_only:
@@ -351,8 +535,10 @@ def train(
         stdout.write(json.dumps(metrics, indent=2) + "\n")
         stdout.flush()
     else:
-        err.print(f"trained in {metrics['seconds']['total']:.0f} s; validation macro-F1 {metrics['validation_macro_f1']:.3f}; "
-                  f"checkpoint in {out}  (use it with --model tiny:{out})")
+        err.print(
+            f"trained in {metrics['seconds']['total']:.0f} s; validation macro-F1 {metrics['validation_macro_f1']:.3f}; "
+            f"checkpoint in {out}  (use it with --model tiny:{out})"
+        )
 
 
 def _finish_reference(path: Path, as_json: bool, stdout) -> None:
@@ -367,15 +553,31 @@ def _finish_reference(path: Path, as_json: bool, stdout) -> None:
 
 
 def adapt(
-    out: Annotated[Path, typer.Argument(help="Folder for the adapted checkpoint (use it with --model tiny:OUT).")],
-    annotations: Annotated[Path, typer.Option(
-        help="JSONL, one bout per line: {\"video\" or \"pose\", \"start_s\", \"end_s\", \"behavior\"[, \"description\", "
-        "\"fps\", \"px_per_mm\", \"arena_mm\", \"view\"]}; paths relative to the file.")],
-    base: Annotated[Optional[str], typer.Option(
-        "--from", help="Checkpoint to start from: a folder or tiny:/path [default: the shipped mousegpt-tiny].")] = None,
-    steps: Annotated[Optional[int], typer.Option(
-        help="Fine-tuning steps (full batch, AdamW) [default: the length that does best on held-out halves of "
-        "your bouts].", min=0)] = None,
+    out: Annotated[
+        Path, typer.Argument(help="Folder for the adapted checkpoint (use it with --model tiny:OUT).")
+    ],
+    annotations: Annotated[
+        Path,
+        typer.Option(
+            help='JSONL, one bout per line: {"video" or "pose", "start_s", "end_s", "behavior"[, "description", '
+            '"fps", "px_per_mm", "arena_mm", "view"]}; paths relative to the file.'
+        ),
+    ],
+    base: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="Checkpoint to start from: a folder or tiny:/path [default: the shipped mousegpt-tiny].",
+        ),
+    ] = None,
+    steps: Annotated[
+        int | None,
+        typer.Option(
+            help="Fine-tuning steps (full batch, AdamW) [default: the length that does best on held-out halves of "
+            "your bouts].",
+            min=0,
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the fine-tuning.")] = 0,
     as_json: JsonOpt = False,
 ):
@@ -394,12 +596,20 @@ def adapt(
         print_json(report)
     else:
         added = ", ".join(report["new_behaviors"]) or "none"
-        err.print(f"adapted in {report['seconds']['total']:.0f} s on {report['segments']['labelled']} labelled segments "
-                  f"(+{report['segments']['none_of_these']} in none of them); new classes: {added}; training accuracy "
-                  f"{report['before']['accuracy']:.2f} -> {report['after']['accuracy']:.2f} ({report['steps']} steps"
-                  + (f", chosen on held-out halves: F1 {report['held_out']['f1'][str(report['steps'])]:.2f}"
-                     if report.get("held_out") else "") + f"); checkpoint in {out}  "
-                  f"(use it with --model tiny:{out})", highlight=False, soft_wrap=True)
+        err.print(
+            f"adapted in {report['seconds']['total']:.0f} s on {report['segments']['labelled']} labelled segments "
+            f"(+{report['segments']['none_of_these']} in none of them); new classes: {added}; training accuracy "
+            f"{report['before']['accuracy']:.2f} -> {report['after']['accuracy']:.2f} ({report['steps']} steps"
+            + (
+                f", chosen on held-out halves: F1 {report['held_out']['f1'][str(report['steps'])]:.2f}"
+                if report.get("held_out")
+                else ""
+            )
+            + f"); checkpoint in {out}  "
+            f"(use it with --model tiny:{out})",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -5,18 +5,35 @@ from __future__ import annotations
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from jobs.commands import (AnimalOpt, ArenaOpt, ConditionOpt, FpsOpt, InputsArg, KeypointMapOpt, ManifestOpt,
-                           ModelOpt, PoseOpt, PxPerMmOpt, StorageOpt, ViewOpt)
+from jobs.commands import (
+    AnimalOpt,
+    ArenaOpt,
+    ConditionOpt,
+    FpsOpt,
+    InputsArg,
+    KeypointMapOpt,
+    ManifestOpt,
+    ModelOpt,
+    PoseOpt,
+    PxPerMmOpt,
+    StorageOpt,
+    ViewOpt,
+)
 from mousegpt.cli import JsonOpt, WorkspaceOpt, err, out, print_json, workspace_of
 
-AddressOpt = Annotated[Optional[str], typer.Option(
-    "--address", help="The cluster's job server, http://HEAD:8265 [default: $MOUSEGPT_JOBS_ADDRESS, or a local "
-    "head on http://127.0.0.1:8265, started when none answers].")]
+AddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--address",
+        help="The cluster's job server, http://HEAD:8265 [default: $MOUSEGPT_JOBS_ADDRESS, or a local "
+        "head on http://127.0.0.1:8265, started when none answers].",
+    ),
+]
 JobIdArg = Annotated[str, typer.Argument(metavar="JOB_ID", help="The id `mousegpt submit` printed.")]
 
 jobs_app = typer.Typer(name="jobs", no_args_is_help=True, help="List, follow and cancel submitted analyses.")
@@ -37,16 +54,23 @@ def _progress_text(job) -> str:
     p = job.progress or {}
     if not p:
         return "-"
-    return (f"{p['inputs_done']:g}/{p['inputs']} inputs, {p['frames']:,} frames, {p['segments']:,} segments"
-            + (f", ETA {_duration(job.eta_s)}" if job.eta_s is not None else ""))
+    return (
+        f"{p['inputs_done']:g}/{p['inputs']} inputs, {p['frames']:,} frames, {p['segments']:,} segments"
+        + (f", ETA {_duration(job.eta_s)}" if job.eta_s is not None else "")
+    )
 
 
 def _follow(jobs, job_id: str) -> None:
     """Draw the job's progress until it ends."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[detail]}"),
-                  TimeElapsedColumn(), console=err) as bars:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+        console=err,
+    ) as bars:
         task = bars.add_task(job_id, total=1.0, detail="")
         while True:
             job = jobs.status(job_id)
@@ -82,10 +106,21 @@ def submit(
     """
     from jobs.submit import AnalysisRequest, Jobs, default_address, start_local_head
 
-    request = AnalysisRequest(workspace=str(workspace_of(workspace).root), inputs=inputs or [],
-                              manifest=manifest, pose=pose, condition=condition,
-                              animal=animal, fps=fps, px_per_mm=px_per_mm, arena_mm=arena_mm, view=view, model=model,
-                              keypoint_map=keypoint_map, storage=storage)
+    request = AnalysisRequest(
+        workspace=str(workspace_of(workspace).root),
+        inputs=inputs or [],
+        manifest=manifest,
+        pose=pose,
+        condition=condition,
+        animal=animal,
+        fps=fps,
+        px_per_mm=px_per_mm,
+        arena_mm=arena_mm,
+        view=view,
+        model=model,
+        keypoint_map=keypoint_map,
+        storage=storage,
+    )
     n = len(request.check())  # before any cluster is reached or started
     if address is None:
         address = default_address()
@@ -94,8 +129,10 @@ def submit(
                 err.print(f"started a local Ray head (job server {address}); `ray stop` stops it")
     jobs = Jobs(address)
     job_id = jobs.submit(request)
-    err.print(f"submitted {job_id}: {n} input(s) into {request.workspace}; follow it with "
-              f"`mousegpt jobs status {job_id}` or in the dashboard's Analyse page")
+    err.print(
+        f"submitted {job_id}: {n} input(s) into {request.workspace}; follow it with "
+        f"`mousegpt jobs status {job_id}` or in the dashboard's Analyse page"
+    )
     job = _follow(jobs, job_id) if wait else jobs.status(job_id)
     if as_json:
         print_json(job.to_dict() | ({"result": jobs.result(job_id)} if job.ended else {}))
@@ -107,8 +144,10 @@ def submit(
 @jobs_app.command("list")
 def list_jobs(
     address: AddressOpt = None,
-    workspace: Annotated[Optional[Path], typer.Option(
-        "--workspace", "-w", help="Only the jobs committing to this workspace [default: all].")] = None,
+    workspace: Annotated[
+        Path | None,
+        typer.Option("--workspace", "-w", help="Only the jobs committing to this workspace [default: all]."),
+    ] = None,
     as_json: JsonOpt = False,
 ):
     """Submitted analyses, newest first, with the progress of those running."""
@@ -118,19 +157,38 @@ def list_jobs(
     if as_json:
         print_json({"jobs": [v.to_dict() for v in views]})
         return
-    table = Table("job", "status", "inputs", "started", "took", "progress", "workspace", title_justify="left",
-                  title=f"{len(views)} analysis job(s)")
+    table = Table(
+        "job",
+        "status",
+        "inputs",
+        "started",
+        "took",
+        "progress",
+        "workspace",
+        title_justify="left",
+        title=f"{len(views)} analysis job(s)",
+    )
     for v in views:
         took = (v.finished_at or time.time()) - v.started_at if v.started_at else None
-        table.add_row(v.job_id, v.status, str(v.inputs or "-"), _when(v.started_at), _duration(took),
-                      _progress_text(v) if not v.ended else "", Path(v.workspace).name if v.workspace else "-")
+        table.add_row(
+            v.job_id,
+            v.status,
+            str(v.inputs or "-"),
+            _when(v.started_at),
+            _duration(took),
+            _progress_text(v) if not v.ended else "",
+            Path(v.workspace).name if v.workspace else "-",
+        )
     out.print(table)
 
 
 @jobs_app.command("status")
-def job_status(job_id: JobIdArg, address: AddressOpt = None,
-               follow: Annotated[bool, typer.Option("--follow", "-f", help="Follow until the job ends.")] = False,
-               as_json: JsonOpt = False):
+def job_status(
+    job_id: JobIdArg,
+    address: AddressOpt = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Follow until the job ends.")] = False,
+    as_json: JsonOpt = False,
+):
     """One job's state and progress (inputs, frames, segments, ETA)."""
     from jobs.submit import Jobs
 
@@ -145,9 +203,12 @@ def job_status(job_id: JobIdArg, address: AddressOpt = None,
 
 
 @jobs_app.command("logs")
-def job_logs(job_id: JobIdArg, address: AddressOpt = None,
-             tail: Annotated[int, typer.Option(help="Only the last N lines (0: all).", min=0)] = 0,
-             follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing until the job ends.")] = False):
+def job_logs(
+    job_id: JobIdArg,
+    address: AddressOpt = None,
+    tail: Annotated[int, typer.Option(help="Only the last N lines (0: all).", min=0)] = 0,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing until the job ends.")] = False,
+):
     """A job's log (its `mousegpt analyze` output)."""
     import sys
 
@@ -185,14 +246,18 @@ def job_cancel(job_id: JobIdArg, address: AddressOpt = None):
 
 @jobs_app.command("head")
 def job_head(
-    address: Annotated[str, typer.Option(help="Where its job server listens (loopback).")] = "http://127.0.0.1:8265",
+    address: Annotated[
+        str, typer.Option(help="Where its job server listens (loopback).")
+    ] = "http://127.0.0.1:8265",
     port: Annotated[int, typer.Option(help="Port of the head's GCS (Ray's own address).")] = 6379,
 ):
     """Start a local Ray head with job submission (what `submit` does when no cluster answers); `ray stop` stops it."""
     from jobs.submit import start_local_head
 
     if start_local_head(address, gcs_port=port):
-        err.print(f"started a local Ray head: job server {address}, cluster address 127.0.0.2:{port}; `ray stop` stops it")
+        err.print(
+            f"started a local Ray head: job server {address}, cluster address 127.0.0.2:{port}; `ray stop` stops it"
+        )
     else:
         err.print(f"a job server already answers at {address}")
 

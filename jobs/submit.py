@@ -84,9 +84,18 @@ class AnalysisRequest:
     def check(self) -> list[InputSpec]:
         """The sessions' specs, or the command line's one-line ``InputError``; also refuses
         here the files that ``analyze`` would report missing only once it runs."""
-        specs = resolve(self.inputs, manifest=self.manifest, pose=self.pose, condition=self.condition,
-                        animal=self.animal, fps=self.fps, px_per_mm=self.px_per_mm, view=self.view,
-                        arena_mm=self.arena_mm, keypoint_map=parse_keypoint_map(self.keypoint_map))
+        specs = resolve(
+            self.inputs,
+            manifest=self.manifest,
+            pose=self.pose,
+            condition=self.condition,
+            animal=self.animal,
+            fps=self.fps,
+            px_per_mm=self.px_per_mm,
+            view=self.view,
+            arena_mm=self.arena_mm,
+            keypoint_map=parse_keypoint_map(self.keypoint_map),
+        )
         for spec in specs:
             for path in (spec.video, spec.pose, spec.background):
                 if path is not None and not sources.exists(path):
@@ -95,12 +104,32 @@ class AnalysisRequest:
 
     def command(self, job_id: str) -> list[str]:
         """The job's ``mousegpt analyze`` command line."""
-        command = ["mousegpt", "analyze", *self.inputs, "--workspace", self.workspace, "--view", self.view,
-                   "--model", self.model, "--json", "--progress-lines", "--job-id", job_id]
-        for option, value in (("--manifest", self.manifest), ("--pose", self.pose), ("--condition", self.condition),
-                              ("--animal", self.animal), ("--fps", self.fps), ("--px-per-mm", self.px_per_mm),
-                              ("--arena-mm", self.arena_mm), ("--keypoint-map", self.keypoint_map),
-                              ("--storage", self.storage)):
+        command = [
+            "mousegpt",
+            "analyze",
+            *self.inputs,
+            "--workspace",
+            self.workspace,
+            "--view",
+            self.view,
+            "--model",
+            self.model,
+            "--json",
+            "--progress-lines",
+            "--job-id",
+            job_id,
+        ]
+        for option, value in (
+            ("--manifest", self.manifest),
+            ("--pose", self.pose),
+            ("--condition", self.condition),
+            ("--animal", self.animal),
+            ("--fps", self.fps),
+            ("--px-per-mm", self.px_per_mm),
+            ("--arena-mm", self.arena_mm),
+            ("--keypoint-map", self.keypoint_map),
+            ("--storage", self.storage),
+        ):
             if value is not None:
                 command += [option, str(value)]
         return command
@@ -155,7 +184,7 @@ def parse_progress(log: str) -> dict | None:
     for line in reversed(log.splitlines()):
         if line.startswith(PROGRESS_PREFIX):
             try:
-                return json.loads(line[len(PROGRESS_PREFIX):])
+                return json.loads(line[len(PROGRESS_PREFIX) :])
             except json.JSONDecodeError:  # a line cut short by a log rotation: look further back
                 continue
     return None
@@ -181,7 +210,9 @@ def _reachable(address: str, timeout_s: float = 3.0) -> bool:
     import requests
 
     try:
-        answer = requests.get(address.rstrip("/") + "/api/version", headers=auth_headers(address), timeout=timeout_s)
+        answer = requests.get(
+            address.rstrip("/") + "/api/version", headers=auth_headers(address), timeout=timeout_s
+        )
     except requests.RequestException:
         return False
     return answer.ok or answer.status_code in (401, 403)
@@ -196,27 +227,53 @@ def start_local_head(address: str = LOCAL_ADDRESS, gcs_port: int = 6379, cpus: i
         return False
     url = urlparse(address)
     if url.hostname not in ("127.0.0.1", "localhost") or not url.port:
-        raise MouseGPTError(f"no Ray job server answers at {address}; only a local one (http://127.0.0.1:PORT) "
-                            "is started on demand")
+        raise MouseGPTError(
+            f"no Ray job server answers at {address}; only a local one (http://127.0.0.1:PORT) "
+            "is started on demand"
+        )
     bin_dir = Path(sys.executable).parent
-    with socket.socket() as probe:  # the agent's port: not Ray's fixed default, which another local Ray may hold
+    with (
+        socket.socket() as probe
+    ):  # the agent's port: not Ray's fixed default, which another local Ray may hold
         probe.bind(("127.0.0.2", 0))
         agent_port = probe.getsockname()[1]
-    command = [str(bin_dir / "ray"), "start", "--head", "--node-ip-address", "127.0.0.2", "--port", str(gcs_port),
-               "--dashboard-host", "127.0.0.1", "--dashboard-port", str(url.port), "--include-dashboard", "true",
-               "--dashboard-agent-listen-port", str(agent_port), "--disable-usage-stats"]
+    command = [
+        str(bin_dir / "ray"),
+        "start",
+        "--head",
+        "--node-ip-address",
+        "127.0.0.2",
+        "--port",
+        str(gcs_port),
+        "--dashboard-host",
+        "127.0.0.1",
+        "--dashboard-port",
+        str(url.port),
+        "--include-dashboard",
+        "true",
+        "--dashboard-agent-listen-port",
+        str(agent_port),
+        "--disable-usage-stats",
+    ]
     if cpus:
         command += ["--num-cpus", str(cpus)]
     # Jobs run `mousegpt` from the head's PATH: this environment's, first.
-    env = os.environ | {"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", "RAY_USAGE_STATS_ENABLED": "0"}
+    env = os.environ | {
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "RAY_USAGE_STATS_ENABLED": "0",
+    }
     done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=Path.home())
     if done.returncode != 0:
         last = (done.stderr or done.stdout).strip().splitlines()
-        raise MouseGPTError(f"could not start a local Ray head for {address}: {last[-1] if last else done.returncode}")
+        raise MouseGPTError(
+            f"could not start a local Ray head for {address}: {last[-1] if last else done.returncode}"
+        )
     deadline = time.monotonic() + 60
     while not _reachable(address):
         if time.monotonic() > deadline:
-            raise MouseGPTError(f"started a local Ray head, but its job server at {address} did not answer in 60 s")
+            raise MouseGPTError(
+                f"started a local Ray head, but its job server at {address} did not answer in 60 s"
+            )
         time.sleep(0.5)
     return True
 
@@ -227,17 +284,23 @@ class Jobs:
 
     def __init__(self, address: str | None = None):
         self.address = address or default_address()
-        hint = ("start a local one with `mousegpt jobs head`, or give the cluster's dashboard address "
-                "(http://HEAD:8265)")
+        hint = (
+            "start a local one with `mousegpt jobs head`, or give the cluster's dashboard address "
+            "(http://HEAD:8265)"
+        )
         if not _reachable(self.address):
-            raise MouseGPTError(f"cannot reach the Ray job server at {self.address} (nothing answers); {hint}")
+            raise MouseGPTError(
+                f"cannot reach the Ray job server at {self.address} (nothing answers); {hint}"
+            )
         try:
             from ray.job_submission import JobSubmissionClient
 
             self.client = JobSubmissionClient(self.address, headers=auth_headers(self.address))
         except Exception as exc:  # ConnectionError, ValueError for a malformed address, ...
             reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-            raise MouseGPTError(f"cannot reach the Ray job server at {self.address} ({reason[:200]}); {hint}") from None
+            raise MouseGPTError(
+                f"cannot reach the Ray job server at {self.address} ({reason[:200]}); {hint}"
+            ) from None
 
     def _failure(self, what: str, exc: Exception) -> MouseGPTError:
         reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
@@ -270,22 +333,34 @@ class Jobs:
     def _view(self, info, with_progress: bool) -> JobView:
         metadata = info.metadata or {}
         log = self.logs(info.submission_id) if with_progress else ""
-        return JobView(job_id=info.submission_id, status=str(getattr(info.status, "value", info.status)),
-                       inputs=int(metadata["inputs"]) if metadata.get("inputs") else None,
-                       workspace=metadata.get("workspace"),
-                       started_at=info.start_time / 1000 if info.start_time else None,
-                       finished_at=info.end_time / 1000 if info.end_time else None,
-                       message=info.message, progress=parse_progress(log))
+        return JobView(
+            job_id=info.submission_id,
+            status=str(getattr(info.status, "value", info.status)),
+            inputs=int(metadata["inputs"]) if metadata.get("inputs") else None,
+            workspace=metadata.get("workspace"),
+            started_at=info.start_time / 1000 if info.start_time else None,
+            finished_at=info.end_time / 1000 if info.end_time else None,
+            message=info.message,
+            progress=parse_progress(log),
+        )
 
     def list(self, workspace: str | None = None, with_progress: bool = True) -> list[JobView]:
         """Analysis jobs, newest first (only those committing to ``workspace`` when given);
         the progress of those still running (read from their logs) unless not ``with_progress``."""
         infos = self._call("listing jobs", self.client.list_jobs)
-        infos = [i for i in infos if (i.submission_id or "").startswith(JOB_PREFIX)
-                 and (workspace is None or (i.metadata or {}).get("workspace") == str(Path(workspace).resolve()))]
+        infos = [
+            i
+            for i in infos
+            if (i.submission_id or "").startswith(JOB_PREFIX)
+            and (workspace is None or (i.metadata or {}).get("workspace") == str(Path(workspace).resolve()))
+        ]
         infos.sort(key=lambda i: i.start_time or 0, reverse=True)
-        return [self._view(i, with_progress=with_progress and str(getattr(i.status, "value", i.status)) not in ENDED)
-                for i in infos]
+        return [
+            self._view(
+                i, with_progress=with_progress and str(getattr(i.status, "value", i.status)) not in ENDED
+            )
+            for i in infos
+        ]
 
     def status(self, job_id: str) -> JobView:
         info = self._call(f"job {job_id}", self.client.get_job_info, job_id)

@@ -23,9 +23,9 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -35,10 +35,23 @@ from mousegpt import crops as crops_mod
 from mousegpt import kinematics, qc, segments, tracking, video
 from mousegpt.analysis import TRACKER_QC
 from mousegpt.describe import captions
-from mousegpt.describe.tiny import (BOS, EOS, FACT_FEATURES, PAD, SEQUENCE_FEATURES, SPECIAL_TOKENS, UNK, MouseGPTTiny,
-                                    MouseGPTTinyConfig, caption_tokens, fact_features, in_dtype, sequence_features,
-                                    tokenize)
 from mousegpt.describe.model import UNCERTAIN_BELOW
+from mousegpt.describe.tiny import (
+    BOS,
+    EOS,
+    FACT_FEATURES,
+    PAD,
+    SEQUENCE_FEATURES,
+    SPECIAL_TOKENS,
+    UNK,
+    MouseGPTTiny,
+    MouseGPTTinyConfig,
+    caption_tokens,
+    fact_features,
+    in_dtype,
+    sequence_features,
+    tokenize,
+)
 from mousegpt.errors import InputError
 from mousegpt.synth import Scene
 from mousegpt.vocabulary import BEHAVIORS
@@ -81,18 +94,30 @@ class TrainConfig:
 
 # ---------------------------------------------------------------- data
 
+
 def training_scenes(sessions: int, seed: int) -> list[tuple[str, str, int, Scene]]:
     """Session plans (name, condition, seed, scene): every combination of view, fur and arena
     shape in turn, with arena size, frame rate, lighting and noise drawn per session. The
     quality benchmark's scenes (``benchmarks/describer_quality.py``) use settings outside these."""
     rng = np.random.default_rng(seed)
-    combos = [(v, f, a) for v in ("top", "bottom") for f in ("black", "white", "agouti") for a in ("square", "circle")]
+    combos = [
+        (v, f, a)
+        for v in ("top", "bottom")
+        for f in ("black", "white", "agouti")
+        for a in ("square", "circle")
+    ]
     plans = []
     for i in range(sessions):
         view, fur, shape = combos[i % len(combos)]
-        scene = Scene(view=view, fur=fur, arena=shape, arena_mm=float(rng.choice([360.0, 400.0])),
-                      fps=float(rng.choice([25.0, 30.0])), lighting=float(rng.uniform(0.6, 1.2)),
-                      noise_sigma=float(rng.uniform(1.0, 2.5)))
+        scene = Scene(
+            view=view,
+            fur=fur,
+            arena=shape,
+            arena_mm=float(rng.choice([360.0, 400.0])),
+            fps=float(rng.choice([25.0, 30.0])),
+            lighting=float(rng.uniform(0.6, 1.2)),
+            noise_sigma=float(rng.uniform(1.0, 2.5)),
+        )
         condition = ("control", "stim", "anx")[i % 3]
         plans.append((f"train_{i:04d}", condition, 1_000_003 * (seed + 1) + i, scene))
     return plans
@@ -113,12 +138,25 @@ def video_segments(path: str | Path, px_per_mm: float | None, view: str, fps: fl
     px_per_mm = px_per_mm or kinematics.estimate_px_per_mm(cleaned)
     kin = kinematics.compute(cleaned, fps, px_per_mm, arena, view=view)
     windows = segments.windows(len(kin), fps)
-    return {"facts": segments.facts(kin, fps), "kinematics": kin, "windows": windows, "fps": fps,
-            "crops": crops_mod.extract(path, cleaned, windows, background, view=view)}
+    return {
+        "facts": segments.facts(kin, fps),
+        "kinematics": kin,
+        "windows": windows,
+        "fps": fps,
+        "crops": crops_mod.extract(path, cleaned, windows, background, view=view),
+    }
 
 
-def session_examples(workdir: str, name: str, seconds: float, condition: str, seed: int, scene: Scene,
-                     n_steps: int, emphasis: dict[str, float] | None = None) -> dict:
+def session_examples(
+    workdir: str,
+    name: str,
+    seconds: float,
+    condition: str,
+    seed: int,
+    scene: Scene,
+    n_steps: int,
+    emphasis: dict[str, float] | None = None,
+) -> dict:
     """Render one synthetic session, analyse it, and return its labelled segments (the video is deleted)."""
     import cv2
 
@@ -139,17 +177,21 @@ def session_examples(workdir: str, name: str, seconds: float, condition: str, se
             (out / f"{name}{suffix}").unlink(missing_ok=True)
     labels, variants = [], []
     for w in seg["windows"]:
-        part = truth.iloc[w.start_frame:w.end_frame]
+        part = truth.iloc[w.start_frame : w.end_frame]
         label = _majority(part["behavior"].to_numpy())
         labels.append(label)
         variants.append(_majority(part.loc[part["behavior"] == label, "variant"].astype(str).to_numpy()))
     visible = seg["facts"]["visible_fraction"].to_numpy() >= 0.5
     keep = np.flatnonzero(visible)
     return {
-        "session": np.full(len(keep), name), "view": np.full(len(keep), scene.view),
-        "source": np.full(len(keep), "video"), "facts": seg["facts"].iloc[keep].reset_index(drop=True),
+        "session": np.full(len(keep), name),
+        "view": np.full(len(keep), scene.view),
+        "source": np.full(len(keep), "video"),
+        "facts": seg["facts"].iloc[keep].reset_index(drop=True),
         "sequence": sequence_features(seg["kinematics"], seg["windows"], n_steps)[keep],
-        "crops": seg["crops"][keep], "label": np.asarray(labels)[keep], "variant": np.asarray(variants)[keep],
+        "crops": seg["crops"][keep],
+        "label": np.asarray(labels)[keep],
+        "variant": np.asarray(variants)[keep],
     }
 
 
@@ -158,8 +200,15 @@ POSE_FPS = (25.0, 30.0, 50.0, 60.0)
 estimator's jitter looks faster the higher the rate."""
 
 
-def pose_session_examples(name: str, seconds: float, condition: str, seed: int, scene: Scene, n_steps: int,
-                          emphasis: dict[str, float] | None = None) -> dict:
+def pose_session_examples(
+    name: str,
+    seconds: float,
+    condition: str,
+    seed: int,
+    scene: Scene,
+    n_steps: int,
+    emphasis: dict[str, float] | None = None,
+) -> dict:
     """One synthetic session as a lab's pose file would give it, analysed as ``analyze`` analyses
     a pose file alone (default quality control, the scale estimated from the mouse's length,
     the arena from its path), with its labelled segments: the true keypoints seen through a
@@ -173,23 +222,30 @@ def pose_session_examples(name: str, seconds: float, condition: str, seed: int, 
     rng = np.random.default_rng(seed)
     fps = float(rng.choice(POSE_FPS))
     truth = truth_table(simulate(seconds, condition, seed, fps, scene.geometry, emphasis=emphasis), scene)
-    length_px = float(np.median(np.hypot(truth["nose_x"] - truth["tail_base_x"], truth["nose_y"] - truth["tail_base_y"])))
+    length_px = float(
+        np.median(np.hypot(truth["nose_x"] - truth["tail_base_x"], truth["nose_y"] - truth["tail_base_y"]))
+    )
     seen = estimator.observe(truth_poses(truth, fps), estimator.draw(rng), rng, length_px)
     kin = pose_file_kinematics(pose.standardize(seen, source=name), fps, view=scene.view)
     windows = segments.windows(len(kin), fps)
     facts = segments.facts(kin, fps)
     behavior, variant = truth["behavior"].to_numpy(), truth["variant"].astype(str).to_numpy()
-    labels = [_majority(behavior[w.start_frame:w.end_frame]) for w in windows]
-    variants = [_majority(variant[w.start_frame:w.end_frame][behavior[w.start_frame:w.end_frame] == label])
-                for w, label in zip(windows, labels)]
+    labels = [_majority(behavior[w.start_frame : w.end_frame]) for w in windows]
+    variants = [
+        _majority(variant[w.start_frame : w.end_frame][behavior[w.start_frame : w.end_frame] == label])
+        for w, label in zip(windows, labels)
+    ]
     keep = np.flatnonzero(facts["visible_fraction"].to_numpy() >= 0.5)
     crop_frames, size = MouseGPTTinyConfig().crop_frames, MouseGPTTinyConfig().crop_size
     return {
-        "session": np.full(len(keep), name), "view": np.full(len(keep), scene.view),
-        "source": np.full(len(keep), "pose"), "facts": facts.iloc[keep].reset_index(drop=True),
+        "session": np.full(len(keep), name),
+        "view": np.full(len(keep), scene.view),
+        "source": np.full(len(keep), "pose"),
+        "facts": facts.iloc[keep].reset_index(drop=True),
         "sequence": sequence_features(kin, windows, n_steps)[keep],
         "crops": np.zeros((len(keep), crop_frames, size, size), np.uint8),
-        "label": np.asarray(labels)[keep], "variant": np.asarray(variants)[keep],
+        "label": np.asarray(labels)[keep],
+        "variant": np.asarray(variants)[keep],
     }
 
 
@@ -206,24 +262,30 @@ def pose_reference(config: TrainConfig, progress: Progress | None = None) -> tup
     plans = training_scenes(config.sessions, config.seed)
     parts, labels = [], []
     for done, (_, condition, seed, scene) in enumerate(plans, start=1):
-        truth = truth_table(simulate(config.seconds, condition, seed, scene.fps, scene.geometry,
-                                     emphasis=config.emphasis), scene)
+        truth = truth_table(
+            simulate(config.seconds, condition, seed, scene.fps, scene.geometry, emphasis=config.emphasis),
+            scene,
+        )
         facts = pose_file_facts(truth_poses(truth, scene.fps), scene.fps, scene.px_per_mm, scene.view)
         behavior = truth["behavior"].to_numpy()
         windows = segments.windows(len(truth), scene.fps)
         keep = facts["visible_fraction"].to_numpy() >= 0.5
         parts.append(facts[keep])
-        labels.append(np.asarray([_majority(behavior[w.start_frame:w.end_frame]) for w in windows])[keep])
+        labels.append(np.asarray([_majority(behavior[w.start_frame : w.end_frame]) for w in windows])[keep])
         if progress:
             progress("simulating the sessions as pose files", done, len(plans))
     return pd.concat(parts, ignore_index=True), np.concatenate(labels)
 
 
 _BEHAVIOR_WORDS = {
-    "rear": r"\b(rear\w*|hind legs|upright|stands? up)\b", "groom": r"\b(groom\w*|wash\w*|lick\w*|clean\w*|scratch\w*)\b",
-    "jump": r"\b(jump\w*|leap\w*|hop\w*)\b", "run": r"\b(run\w*|dash\w*|sprint\w*|scurr\w*|rac\w+)\b",
-    "turn": r"\b(turn\w*|rotat\w*|pivot\w*)\b", "sniff": r"\b(sniff\w*|investigat\w*)\b",
-    "rest": r"\b(rest\w*|immobil\w*|still|sleep\w*|freez\w*|motionless)\b", "walk": r"\b(walk\w*|locomot\w*)\b",
+    "rear": r"\b(rear\w*|hind legs|upright|stands? up)\b",
+    "groom": r"\b(groom\w*|wash\w*|lick\w*|clean\w*|scratch\w*)\b",
+    "jump": r"\b(jump\w*|leap\w*|hop\w*)\b",
+    "run": r"\b(run\w*|dash\w*|sprint\w*|scurr\w*|rac\w+)\b",
+    "turn": r"\b(turn\w*|rotat\w*|pivot\w*)\b",
+    "sniff": r"\b(sniff\w*|investigat\w*)\b",
+    "rest": r"\b(rest\w*|immobil\w*|still|sleep\w*|freez\w*|motionless)\b",
+    "walk": r"\b(walk\w*|locomot\w*)\b",
 }
 
 
@@ -262,8 +324,16 @@ def read_annotations(path: str | Path) -> pd.DataFrame:
         video = (path.parent / row["video"]).resolve()
         if not video.exists():
             raise InputError(f"{path}:{number}: video {row['video']} not found")
-        rows.append({"video": str(video), "start_s": start, "end_s": end, "description": str(row["description"]).strip(),
-                     "px_per_mm": row.get("px_per_mm"), "view": row.get("view", "top")})
+        rows.append(
+            {
+                "video": str(video),
+                "start_s": start,
+                "end_s": end,
+                "description": str(row["description"]).strip(),
+                "px_per_mm": row.get("px_per_mm"),
+                "view": row.get("view", "top"),
+            }
+        )
     if not rows:
         raise InputError(f"{path}: no annotations")
     return pd.DataFrame(rows)
@@ -273,18 +343,29 @@ def annotation_examples(path: str | Path, n_steps: int) -> dict:
     """Segments of the annotated videos whose middle falls inside an annotation, with its text."""
     table = read_annotations(path)
     parts = []
-    for (video, px, view), group in table.groupby(["video", "px_per_mm", "view"], dropna=False):
-        seg = video_segments(video, None if pd.isna(px) else float(px), view)
+    for (video_path, px, view), group in table.groupby(["video", "px_per_mm", "view"], dropna=False):
+        seg = video_segments(video_path, None if pd.isna(px) else float(px), view)
         middles = (seg["facts"]["start_s"] + seg["facts"]["end_s"]).to_numpy() / 2
         sequence = sequence_features(seg["kinematics"], seg["windows"], n_steps)
         for row in group.itertuples():
-            inside = np.flatnonzero((middles >= row.start_s) & (middles <= row.end_s)
-                                    & (seg["facts"]["visible_fraction"].to_numpy() >= 0.5))
+            inside = np.flatnonzero(
+                (middles >= row.start_s)
+                & (middles <= row.end_s)
+                & (seg["facts"]["visible_fraction"].to_numpy() >= 0.5)
+            )
             label = behavior_from_text(row.description) or ""
-            parts.append({"session": np.full(len(inside), Path(video).name), "view": np.full(len(inside), view),
-                          "facts": seg["facts"].iloc[inside].reset_index(drop=True), "sequence": sequence[inside],
-                          "crops": seg["crops"][inside], "label": np.full(len(inside), label),
-                          "variant": np.full(len(inside), ""), "description": np.full(len(inside), row.description)})
+            parts.append(
+                {
+                    "session": np.full(len(inside), Path(video_path).name),
+                    "view": np.full(len(inside), view),
+                    "facts": seg["facts"].iloc[inside].reset_index(drop=True),
+                    "sequence": sequence[inside],
+                    "crops": seg["crops"][inside],
+                    "label": np.full(len(inside), label),
+                    "variant": np.full(len(inside), ""),
+                    "description": np.full(len(inside), row.description),
+                }
+            )
     return concatenate(parts)
 
 
@@ -299,8 +380,12 @@ def concatenate(parts: list[dict]) -> dict:
     return out
 
 
-def synthetic_examples(config: TrainConfig, n_steps: int, progress: Progress | None = None,
-                       stage: str = "simulating and analysing synthetic sessions") -> dict:
+def synthetic_examples(
+    config: TrainConfig,
+    n_steps: int,
+    progress: Progress | None = None,
+    stage: str = "simulating and analysing synthetic sessions",
+) -> dict:
     """Labelled segments of ``config.sessions`` synthetic sessions rendered and tracked, and of
     ``config.pose_sessions`` more seen as pose files (other seeds), analysed on Ray."""
     import ray
@@ -313,10 +398,14 @@ def synthetic_examples(config: TrainConfig, n_steps: int, progress: Progress | N
     rendered = ray.remote(num_cpus=1, max_retries=1)(session_examples)
     seen_as_pose = ray.remote(num_cpus=1, max_retries=1)(pose_session_examples)
     with tempfile.TemporaryDirectory(prefix="mousegpt-train-") as workdir:
-        pending = [rendered.remote(workdir, name, config.seconds, cond, s, scene, n_steps, config.emphasis)
-                   for name, cond, s, scene in plans]
-        pending += [seen_as_pose.remote(f"pose_{name}", config.seconds, cond, s, scene, n_steps, config.emphasis)
-                    for name, cond, s, scene in pose_plans]
+        pending = [
+            rendered.remote(workdir, name, config.seconds, cond, s, scene, n_steps, config.emphasis)
+            for name, cond, s, scene in plans
+        ]
+        pending += [
+            seen_as_pose.remote(f"pose_{name}", config.seconds, cond, s, scene, n_steps, config.emphasis)
+            for name, cond, s, scene in pose_plans
+        ]
         total, parts = len(pending), []
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
@@ -329,7 +418,10 @@ def synthetic_examples(config: TrainConfig, n_steps: int, progress: Progress | N
 
 # ---------------------------------------------------------------- captions
 
-def build_captions(data: dict, seed: int, per_segment: int = CAPTIONS_PER_SEGMENT) -> tuple[list[list[dict]], list[str]]:
+
+def build_captions(
+    data: dict, seed: int, per_segment: int = CAPTIONS_PER_SEGMENT
+) -> tuple[list[list[dict]], list[str]]:
     """``per_segment`` caption field sets per segment (slots filled from its facts for the
     text embedding, kept as slots for the decoder) and each segment's caption key."""
     rng = np.random.default_rng(seed)
@@ -350,8 +442,14 @@ def build_captions(data: dict, seed: int, per_segment: int = CAPTIONS_PER_SEGMEN
     return out, keys
 
 
-def caption_embeddings(data: dict, caption_sets: list[list[dict]], keys: list[str], seed: int,
-                       progress: Progress | None = None, pool: int = TEXT_POOL) -> tuple[np.ndarray, np.ndarray]:
+def caption_embeddings(
+    data: dict,
+    caption_sets: list[list[dict]],
+    keys: list[str],
+    seed: int,
+    progress: Progress | None = None,
+    pool: int = TEXT_POOL,
+) -> tuple[np.ndarray, np.ndarray]:
     """Contrastive targets: for every (caption key, zone) among the segments, ``pool`` captions
     with their slots filled from the facts of random segments of that group, embedded with
     all-MiniLM-L6-v2; and each segment's group. A training step draws one of its group's
@@ -372,14 +470,21 @@ def caption_embeddings(data: dict, caption_sets: list[list[dict]], keys: list[st
         rows = members[(key, zone)]
         for _ in range(pool):
             i = int(rng.choice(rows))
-            fields = caption_sets[i][0] if key.startswith("annotation:") else \
-                captions.sample(key, rng, facts[i].get("zone"))
-            texts.append(" ".join([captions.fill(fields[n], facts[i]) for n in captions.FIELDS[:4] if fields[n]]
-                                  + (["Keywords: " + fields["keywords"] + "."] if fields["keywords"] else [])))
+            fields = (
+                caption_sets[i][0]
+                if key.startswith("annotation:")
+                else captions.sample(key, rng, facts[i].get("zone"))
+            )
+            texts.append(
+                " ".join(
+                    [captions.fill(fields[n], facts[i]) for n in captions.FIELDS[:4] if fields[n]]
+                    + (["Keywords: " + fields["keywords"] + "."] if fields["keywords"] else [])
+                )
+            )
     embedder = TextEmbedder(batch_size=128)
     chunks = []
     for start in range(0, len(texts), 512):
-        chunks.append(embedder(texts[start:start + 512]))
+        chunks.append(embedder(texts[start : start + 512]))
         if progress:
             progress("embedding captions", min(start + 512, len(texts)), len(texts))
     text = np.concatenate(chunks).reshape(len(groups), pool, -1).astype(np.float32)
@@ -415,15 +520,20 @@ def encode_tokens(fields: dict, index: dict[str, int], length: int) -> np.ndarra
 
 # ---------------------------------------------------------------- optimisation
 
+
 def deepspeed_config(config: TrainConfig, steps: int, world_size: int) -> dict:
     micro = max(1, config.batch_size // world_size)
     return {
         "train_micro_batch_size_per_gpu": micro,
         "gradient_accumulation_steps": 1,
-        "optimizer": {"type": "AdamW", "params": {"lr": config.lr, "weight_decay": config.weight_decay,
-                                                  "torch_adam": True}},
-        "scheduler": {"type": "WarmupCosineLR", "params": {"total_num_steps": max(steps, 2),
-                                                           "warmup_num_steps": min(200, max(1, steps // 10))}},
+        "optimizer": {
+            "type": "AdamW",
+            "params": {"lr": config.lr, "weight_decay": config.weight_decay, "torch_adam": True},
+        },
+        "scheduler": {
+            "type": "WarmupCosineLR",
+            "params": {"total_num_steps": max(steps, 2), "warmup_num_steps": min(200, max(1, steps // 10))},
+        },
         "zero_optimization": {"stage": config.zero_stage},
         "gradient_clipping": 1.0,
         "steps_per_print": 10**9,
@@ -439,7 +549,9 @@ def _jitter(crops: np.ndarray, generator: np.random.Generator) -> np.ndarray:
     size = crops.shape[-1]
     out = np.empty_like(crops)
     for i, segment in enumerate(crops):
-        matrix = cv2.getRotationMatrix2D((size / 2, size / 2), generator.normal(0, 8), generator.normal(1, 0.05))
+        matrix = cv2.getRotationMatrix2D(
+            (size / 2, size / 2), generator.normal(0, 8), generator.normal(1, 0.05)
+        )
         matrix[:, 2] += generator.normal(0, 2, size=2)
         for k, crop in enumerate(segment):
             out[i, k] = cv2.warpAffine(crop, matrix, (size, size), flags=cv2.INTER_LINEAR, borderValue=0)
@@ -449,7 +561,12 @@ def _jitter(crops: np.ndarray, generator: np.random.Generator) -> np.ndarray:
 _SEQUENCE_YAW = [list(SEQUENCE_FEATURES).index("head_yaw_deg")]
 _FACT_YAW = [list(FACT_FEATURES).index(k) for k in ("head_yaw_std_deg", "head_yaw_abs_deg", "head_motion_hz")]
 _SEQ = {name: i for i, name in enumerate(SEQUENCE_FEATURES)}
-WOBBLE = {"forward_speed_mm_s": 0.1, "left_speed_mm_s": 0.3, "angular_speed_deg_s": 0.05, "head_speed_mm_s": 0.15}
+WOBBLE = {
+    "forward_speed_mm_s": 0.1,
+    "left_speed_mm_s": 0.3,
+    "angular_speed_deg_s": 0.05,
+    "head_speed_mm_s": 0.15,
+}
 """Standard deviations (in the scaled units of SEQUENCE_FEATURES: 20 mm/s, 30 mm/s, 18 deg/s,
 15 mm/s) of the slow wobble added to some training sequences (``_wobble``)."""
 
@@ -466,14 +583,16 @@ def _wobble(sequence: np.ndarray, rows: np.ndarray, generator: np.random.Generat
     kernel = np.array([0.25, 0.5, 0.25])
     for name, sd in WOBBLE.items():
         noise = generator.normal(0, sd, size=(len(rows), steps + 2))
-        smooth = (noise[:, :-2] * kernel[0] + noise[:, 1:-1] * kernel[1] + noise[:, 2:] * kernel[2]) / np.sqrt((kernel ** 2).sum())
+        smooth = (
+            noise[:, :-2] * kernel[0] + noise[:, 1:-1] * kernel[1] + noise[:, 2:] * kernel[2]
+        ) / np.sqrt((kernel**2).sum())
         column = _SEQ[name]
         values = sequence[rows, :, column] + smooth.astype(np.float32)
         if name == "head_speed_mm_s":
             values = np.abs(values)  # a speed
         sequence[rows, :, column] = values
     forward, left = sequence[rows, :, _SEQ["forward_speed_mm_s"]], sequence[rows, :, _SEQ["left_speed_mm_s"]]
-    sequence[rows, :, _SEQ["speed_mm_s"]] = np.sqrt(forward ** 2 * 4 + left ** 2) / 2  # scales 200 and 100 mm/s
+    sequence[rows, :, _SEQ["speed_mm_s"]] = np.sqrt(forward**2 * 4 + left**2) / 2  # scales 200 and 100 mm/s
 
 
 def _tensors(arrays: dict, rows: np.ndarray, device, generator: np.random.Generator | None = None) -> dict:
@@ -563,9 +682,12 @@ def train_loop(loop_config: dict) -> None:
     train_rows, val_rows = loop_config["train_rows"], loop_config["val_rows"]
     mine = np.asarray(train_rows)[rank::world]
     steps_per_epoch = max(1, len(mine) // max(1, config.batch_size // world))
-    engine, _, _, _ = deepspeed.initialize(model=model, model_parameters=model.parameters(),
-                                           config=deepspeed_config(config, steps_per_epoch * config.epochs, world),
-                                           dist_init_required=False)
+    engine, _, _, _ = deepspeed.initialize(
+        model=model,
+        model_parameters=model.parameters(),
+        config=deepspeed_config(config, steps_per_epoch * config.epochs, world),
+        dist_init_required=False,
+    )
     rng = np.random.default_rng(config.seed + rank)
     micro = engine.train_micro_batch_size_per_gpu()
     history = []
@@ -575,7 +697,7 @@ def train_loop(loop_config: dict) -> None:
         totals: dict[str, float] = {}
         started = time.perf_counter()
         for step in range(steps_per_epoch):
-            rows = order[step * micro:(step + 1) * micro]
+            rows = order[step * micro : (step + 1) * micro]
             batch = _tensors(arrays, rows, device, rng)
             if config.gpu:
                 batch = in_dtype(batch, torch.bfloat16)
@@ -584,9 +706,15 @@ def train_loop(loop_config: dict) -> None:
             engine.step()
             for name, value in output.losses.items():
                 totals[name] = totals.get(name, 0.0) + float(value.detach()) / steps_per_epoch
-        record = {"epoch": epoch + 1, "seconds": round(time.perf_counter() - started, 1), **{k: round(v, 4) for k, v in totals.items()}}
+        record = {
+            "epoch": epoch + 1,
+            "seconds": round(time.perf_counter() - started, 1),
+            **{k: round(v, 4) for k, v in totals.items()},
+        }
         if rank == 0 and len(val_rows):
-            record["val_macro_f1"] = round(evaluate(engine.module, arrays, np.asarray(val_rows), device)[0], 4)
+            record["val_macro_f1"] = round(
+                evaluate(engine.module, arrays, np.asarray(val_rows), device)[0], 4
+            )
         history.append(record)
         if rank == 0:
             print(json.dumps(record), file=sys.stderr, flush=True)
@@ -603,7 +731,7 @@ def evaluate(model, arrays: dict, rows: np.ndarray, device, batch: int = 512) ->
     predicted = []
     with torch.inference_mode():
         for start in range(0, len(rows), batch):
-            b = _tensors(arrays, rows[start:start + batch], device)
+            b = _tensors(arrays, rows[start : start + batch], device)
             dtype = next(model.parameters()).dtype
             logits, _ = model.encode(b["facts"].to(dtype), b["sequence"].to(dtype), b["crops"].to(dtype))
             predicted.append(logits.argmax(-1).cpu().numpy())
@@ -625,8 +753,10 @@ def calibration_sessions(config: TrainConfig) -> tuple[int, int]:
     rendered and a fifth of the pose-file training sessions, at least 4 and 8, at most
     ``CALIBRATION_SESSIONS`` (the shipped recipe's 120 + 120 sessions hold out 12 + 24)."""
     most_video, most_pose = CALIBRATION_SESSIONS
-    return (min(most_video, max(4, math.ceil(config.sessions / 10))),
-            min(most_pose, max(8, math.ceil(config.pose_sessions / 5))))
+    return (
+        min(most_video, max(4, math.ceil(config.sessions / 10))),
+        min(most_pose, max(8, math.ceil(config.pose_sessions / 5))),
+    )
 
 
 def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
@@ -661,8 +791,9 @@ def calibrate(folder: str | Path, config: TrainConfig, progress: Progress | None
 
     n_video, n_pose = calibration_sessions(config)
     held = replace(config, sessions=n_video, pose_sessions=n_pose, seed=config.seed + 1000)
-    data = synthetic_examples(held, MouseGPTTinyConfig().n_steps, progress,
-                              stage="simulating held-out sessions for calibration")
+    data = synthetic_examples(
+        held, MouseGPTTinyConfig().n_steps, progress, stage="simulating held-out sessions for calibration"
+    )
     describer = TinyDescriber(folder, device="cpu")
     import torch
 
@@ -682,20 +813,28 @@ def calibrate(folder: str | Path, config: TrainConfig, progress: Progress | None
     before, after = np.exp(log_probs), np.exp(log_probs / temperature)
     after /= after.sum(1, keepdims=True)
     correct = before.argmax(1) == labels
-    figures = {"temperature": round(temperature, 4), "segments": int(len(labels)),
-               "ece_before": round(expected_calibration_error(before.max(1), correct), 4),
-               "ece_after": round(expected_calibration_error(after.max(1), correct), 4),
-               "uncertain_share": round(float(np.mean(after.max(1) < UNCERTAIN_BELOW)), 4),
-               "accuracy_certain": round(float(np.mean(correct[after.max(1) >= UNCERTAIN_BELOW])), 4),
-               "accuracy_uncertain": round(float(np.mean(correct[after.max(1) < UNCERTAIN_BELOW])), 4)
-               if np.any(after.max(1) < UNCERTAIN_BELOW) else None}
+    figures = {
+        "temperature": round(temperature, 4),
+        "segments": int(len(labels)),
+        "ece_before": round(expected_calibration_error(before.max(1), correct), 4),
+        "ece_after": round(expected_calibration_error(after.max(1), correct), 4),
+        "uncertain_share": round(float(np.mean(after.max(1) < UNCERTAIN_BELOW)), 4),
+        "accuracy_certain": round(float(np.mean(correct[after.max(1) >= UNCERTAIN_BELOW])), 4),
+        "accuracy_uncertain": round(float(np.mean(correct[after.max(1) < UNCERTAIN_BELOW])), 4)
+        if np.any(after.max(1) < UNCERTAIN_BELOW)
+        else None,
+    }
     path = Path(folder, "config.json")
     saved = json.loads(path.read_text())
-    path.write_text(json.dumps(saved | {"probability_temperature": temperature}, indent=2, sort_keys=True) + "\n")
+    path.write_text(
+        json.dumps(saved | {"probability_temperature": temperature}, indent=2, sort_keys=True) + "\n"
+    )
     return figures
 
 
-def prepare(data: dict, config: TrainConfig, progress: Progress | None = None) -> tuple[dict, dict, np.ndarray, np.ndarray]:
+def prepare(
+    data: dict, config: TrainConfig, progress: Progress | None = None
+) -> tuple[dict, dict, np.ndarray, np.ndarray]:
     """Arrays for training, the model config, and the training and validation rows
     (validation: whole sessions, ``validation_fraction`` of them)."""
     caption_sets, keys = build_captions(data, config.seed)
@@ -708,9 +847,13 @@ def prepare(data: dict, config: TrainConfig, progress: Progress | None = None) -
     group_ids = {k: i for i, k in enumerate(sorted(set(keys)))}
     label_index = {b: i for i, b in enumerate(BEHAVIORS)}
     arrays = {
-        "facts": fact_features(data["facts"]), "sequence": data["sequence"].astype(np.float32),
-        "crops": data["crops"], "labels": np.asarray([label_index.get(str(x), -1) for x in data["label"]], np.int64),
-        "text": text, "text_group": text_group, "tokens": tokens,
+        "facts": fact_features(data["facts"]),
+        "sequence": data["sequence"].astype(np.float32),
+        "crops": data["crops"],
+        "labels": np.asarray([label_index.get(str(x), -1) for x in data["label"]], np.int64),
+        "text": text,
+        "text_group": text_group,
+        "tokens": tokens,
         "groups": np.asarray([group_ids[k] for k in keys], np.int64),
     }
     # Macro-F1 counts every behaviour alike: rare ones (short runs and turns) weigh more,
@@ -743,8 +886,12 @@ def train(config: TrainConfig, progress: Progress | None = None, data: dict | No
     out = Path(config.out).resolve()  # Ray Train's workers run in folders of their own: never a relative path
     staging = out.with_name(f".{out.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
-    loop_config = {"config": asdict(replace(config, out=str(staging))), "model_config": model_config,
-                   "train_rows": train_rows, "val_rows": val_rows}
+    loop_config = {
+        "config": asdict(replace(config, out=str(staging))),
+        "model_config": model_config,
+        "train_rows": train_rows,
+        "val_rows": val_rows,
+    }
     train_started = time.perf_counter()
     if config.workers > 0:
         _train_on_ray(loop_config, arrays, config)
@@ -756,12 +903,20 @@ def train(config: TrainConfig, progress: Progress | None = None, data: dict | No
     labels = data["label"][train_rows]
     metrics = {
         "segments": {"train": int(len(train_rows)), "validation": int(len(val_rows))},
-        "segments_by_source": {str(k): int(v) for k, v in zip(*np.unique(data.get("source", np.full(len(data["label"]), "")),
-                                                                          return_counts=True))},
+        "segments_by_source": {
+            str(k): int(v)
+            for k, v in zip(
+                *np.unique(data.get("source", np.full(len(data["label"]), "")), return_counts=True)
+            )
+        },
         "train_label_counts": {b: int(np.sum(labels == b)) for b in BEHAVIORS},
-        "validation_macro_f1": round(f1, 4), "validation_f1": {k: round(v, 4) for k, v in per_class.items()},
-        "seconds": {"data": round(data_seconds, 1), "training": round(train_seconds, 1),
-                    "total": round(time.perf_counter() - started, 1)},
+        "validation_macro_f1": round(f1, 4),
+        "validation_f1": {k: round(v, 4) for k, v in per_class.items()},
+        "seconds": {
+            "data": round(data_seconds, 1),
+            "training": round(train_seconds, 1),
+            "total": round(time.perf_counter() - started, 1),
+        },
         "config": {k: v for k, v in asdict(config).items() if k not in ("out", "annotations")},
         "parameters": int(sum(p.numel() for p in model.parameters())),
     }
@@ -774,8 +929,9 @@ def train(config: TrainConfig, progress: Progress | None = None, data: dict | No
     return metrics
 
 
-def write_vocabulary_facts(folder: str | Path, config: TrainConfig, data: dict | None = None,
-                           progress: Progress | None = None) -> Path:
+def write_vocabulary_facts(
+    folder: str | Path, config: TrainConfig, data: dict | None = None, progress: Progress | None = None
+) -> Path:
     """The vocabulary in kinematic terms, for novelty detection (``mousegpt discover``):
     ``vocabulary_facts.parquet`` in ``folder``, from the training data's tracked-video segments
     (``data``, built again from ``config`` when not given) and the same sessions read as pose
@@ -786,8 +942,11 @@ def write_vocabulary_facts(folder: str | Path, config: TrainConfig, data: dict |
     if data is None:  # the rendered sessions alone: the pose-file part is simulated again below
         data = synthetic_examples(replace(config, pose_sessions=0), MouseGPTTinyConfig().n_steps, progress)
     video = data["source"] == "video" if "source" in data else np.ones(len(data["label"]), dtype=bool)
-    references = [vocabulary_reference(data["facts"][video].reset_index(drop=True), data["label"][video],
-                                       config.seed).assign(source="video")]
+    references = [
+        vocabulary_reference(
+            data["facts"][video].reset_index(drop=True), data["label"][video], config.seed
+        ).assign(source="video")
+    ]
     if config.sessions:
         pose_facts, pose_labels = pose_reference(config, progress)
         references.append(vocabulary_reference(pose_facts, pose_labels, config.seed).assign(source="pose"))
@@ -810,12 +969,18 @@ def _train_on_ray(loop_config: dict, arrays: dict, config: TrainConfig) -> None:
     per_worker = max(1, cpus // config.workers) if not config.gpu else 1
     loop_config = {**loop_config, "arrays": ray.put(arrays), "in_ray": True, "threads_per_worker": per_worker}
     trainer = TorchTrainer(
-        train_loop, train_loop_config=loop_config,
+        train_loop,
+        train_loop_config=loop_config,
         torch_config=TorchConfig(backend="nccl" if config.gpu else "gloo"),
-        scaling_config=ScalingConfig(num_workers=config.workers, use_gpu=config.gpu,
-                                     resources_per_worker={"CPU": per_worker} if not config.gpu else None),
-        run_config=RunConfig(storage_path=str(Path(tempfile.gettempdir()) / "mousegpt-ray-train"),
-                             name=f"mousegpt-train-{os.getpid()}"),
+        scaling_config=ScalingConfig(
+            num_workers=config.workers,
+            use_gpu=config.gpu,
+            resources_per_worker={"CPU": per_worker} if not config.gpu else None,
+        ),
+        run_config=RunConfig(
+            storage_path=str(Path(tempfile.gettempdir()) / "mousegpt-ray-train"),
+            name=f"mousegpt-train-{os.getpid()}",
+        ),
     )
     result = trainer.fit()
     if result.error:
@@ -836,19 +1001,28 @@ def write_model_card(out: str | Path, metrics: dict) -> Path:
     bench = json.loads(bench_path.read_text()) if bench_path.exists() else None
     real = json.loads(real_path.read_text()) if real_path.exists() else None
     lines = [
-        "---", "library_name: transformers", "tags: [mouse, behaviour, mousegpt]", "---", "",
-        "# MouseGPT-tiny", "",
+        "---",
+        "library_name: transformers",
+        "tags: [mouse, behaviour, mousegpt]",
+        "---",
+        "",
+        "# MouseGPT-tiny",
+        "",
         "A small vision-language model of mouse behaviour (after MouseGPT, arXiv 2503.10212). Per 1 s segment it reads",
         "8 mouse-centred, heading-aligned 64x64 crops (when there is video), the per-frame kinematic sequence and the",
         "segment's kinematic facts, and gives behaviour probabilities over walk, run, rear, groom, rest, turn, sniff,",
         "jump; a motion embedding in all-MiniLM-L6-v2's text space; and a five-field description (overall, head, limbs,",
         "torso, keywords) whose measured values are filled in from the facts. "
-        f"{metrics['parameters'] / 1e6:.2f} M parameters.", "",
-        "## Data", "",
+        f"{metrics['parameters'] / 1e6:.2f} M parameters.",
+        "",
+        "## Data",
+        "",
         f"{c['sessions']} synthetic sessions of {c['seconds']:g} s (`mousegpt.synth`, seed {c['seed']}): top and bottom views,",
         "black, white and agouti fur, square and circular arenas of 360 or 400 mm, 25 or 30 fps, lighting 0.6-1.2 and",
         "sensor noise 1-2.5 grey levels, conditions control/stim/anx; no novel behaviours"
-        + "".join(f"; {b} bouts {m:g}x as often as the conditions' rates" for b, m in c.get("emphasis", {}).items())
+        + "".join(
+            f"; {b} bouts {m:g}x as often as the conditions' rates" for b, m in c.get("emphasis", {}).items()
+        )
         + ". Each video is tracked with the",
         "built-in tracker and cut into segments exactly as `mousegpt analyze` does; a segment's label is its majority",
         "ground-truth behaviour. Captions are paraphrased per behaviour (and per rearing and grooming variant),",
@@ -856,7 +1030,8 @@ def write_model_card(out: str | Path, metrics: dict) -> Path:
         "`vocabulary_facts.parquet` holds the facts of every training segment (up to 5,000 per behaviour) of each pose source",
         "(tracked video; the same sessions' true keypoints read as pose files): the vocabulary in kinematic terms,",
         "which `mousegpt discover` measures novelty against. The weights do not depend on it: `mousegpt train OUT",
-        "--reference-only` rebuilds it from the same sessions when the facts change.", "",
+        "--reference-only` rebuilds it from the same sessions when the facts change.",
+        "",
         f"{c.get('pose_sessions', 0)} more synthetic sessions (other seeds, the same scenes) are seen as a lab's pose file",
         "would see them (`mousegpt.synth.estimator`): the true keypoints with a pose estimator's jitter and slow drift,",
         "lost and wild points, and the body-centre point some labs track, others place on the mid-back and others",
@@ -864,13 +1039,20 @@ def write_model_card(out: str | Path, metrics: dict) -> Path:
         "estimated from the mouse's length); no crops. The synthetic world's rears are calibrated to real top-view",
         "DeepLabCut files from their poses alone, never their labels: a rear's top looks 0.66-0.83 of the stretched",
         "length from above, and against a wall the hind paws step up to it (`synth.motion.REAR_PEAK`, `REAR_CLIMB`).",
-        "Segments by source: " + ", ".join(f"{k or 'annotations'} {v}" for k, v in metrics.get("segments_by_source", {}).items())
-        + ".", "",
-        "## Recipe", "",
-        f"Reproduce with (about {max(1, round(metrics['seconds']['total'] / 60))} minutes on 2 CPU cores):", "",
-        "```", f"mousegpt train OUT --sessions {c['sessions']} --pose-sessions {c.get('pose_sessions', 0)} "
+        "Segments by source: "
+        + ", ".join(f"{k or 'annotations'} {v}" for k, v in metrics.get("segments_by_source", {}).items())
+        + ".",
+        "",
+        "## Recipe",
+        "",
+        f"Reproduce with (about {max(1, round(metrics['seconds']['total'] / 60))} minutes on 2 CPU cores):",
+        "",
+        "```",
+        f"mousegpt train OUT --sessions {c['sessions']} --pose-sessions {c.get('pose_sessions', 0)} "
         f"--seconds {c['seconds']:g} --seed {c['seed']} "
-        f"--epochs {c['epochs']} --batch-size {c['batch_size']} --lr {c['lr']:g} --zero-stage {c['zero_stage']}", "```", "",
+        f"--epochs {c['epochs']} --batch-size {c['batch_size']} --lr {c['lr']:g} --zero-stage {c['zero_stage']}",
+        "```",
+        "",
         "Loss: behaviour cross-entropy + CLIP-style contrastive loss (same-behaviour captions are positives) + the",
         f"decoder's token cross-entropy. DeepSpeed AdamW (weight decay {c['weight_decay']:g}), warmup then cosine, ZeRO stage",
         f"{c['zero_stage']}, {c['epochs']} epochs of batch {c['batch_size']}; augmentation: a quarter of segments lose their",
@@ -880,24 +1062,47 @@ def write_model_card(out: str | Path, metrics: dict) -> Path:
         "turning and head speed (a real body centre sways and a tracker's axis swings with the head; on the real openfield",
         "video forward speed is half the body-centre speed). At inference the behaviour probabilities average three views",
         "(crops + kinematics + facts, kinematics + facts, facts).",
-        f"Took {metrics['seconds']['data']:.0f} s for data and {metrics['seconds']['training']:.0f} s for training.", "",
-        "## Metrics", "",
-        *(["Real mice (`benchmarks/real_validity.py`: `analyze` with default settings on real DeepLabCut files labelled by",
-           "people, `../shared/data/real-labelled`; never trained on):", "",
-           *[f"- {line}" for line in real.get("summary", [])], ""] if real else []),
+        f"Took {metrics['seconds']['data']:.0f} s for data and {metrics['seconds']['training']:.0f} s for training.",
+        "",
+        "## Metrics",
+        "",
+        *(
+            [
+                "Real mice (`benchmarks/real_validity.py`: `analyze` with default settings on real DeepLabCut files labelled by",
+                "people, `../shared/data/real-labelled`; never trained on):",
+                "",
+                *[f"- {line}" for line in real.get("summary", [])],
+                "",
+            ]
+            if real
+            else []
+        ),
         f"Validation (held-out training sessions, {metrics['segments']['validation']} segments): macro-F1 "
-        f"{metrics['validation_macro_f1']:.3f}; per class: {per_class}.", "",
-        *([f"Calibration (`jobs.train.calibrate`, {metrics['calibration']['segments']} segments of held-out synthetic "
-           f"sessions): temperature {metrics['calibration']['temperature']:g}; expected calibration error "
-           f"{metrics['calibration']['ece_before']:.3f} before, {metrics['calibration']['ece_after']:.3f} after; "
-           f"{metrics['calibration']['uncertain_share']:.1%} of segments below {UNCERTAIN_BELOW:.0%} confidence "
-           "(uncertain).", ""] if "calibration" in metrics else []),
+        f"{metrics['validation_macro_f1']:.3f}; per class: {per_class}.",
+        "",
+        *(
+            [
+                f"Calibration (`jobs.train.calibrate`, {metrics['calibration']['segments']} segments of held-out synthetic "
+                f"sessions): temperature {metrics['calibration']['temperature']:g}; expected calibration error "
+                f"{metrics['calibration']['ece_before']:.3f} before, {metrics['calibration']['ece_after']:.3f} after; "
+                f"{metrics['calibration']['uncertain_share']:.1%} of segments below {UNCERTAIN_BELOW:.0%} confidence "
+                "(uncertain).",
+                "",
+            ]
+            if "calibration" in metrics
+            else []
+        ),
     ]
     if bench:
-        lines += ["Quality benchmark (`benchmarks/describer_quality.py`: unseen seeds and scene settings):", "",
-                  *[f"- {line}" for line in bench.get("summary", [])], ""]
+        lines += [
+            "Quality benchmark (`benchmarks/describer_quality.py`: unseen seeds and scene settings):",
+            "",
+            *[f"- {line}" for line in bench.get("summary", [])],
+            "",
+        ]
     lines += [
-        "## Limits", "",
+        "## Limits",
+        "",
         "- Trained on synthetic mice only (unless annotations were given): real fur, bedding, occlusion and lighting",
         "  differ; check its behaviour labels against a few hand-scored minutes of your own video before trusting rates.",
         "- On real mice labelled by people (Metrics) it finds about half the rears and half the freezing of the raters;",

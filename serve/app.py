@@ -13,7 +13,6 @@ With a ``token_sha256`` (``mousegpt serve --token``, required off loopback; or
 TOKEN``. Answers name files, never where the machine keeps them.
 """
 
-
 import asyncio
 import math
 import os
@@ -45,12 +44,18 @@ def _authorised(request: Request) -> None:
         return
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token_matches(given.strip(), _token_sha256):
-        raise HTTPException(status_code=401, detail="this MouseGPT API needs its access token: "
-                            "Authorization: Bearer TOKEN", headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            status_code=401,
+            detail="this MouseGPT API needs its access token: Authorization: Bearer TOKEN",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
 
 
-api = FastAPI(title="MouseGPT", description="Describe mouse behaviour from kinematic facts; search analysed videos.",
-              dependencies=[Depends(_authorised)])
+api = FastAPI(
+    title="MouseGPT",
+    description="Describe mouse behaviour from kinematic facts; search analysed videos.",
+    dependencies=[Depends(_authorised)],
+)
 
 
 def _public(hit: dict) -> dict:
@@ -90,7 +95,9 @@ class SegmentFacts(BaseModel):
 
     def row(self) -> dict:
         values = self.model_dump()
-        return {c: (math.nan if values.get(c) is None and c != "zone" else values.get(c)) for c in FACT_COLUMNS}
+        return {
+            c: (math.nan if values.get(c) is None and c != "zone" else values.get(c)) for c in FACT_COLUMNS
+        }
 
 
 class DescribeRequest(BaseModel):
@@ -142,23 +149,39 @@ class MouseGPT:
             descriptions, warnings = self._describe(**arguments)
         except InputError as exc:
             return {"error": str(exc)}
-        except (KeyError, ValueError, IndexError) as exc:  # a table without a column the model reads, crops of another size
-            return {"error": f"describe request does not fit the model {self.model.name} ({exc.__class__.__name__}: {exc})"}
+        except (
+            KeyError,
+            ValueError,
+            IndexError,
+        ) as exc:  # a table without a column the model reads, crops of another size
+            return {
+                "error": f"describe request does not fit the model {self.model.name} ({exc.__class__.__name__}: {exc})"
+            }
         return {"descriptions": [wire.to_dict(d) for d in descriptions], "warnings": warnings}
 
     @serve.batch(max_batch_size=256, batch_wait_timeout_s=0.005)
     async def describe_batch(self, rows: list[dict]) -> list[dict]:
         descriptions, _ = self._describe(facts=pd.DataFrame(rows, columns=list(FACT_COLUMNS)))
         # JSON clients get no motion embedding (384 numbers they have no use for).
-        return [{k: v for k, v in wire.to_dict(d).items() if k != "motion"} | {"batch_size": len(rows)}
-                for d in descriptions]
+        return [
+            {k: v for k, v in wire.to_dict(d).items() if k != "motion"} | {"batch_size": len(rows)}
+            for d in descriptions
+        ]
 
     async def __call__(self, row: dict) -> dict:
         return await self.describe_batch(row)
 
 
-HEALTH_PROBE = {"speed_mean_mm_s": 2.0, "speed_max_mm_s": 5.0, "body_length_mm": 80.0, "body_length_ratio": 0.95,
-                "heading_change_deg": 0.0, "angular_speed_deg_s": 3.0, "head_speed_mm_s": 2.0, "head_motion_hz": 0.5}
+HEALTH_PROBE = {
+    "speed_mean_mm_s": 2.0,
+    "speed_max_mm_s": 5.0,
+    "body_length_mm": 80.0,
+    "body_length_ratio": 0.95,
+    "heading_change_deg": 0.0,
+    "angular_speed_deg_s": 3.0,
+    "head_speed_mm_s": 2.0,
+    "head_motion_hz": 0.5,
+}
 """A still mouse's facts: what ``/healthz`` asks the model to describe."""
 
 
@@ -184,7 +207,9 @@ class MouseGPTAPI:
         try:
             answer = await self.describer.remote(SegmentFacts(**HEALTH_PROBE).row())
         except Exception as exc:
-            raise HTTPException(status_code=503, detail=f"the model does not answer ({exc.__class__.__name__}: {exc})") from None
+            raise HTTPException(
+                status_code=503, detail=f"the model does not answer ({exc.__class__.__name__}: {exc})"
+            ) from None
         catalogue = "none yet (nothing analysed)"
         if self.workspace.exists():
             try:
@@ -192,12 +217,24 @@ class MouseGPTAPI:
                 catalogue = f"{snapshot.sessions} session(s), {snapshot.segments} segment(s)"
             except MouseGPTError as exc:
                 raise HTTPException(status_code=503, detail=self._redact(exc)) from None
-        return {"status": "ok", "workspace": self.workspace.root.name, "model": answer["behavior"] is not None,
-                "catalogue": catalogue}
+        return {
+            "status": "ok",
+            "workspace": self.workspace.root.name,
+            "model": answer["behavior"] is not None,
+            "catalogue": catalogue,
+        }
 
-    @api.post("/describe", openapi_extra={"requestBody": {"content": {
-        "application/json": {"schema": DescribeRequest.model_json_schema()},
-        "application/x-npz": {"schema": {"type": "string", "format": "binary"}}}}})
+    @api.post(
+        "/describe",
+        openapi_extra={
+            "requestBody": {
+                "content": {
+                    "application/json": {"schema": DescribeRequest.model_json_schema()},
+                    "application/x-npz": {"schema": {"type": "string", "format": "binary"}},
+                }
+            }
+        },
+    )
     async def describe(self, request: Request) -> dict:
         """JSON ``{"segments": [facts, ...]}`` (facts alone), or an ``application/x-npz`` body
         of everything the model reads (``mousegpt.describe.wire``)."""
@@ -209,7 +246,10 @@ class MouseGPTAPI:
         try:
             parsed = DescribeRequest.model_validate_json(await _body(request, MAX_JSON_BYTES))
         except ValidationError as exc:
-            raise HTTPException(status_code=422, detail=exc.errors(include_url=False, include_context=False, include_input=False)) from None
+            raise HTTPException(
+                status_code=422,
+                detail=exc.errors(include_url=False, include_context=False, include_input=False),
+            ) from None
         # One call per segment: Serve batches them (with other clients' calls) in the replica.
         results = await asyncio.gather(*[self.describer.remote(s.row()) for s in parsed.segments])
         return {"descriptions": results}
@@ -253,8 +293,10 @@ def describer_options(args: dict, gpus_in_cluster: float) -> dict:
         return options | {"num_replicas": int(args["replicas"])}
     scaling = {k: type(v)(args.get(k, v)) for k, v in AUTOSCALING.items()}
     if not 1 <= scaling["min_replicas"] <= scaling["max_replicas"]:
-        raise MouseGPTError(f"serve: need 1 <= min_replicas <= max_replicas, got {scaling['min_replicas']} and "
-                            f"{scaling['max_replicas']}")
+        raise MouseGPTError(
+            f"serve: need 1 <= min_replicas <= max_replicas, got {scaling['min_replicas']} and "
+            f"{scaling['max_replicas']}"
+        )
     return options | {"autoscaling_config": scaling}
 
 
@@ -270,5 +312,7 @@ def build_app(args: dict) -> serve.Application:
     workspace = str(resolve(args.get("workspace")).resolve())
     gpus = ray.cluster_resources().get("GPU", 0) if ray.is_initialized() else 0
     describer = MouseGPT.options(**describer_options(args, gpus)).bind(args.get("model", DEFAULT_MODEL))
-    token = args.get("token_sha256") or (token_sha256(os.environ[TOKEN_ENV]) if os.environ.get(TOKEN_ENV) else None)
+    token = args.get("token_sha256") or (
+        token_sha256(os.environ[TOKEN_ENV]) if os.environ.get(TOKEN_ENV) else None
+    )
     return MouseGPTAPI.bind(describer, workspace, token)

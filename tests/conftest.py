@@ -36,8 +36,12 @@ def free_port(host: str = "127.0.0.1") -> int:
 # The S3 server of tests/test_storage.py (moto, on loopback) and its test credentials, set
 # before any Ray starts, so that its workers reach it too; never a real account's.
 S3_ENDPOINT = f"http://127.0.0.1:{free_port()}"
-os.environ.update(AWS_ENDPOINT_URL=S3_ENDPOINT, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-                  AWS_DEFAULT_REGION="us-east-1")
+os.environ.update(
+    AWS_ENDPOINT_URL=S3_ENDPOINT,
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_DEFAULT_REGION="us-east-1",
+)
 for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
     os.environ.pop(_name, None)
 # Copies of object-store inputs (mousegpt.sources) go to a folder of this run, not the user's cache.
@@ -101,8 +105,14 @@ def synth_dir(tmp_path_factory) -> Path:
     from mousegpt.synth import Scene, synth_dataset
 
     out = tmp_path_factory.mktemp("synth")
-    synth_dataset(out, sessions=4, seconds=24, seed=7, conditions=("control", "stim", "anx"),
-                  scene=Scene(width=640, height=480))
+    synth_dataset(
+        out,
+        sessions=4,
+        seconds=24,
+        seed=7,
+        conditions=("control", "stim", "anx"),
+        scene=Scene(width=640, height=480),
+    )
     return out
 
 
@@ -156,13 +166,39 @@ def job_server(tmp_path_factory):
     port, gcs, agent = free_port(), free_port("127.0.0.2"), free_port("127.0.0.2")
     address = f"http://127.0.0.1:{port}"
     temp = tempfile.mkdtemp(prefix="rj")  # short: Ray's socket paths must stay under 108 bytes
-    env = os.environ | {"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", "RAY_USAGE_STATS_ENABLED": "0"}
+    env = os.environ | {
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "RAY_USAGE_STATS_ENABLED": "0",
+    }
     head = subprocess.Popen(
-        [str(bin_dir / "ray"), "start", "--head", "--block", "--node-ip-address", "127.0.0.2", "--port", str(gcs),
-         "--dashboard-host", "127.0.0.1", "--dashboard-port", str(port), "--include-dashboard", "true",
-         "--dashboard-agent-listen-port", str(agent),  # not Ray's fixed default: the session's Ray holds it
-         "--num-cpus", "2", "--temp-dir", temp, "--disable-usage-stats"],
-        env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            str(bin_dir / "ray"),
+            "start",
+            "--head",
+            "--block",
+            "--node-ip-address",
+            "127.0.0.2",
+            "--port",
+            str(gcs),
+            "--dashboard-host",
+            "127.0.0.1",
+            "--dashboard-port",
+            str(port),
+            "--include-dashboard",
+            "true",
+            "--dashboard-agent-listen-port",
+            str(agent),  # not Ray's fixed default: the session's Ray holds it
+            "--num-cpus",
+            "2",
+            "--temp-dir",
+            temp,
+            "--disable-usage-stats",
+        ],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 90
         while not _reachable(address):

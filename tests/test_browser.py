@@ -21,8 +21,16 @@ from .conftest import free_port
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # As the probe of this machine kind found: without the background-networking flags Chromium
 # keeps trying to reach Google's hosts, which a closed network refuses.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
 
 
 def _browser_or_skip():
@@ -50,8 +58,23 @@ def dashboard(tmp_path, job_server):
     port = free_port()
     env = os.environ | {"MOUSEGPT_JOBS_ADDRESS": job_server}
     server = subprocess.Popen(
-        [sys.executable, "-m", "mousegpt.cli", "dashboard", "--workspace", str(tmp_path / "ws"), "--data-root", str(data),
-         "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "mousegpt.cli",
+            "dashboard",
+            "--workspace",
+            str(tmp_path / "ws"),
+            "--data-root",
+            str(data),
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -90,7 +113,9 @@ def test_launch_follow_and_find_an_analysis_in_the_browser(dashboard, tmp_path):
         page.get_by_text("Analyse videos", exact=True).wait_for()
         page.get_by_text("No analysed data in workspace ws yet").wait_for()
         assert str(tmp_path) not in page.content()  # no machine paths in what the browser gets
-        page.get_by_role("combobox", name="Videos, folders or pose files under the data root (lab-data/)").click()
+        page.get_by_role(
+            "combobox", name="Videos, folders or pose files under the data root (lab-data/)"
+        ).click()
         page.keyboard.type("control_m01.mp4")
         page.keyboard.press("Enter")
         page.keyboard.press("Escape")

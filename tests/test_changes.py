@@ -43,7 +43,9 @@ def test_another_scale_or_model_recomputes_and_keeps_the_labels():
 
 def test_a_setting_left_out_is_not_a_change_but_the_view_always_is():
     spec = InputSpec(video="m01.mp4", animal="m01", condition="control")  # px_per_mm not given: keep 2.0
-    assert decide("s1", settings(spec, "mousegpt-tiny"), labels(spec, None, 1), RECORDED).action == "unchanged"
+    assert (
+        decide("s1", settings(spec, "mousegpt-tiny"), labels(spec, None, 1), RECORDED).action == "unchanged"
+    )
     bottom = InputSpec(video="m01.mp4", view="bottom")
     change = decide("s1", settings(bottom, "mousegpt-tiny"), labels(bottom, None, 1), RECORDED)
     assert (change.action, change.describe()) == ("recompute", "view: top -> bottom")

@@ -20,8 +20,17 @@ RAY = str(Path(sys.executable).with_name("ray"))
 def _alive_nodes(address: str, env: dict) -> int:
     try:  # each probe is bounded; a cluster not up yet answers 0
         probe = subprocess.run(
-            [sys.executable, "-c", f"import ray; ray.init(address='{address}', logging_level='ERROR'); "
-             "print(sum(n['Alive'] for n in ray.nodes()))"], capture_output=True, text=True, env=env, timeout=30)
+            [
+                sys.executable,
+                "-c",
+                f"import ray; ray.init(address='{address}', logging_level='ERROR'); "
+                "print(sum(n['Alive'] for n in ray.nodes()))",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=30,
+        )
     except subprocess.TimeoutExpired:
         return 0
     return int(probe.stdout.strip().splitlines()[-1]) if probe.returncode == 0 and probe.stdout.strip() else 0
@@ -36,15 +45,38 @@ def cluster():
     temp = tempfile.mkdtemp(prefix="rc")  # short: Ray's socket paths must stay under 108 bytes
     env = os.environ | {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
     common = ["--node-ip-address", "127.0.0.2", "--num-cpus", "1", "--block"]
-    head = subprocess.Popen([RAY, "start", "--head", "--port", str(port), "--temp-dir", temp, "--include-dashboard", "false", *common],
-                            env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    head = subprocess.Popen(
+        [
+            RAY,
+            "start",
+            "--head",
+            "--port",
+            str(port),
+            "--temp-dir",
+            temp,
+            "--include-dashboard",
+            "false",
+            *common,
+        ],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     nodes = [head]
     try:
         for _ in range(10):  # wait until the head answers (bounded)
             if _alive_nodes(address, env) >= 1:
                 break
-        nodes.append(subprocess.Popen([RAY, "start", "--address", address, *common], env=env, start_new_session=True,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        nodes.append(
+            subprocess.Popen(
+                [RAY, "start", "--address", address, *common],
+                env=env,
+                start_new_session=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
         for _ in range(10):
             if _alive_nodes(address, env) == 2:
                 break
@@ -67,14 +99,38 @@ def test_analyze_on_a_running_cluster(cluster, synth_dir, tmp_path):
     for name in ("control_m01.mp4", "stim_m02.mp4"):
         shutil.copy(synth_dir / name, videos / name)
     result = subprocess.run(
-        [sys.executable, "-m", "mousegpt.cli", "analyze", str(videos), "--px-per-mm", "0.69", "--address", address,
-         "--json", "--workspace", str(tmp_path / "ws")],
-        capture_output=True, text=True, env=env, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "mousegpt.cli",
+            "analyze",
+            str(videos),
+            "--px-per-mm",
+            "0.69",
+            "--address",
+            address,
+            "--json",
+            "--workspace",
+            str(tmp_path / "ws"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout)  # stdout is the JSON document alone: Ray's output went to the log
     assert report["sessions"] == 2 and report["failed"] == []
     # The terminal: one progress bar and the summary; Ray's own output is in WORKSPACE/logs/.
-    for ray_says in ("Token authentication", "Deprecat", "core_worker", "logging_progress", "INFO", "WARNING", "(raylet)"):
+    for ray_says in (
+        "Token authentication",
+        "Deprecat",
+        "core_worker",
+        "logging_progress",
+        "INFO",
+        "WARNING",
+        "(raylet)",
+    ):
         assert ray_says not in result.stderr, ray_says
     bar = [line for line in result.stderr.splitlines() if line.startswith("analysing") and "inputs" in line]
     assert bar and "2/2 inputs" in bar[-1] and "frames" in bar[-1] and "segments/s" in bar[-1]

@@ -1,10 +1,8 @@
 """Honest uncertainty: every segment's confidence, its calibration, and what uncertain moments are left out of."""
 
-import json
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
@@ -18,11 +16,17 @@ from .test_store import make_shard
 
 
 def test_an_uncertain_description_says_so():
-    sure = mark_uncertain(Description("rear", {"rear": 0.9}, "The mouse rears.", "h", "l", "t", ["rearing"], confidence=0.9))
+    sure = mark_uncertain(
+        Description("rear", {"rear": 0.9}, "The mouse rears.", "h", "l", "t", ["rearing"], confidence=0.9)
+    )
     assert sure.overall == "The mouse rears." and sure.keywords == ["rearing"] and not sure.uncertain
-    unsure = mark_uncertain(Description("rear", {"rear": 0.4}, "The mouse rears.", "h", "l", "t", ["rearing"],
-                                        confidence=0.4))
-    assert unsure.overall == "Uncertain (40% sure): The mouse rears." and unsure.keywords == ["rearing", "uncertain"]
+    unsure = mark_uncertain(
+        Description("rear", {"rear": 0.4}, "The mouse rears.", "h", "l", "t", ["rearing"], confidence=0.4)
+    )
+    assert unsure.overall == "Uncertain (40% sure): The mouse rears." and unsure.keywords == [
+        "rearing",
+        "uncertain",
+    ]
     assert not is_uncertain(None) and not is_uncertain(float("nan")) and is_uncertain(UNCERTAIN_BELOW - 0.01)
 
 
@@ -47,7 +51,9 @@ def test_expected_calibration_error():
     calibrated = rng.random(50_000) < confidence  # right as often as it says
     assert expected_calibration_error(confidence, calibrated) < 0.01
     always_right = np.ones(50_000, dtype=bool)
-    assert expected_calibration_error(confidence, always_right) == pytest.approx(1 - confidence.mean(), abs=0.01)
+    assert expected_calibration_error(confidence, always_right) == pytest.approx(
+        1 - confidence.mean(), abs=0.01
+    )
 
 
 def test_uncertain_segments_are_left_out_of_profiles_unless_asked(tmp_path):

@@ -42,7 +42,9 @@ def write_video(path, frames):
 def poses(points: list[dict]):
     names = ["nose", "body_center", "tail_base"]
     position = np.stack([np.stack([p[k] for k in names], axis=-1) for p in points])[..., None]
-    return load_poses.from_numpy(position, np.ones((len(points), 3, 1)), individual_names=["m"], keypoint_names=names, fps=25)
+    return load_poses.from_numpy(
+        position, np.ones((len(points), 3, 1)), individual_names=["m"], keypoint_names=names, fps=25
+    )
 
 
 @pytest.mark.parametrize("view", ["top", "bottom"])
@@ -53,7 +55,9 @@ def test_the_mouse_faces_up_in_the_middle_with_its_left_on_the_left(tmp_path, vi
     write_video(tmp_path / "v.mp4", [f for f, _ in drawn])
     background = Background(image=np.full(SIZE, 60, np.float32), polarity=1, threshold=10.0)
     windows = [Window(i, i, i + 1) for i in range(len(headings))]
-    out = crops.extract(tmp_path / "v.mp4", poses([p for _, p in drawn]), windows, background, view=view, n=1, size=64)
+    out = crops.extract(
+        tmp_path / "v.mp4", poses([p for _, p in drawn]), windows, background, view=view, n=1, size=64
+    )
     assert out.shape == (4, 1, 64, 64) and out.dtype == np.uint8
     for crop in out[:, 0].astype(float):
         ys, xs = np.nonzero(crop > 80)
@@ -69,7 +73,9 @@ def test_frames_without_a_position_give_empty_crops(tmp_path):
     write_video(tmp_path / "v.mp4", [frame, frame])
     missing = {k: np.full(2, np.nan) for k in points}
     background = Background(image=np.full(SIZE, 60, np.float32), polarity=1, threshold=10.0)
-    out = crops.extract(tmp_path / "v.mp4", poses([points, missing]), [Window(0, 0, 1), Window(1, 1, 2)], background, n=1)
+    out = crops.extract(
+        tmp_path / "v.mp4", poses([points, missing]), [Window(0, 0, 1), Window(1, 1, 2)], background, n=1
+    )
     assert out[0].any() and not out[1].any()
 
 

@@ -2,7 +2,6 @@
 
 from pathlib import Path
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
@@ -58,7 +57,9 @@ def test_clusters_and_condition_profiles(tmp_path, monkeypatch, ray_local):
     from mousegpt.store import Workspace
     from mousegpt.synth import synth_dataset
 
-    synth_dataset(tmp_path / "data", sessions=4, seconds=40, seed=11, conditions=("control", "stim"), video=False)
+    synth_dataset(
+        tmp_path / "data", sessions=4, seconds=40, seed=11, conditions=("control", "stim"), video=False
+    )
     ws = Workspace(tmp_path / "ws")
     assert not run(read_manifest(tmp_path / "data" / "manifest.csv"), ws)["failed"]
     monkeypatch.setenv("MOUSEGPT_WORKSPACE", str(ws.root))

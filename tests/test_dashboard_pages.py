@@ -24,14 +24,24 @@ def test_bouts_of_a_session_by_hand():
     from dashboard.sessions_page import session_bouts
 
     # Seven 1-s segments every 0.5 s: walk, walk, rest, (none), rest, rest, walk; clusters 3,3,3,4,4,4,None.
-    segments = pd.DataFrame({
-        "session_id": ["s"] * 7, "start_s": [0, 0.5, 1, 1.5, 2, 2.5, 3], "end_s": [1, 1.5, 2, 2.5, 3, 3.5, 4],
-        "behavior": ["walk", "walk", "rest", None, "rest", "rest", "walk"],
-        "cluster_id": [3, 3, 3, 4, 4, 4, None]})
+    segments = pd.DataFrame(
+        {
+            "session_id": ["s"] * 7,
+            "start_s": [0, 0.5, 1, 1.5, 2, 2.5, 3],
+            "end_s": [1, 1.5, 2, 2.5, 3, 3.5, 4],
+            "behavior": ["walk", "walk", "rest", None, "rest", "rest", "walk"],
+            "cluster_id": [3, 3, 3, 4, 4, 4, None],
+        }
+    )
     table = session_bouts(segments, {3: "3: ambling", 4: "4: still"})
     behaviour = table[table["level"] == "behaviour"]
     assert list(behaviour["label"]) == ["walk", "rest", "rest", "walk"]  # an unseen moment ends a bout
-    assert list(behaviour["start_s"]) == [0.0, 1.25, 2.25, 3.25]  # a segment's share starts half a hop before its centre
+    assert list(behaviour["start_s"]) == [
+        0.0,
+        1.25,
+        2.25,
+        3.25,
+    ]  # a segment's share starts half a hop before its centre
     assert list(behaviour["duration_s"]) == [1.0, 0.5, 1.0, 0.5]
     assert (behaviour["end_s"] == behaviour["start_s"] + behaviour["duration_s"]).all()
     clusters = table[table["level"] == "cluster"]
@@ -66,7 +76,8 @@ def test_sessions_page_shows_an_ethogram_quality_a_clip_and_exports(analyzed, mo
 
 
 def test_analyse_page_refuses_a_bad_manifest_and_says_when_the_cluster_is_unreachable(
-        tmp_path, monkeypatch, listening_on, synth_dir, s3):
+    tmp_path, monkeypatch, listening_on, synth_dir, s3
+):
     listening_on("127.0.0.1")
     data = tmp_path / "lab"
     data.mkdir()
@@ -79,7 +90,8 @@ def test_analyse_page_refuses_a_bad_manifest_and_says_when_the_cluster_is_unreac
     assert not at.exception
     assert [w.value for w in at.warning if w.value.startswith("Jobs:")] == [
         f"Jobs: cannot reach the Ray job server at {address} (nothing answers); start a local one with `mousegpt jobs "
-        "head`, or give the cluster's dashboard address (http://HEAD:8265)"]
+        "head`, or give the cluster's dashboard address (http://HEAD:8265)"
+    ]
     at.radio(key="source").set_value("A manifest")
     at.selectbox(key="manifest").set_value("manifest.csv")
     at.button[0].click().run()  # the form's Analyse button
@@ -89,7 +101,9 @@ def test_analyse_page_refuses_a_bad_manifest_and_says_when_the_cluster_is_unreac
     at.radio(key="source").set_value("Files and folders")
     at.text_area(key="urls").set_value("s3://lab/page/gone.mp4\n")
     at.button[0].click().run()
-    assert [e.value for e in at.error] == ["s3://lab/page/gone.mp4: no such file"]  # checked in the store itself
+    assert [e.value for e in at.error] == [
+        "s3://lab/page/gone.mp4: no such file"
+    ]  # checked in the store itself
     assert not (tmp_path / "ws").exists()
 
 

@@ -14,31 +14,54 @@ from mousegpt.vocabulary import BEHAVIORS
 
 from .conftest import truth_label
 
-BASE = dict(speed_mean_mm_s=2.0, speed_max_mm_s=5.0, displacement_mm=1.0, body_length_mm=85.0, body_length_ratio=0.95,
-            body_length_ratio_min=0.93,
-            heading_change_deg=0.0, angular_speed_deg_s=3.0, head_yaw_std_deg=1.0, head_yaw_abs_deg=5.0, head_motion_hz=1.0,
-            head_speed_mm_s=2.0, immobile_fraction=1.0, wall_distance_mm=120.0, zone="centre", visible_fraction=1.0)
+BASE = dict(
+    speed_mean_mm_s=2.0,
+    speed_max_mm_s=5.0,
+    displacement_mm=1.0,
+    body_length_mm=85.0,
+    body_length_ratio=0.95,
+    body_length_ratio_min=0.93,
+    heading_change_deg=0.0,
+    angular_speed_deg_s=3.0,
+    head_yaw_std_deg=1.0,
+    head_yaw_abs_deg=5.0,
+    head_motion_hz=1.0,
+    head_speed_mm_s=2.0,
+    immobile_fraction=1.0,
+    wall_distance_mm=120.0,
+    zone="centre",
+    visible_fraction=1.0,
+)
 
 
 def describe(**changes):
     return load_model("kinematic").describe(pd.DataFrame([BASE | changes], columns=list(FACT_COLUMNS)))[0]
 
 
-@pytest.mark.parametrize("changes, expected", [
-    (dict(speed_mean_mm_s=200, speed_max_mm_s=260, immobile_fraction=0), "run"),
-    (dict(speed_mean_mm_s=60, speed_max_mm_s=75, immobile_fraction=0), "walk"),
-    (dict(head_speed_mm_s=30, head_motion_hz=6), "groom"),
-    (dict(speed_mean_mm_s=8, speed_max_mm_s=15, immobile_fraction=0.3, angular_speed_deg_s=10), "groom"),
-    (dict(head_speed_mm_s=30, head_motion_hz=1.5), "sniff"),
-    (dict(body_length_ratio=0.62, body_length_ratio_min=0.6), "rear"),
-    # curled, the head turned back to the flank: grooming it when the head works, resting when not
-    (dict(body_length_ratio=0.62, body_length_ratio_min=0.6, head_yaw_abs_deg=110, head_speed_mm_s=30), "groom"),
-    (dict(body_length_ratio=0.62, body_length_ratio_min=0.6, head_yaw_abs_deg=110), "rest"),
-    (dict(body_length_ratio=0.78, body_length_ratio_min=0.6, head_speed_mm_s=23, head_motion_hz=5), "rear"),
-    (dict(), "rest"),
-    (dict(angular_speed_deg_s=180, heading_change_deg=-170, speed_mean_mm_s=12), "turn"),
-    (dict(speed_mean_mm_s=200, speed_max_mm_s=450), "jump"),
-])
+@pytest.mark.parametrize(
+    "changes, expected",
+    [
+        (dict(speed_mean_mm_s=200, speed_max_mm_s=260, immobile_fraction=0), "run"),
+        (dict(speed_mean_mm_s=60, speed_max_mm_s=75, immobile_fraction=0), "walk"),
+        (dict(head_speed_mm_s=30, head_motion_hz=6), "groom"),
+        (dict(speed_mean_mm_s=8, speed_max_mm_s=15, immobile_fraction=0.3, angular_speed_deg_s=10), "groom"),
+        (dict(head_speed_mm_s=30, head_motion_hz=1.5), "sniff"),
+        (dict(body_length_ratio=0.62, body_length_ratio_min=0.6), "rear"),
+        # curled, the head turned back to the flank: grooming it when the head works, resting when not
+        (
+            dict(body_length_ratio=0.62, body_length_ratio_min=0.6, head_yaw_abs_deg=110, head_speed_mm_s=30),
+            "groom",
+        ),
+        (dict(body_length_ratio=0.62, body_length_ratio_min=0.6, head_yaw_abs_deg=110), "rest"),
+        (
+            dict(body_length_ratio=0.78, body_length_ratio_min=0.6, head_speed_mm_s=23, head_motion_hz=5),
+            "rear",
+        ),
+        (dict(), "rest"),
+        (dict(angular_speed_deg_s=180, heading_change_deg=-170, speed_mean_mm_s=12), "turn"),
+        (dict(speed_mean_mm_s=200, speed_max_mm_s=450), "jump"),
+    ],
+)
 def test_behaviour_follows_the_facts(changes, expected):
     d = describe(**changes)
     assert d.behavior == expected
@@ -62,9 +85,14 @@ def test_text_is_grounded_in_the_facts():
     assert "62%" in rear.torso and "hind legs" in rear.text()
 
 
-@pytest.mark.parametrize("changes, says", [(dict(visible_fraction=0.2), "not visible"),
-                                           (dict(speed_max_mm_s=float("nan")), "could not be measured"),
-                                           (dict(head_motion_hz=None), "could not be measured")])
+@pytest.mark.parametrize(
+    "changes, says",
+    [
+        (dict(visible_fraction=0.2), "not visible"),
+        (dict(speed_max_mm_s=float("nan")), "could not be measured"),
+        (dict(head_motion_hz=None), "could not be measured"),
+    ],
+)
 def test_unmeasured_segment_is_not_described_as_a_behaviour(changes, says):
     d = describe(**changes)
     assert d.behavior is None and says in d.overall and "nan" not in d.text()

@@ -24,8 +24,15 @@ def _workspace(root: Path, seed: int, novel: tuple[str, ...]) -> Workspace:
     from mousegpt.inputs import read_manifest
     from mousegpt.synth import synth_dataset
 
-    synth_dataset(root / "data", sessions=4, seconds=120, seed=seed, conditions=("control", "stim"), novel=novel,
-                  video=False)
+    synth_dataset(
+        root / "data",
+        sessions=4,
+        seconds=120,
+        seed=seed,
+        conditions=("control", "stim"),
+        novel=novel,
+        video=False,
+    )
     ws = Workspace(root / "ws")
     report = run(read_manifest(root / "data" / "manifest.csv"), ws)
     assert not report["failed"]
@@ -74,9 +81,12 @@ def test_clusters_agree_with_the_core_behaviours(circling):
 def test_the_planted_behaviour_is_far_from_the_vocabulary(circling):
     ws, result = circling
     with ws.connect(read_only=True) as con:
-        seg = con.execute("SELECT s.start_s, s.end_s, a.vocabulary_distance, a.outlier_score, ss.video, ss.pose "
-                          "FROM segment_clusters a JOIN segments s USING (segment_id) JOIN sessions ss USING (session_id) "
-                          "WHERE a.run_id = ?", [result["run_id"]]).fetchdf()
+        seg = con.execute(
+            "SELECT s.start_s, s.end_s, a.vocabulary_distance, a.outlier_score, ss.video, ss.pose "
+            "FROM segment_clusters a JOIN segments s USING (segment_id) JOIN sessions ss USING (session_id) "
+            "WHERE a.run_id = ?",
+            [result["run_id"]],
+        ).fetchdf()
     distance = seg["vocabulary_distance"].groupby(segment_truth(seg)).median()
     # a tight circle at walking speed moves like nothing the describer learned: further than any core behaviour
     assert distance["circling"] > distance.drop("circling").max()
@@ -94,13 +104,18 @@ def test_features_hold_each_segment_s_search_vector_beside_its_facts(circling):
     z = fact_matrix(seg.table)
     x = features(ws, seg, z, DiscoverConfig(facts_weight=2.0, novelty_weight=0.5), novelty, batch=100)
     with ws.connect(read_only=True) as con:
-        vectors = np.stack(con.execute("SELECT embedding FROM segments WHERE behavior IS NOT NULL AND "
-                                       "(confidence IS NULL OR confidence >= 0.5) ORDER BY session_id, segment_index").fetchnumpy()["embedding"])
-        visible, unsure = con.execute("SELECT count(*), count(*) FILTER (confidence < 0.5) FROM segments "
-                                      "WHERE behavior IS NOT NULL").fetchone()
+        vectors = np.stack(
+            con.execute(
+                "SELECT embedding FROM segments WHERE behavior IS NOT NULL AND "
+                "(confidence IS NULL OR confidence >= 0.5) ORDER BY session_id, segment_index"
+            ).fetchnumpy()["embedding"]
+        )
+        visible, unsure = con.execute(
+            "SELECT count(*), count(*) FILTER (confidence < 0.5) FROM segments WHERE behavior IS NOT NULL"
+        ).fetchone()
     assert len(seg.table) == visible - unsure and kept() in seg.where  # the uncertain are left out
-    assert np.array_equal(x[:, :vectors.shape[1]], vectors)
-    assert np.allclose(x[:, vectors.shape[1]:-1], z * 2.0 / np.sqrt(len(FEATURE_FACTS)))
+    assert np.array_equal(x[:, : vectors.shape[1]], vectors)
+    assert np.allclose(x[:, vectors.shape[1] : -1], z * 2.0 / np.sqrt(len(FEATURE_FACTS)))
     assert np.allclose(x[:, -1], 0.5 * np.minimum(novelty, 3))
     assert seg.keywords["row"].nunique() == len(seg.table)  # every described segment has keywords
 
@@ -108,11 +123,20 @@ def test_features_hold_each_segment_s_search_vector_beside_its_facts(circling):
 def test_each_cluster_has_exemplars_sizes_and_its_segments(circling):
     ws, result = circling
     with ws.connect(read_only=True) as con:
-        per_cluster = dict(con.execute("SELECT cluster_id, count(*) FROM segments WHERE cluster_id IS NOT NULL "
-                                       "GROUP BY cluster_id").fetchall())
-        exemplar_clusters = {c["cluster_id"]: {r[0] for r in con.execute(
-            "SELECT cluster_id FROM segments WHERE segment_id IN (SELECT unnest(?))", [c["exemplars"]]).fetchall()}
-            for c in result["clusters"]}
+        per_cluster = dict(
+            con.execute(
+                "SELECT cluster_id, count(*) FROM segments WHERE cluster_id IS NOT NULL GROUP BY cluster_id"
+            ).fetchall()
+        )
+        exemplar_clusters = {
+            c["cluster_id"]: {
+                r[0]
+                for r in con.execute(
+                    "SELECT cluster_id FROM segments WHERE segment_id IN (SELECT unnest(?))", [c["exemplars"]]
+                ).fetchall()
+            }
+            for c in result["clusters"]
+        }
     for c in result["clusters"]:
         assert per_cluster[c["cluster_id"]] == c["size"] == sum(c["size_by_condition"].values())
         assert exemplar_clusters[c["cluster_id"]] == {c["cluster_id"]} and len(c["exemplars"]) == 5
@@ -124,26 +148,38 @@ def test_runs_are_versioned_and_segments_follow_the_latest(circling, tmp_path):
     assert second["run_id"] == first["run_id"] + 1 and second["sample"] == 600
     with ws.connect(read_only=True) as con:
         runs = con.execute("SELECT run_id, segments, sample FROM discovery_runs ORDER BY run_id").fetchall()
-        latest = con.execute("SELECT count(*) FROM segments s JOIN segment_clusters a USING (segment_id) "
-                             "WHERE a.run_id = ? AND s.cluster_id = a.cluster_id", [second["run_id"]]).fetchone()[0]
+        latest = con.execute(
+            "SELECT count(*) FROM segments s JOIN segment_clusters a USING (segment_id) "
+            "WHERE a.run_id = ? AND s.cluster_id = a.cluster_id",
+            [second["run_id"]],
+        ).fetchone()[0]
     assert [r[0] for r in runs][-2:] == [first["run_id"], second["run_id"]] and runs[-1][2] == 600
     assert latest == second["segments"]
     assert latest_clusters(ws, first["run_id"])["clusters"] == [
-        {k: v for k, v in c.items()} for c in first["clusters"]]
+        {k: v for k, v in c.items()} for c in first["clusters"]
+    ]
 
 
 def test_cli_discover_json_and_plots_then_profile_by_cluster(circling, tmp_path):
     ws, _ = circling
-    result = subprocess.run([MOUSEGPT, "discover", "--workspace", str(ws.root), "--json", "--plots", str(tmp_path / "p")],
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [MOUSEGPT, "discover", "--workspace", str(ws.root), "--json", "--plots", str(tmp_path / "p")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     document = json.loads(result.stdout)
     for c in document["clusters"]:
         assert {"cluster_id", "name", "keywords", "size", "novel", "exemplars"} <= set(c)
     assert (tmp_path / "p" / "behaviour_map.png").stat().st_size > 10_000
     assert "<html" in (tmp_path / "p" / "behaviour_map.html").read_text()[:500].lower()
-    result = subprocess.run([MOUSEGPT, "profile", "--workspace", str(ws.root), "--json", "--plots", str(tmp_path / "p")],
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [MOUSEGPT, "profile", "--workspace", str(ws.root), "--json", "--plots", str(tmp_path / "p")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     document = json.loads(result.stdout)
     assert {"groups", "tests", "prediction"} <= set(document)
@@ -160,7 +196,9 @@ def test_nothing_planted_nothing_flagged(tmp_path, ray_local):
 
 
 def test_an_empty_workspace_is_one_clear_error(tmp_path):
-    result = subprocess.run([MOUSEGPT, "discover", "--workspace", str(tmp_path / "none")], capture_output=True, text=True)
+    result = subprocess.run(
+        [MOUSEGPT, "discover", "--workspace", str(tmp_path / "none")], capture_output=True, text=True
+    )
     assert result.returncode == 1
     assert "no workspace here" in result.stderr and result.stderr.count("error:") == 1
 
@@ -193,13 +231,19 @@ def test_a_brief_planted_behaviour_counts_where_it_fills_half_its_shortest_bout(
 
     fps = 25
     behavior = ["rest"] * 50 + ["head_twitch"] * 10 + ["rest"] * 40  # a 0.4 s twitch from 2.0 s
-    pd.DataFrame({"time_s": [i / fps for i in range(100)], "behavior": behavior}).to_parquet(tmp_path / "s.truth.parquet")
-    segments = pd.DataFrame({"start_s": [0.0, 1.0, 1.5, 2.0], "end_s": [1.0, 2.0, 2.5, 3.0],
-                             "video": str(tmp_path / "s.mp4")})
+    pd.DataFrame({"time_s": [i / fps for i in range(100)], "behavior": behavior}).to_parquet(
+        tmp_path / "s.truth.parquet"
+    )
+    segments = pd.DataFrame(
+        {"start_s": [0.0, 1.0, 1.5, 2.0], "end_s": [1.0, 2.0, 2.5, 3.0], "video": str(tmp_path / "s.mp4")}
+    )
     coverage = segment_coverage(segments, "head_twitch")
     assert coverage.tolist() == [0.0, 0.0, 0.4, 0.4]
     assert shows_planted(coverage, "head_twitch").tolist() == [False, False, True, True]
-    assert shows_planted(pd.Series([0.4, 0.5]), "circling").tolist() == [False, True]  # bouts longer than a window
+    assert shows_planted(pd.Series([0.4, 0.5]), "circling").tolist() == [
+        False,
+        True,
+    ]  # bouts longer than a window
 
 
 def test_the_part_of_a_cluster_the_vocabulary_does_not_know_is_split_off():

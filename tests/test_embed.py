@@ -8,11 +8,13 @@ def test_vectors_are_unit_length_384d(embedder):
 
 
 def test_similar_meanings_are_closer(embedder):
-    query, groom, run = embedder([
-        "a mouse cleaning its face",
-        "The mouse sits still and grooms itself, forepaws wiping the face.",
-        "The mouse runs fast across the arena.",
-    ])
+    query, groom, run = embedder(
+        [
+            "a mouse cleaning its face",
+            "The mouse sits still and grooms itself, forepaws wiping the face.",
+            "The mouse runs fast across the arena.",
+        ]
+    )
     assert query @ groom > query @ run + 0.1
 
 
@@ -29,8 +31,13 @@ def test_loads_without_network(monkeypatch):
 
 
 def test_each_text_gets_the_vector_it_gets_alone_however_it_is_batched(embedder):
-    texts = ["The mouse walks along the wall.", "Head raised high, nose pointing up, sniffing the air.",
-             "The mouse walks along the wall.", "Still.", "Trunk lifted and upright (72% of full length from above)."]
+    texts = [
+        "The mouse walks along the wall.",
+        "Head raised high, nose pointing up, sniffing the air.",
+        "The mouse walks along the wall.",
+        "Still.",
+        "Trunk lifted and upright (72% of full length from above).",
+    ]
     alone = np.stack([type(embedder)()([t])[0] for t in texts])  # a fresh embedder: nothing remembered
     together = embedder(texts)
     np.testing.assert_allclose(together, alone, atol=1e-5)

@@ -12,8 +12,9 @@ from mousegpt.synth.dataset import truth_poses
 def truth():
     scene = Scene()
     table = truth_table(simulate(40, "control", seed=3), scene)
-    return truth_poses(table, 25.0), float(np.median(np.hypot(table.nose_x - table.tail_base_x,
-                                                               table.nose_y - table.tail_base_y)))
+    return truth_poses(table, 25.0), float(
+        np.median(np.hypot(table.nose_x - table.tail_base_x, table.nose_y - table.tail_base_y))
+    )
 
 
 def test_jitter_and_lost_points_are_as_drawn(truth):
@@ -31,10 +32,14 @@ def test_jitter_and_lost_points_are_as_drawn(truth):
 def test_labs_track_different_centres(truth):
     ds, length = truth
     exact = dict(jitter_bl=0.0, drift_bl=0.0, dropout=0.0, outliers=0.0)
-    mid_back = estimator.observe(ds, estimator.Estimator(**exact, keypoints="mid_back"), np.random.default_rng(0), length)
+    mid_back = estimator.observe(
+        ds, estimator.Estimator(**exact, keypoints="mid_back"), np.random.default_rng(0), length
+    )
     expected = 0.75 * ds.position.sel(keypoints="body_center") + 0.25 * ds.position.sel(keypoints="tail_base")
     np.testing.assert_allclose(mid_back.position.sel(keypoints="body_center").values, expected.values)
-    none = estimator.observe(ds, estimator.Estimator(**exact, keypoints="no_centre"), np.random.default_rng(0), length)
+    none = estimator.observe(
+        ds, estimator.Estimator(**exact, keypoints="no_centre"), np.random.default_rng(0), length
+    )
     assert "body_center" not in none.keypoints.values
     # the platform derives it again, as it does for a lab's file without one
     assert pose.standardize(none, source="synth").attrs["body_center"] == "midpoint of nose and tail_base"

@@ -1,6 +1,6 @@
 """Pose export (DeepLabCut CSV, NWB) read back by ``movement``, and LightningPose import."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pynwb
@@ -19,8 +19,14 @@ def video(tmp_path_factory):
     from mousegpt.synth import Scene, synth_dataset
 
     out = tmp_path_factory.mktemp("export")
-    manifest = synth_dataset(out, sessions=1, seconds=4, seed=3, conditions=("control",),
-                             scene=Scene(width=320, height=240, fps=FPS))
+    manifest = synth_dataset(
+        out,
+        sessions=1,
+        seconds=4,
+        seed=3,
+        conditions=("control",),
+        scene=Scene(width=320, height=240, fps=FPS),
+    )
     return out / manifest.video[0]
 
 
@@ -33,7 +39,8 @@ def tracked(video):
     position[10:15] = np.nan
     position.loc[{"time": ds.time[30], "keypoints": "nose"}] = np.nan
     length = (ds.position.sel(keypoints="nose") - ds.position.sel(keypoints="tail_base")).pipe(
-        lambda d: np.hypot(d.sel(space="x"), d.sel(space="y")))
+        lambda d: np.hypot(d.sel(space="x"), d.sel(space="y"))
+    )
     return ds.assign(position=position, body_length_px=length)
 
 
@@ -64,12 +71,15 @@ def test_nwb_round_trip_through_movement_and_pose_load(tracked, video, tmp_path)
     assert back.attrs["source_software"] == "mousegpt-tracker"
     ours = pose.load(out)
     assert {"nose", "body_center", "tail_base"} <= set(ours.keypoints.values) and pose.n_frames(ours) == 100
-    np.testing.assert_allclose(ours.position.sel(keypoints="nose").values[:10],
-                               tracked.position.sel(keypoints="nose").values[:10], atol=1e-3)
+    np.testing.assert_allclose(
+        ours.position.sel(keypoints="nose").values[:10],
+        tracked.position.sel(keypoints="nose").values[:10],
+        atol=1e-3,
+    )
 
 
 def test_nwb_session_metadata(tracked, video, tmp_path):
-    start = datetime(2026, 3, 1, 9, 30, tzinfo=timezone.utc)
+    start = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
     pose.save(tracked, tmp_path / "tracks.nwb", source=video, start_time=start)
     with pynwb.NWBHDF5IO(tmp_path / "tracks.nwb", mode="r") as io:
         nwb = io.read()
@@ -80,18 +90,28 @@ def test_nwb_session_metadata(tracked, video, tmp_path):
 
 
 def test_nwb_writes_one_file_per_individual(tmp_path):
-    ds = load_poses.from_numpy(np.random.default_rng(0).uniform(0, 100, (6, 2, 2, 2)), np.full((6, 2, 2), 0.9),
-                               individual_names=["a", "b"], keypoint_names=["nose", "tailbase"], fps=30)
+    ds = load_poses.from_numpy(
+        np.random.default_rng(0).uniform(0, 100, (6, 2, 2, 2)),
+        np.full((6, 2, 2), 0.9),
+        individual_names=["a", "b"],
+        keypoint_names=["nose", "tailbase"],
+        fps=30,
+    )
     written = pose.save(ds, tmp_path / "pair.nwb")
     assert written == [tmp_path / "pair_a.nwb", tmp_path / "pair_b.nwb"]
     for path, individual in zip(written, "ab"):
         back = load_poses.from_file(path, source_software="NWB")
-        np.testing.assert_allclose(back.position.sel(keypoints=["nose", "tailbase"]).values[..., 0],
-                                   ds.position.sel(individuals=individual).values, atol=1e-3)
+        np.testing.assert_allclose(
+            back.position.sel(keypoints=["nose", "tailbase"]).values[..., 0],
+            ds.position.sel(individuals=individual).values,
+            atol=1e-3,
+        )
 
 
 def test_nwb_needs_a_frame_rate(tmp_path):
-    ds = load_poses.from_numpy(np.zeros((5, 2, 2, 1)), np.ones((5, 2, 1)), keypoint_names=["nose", "tailbase"])
+    ds = load_poses.from_numpy(
+        np.zeros((5, 2, 2, 1)), np.ones((5, 2, 1)), keypoint_names=["nose", "tailbase"]
+    )
     with pytest.raises(InputError, match="no frame rate"):
         pose.save(ds, tmp_path / "frames.nwb")
     assert not list(tmp_path.iterdir())
@@ -158,8 +178,14 @@ def lightning_pose_csv(tmp_path):
     position = rng.uniform(20, 300, (40, 2, 2, 1))
     position[5:8, :, 0] = np.nan
     confidence = np.full((40, 2, 1), 0.95)
-    ds = load_poses.from_numpy(position, confidence, individual_names=["mouse"],
-                               keypoint_names=["nose", "tailbase"], fps=30, source_software="LightningPose")
+    ds = load_poses.from_numpy(
+        position,
+        confidence,
+        individual_names=["mouse"],
+        keypoint_names=["nose", "tailbase"],
+        fps=30,
+        source_software="LightningPose",
+    )
     save_poses.to_lp_file(ds, tmp_path / "lp.csv")
     path = tmp_path / "lp_mouse.csv"  # to_lp_file names the file after the individual
     lines = path.read_text().splitlines(keepends=True)
@@ -193,6 +219,9 @@ def test_source_software_overrides_detection(lightning_pose_csv, tmp_path):
 def test_unreadable_suffix_lists_the_readable_formats(tmp_path):
     odd = tmp_path / "poses.json"
     odd.write_text("{}")
-    with pytest.raises(InputError, match=r"poses\.json: not a pose file this platform reads; readable formats: "
-                                         r"DeepLabCut \(\.csv, \.h5\), LightningPose \(\.csv\), SLEAP .*NWB \(\.nwb\)"):
+    with pytest.raises(
+        InputError,
+        match=r"poses\.json: not a pose file this platform reads; readable formats: "
+        r"DeepLabCut \(\.csv, \.h5\), LightningPose \(\.csv\), SLEAP .*NWB \(\.nwb\)",
+    ):
         pose.read(odd)

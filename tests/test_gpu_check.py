@@ -11,11 +11,27 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_the_gpu_check_runs_every_check_on_a_cpu_and_prints_one_table():
     env = {**os.environ, "PYTHONPATH": str(ROOT / "platform"), "CUDA_VISIBLE_DEVICES": ""}
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), "--small", "--segments", "96",
-                           "--hf-segments", "4"], env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "gpu_check.py"),
+            "--small",
+            "--segments",
+            "96",
+            "--hf-segments",
+            "4",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
-    rows = {line.split("|")[1].strip(): line.split("|")[2].strip()
-            for line in done.stdout.splitlines() if line.startswith("| ") and not line.startswith("| check")}
+    rows = {
+        line.split("|")[1].strip(): line.split("|")[2].strip()
+        for line in done.stdout.splitlines()
+        if line.startswith("| ") and not line.startswith("| check")
+    }
     assert rows["device"] == "no CUDA device: CPU only"
     assert rows["bf16 training: every loss fell over 10 steps"].startswith("yes")
     assert float(rows["bf16 training, batch 16: ms per step"]) > 0

@@ -14,18 +14,72 @@ import yaml
 INFRA = Path(__file__).resolve().parents[1] / "infra"
 K8S = INFRA / "k8s"
 
-RAY_CLUSTER_SPEC = {"authOptions", "suspend", "managedBy", "autoscalerOptions", "headServiceAnnotations",
-                    "enableInTreeAutoscaling", "gcsFaultToleranceOptions", "headGroupSpec", "rayVersion",
-                    "workerGroupSpecs", "upgradeStrategy"}
-HEAD_GROUP_SPEC = {"template", "headService", "enableIngress", "resources", "labels", "rayStartParams", "serviceType"}
-WORKER_GROUP_SPEC = {"suspend", "groupName", "replicas", "minReplicas", "maxReplicas", "idleTimeoutSeconds",
-                     "resources", "labels", "rayStartParams", "template", "scaleStrategy", "numOfHosts"}
-RAY_JOB_SPEC = {"activeDeadlineSeconds", "backoffLimit", "rayClusterSpec", "submitterPodTemplate", "metadata",
-                "clusterSelector", "submitterConfig", "managedBy", "deletionStrategy", "entrypoint", "runtimeEnvYAML",
-                "jobId", "submissionMode", "entrypointResources", "entrypointNumCpus", "entrypointNumGpus",
-                "ttlSecondsAfterFinished", "shutdownAfterJobFinishes", "suspend"}
-RAY_SERVICE_SPEC = {"upgradeStrategy", "serveService", "serveConfigV2", "rayClusterConfig", "excludeHeadPodFromServeSvc",
-                    "deploymentUnhealthySecondThreshold", "serviceUnhealthySecondThreshold"}
+RAY_CLUSTER_SPEC = {
+    "authOptions",
+    "suspend",
+    "managedBy",
+    "autoscalerOptions",
+    "headServiceAnnotations",
+    "enableInTreeAutoscaling",
+    "gcsFaultToleranceOptions",
+    "headGroupSpec",
+    "rayVersion",
+    "workerGroupSpecs",
+    "upgradeStrategy",
+}
+HEAD_GROUP_SPEC = {
+    "template",
+    "headService",
+    "enableIngress",
+    "resources",
+    "labels",
+    "rayStartParams",
+    "serviceType",
+}
+WORKER_GROUP_SPEC = {
+    "suspend",
+    "groupName",
+    "replicas",
+    "minReplicas",
+    "maxReplicas",
+    "idleTimeoutSeconds",
+    "resources",
+    "labels",
+    "rayStartParams",
+    "template",
+    "scaleStrategy",
+    "numOfHosts",
+}
+RAY_JOB_SPEC = {
+    "activeDeadlineSeconds",
+    "backoffLimit",
+    "rayClusterSpec",
+    "submitterPodTemplate",
+    "metadata",
+    "clusterSelector",
+    "submitterConfig",
+    "managedBy",
+    "deletionStrategy",
+    "entrypoint",
+    "runtimeEnvYAML",
+    "jobId",
+    "submissionMode",
+    "entrypointResources",
+    "entrypointNumCpus",
+    "entrypointNumGpus",
+    "ttlSecondsAfterFinished",
+    "shutdownAfterJobFinishes",
+    "suspend",
+}
+RAY_SERVICE_SPEC = {
+    "upgradeStrategy",
+    "serveService",
+    "serveConfigV2",
+    "rayClusterConfig",
+    "excludeHeadPodFromServeSvc",
+    "deploymentUnhealthySecondThreshold",
+    "serviceUnhealthySecondThreshold",
+}
 SUBMISSION_MODES = {"K8sJobMode", "HTTPMode", "InteractiveMode", "SidecarMode"}
 
 
@@ -64,7 +118,9 @@ def _check_cluster_spec(spec: dict, claims: set[str], where: str) -> None:
     assert spec["rayVersion"] == ray.__version__, f"{where}: the image's Ray and the cluster's differ"
     head = spec["headGroupSpec"]
     assert not _unknown(head, HEAD_GROUP_SPEC), f"{where}: {_unknown(head, HEAD_GROUP_SPEC)}"
-    assert all(isinstance(v, str) for v in head["rayStartParams"].values()), "rayStartParams is map[string]string"
+    assert all(isinstance(v, str) for v in head["rayStartParams"].values()), (
+        "rayStartParams is map[string]string"
+    )
     assert head["rayStartParams"]["num-cpus"] == "0"  # the head takes no work
     _check_pod_template(head["template"], claims, f"{where} head")
     groups = {g["groupName"]: g for g in spec["workerGroupSpecs"]}
@@ -77,7 +133,9 @@ def _check_cluster_spec(spec: dict, claims: set[str], where: str) -> None:
         container = _check_pod_template(group["template"], claims, f"{where} {name}")
         gpus = container["resources"]["limits"].get("nvidia.com/gpu")
         if name == "gpu":
-            assert gpus == "1" and container["image"].endswith("-cuda"), f"{where}: the GPU group needs a GPU and CUDA"
+            assert gpus == "1" and container["image"].endswith("-cuda"), (
+                f"{where}: the GPU group needs a GPU and CUDA"
+            )
         else:
             assert gpus is None and container["image"].endswith("-cpu"), where
 
@@ -121,7 +179,9 @@ def manifests():
 
 def test_the_raycluster_has_a_cpu_and_a_gpu_group(manifests):
     claims = {manifests["PersistentVolumeClaim"]["metadata"]["name"]}
-    assert manifests["PersistentVolumeClaim"]["spec"]["accessModes"] == ["ReadWriteMany"]  # shards from every node
+    assert manifests["PersistentVolumeClaim"]["spec"]["accessModes"] == [
+        "ReadWriteMany"
+    ]  # shards from every node
     cluster = manifests["RayCluster"]
     assert cluster["apiVersion"] == "ray.io/v1"
     _check_cluster_spec(cluster["spec"], claims, "raycluster.yaml")
@@ -148,7 +208,10 @@ def test_the_rayservice_builds_the_serve_application(manifests):
     config = yaml.safe_load(service["spec"]["serveConfigV2"])
     assert config["http_options"]["host"] == "0.0.0.0"
     secret = manifests["Secret"]["metadata"]["name"]
-    groups = [service["spec"]["rayClusterConfig"]["headGroupSpec"], *service["spec"]["rayClusterConfig"]["workerGroupSpecs"]]
+    groups = [
+        service["spec"]["rayClusterConfig"]["headGroupSpec"],
+        *service["spec"]["rayClusterConfig"]["workerGroupSpecs"],
+    ]
     for group in groups:  # off loopback, the API needs its token, wherever the builder runs
         env = {e["name"]: e for e in group["template"]["spec"]["containers"][0]["env"]}
         assert env["MOUSEGPT_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == secret
@@ -158,7 +221,15 @@ def test_the_rayservice_builds_the_serve_application(manifests):
     assert callable(builder)
     from serve.app import describer_options
 
-    known = {"workspace", "model", "replicas", "min_replicas", "max_replicas", "target_ongoing_requests", "token_sha256"}
+    known = {
+        "workspace",
+        "model",
+        "replicas",
+        "min_replicas",
+        "max_replicas",
+        "target_ongoing_requests",
+        "token_sha256",
+    }
     assert set(application["args"]) <= known
     assert describer_options(application["args"], gpus_in_cluster=1)["ray_actor_options"]["num_gpus"] == 1
 
@@ -176,8 +247,12 @@ def test_the_dockerfile_has_both_variants_with_torch_pinned():
 
 def test_every_command_in_the_infra_readme_is_real():
     text = (INFRA / "README.md").read_text()
-    commands = [line.split("#")[0].strip() for block in re.findall(r"```\n(.*?)```", text, flags=re.S)
-                for line in block.splitlines() if line.strip().startswith("mousegpt ")]
+    commands = [
+        line.split("#")[0].strip()
+        for block in re.findall(r"```\n(.*?)```", text, flags=re.S)
+        for line in block.splitlines()
+        if line.strip().startswith("mousegpt ")
+    ]
     assert len(commands) >= 8
     for line in commands:
         _run_mousegpt(shlex.split(line.replace("$TOKEN", "t").replace('"', "")), "infra/README.md")

@@ -5,21 +5,26 @@ from mousegpt.inputs import read_manifest, resolve
 
 
 def test_manifest_paths_are_relative_to_the_manifest(tmp_path):
-    (tmp_path / "m.csv").write_text("video,animal,condition,fps,px_per_mm,view,pose\n"
-                                    "a.mp4,m1,saline,,,top,\n"
-                                    "sub/b.mp4,m2,drug,30,1.5,bottom,sub/b.csv\n")
+    (tmp_path / "m.csv").write_text(
+        "video,animal,condition,fps,px_per_mm,view,pose\n"
+        "a.mp4,m1,saline,,,top,\n"
+        "sub/b.mp4,m2,drug,30,1.5,bottom,sub/b.csv\n"
+    )
     first, second = read_manifest(tmp_path / "m.csv")
     assert first.video == str((tmp_path / "a.mp4").resolve()) and first.fps is None and first.pose is None
     assert second.pose == str((tmp_path / "sub" / "b.csv").resolve())
     assert (second.fps, second.px_per_mm, second.view, second.condition) == (30.0, 1.5, "bottom", "drug")
 
 
-@pytest.mark.parametrize("row, message", [
-    (",m1,saline,,,top", r"m.csv:2: row has neither a video nor a pose file"),
-    ("a.mp4,m1,saline,fast,,top", r"m.csv:2: column fps must be a number, got 'fast'"),
-    ("a.mp4,m1,saline,-30,,top", r"fps must be a positive number, got -30.0"),
-    ("a.mp4,m1,saline,30,,side", r"view must be one of top, bottom, got 'side'"),
-])
+@pytest.mark.parametrize(
+    "row, message",
+    [
+        (",m1,saline,,,top", r"m.csv:2: row has neither a video nor a pose file"),
+        ("a.mp4,m1,saline,fast,,top", r"m.csv:2: column fps must be a number, got 'fast'"),
+        ("a.mp4,m1,saline,-30,,top", r"fps must be a positive number, got -30.0"),
+        ("a.mp4,m1,saline,30,,side", r"view must be one of top, bottom, got 'side'"),
+    ],
+)
 def test_bad_manifest_rows_name_the_line(tmp_path, row, message):
     (tmp_path / "m.csv").write_text("video,animal,condition,fps,px_per_mm,view\n" + row + "\n")
     with pytest.raises(InputError, match=message):

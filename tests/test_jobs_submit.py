@@ -12,6 +12,7 @@ from mousegpt.errors import InputError
 
 from .conftest import free_port
 
+
 def _cli(*args):
     """``mousegpt ARGS`` in this process (these commands only talk HTTP to the job server), as
     ``main()`` runs it: a ``MouseGPTError`` is one ``error:`` line and status 1."""
@@ -21,8 +22,11 @@ def _cli(*args):
     from mousegpt.cli import main
 
     out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
-            pytest.MonkeyPatch.context() as patch:
+    with (
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(err),
+        pytest.MonkeyPatch.context() as patch,
+    ):
         patch.setattr(sys, "argv", ["mousegpt", *map(str, args)])
         try:
             main()
@@ -44,7 +48,14 @@ def pose_data(tmp_path_factory) -> Path:
 
 def test_a_missing_input_is_refused_before_any_cluster_is_reached(tmp_path):
     # Nothing listens at this address: the refusal must come from the input check, first.
-    result = _cli("submit", tmp_path / "absent.mp4", "--address", f"http://127.0.0.1:{free_port()}", "-w", tmp_path / "ws")
+    result = _cli(
+        "submit",
+        tmp_path / "absent.mp4",
+        "--address",
+        f"http://127.0.0.1:{free_port()}",
+        "-w",
+        tmp_path / "ws",
+    )
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert lines == [f"error: {tmp_path / 'absent.mp4'}: no such file"]
@@ -54,22 +65,36 @@ def test_a_missing_input_is_refused_before_any_cluster_is_reached(tmp_path):
 def test_a_malformed_manifest_gets_the_same_error_as_analyze(tmp_path):
     manifest = tmp_path / "manifest.csv"
     manifest.write_text("film,mouse\na.mp4,m1\n")
-    submitted = _cli("submit", "--manifest", manifest, "--address", f"http://127.0.0.1:{free_port()}", "-w", tmp_path / "ws")
+    submitted = _cli(
+        "submit",
+        "--manifest",
+        manifest,
+        "--address",
+        f"http://127.0.0.1:{free_port()}",
+        "-w",
+        tmp_path / "ws",
+    )
     analysed = _cli("analyze", "--manifest", manifest, "-w", tmp_path / "ws")
     assert submitted.returncode == analysed.returncode == 1
     assert submitted.stderr.strip() == analysed.stderr.strip()
-    assert submitted.stderr.startswith(f"error: {manifest}") and len(submitted.stderr.strip().splitlines()) == 1
+    assert (
+        submitted.stderr.startswith(f"error: {manifest}") and len(submitted.stderr.strip().splitlines()) == 1
+    )
 
 
 def test_an_unreachable_cluster_is_one_clear_line(pose_data, tmp_path):
     address = f"http://127.0.0.1:{free_port()}"
-    for args in (["submit", "--manifest", pose_data / "manifest.csv", "-w", tmp_path / "ws"], ["jobs", "list"],
-                 ["jobs", "status", "mousegpt-analyze-0"]):
+    for args in (
+        ["submit", "--manifest", pose_data / "manifest.csv", "-w", tmp_path / "ws"],
+        ["jobs", "list"],
+        ["jobs", "status", "mousegpt-analyze-0"],
+    ):
         result = _cli(*args, "--address", address)
         assert result.returncode == 1, args
         assert result.stderr.strip().splitlines() == [
             f"error: cannot reach the Ray job server at {address} (nothing answers); start a local one with `mousegpt "
-            "jobs head`, or give the cluster's dashboard address (http://HEAD:8265)"], args
+            "jobs head`, or give the cluster's dashboard address (http://HEAD:8265)"
+        ], args
 
 
 def test_request_paths_are_absolute_and_zero_means_unknown(tmp_path, monkeypatch):
@@ -88,8 +113,11 @@ def test_object_store_inputs_travel_as_urls_and_a_missing_one_is_refused(s3, tmp
     from mousegpt.storage import Storage
 
     Storage("s3://lab").fs.pipe_file("lab/submit/m01.mp4", b"bytes")
-    request = AnalysisRequest(workspace=str(tmp_path / "ws"), inputs=["s3://lab/submit/", "s3://lab/submit/m09.mp4"],
-                              manifest="s3://lab/submit/manifest.csv")
+    request = AnalysisRequest(
+        workspace=str(tmp_path / "ws"),
+        inputs=["s3://lab/submit/", "s3://lab/submit/m09.mp4"],
+        manifest="s3://lab/submit/manifest.csv",
+    )
     command = request.command("mousegpt-analyze-x")
     assert command[2:4] == ["s3://lab/submit/", "s3://lab/submit/m09.mp4"]
     assert command[command.index("--manifest") + 1] == "s3://lab/submit/manifest.csv"
@@ -101,9 +129,23 @@ def test_object_store_inputs_travel_as_urls_and_a_missing_one_is_refused(s3, tmp
 
 
 def test_progress_lines_are_read_back_with_an_eta():
-    log = "\n".join(["Running entrypoint", progress_line({"inputs": 4, "inputs_done": 1.0, "sessions": 1,
-                                                         "frames": 300, "segments": 20, "elapsed_s": 30.0}),
-                     "mousegpt-progress {\"inputs\": 4, \"inpu", "a Ray log line"])
+    log = "\n".join(
+        [
+            "Running entrypoint",
+            progress_line(
+                {
+                    "inputs": 4,
+                    "inputs_done": 1.0,
+                    "sessions": 1,
+                    "frames": 300,
+                    "segments": 20,
+                    "elapsed_s": 30.0,
+                }
+            ),
+            'mousegpt-progress {"inputs": 4, "inpu',
+            "a Ray log line",
+        ]
+    )
     progress = parse_progress(log)  # the last whole progress line; one cut short is passed over
     assert progress["inputs_done"] == 1.0 and progress["frames"] == 300
     job = JobView(job_id="j", status="RUNNING", progress=progress)
@@ -114,8 +156,17 @@ def test_progress_lines_are_read_back_with_an_eta():
 
 def test_submit_follow_list_and_history(job_server, pose_data, tmp_path):
     ws = tmp_path / "ws"
-    result = _cli("submit", "--manifest", pose_data / "manifest.csv", "-w", ws, "--address", job_server,
-                  "--wait", "--json")
+    result = _cli(
+        "submit",
+        "--manifest",
+        pose_data / "manifest.csv",
+        "-w",
+        ws,
+        "--address",
+        job_server,
+        "--wait",
+        "--json",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     job = json.loads(result.stdout)
     assert job["status"] == "SUCCEEDED" and job["job_id"].startswith("mousegpt-analyze-")
@@ -140,7 +191,9 @@ def test_a_cancelled_job_stops_and_commits_nothing(job_server, pose_data, tmp_pa
     from jobs.submit import Jobs
 
     ws = tmp_path / "ws"
-    submitted = _cli("submit", "--manifest", pose_data / "manifest.csv", "-w", ws, "--address", job_server, "--json")
+    submitted = _cli(
+        "submit", "--manifest", pose_data / "manifest.csv", "-w", ws, "--address", job_server, "--json"
+    )
     assert submitted.returncode == 0, submitted.stderr[-2000:]
     job_id = json.loads(submitted.stdout)["job_id"]
     cancelled = _cli("jobs", "cancel", job_id, "--address", job_server)

@@ -11,8 +11,12 @@ FPS, PX_PER_MM = 25.0, 2.0
 
 def _poses(nose, centre, tail):
     position = np.stack([nose, centre, tail], axis=-1)[..., None]  # (time, space, keypoints, individuals)
-    return load_poses.from_numpy(position, np.ones(position.shape[:1] + position.shape[2:]),
-                                 keypoint_names=["nose", "body_center", "tail_base"], fps=FPS)
+    return load_poses.from_numpy(
+        position,
+        np.ones(position.shape[:1] + position.shape[2:]),
+        keypoint_names=["nose", "body_center", "tail_base"],
+        fps=FPS,
+    )
 
 
 def _straight_run(speed_mm_s, n=100, heading_deg=0.0):
@@ -37,7 +41,9 @@ def test_rotation_in_place_gives_angular_speed():
     angle = np.radians(rate * np.arange(n) / FPS)
     direction = np.stack([np.cos(angle), np.sin(angle)], axis=1)
     centre = np.full((n, 2), 300.0)
-    kin = kinematics.compute(_poses(centre + 90 * direction, centre, centre - 90 * direction), FPS, PX_PER_MM, arena=None)
+    kin = kinematics.compute(
+        _poses(centre + 90 * direction, centre, centre - 90 * direction), FPS, PX_PER_MM, arena=None
+    )
     assert kin.angular_speed_deg_s.iloc[5:-5].to_numpy() == pytest.approx(rate, rel=0.02)
     assert kin.speed_mm_s.iloc[5:-5].max() < 1e-6
 
@@ -50,7 +56,9 @@ def test_bottom_view_is_mirrored_to_the_animal_s_frame():
     ds = _poses(centre + 90 * direction, centre, centre - 90 * direction)
     top = kinematics.compute(ds, FPS, PX_PER_MM, arena=None)
     bottom = kinematics.compute(ds, FPS, PX_PER_MM, arena=None, view="bottom")
-    assert bottom.angular_speed_deg_s.iloc[5:-5].to_numpy() == pytest.approx(-top.angular_speed_deg_s.iloc[5:-5].to_numpy())
+    assert bottom.angular_speed_deg_s.iloc[5:-5].to_numpy() == pytest.approx(
+        -top.angular_speed_deg_s.iloc[5:-5].to_numpy()
+    )
     assert bottom.speed_mm_s.to_numpy() == pytest.approx(top.speed_mm_s.to_numpy())
 
 
@@ -67,7 +75,9 @@ def test_head_yaw_is_relative_to_the_torso():
     tail = centre - [90.0, 0.0]
     yaw = np.radians(30.0)
     nose = centre + 60 * np.array([np.cos(yaw), np.sin(yaw)])
-    kin = kinematics.compute(_poses(np.tile(nose, (1, 1)).reshape(n, 2), centre, tail), FPS, PX_PER_MM, arena=None)
+    kin = kinematics.compute(
+        _poses(np.tile(nose, (1, 1)).reshape(n, 2), centre, tail), FPS, PX_PER_MM, arena=None
+    )
     assert kin.head_yaw_deg.to_numpy() == pytest.approx(30.0)
 
 
@@ -77,7 +87,11 @@ def test_zones_from_the_arena():
     y = np.array([500.0, 310.0, 500.0, 250.0, 880.0, 500.0])
     assert list(arena.zones(x, y)) == ["centre", "centre", "wall", "corner", "corner", None]
     circle = Arena("circle", cx=0, cy=0, width=200, height=200)
-    assert list(circle.zones(np.array([0.0, 45.0, 60.0]), np.array([0.0, 0.0, 0.0]))) == ["centre", "centre", "wall"]
+    assert list(circle.zones(np.array([0.0, 45.0, 60.0]), np.array([0.0, 0.0, 0.0]))) == [
+        "centre",
+        "centre",
+        "wall",
+    ]
     assert circle.wall_distance(np.array([0.0, 90.0]), np.array([0.0, 0.0])) == pytest.approx([100.0, 10.0])
 
 
@@ -123,7 +137,9 @@ def test_egocentric_velocity_and_keypoints():
     assert forward.forward_speed_mm_s.to_numpy() == pytest.approx(100.0, rel=0.02)
     assert np.abs(forward.left_speed_mm_s).max() < 1e-6
     backwards = _straight_run(60.0, heading_deg=0)
-    backwards = backwards.assign_coords(keypoints=["tail_base", "body_center", "nose"])  # facing the other way
+    backwards = backwards.assign_coords(
+        keypoints=["tail_base", "body_center", "nose"]
+    )  # facing the other way
     kin = kinematics.compute(backwards, FPS, PX_PER_MM, arena=None).iloc[5:-5]
     assert kin.forward_speed_mm_s.to_numpy() == pytest.approx(-60.0, rel=0.02)
     # Facing +x on screen (seen from above, y down), the animal's left is -y: a sidestep up the screen.

@@ -10,8 +10,15 @@ from mousegpt.segments import windows
 
 
 def test_majority_of_raters_per_frame_and_segment():
-    bouts = pd.DataFrame([(0.0, 1.0, "Supported", "a"), (0.2, 1.0, "Supported", "b"), (0.6, 2.0, "Supported", "c"),
-                          (1.5, 2.0, "Grooming", "a")], columns=list(labels.BOUT_COLUMNS))
+    bouts = pd.DataFrame(
+        [
+            (0.0, 1.0, "Supported", "a"),
+            (0.2, 1.0, "Supported", "b"),
+            (0.6, 2.0, "Supported", "c"),
+            (1.5, 2.0, "Grooming", "a"),
+        ],
+        columns=list(labels.BOUT_COLUMNS),
+    )
     votes = labels.frame_votes(bouts, ("Supported",), n_frames=20, fps=10)
     assert sorted(votes) == ["a", "b", "c"] and votes["a"][:10].all() and not votes["a"][10:].any()
     frames = labels.majority(votes)
@@ -23,26 +30,37 @@ def test_majority_of_raters_per_frame_and_segment():
 
 def test_rater_table_leaves_out_the_trial_marks(tmp_path):
     path = tmp_path / "raters.csv"
-    pd.DataFrame({"from": [3.8, 4.0, 8.1, 8.2, 9.0], "to": [4.6, 5.1, 8.9, 9.0, 9.5],
-                  "type": ["StartEnd", "Start/End", "Supported", "Supported", "_DEFAULT"],
-                  "Experimenter": ["Oliver", "Jin", "Oliver", "Jin", "Jin"]}).to_csv(path)
+    pd.DataFrame(
+        {
+            "from": [3.8, 4.0, 8.1, 8.2, 9.0],
+            "to": [4.6, 5.1, 8.9, 9.0, 9.5],
+            "type": ["StartEnd", "Start/End", "Supported", "Supported", "_DEFAULT"],
+            "Experimenter": ["Oliver", "Jin", "Oliver", "Jin", "Jin"],
+        }
+    ).to_csv(path)
     bouts = labels.read_rater_table(path)
     assert bouts.to_dict("records") == [
         {"start_s": 8.2, "end_s": 9.0, "behavior": "Supported", "rater": "Jin"},
-        {"start_s": 8.1, "end_s": 8.9, "behavior": "Supported", "rater": "Oliver"}]
+        {"start_s": 8.1, "end_s": 8.9, "behavior": "Supported", "rater": "Oliver"},
+    ]
     assert labels.trial_start_s(path) == pytest.approx(3.9)
 
 
 def test_a_table_without_rater_columns_names_what_it_found(tmp_path):
     path = tmp_path / "other.csv"
     pd.DataFrame({"start": [1.0], "stop": [2.0]}).to_csv(path, index=False)
-    with pytest.raises(InputError, match=r"other.csv: a rater table needs columns Experimenter, from, to, type; found start, stop"):
+    with pytest.raises(
+        InputError,
+        match=r"other.csv: a rater table needs columns Experimenter, from, to, type; found start, stop",
+    ):
         labels.read_rater_table(path)
 
 
 @pytest.mark.real
 def test_behaviordepot_freezing_bouts(real_labelled):
-    bouts = labels.read_behaviordepot(real_labelled / "behaviordepot_freezing/demo1_freezing_human.mat", fps=50)
+    bouts = labels.read_behaviordepot(
+        real_labelled / "behaviordepot_freezing/demo1_freezing_human.mat", fps=50
+    )
     assert set(bouts["behavior"]) == {"Freezing"} and len(bouts) == 20
     frames = labels.majority(labels.frame_votes(bouts, ("Freezing",), 6000, 50))
     assert frames.mean() == pytest.approx(0.228)  # the README's 22.8% of frames

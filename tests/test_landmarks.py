@@ -11,24 +11,54 @@ OFT = "sturman_oft/12_01_A_190507144429_dlc.csv"
 OFT_PANDAS = "sturman_oft/12_01_A_190507144429DeepCut_resnet50_Blockcourse1May9shuffle1_1030000.csv"
 
 
-@pytest.mark.parametrize("source, platform", [
-    ("bodycentre", "body_center"), ("Mid-Back", "body_center"), ("midback", "body_center"),
-    ("body_centre", "body_center"), ("centroid", "body_center"), ("spine", "body_center"),
-    ("head", "head"), ("headcentre", "head"), ("earl", "left_ear"), ("earr", "right_ear"),
-    ("l_ear", "left_ear"), ("r_ear", "right_ear"), ("Left Ear", "left_ear"), ("hipl", "left_hip"),
-    ("hipr", "right_hip"), ("tailcentre", "tail_mid"), ("midtail", "tail_mid"), ("Tail_base", "tail_base"),
-    ("tailtip", "tail_tip"), ("ind1_snout", "nose"), ("whisker", "whisker"),
-])
+@pytest.mark.parametrize(
+    "source, platform",
+    [
+        ("bodycentre", "body_center"),
+        ("Mid-Back", "body_center"),
+        ("midback", "body_center"),
+        ("body_centre", "body_center"),
+        ("centroid", "body_center"),
+        ("spine", "body_center"),
+        ("head", "head"),
+        ("headcentre", "head"),
+        ("earl", "left_ear"),
+        ("earr", "right_ear"),
+        ("l_ear", "left_ear"),
+        ("r_ear", "right_ear"),
+        ("Left Ear", "left_ear"),
+        ("hipl", "left_hip"),
+        ("hipr", "right_hip"),
+        ("tailcentre", "tail_mid"),
+        ("midtail", "tail_mid"),
+        ("Tail_base", "tail_base"),
+        ("tailtip", "tail_tip"),
+        ("ind1_snout", "nose"),
+        ("whisker", "whisker"),
+    ],
+)
 def test_lab_keypoint_names_map_to_the_platform(source, platform):
     assert pose.platform_name(source) == platform
 
 
 def test_the_middle_spine_point_is_the_body_centre():
-    assert pose.platform_names(["nose", "spine1", "spine2", "spine3", "tailbase"]) == \
-        ["nose", "spine1", "body_center", "spine3", "tail_base"]
-    assert pose.platform_names(["snout", "spine_1", "spine_2", "spine_3", "spine_4", "tail_base"])[2] == "body_center"
+    assert pose.platform_names(["nose", "spine1", "spine2", "spine3", "tailbase"]) == [
+        "nose",
+        "spine1",
+        "body_center",
+        "spine3",
+        "tail_base",
+    ]
+    assert (
+        pose.platform_names(["snout", "spine_1", "spine_2", "spine_3", "spine_4", "tail_base"])[2]
+        == "body_center"
+    )
     # a named centre wins over the spine
-    assert pose.platform_names(["nose", "spine1", "spine2", "center", "tailbase"])[1:4] == ["spine1", "spine2", "body_center"]
+    assert pose.platform_names(["nose", "spine1", "spine2", "center", "tailbase"])[1:4] == [
+        "spine1",
+        "spine2",
+        "body_center",
+    ]
 
 
 def _walking_mouse(n=200, extra=()):
@@ -37,7 +67,9 @@ def _walking_mouse(n=200, extra=()):
     t = np.arange(n, dtype=float)
     centre = np.stack([100 + 2 * t, 200 + 20 * np.sin(t / 15)], axis=1)
     points = {"snout": centre + [30, 0], "center": centre, "tailbase": centre - [30, 0], **dict(extra)}
-    position = np.stack([points[k] for k in points], axis=-1)[..., None]  # time, space, keypoints, individuals
+    position = np.stack([points[k] for k in points], axis=-1)[
+        ..., None
+    ]  # time, space, keypoints, individuals
     return load_poses.from_numpy(position, np.ones((n, len(points), 1)), keypoint_names=list(points), fps=25)
 
 
@@ -46,8 +78,10 @@ def test_a_point_that_stays_put_is_a_landmark_not_the_body_centre():
     ds = _walking_mouse(extra=[("centre", still)])  # both "center" and "centre" name a body centre
     found = pose.standardize(ds, source="lab.csv")
     assert "body_center" in found.keypoints.values
-    np.testing.assert_allclose(found.position.sel(keypoints="body_center").values[:, :, 0],
-                               ds.position.sel(keypoints="center").values[:, :, 0])
+    np.testing.assert_allclose(
+        found.position.sel(keypoints="body_center").values[:, :, 0],
+        ds.position.sel(keypoints="center").values[:, :, 0],
+    )
     assert set(found.attrs["landmarks"]) == {"centre"}
     assert found.attrs["landmarks"]["centre"] == pytest.approx((300, 150), abs=1)
     assert any("'centre' stays put while the animal moves" in w for w in found.attrs["pose_warnings"])
@@ -63,7 +97,9 @@ def test_a_part_far_from_the_body_axis_is_named_in_a_warning():
     far = _walking_mouse().position.values[:, :, 1, 0] + [0, 80]  # 80 px beside a 60 px mouse, moving with it
     found = pose.standardize(_walking_mouse(extra=[("neck", far)]), source="lab.csv")
     (warning,) = found.attrs["pose_warnings"]
-    assert warning.startswith("lab.csv: keypoint 'neck' lies more than 0.5 body length from the nose-tail line in 100%")
+    assert warning.startswith(
+        "lab.csv: keypoint 'neck' lies more than 0.5 body length from the nose-tail line in 100%"
+    )
 
 
 def test_unmatched_points_list_what_was_found_and_what_is_needed():
@@ -75,13 +111,21 @@ def test_unmatched_points_list_what_was_found_and_what_is_needed():
     assert "\n" not in message
     assert "among keypoints [Head_tip, Middle, Root]" in message
     assert "needed: nose (or snout" in message and "tail_base (or tailbase" in message
-    assert pose.standardize(ds, source="lab.csv", keypoint_map={"Head_tip": "nose", "Root": "tail_base"}).sizes["keypoints"] == 3
+    assert (
+        pose.standardize(ds, source="lab.csv", keypoint_map={"Head_tip": "nose", "Root": "tail_base"}).sizes[
+            "keypoints"
+        ]
+        == 3
+    )
 
 
 def test_a_keypoint_map_can_leave_a_point_out():
     ds = _walking_mouse(extra=[("led", np.full((200, 2), 5.0))])
     found = pose.standardize(ds, source="lab.csv", keypoint_map={"center": "ignore"})
-    assert "body_center" in found.keypoints.values and found.attrs["body_center"] == "midpoint of nose and tail_base"
+    assert (
+        "body_center" in found.keypoints.values
+        and found.attrs["body_center"] == "midpoint of nose and tail_base"
+    )
     assert "led" in found.attrs["landmarks"]
 
 
@@ -96,8 +140,12 @@ def test_floor_corners_rectify_a_stretched_image():
     ds = _walking_mouse()
     rectified = floor.rectify(ds)
     # x is squeezed by 350/400 about the floor's centre, y stretched by 350/300
-    np.testing.assert_allclose(rectified.position.sel(space="x").values, 300 + (ds.position.sel(space="x").values - 300) * 350 / 400)
-    np.testing.assert_allclose(rectified.position.sel(space="y").values, 250 + (ds.position.sel(space="y").values - 250) * 350 / 300)
+    np.testing.assert_allclose(
+        rectified.position.sel(space="x").values, 300 + (ds.position.sel(space="x").values - 300) * 350 / 400
+    )
+    np.testing.assert_allclose(
+        rectified.position.sel(space="y").values, 250 + (ds.position.sel(space="y").values - 250) * 350 / 300
+    )
     # four landmarks that do not enclose the path are not a floor
     assert landmarks.floor(where, x + 1000, y, square=True) is None
 
@@ -106,14 +154,26 @@ def test_floor_corners_rectify_a_stretched_image():
 def test_the_open_field_file_s_arena_points_are_not_the_mouse(real_labelled):
     ds = pose.load(real_labelled / OFT, fps=25)
     assert set(ds.attrs["landmarks"]) == {"tl", "tr", "bl", "br", "centre"}
-    assert {"nose", "head", "left_ear", "right_ear", "body_center", "left_hip", "right_hip", "tail_base",
-            "tail_mid", "tail_tip"} <= set(ds.keypoints.values)
+    assert {
+        "nose",
+        "head",
+        "left_ear",
+        "right_ear",
+        "body_center",
+        "left_hip",
+        "right_hip",
+        "tail_base",
+        "tail_mid",
+        "tail_tip",
+    } <= set(ds.keypoints.values)
     raw = pose.read(real_labelled / OFT, fps=25)
-    np.testing.assert_array_equal(ds.position.sel(keypoints="body_center").values,
-                                  raw.position.sel(keypoints="bodycentre").values)
+    np.testing.assert_array_equal(
+        ds.position.sel(keypoints="body_center").values, raw.position.sel(keypoints="bodycentre").values
+    )
     assert ds.attrs["pose_warnings"] == [
         f"{real_labelled / OFT}: keypoint 'centre' stays put while the animal moves: taken as an arena landmark, "
-        "not the mouse's body_center"]
+        "not the mouse's body_center"
+    ]
 
 
 @pytest.mark.real

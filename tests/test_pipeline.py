@@ -42,8 +42,12 @@ def test_each_session_has_its_quality_control_report(analyzed):
         assert row["frames"] == FRAMES and row["missing_fraction"] == 0.0
         assert row["px_per_mm_source"] == "given"
     with ws.connect(read_only=True) as con:
-        stored = {sid: json.loads(qc) for sid, qc in con.execute("SELECT session_id, qc FROM sessions").fetchall()}
-    assert stored == {row["session_id"]: {k: row[k] for k in stored[row["session_id"]]} for row in report["qc"]}
+        stored = {
+            sid: json.loads(qc) for sid, qc in con.execute("SELECT session_id, qc FROM sessions").fetchall()
+        }
+    assert stored == {
+        row["session_id"]: {k: row[k] for k in stored[row["session_id"]]} for row in report["qc"]
+    }
 
 
 def test_scale_from_the_arena_and_an_fps_that_disagrees_with_the_container(synth_dir, tmp_path, embedder):
@@ -62,11 +66,14 @@ def test_scale_from_the_arena_and_an_fps_that_disagrees_with_the_container(synth
 
 # k follows how much of each behaviour the dataset holds: about 22 s of grooming, 27 s of
 # rest, but under 3 s of running in short bouts, so fewer distinct running moments exist.
-@pytest.mark.parametrize("query, planted, k, correct", [
-    ("a mouse grooming itself", "groom", 5, 4),
-    ("lying still, not moving at all", "rest", 5, 4),
-    ("the mouse is running fast", "run", 3, 3),
-])
+@pytest.mark.parametrize(
+    "query, planted, k, correct",
+    [
+        ("a mouse grooming itself", "groom", 5, 4),
+        ("lying still, not moving at all", "rest", 5, 4),
+        ("the mouse is running fast", "run", 3, 3),
+    ],
+)
 def test_search_finds_the_planted_behaviour(analyzed, embedder, query, planted, k, correct):
     ws, _ = analyzed
     hits = Searcher(ws, embedder=embedder).search(query, k=k)["hits"]
@@ -84,12 +91,17 @@ def test_hits_are_distinct_moments(analyzed, embedder):
     hits = searcher.search("a mouse grooming itself", k=10)["hits"]
     assert len(hits) == 10
     for i, a in enumerate(hits):
-        for b in hits[i + 1:]:
-            assert a["session_id"] != b["session_id"] or a["end_s"] <= b["start_s"] or b["end_s"] <= a["start_s"]
+        for b in hits[i + 1 :]:
+            assert (
+                a["session_id"] != b["session_id"] or a["end_s"] <= b["start_s"] or b["end_s"] <= a["start_s"]
+            )
     every = searcher.search("a mouse grooming itself", k=10, distinct=False)["hits"]
     assert every[0]["segment_id"] == hits[0]["segment_id"]
-    assert any(a["session_id"] == b["session_id"] and a["start_s"] < b["end_s"] and b["start_s"] < a["end_s"]
-               for i, a in enumerate(every) for b in every[i + 1:])
+    assert any(
+        a["session_id"] == b["session_id"] and a["start_s"] < b["end_s"] and b["start_s"] < a["end_s"]
+        for i, a in enumerate(every)
+        for b in every[i + 1 :]
+    )
 
 
 def test_condition_filter(analyzed, embedder):
@@ -125,8 +137,9 @@ def test_bad_videos_fail_alone(tmp_path, synth_dir, ray_local):
     assert "corrupt.mp4" in errors["corrupt.mp4"] and "not a readable video" in errors["corrupt.mp4"]
 
 
-def test_a_session_through_the_pipeline_in_parts_and_chunks_is_the_session_of_one_pass(synth_dir, tmp_path, ray_local,
-                                                                                       embedder):
+def test_a_session_through_the_pipeline_in_parts_and_chunks_is_the_session_of_one_pass(
+    synth_dir, tmp_path, ray_local, embedder
+):
     """Tracked in 5 s parts and cut, described and embedded 7 segments at a time, by different
     workers: the shard is what one process analysing it in one go writes."""
     from mousegpt import analysis
@@ -145,7 +158,9 @@ def test_a_session_through_the_pipeline_in_parts_and_chunks_is_the_session_of_on
     np.testing.assert_allclose(np.stack(whole["embedding"]), np.stack(chunked["embedding"]), atol=1e-5)
 
 
-def test_a_session_described_chunk_by_chunk_is_described_as_in_one_go(synth_dir, tmp_path, embedder, monkeypatch):
+def test_a_session_described_chunk_by_chunk_is_described_as_in_one_go(
+    synth_dir, tmp_path, embedder, monkeypatch
+):
     """Long sessions are cut and described DESCRIBE_CHUNK segments at a time (memory stays flat)."""
     from mousegpt import analysis
     from mousegpt.describe import load_model

@@ -54,21 +54,35 @@ def faulty(tmp_path_factory, synth_dir, ray_local):
 
     folder = tmp_path_factory.mktemp("faulty")
     # Different recordings: the same content would be one session.
-    sources = {"dies_once": "stim_m02", "dies_always": "anx_m03", "broken": "control_m04", "fine": "control_m01"}
-    videos = {name: _copy(synth_dir / f"{source}.mp4", folder / f"{name}.mp4") for name, source in sources.items()}
+    sources = {
+        "dies_once": "stim_m02",
+        "dies_always": "anx_m03",
+        "broken": "control_m04",
+        "fine": "control_m01",
+    }
+    videos = {
+        name: _copy(synth_dir / f"{source}.mp4", folder / f"{name}.mp4") for name, source in sources.items()
+    }
     data = bytearray(videos["broken"].read_bytes())
     middle = len(data) // 2
-    data[middle:middle + 20000] = bytes(20000)  # the compressed frames there no longer decode
+    data[middle : middle + 20000] = bytes(20000)  # the compressed frames there no longer decode
     videos["broken"].write_bytes(bytes(data))
     videos["hangs"] = folder / "hangs.mp4"
     os.mkfifo(videos["hangs"])  # reading it waits forever for a writer that never comes
 
     ray_local.shutdown()
-    ray_local.init(address="local", num_cpus=2, include_dashboard=False, _node_ip_address=LOOPBACK_NODE_IP,
-                   runtime_env={"worker_process_setup_hook": kill_as_named})
+    ray_local.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        _node_ip_address=LOOPBACK_NODE_IP,
+        runtime_env={"worker_process_setup_hook": kill_as_named},
+    )
     try:
-        specs = [InputSpec(video=str(videos[name]), px_per_mm=1.104)
-                 for name in ("hangs", "dies_once", "dies_always", "broken", "fine")]
+        specs = [
+            InputSpec(video=str(videos[name]), px_per_mm=1.104)
+            for name in ("hangs", "dies_once", "dies_always", "broken", "fine")
+        ]
         report = run(specs, Workspace(folder / "ws"), part_seconds=5.0, input_timeout=TIMEOUT_S)
     finally:
         ray_local.shutdown()
@@ -116,12 +130,16 @@ def test_a_part_that_fails_to_decode_fails_its_session_alone(faulty):
     report, videos, _ = faulty
     (error,) = _failed(report, videos["broken"])
     # The file, and the part's frames and time range.
-    assert re.match(rf"{re.escape(videos['broken'])}: decoding failed after frame \d+ \(reading frames \d+-\d+, "
-                    r"\d+\.\d-\d+\.\d s\)", error), error
+    assert re.match(
+        rf"{re.escape(videos['broken'])}: decoding failed after frame \d+ \(reading frames \d+-\d+, "
+        r"\d+\.\d-\d+\.\d s\)",
+        error,
+    ), error
 
 
 def test_an_input_that_hangs_is_stopped_by_the_timeout(faulty):
     report, videos, _ = faulty
-    assert _failed(report, videos["hangs"]) == [f"{videos['hangs']}: reading and planning made no progress for "
-                                                f"{TIMEOUT_S:g} s; stopped"]
+    assert _failed(report, videos["hangs"]) == [
+        f"{videos['hangs']}: reading and planning made no progress for {TIMEOUT_S:g} s; stopped"
+    ]
     assert len(report["failed"]) == 3

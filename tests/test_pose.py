@@ -5,9 +5,15 @@ from mousegpt import pose
 from mousegpt.errors import InputError
 
 REAL_POSE_FILES = [
-    "openfield_m3v1_dlc.csv", "openfield_m3v1_dlc_missingdata.csv", "pose_sample.nwb",
-    "deepof_single_dlc.csv", "deepof_single_dlc.h5", "deepof_single_sleap.slp",
-    "deepof_single_sleap.analysis.h5", "deepof_two_mice_dlc.csv", "deepof_two_mice_dlc.h5",
+    "openfield_m3v1_dlc.csv",
+    "openfield_m3v1_dlc_missingdata.csv",
+    "pose_sample.nwb",
+    "deepof_single_dlc.csv",
+    "deepof_single_dlc.h5",
+    "deepof_single_sleap.slp",
+    "deepof_single_sleap.analysis.h5",
+    "deepof_two_mice_dlc.csv",
+    "deepof_two_mice_dlc.h5",
 ]
 
 
@@ -27,7 +33,9 @@ def test_individual_prefixes_and_aliases_are_mapped(real_data):
     raw = pose.read(real_data / "pose_sample.nwb")
     assert "ind1_snout" in raw.keypoints.values
     ds = pose.load(real_data / "pose_sample.nwb")
-    np.testing.assert_allclose(ds.position.sel(keypoints="nose").values, raw.position.sel(keypoints="ind1_snout").values)
+    np.testing.assert_allclose(
+        ds.position.sel(keypoints="nose").values, raw.position.sel(keypoints="ind1_snout").values
+    )
 
 
 @pytest.mark.real
@@ -59,9 +67,14 @@ def test_keypoint_names_map_to_the_platform():
 def test_pose_without_nose_names_what_it_found(tmp_path):
     from movement.io import load_poses
 
-    ds = load_poses.from_numpy(np.zeros((5, 2, 2, 1)), np.ones((5, 2, 1)), keypoint_names=["ear", "tailbase"], fps=30)
-    with pytest.raises(InputError, match=r"x.csv: cannot find the mouse's nose among keypoints \[ear, tailbase\]; "
-                                         r"needed: nose \(or snout, nosetip, nose_tip, ...\); name yours with --keypoint-map"):
+    ds = load_poses.from_numpy(
+        np.zeros((5, 2, 2, 1)), np.ones((5, 2, 1)), keypoint_names=["ear", "tailbase"], fps=30
+    )
+    with pytest.raises(
+        InputError,
+        match=r"x.csv: cannot find the mouse's nose among keypoints \[ear, tailbase\]; "
+        r"needed: nose \(or snout, nosetip, nose_tip, ...\); name yours with --keypoint-map",
+    ):
         pose.standardize(ds, source="x.csv")
 
 
@@ -77,6 +90,8 @@ def test_unreadable_pose_file_names_the_file(tmp_path):
 def test_an_explicit_keypoint_map_names_what_the_aliases_do_not_know():
     from movement.io import load_poses
 
-    ds = load_poses.from_numpy(np.zeros((5, 2, 2, 1)), np.ones((5, 2, 1)), keypoint_names=["Head", "Root"], fps=30)
+    ds = load_poses.from_numpy(
+        np.zeros((5, 2, 2, 1)), np.ones((5, 2, 1)), keypoint_names=["Head", "Root"], fps=30
+    )
     named = pose.standardize(ds, source="x.csv", keypoint_map={"Head": "nose", "Root": "tail_base"})
     assert list(named.keypoints.values) == ["nose", "tail_base", "body_center"]

@@ -8,14 +8,26 @@ from mousegpt import profile
 from mousegpt.errors import InputError
 
 
-def segments_of(labels: dict[str, list[str | None]], groups: dict[str, str], hop: float = 0.5) -> pd.DataFrame:
+def segments_of(
+    labels: dict[str, list[str | None]], groups: dict[str, str], hop: float = 0.5
+) -> pd.DataFrame:
     """Segments of 1 s every ``hop`` s for sessions named after their animal."""
     rows = []
     for animal, seq in labels.items():
         for i, label in enumerate(seq):
-            rows.append({"session_id": f"s-{animal}", "segment_index": i, "start_s": i * hop, "end_s": i * hop + 1.0,
-                         "behavior": label, "cluster_id": None, "animal": animal, "group": groups[animal],
-                         "duration_s": len(seq) * hop + 0.5})
+            rows.append(
+                {
+                    "session_id": f"s-{animal}",
+                    "segment_index": i,
+                    "start_s": i * hop,
+                    "end_s": i * hop + 1.0,
+                    "behavior": label,
+                    "cluster_id": None,
+                    "animal": animal,
+                    "group": groups[animal],
+                    "duration_s": len(seq) * hop + 0.5,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -30,8 +42,10 @@ def test_bouts_follow_runs_of_one_label_and_break_where_the_mouse_was_not_seen()
 
 
 def test_animal_metrics_count_time_bouts_and_latency():
-    seg = segments_of({"a": ["walk", "rear", "rear", "walk", "rear", "walk"], "b": ["walk"] * 6},
-                      {"a": "control", "b": "control"})
+    seg = segments_of(
+        {"a": ["walk", "rear", "rear", "walk", "rear", "walk"], "b": ["walk"] * 6},
+        {"a": "control", "b": "control"},
+    )
     m = profile.animal_metrics(seg).set_index(["animal", "label"])
     assert m.loc[("a", "rear"), "time_fraction"] == pytest.approx(0.5)
     assert m.loc[("a", "rear"), "bout_count"] == 2
@@ -55,7 +69,9 @@ def test_cliffs_delta_and_epsilon_squared_at_their_extremes():
     assert profile.cliffs_delta(np.array([4, 5, 6]), np.array([1, 2, 3])) == -1.0
     assert profile.cliffs_delta(np.array([1, 2]), np.array([1, 2])) == 0.0
     separated = [np.array([1.0, 1.1, 1.2]), np.array([5.0, 5.1, 5.2]), np.array([9.0, 9.1, 9.2])]
-    assert profile.epsilon_squared(separated) == pytest.approx(7.2 / 8)  # H = 7.2 for 3x3 fully separated groups
+    assert profile.epsilon_squared(separated) == pytest.approx(
+        7.2 / 8
+    )  # H = 7.2 for 3x3 fully separated groups
 
 
 def _random_profiles(rng, effect: float, animals: int = 8) -> pd.DataFrame:
@@ -94,7 +110,9 @@ def test_three_groups_use_kruskal_wallis():
     labels, groups = {}, {}
     for g, group in enumerate(("a", "b", "c")):
         for k in range(4):
-            labels[f"{group}{k}"] = rng.choice(["walk", "rest"], size=100, p=[0.3 + 0.3 * g, 0.7 - 0.3 * g]).tolist()
+            labels[f"{group}{k}"] = rng.choice(
+                ["walk", "rest"], size=100, p=[0.3 + 0.3 * g, 0.7 - 0.3 * g]
+            ).tolist()
             groups[f"{group}{k}"] = group
     tests = profile.compare_groups(profile.animal_metrics(segments_of(labels, groups)), "behavior")
     rest = next(t for t in tests if t["label"] == "rest" and t["metric"] == "time_fraction")

@@ -27,7 +27,7 @@ def _walking_frames(truth, length=40):
     """Start of the ``length``-frame stretch where the body centre travels furthest."""
     centre = _xy(truth, "body_center")
     travel = np.linalg.norm(centre[length:] - centre[:-length], axis=1)
-    return int(np.argmax(travel[:len(travel) // 2]))
+    return int(np.argmax(travel[: len(travel) // 2]))
 
 
 def test_planted_faults_are_repaired_and_counted(truth):
@@ -37,7 +37,10 @@ def test_planted_faults_are_repaired_and_counted(truth):
     position, confidence = faulty.position.values, faulty.confidence.values  # (time, space, keypoints, 1)
     nose, tail = KEYPOINTS.index("nose"), KEYPOINTS.index("tail_base")
     swapped = np.arange(_walking_frames(truth), _walking_frames(truth) + 40)
-    position[swapped, :, nose], position[swapped, :, tail] = position[swapped, :, tail].copy(), position[swapped, :, nose].copy()
+    position[swapped, :, nose], position[swapped, :, tail] = (
+        position[swapped, :, tail].copy(),
+        position[swapped, :, nose].copy(),
+    )
     free = np.setdiff1d(np.arange(10, n - 200, 3), np.r_[swapped, swapped + 1, swapped - 1])
     jumps, unlikely, zeros = np.split(rng.choice(free, 45, replace=False), [10, 40])
     position[jumps, :, nose, 0] += [90.0, -70.0]  # one-frame glitches, most of a body length away
@@ -87,8 +90,12 @@ def test_a_derived_body_centre_follows_the_cleaned_ends():
     snout = np.stack([x + 40, np.full(n, 200.0)], axis=1)
     base = np.stack([x - 40, np.full(n, 200.0)], axis=1)
     snout[30] += [0.0, 120.0]  # a glitch
-    ds = load_poses.from_numpy(np.stack([snout, base], axis=-1)[..., None], np.ones((n, 2, 1)),
-                               keypoint_names=["snout", "tailbase"], fps=FPS)
+    ds = load_poses.from_numpy(
+        np.stack([snout, base], axis=-1)[..., None],
+        np.ones((n, 2, 1)),
+        keypoint_names=["snout", "tailbase"],
+        fps=FPS,
+    )
     cleaned, (report,) = qc.clean(pose.standardize(ds, source="test"), FPS)
     centre = _xy(cleaned, "body_center")
     np.testing.assert_allclose(centre, (_xy(cleaned, "nose") + _xy(cleaned, "tail_base")) / 2)
@@ -103,9 +110,17 @@ def test_a_swap_repair_turns_the_tracker_s_ellipse_and_drops_its_tail_tip():
     centre = np.stack([x, np.full(n, 200.0)], axis=1)
     tail = np.stack([x - 40, np.full(n, 200.0)], axis=1)
     tip = tail - [80.0, 0.0]
-    nose[10], tail[10], tip[10] = tail[10].copy(), nose[10].copy(), nose[10] + [30.0, 0.0]  # one mislabelled frame
-    ds = load_poses.from_numpy(np.stack([nose, centre, tail, tip], axis=-1)[..., None], np.ones((n, 4, 1)),
-                               keypoint_names=["nose", "body_center", "tail_base", "tail_tip"], fps=FPS)
+    nose[10], tail[10], tip[10] = (
+        tail[10].copy(),
+        nose[10].copy(),
+        nose[10] + [30.0, 0.0],
+    )  # one mislabelled frame
+    ds = load_poses.from_numpy(
+        np.stack([nose, centre, tail, tip], axis=-1)[..., None],
+        np.ones((n, 4, 1)),
+        keypoint_names=["nose", "body_center", "tail_base", "tail_tip"],
+        fps=FPS,
+    )
     orientation = np.zeros((n, 1))
     orientation[10] = 180.0
     ds["body_orientation_deg"] = (("time", "individuals"), orientation)
@@ -113,7 +128,9 @@ def test_a_swap_repair_turns_the_tracker_s_ellipse_and_drops_its_tail_tip():
     assert report.swaps_fixed == 1
     assert cleaned.body_orientation_deg.values[:, 0] == pytest.approx(np.zeros(n))
     assert _xy(cleaned, "nose")[10] == pytest.approx([x[10] + 40, 200.0])
-    assert _xy(cleaned, "tail_tip")[10] == pytest.approx([x[10] - 120, 200.0])  # filled in from its neighbours
+    assert _xy(cleaned, "tail_tip")[10] == pytest.approx(
+        [x[10] - 120, 200.0]
+    )  # filled in from its neighbours
 
 
 def test_shuffling_sideways_along_a_wall_is_not_walking_backwards():

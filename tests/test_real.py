@@ -26,7 +26,8 @@ def test_real_video_is_analysed_and_searchable(openfield, embedder):
     assert (report["sessions"], report["frames"], report["segments"]) == (1, 2330, OPENFIELD_SEGMENTS)
     with ws.connect(read_only=True) as con:
         fps, px_per_mm, source, arena = con.execute(
-            "SELECT fps, px_per_mm, px_per_mm_source, arena FROM sessions").fetchone()
+            "SELECT fps, px_per_mm, px_per_mm_source, arena FROM sessions"
+        ).fetchone()
     assert fps == pytest.approx(30.0, rel=1e-3)  # the container says 1000000/33333
     assert source == "estimated from body length"
     assert 0.8 < px_per_mm < 2.0  # a ~115 px mouse of 80-100 mm
@@ -56,7 +57,9 @@ def test_pose_file_without_frame_rate_needs_fps(real_data, tmp_path, ray_local):
 
 def test_video_with_its_deeplabcut_pose(real_data, tmp_path, ray_local):
     ws = Workspace(tmp_path)
-    report = run(resolve([str(real_data / "openfield_m3v1.mp4")], pose=str(real_data / "openfield_m3v1_dlc.csv")), ws)
+    report = run(
+        resolve([str(real_data / "openfield_m3v1.mp4")], pose=str(real_data / "openfield_m3v1_dlc.csv")), ws
+    )
     assert report["failed"] == [] and report["segments"] == OPENFIELD_SEGMENTS
     with ws.connect(read_only=True) as con:
         source, arena = con.execute("SELECT source, arena FROM sessions").fetchone()
@@ -65,7 +68,9 @@ def test_video_with_its_deeplabcut_pose(real_data, tmp_path, ray_local):
 
 
 def test_pose_and_video_frame_counts_must_agree(real_data, tmp_path, ray_local):
-    specs = resolve([str(real_data / "deepof_single_topview.mp4")], pose=str(real_data / "deepof_single_dlc.csv"))
+    specs = resolve(
+        [str(real_data / "deepof_single_topview.mp4")], pose=str(real_data / "deepof_single_dlc.csv")
+    )
     report = run(specs, Workspace(tmp_path))
     assert report["sessions"] == 0
     error = report["failed"][0]["error"]
@@ -81,8 +86,20 @@ def test_each_mouse_of_a_multi_animal_file_is_its_own_session(real_data, tmp_pat
     from mousegpt.cli import _load_plugins, app
 
     _load_plugins()
-    result = CliRunner().invoke(app, ["analyze", str(real_data / "deepof_two_mice_dlc.csv"), "--fps", "30",
-                                      "--condition", "social", "--json", "-w", str(tmp_path)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "analyze",
+            str(real_data / "deepof_two_mice_dlc.csv"),
+            "--fps",
+            "30",
+            "--condition",
+            "social",
+            "--json",
+            "-w",
+            str(tmp_path),
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["sessions"] == 2 and report["failed"] == []
@@ -118,7 +135,9 @@ def test_deeplabcut_swaps_are_repaired_by_quality_control(real_data, tmp_path):
     cleaned, (report,) = qc.clean(dlc, 30.0)
     tracked = tracking.track(real_data / "openfield_m3v1.mp4")
     nose = lambda ds: ds.position.isel(individuals=0).sel(keypoints="nose").transpose("time", "space").values  # noqa: E731
-    moved = np.linalg.norm(nose(cleaned) - nose(dlc), axis=1) > 50  # turned round, or an unlikely point refilled
+    moved = (
+        np.linalg.norm(nose(cleaned) - nose(dlc), axis=1) > 50
+    )  # turned round, or an unlikely point refilled
     assert report.swaps_fixed >= 100 and moved[106:142].all()
     before = np.linalg.norm(nose(dlc)[moved] - nose(tracked)[moved], axis=1)
     after = np.linalg.norm(nose(cleaned)[moved] - nose(tracked)[moved], axis=1)

@@ -29,7 +29,9 @@ def _described(real_labelled, tmp_path, name: str, fps: float, n_frames: int):
 
 def test_rearing_in_another_lab_s_open_field(real_labelled, tmp_path, ray_local):
     raters = real_labelled / "sturman_oft/12_01_A_190507144429_labels_3raters.csv"
-    rows, windows = _described(real_labelled, tmp_path, "sturman_oft/12_01_A_190507144429_dlc.csv", 25.0, 1998)
+    rows, windows = _described(
+        real_labelled, tmp_path, "sturman_oft/12_01_A_190507144429_dlc.csv", 25.0, 1998
+    )
     votes = labels.frame_votes(labels.read_rater_table(raters), ("Supported", "Unsupported"), 1998, 25.0)
     truth = labels.segment_truth(labels.majority(votes), windows)
     predicted = np.array([r["behavior"] == "rear" for r in rows])
@@ -40,8 +42,12 @@ def test_rearing_in_another_lab_s_open_field(real_labelled, tmp_path, ray_local)
 
 def test_freezing_is_rest(real_labelled, tmp_path, ray_local):
     mat = real_labelled / "behaviordepot_freezing/demo1_freezing_human.mat"
-    rows, windows = _described(real_labelled, tmp_path, "behaviordepot_freezing/demo1_tracking.csv", 50.0, 6000)
-    frozen = labels.majority(labels.frame_votes(labels.read_behaviordepot(mat, fps=50.0), ("Freezing",), 6000, 50.0))
+    rows, windows = _described(
+        real_labelled, tmp_path, "behaviordepot_freezing/demo1_tracking.csv", 50.0, 6000
+    )
+    frozen = labels.majority(
+        labels.frame_votes(labels.read_behaviordepot(mat, fps=50.0), ("Freezing",), 6000, 50.0)
+    )
     truth = labels.segment_truth(frozen, windows)
     predicted = np.array([r["behavior"] == "rest" for r in rows])
     assert _f1(truth, predicted) >= 0.5

@@ -30,13 +30,17 @@ def pose_inputs(tmp_path_factory) -> Path:
 def catalogue(ws: Workspace) -> tuple[list, dict]:
     """Sessions (id, condition, px_per_mm, settings' px_per_mm) and each segment's vec_id, from the catalogue itself."""
     with ws.connect(read_only=True) as con:
-        sessions = con.execute("SELECT session_id, condition, px_per_mm, json_extract(settings, '$.px_per_mm')::DOUBLE "
-                               "FROM sessions ORDER BY pose").fetchall()
+        sessions = con.execute(
+            "SELECT session_id, condition, px_per_mm, json_extract(settings, '$.px_per_mm')::DOUBLE "
+            "FROM sessions ORDER BY pose"
+        ).fetchall()
         vec_ids = dict(con.execute("SELECT segment_id, vec_id FROM segments").fetchall())
     return sessions, vec_ids
 
 
-def test_a_rerun_relabels_recomputes_what_changed_and_dry_run_shows_it_first(pose_inputs, tmp_path, ray_local):
+def test_a_rerun_relabels_recomputes_what_changed_and_dry_run_shows_it_first(
+    pose_inputs, tmp_path, ray_local
+):
     from jobs.analyze import run
 
     ws = Workspace(tmp_path / "ws")
@@ -54,32 +58,61 @@ def test_a_rerun_relabels_recomputes_what_changed_and_dry_run_shows_it_first(pos
     manifest = tmp_path / "corrected.csv"
     corrected.to_csv(manifest, index=False)
 
-    dry = runner.invoke(app, ["analyze", "--manifest", str(manifest), "--model", "kinematic", "-w", str(ws.root),
-                              "--dry-run", "--json"])
+    dry = runner.invoke(
+        app,
+        [
+            "analyze",
+            "--manifest",
+            str(manifest),
+            "--model",
+            "kinematic",
+            "-w",
+            str(ws.root),
+            "--dry-run",
+            "--json",
+        ],
+    )
     assert dry.exit_code == 0, dry.output
     planned = json.loads(dry.stdout)["sessions"]
     assert [(r["session_id"], r["action"], r["changes"]) for r in planned] == [
-        (control[0], "relabel", "condition: control -> stim"), (stim[0], "recompute", "px_per_mm: 1.104 -> 1.5")]
+        (control[0], "relabel", "condition: control -> stim"),
+        (stim[0], "recompute", "px_per_mm: 1.104 -> 1.5"),
+    ]
     assert catalogue(ws) == ([control, stim], vec_ids)  # a dry run changes nothing
-    table = runner.invoke(app, ["analyze", "--manifest", str(manifest), "--model", "kinematic", "-w", str(ws.root),
-                                "--dry-run"], env={"COLUMNS": "200"})
+    table = runner.invoke(
+        app,
+        ["analyze", "--manifest", str(manifest), "--model", "kinematic", "-w", str(ws.root), "--dry-run"],
+        env={"COLUMNS": "200"},
+    )
     assert table.exit_code == 0 and "nothing is changed" in table.stdout
     assert "relabel" in table.stdout and "px_per_mm: 1.104 -> 1.5" in table.stdout
 
     second = run(read_manifest(manifest), ws, model="kinematic")
     assert second["failed"] == [] and second["skipped"] == []
-    assert second["relabelled"] == [{"input": str(pose_inputs / "control_m01.truth_dlc.csv"), "session_id": control[0],
-                                     "changes": "condition: control -> stim"}]
+    assert second["relabelled"] == [
+        {
+            "input": str(pose_inputs / "control_m01.truth_dlc.csv"),
+            "session_id": control[0],
+            "changes": "condition: control -> stim",
+        }
+    ]
     assert [r["session_id"] for r in second["recomputed"]] == [stim[0]] and second["sessions"] == 1
     (relabelled, recomputed), after = catalogue(ws)
     assert relabelled == (control[0], "stim", 1.104, 1.104)
     assert recomputed == (stim[0], "stim", 1.5, 1.5)
     first_ids = {s: v for s, v in vec_ids.items() if s.startswith(control[0])}
     assert {s: after[s] for s in first_ids} == first_ids  # relabelled: not recomputed
-    assert min(v for s, v in after.items() if s.startswith(stim[0])) > max(vec_ids.values())  # recomputed: new rows
+    assert min(v for s, v in after.items() if s.startswith(stim[0])) > max(
+        vec_ids.values()
+    )  # recomputed: new rows
     with Workspace(ws.root).reader() as con:  # what the dashboard and search read has both
-        assert con.execute("SELECT count(DISTINCT session_id) FROM segments JOIN sessions USING (session_id) "
-                           "WHERE condition = 'stim'").fetchone()[0] == 2
+        assert (
+            con.execute(
+                "SELECT count(DISTINCT session_id) FROM segments JOIN sessions USING (session_id) "
+                "WHERE condition = 'stim'"
+            ).fetchone()[0]
+            == 2
+        )
         assert con.execute("SELECT count(*) FROM segments").fetchone()[0] == len(after)
 
 

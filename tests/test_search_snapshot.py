@@ -3,8 +3,8 @@ that never open the catalogue per query (so a writer holding it does not stop th
 snapshot taken up after a commit, and a workspace without one still searchable."""
 
 import subprocess
-import threading
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -61,8 +61,16 @@ def test_a_commit_publishes_a_snapshot_that_readers_map(tmp_path, monkeypatch):
     first = [make_shard(ws, f"s{i}", "control" if i % 2 else "stim", n=100, seed=i) for i in range(4)]
     ws.commit([path for path, _ in first])
     files = sorted(p.name.split("-")[0] + p.suffix for p in (tmp_path / "ws" / "index").iterdir())
-    assert files == ["clusters.parquet", "current.json", "discovery_runs.parquet", "jobs.parquet", "segment_clusters.parquet",
-                     "segments.arrow", "segments.faiss", "sessions.parquet"]
+    assert files == [
+        "clusters.parquet",
+        "current.json",
+        "discovery_runs.parquet",
+        "jobs.parquet",
+        "segment_clusters.parquet",
+        "segments.arrow",
+        "segments.faiss",
+        "sessions.parquet",
+    ]
     read = ws.snapshot()
     assert read.index.lists == index_mod.lists_for(400) and read.segments == 400
 
@@ -89,8 +97,17 @@ def test_readers_first_opened_while_a_writer_holds_the_catalogue_answer(tmp_path
     shard, vectors = make_shard(ws, "aaa", "control", n=20, seed=1)
     ws.commit([shard], job={"job_id": "j1", "kind": "analyze", "inputs": 1})
     holder = subprocess.Popen(  # another process opens the catalogue for writing and keeps it
-        [sys.executable, "-c", "import duckdb, sys; con = duckdb.connect(sys.argv[1]); print('held', flush=True); "
-         "sys.stdin.readline()", str(ws.catalog_path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys; con = duckdb.connect(sys.argv[1]); print('held', flush=True); "
+            "sys.stdin.readline()",
+            str(ws.catalog_path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(Exception, match="lock"):  # the catalogue itself cannot be opened meanwhile
@@ -102,7 +119,10 @@ def test_readers_first_opened_while_a_writer_holds_the_catalogue_answer(tmp_path
         hits = [searcher.search(f"v:{i}", k=1)["hits"][0]["segment_id"] for i in (3, 7, 11)]
         assert hits == ["aaa-000003", "aaa-000007", "aaa-000011"]
         with Workspace(tmp_path / "ws").reader() as con:  # the dashboard's SQL, same table names
-            assert con.execute("SELECT count(*), count(DISTINCT session_id) FROM segments").fetchone() == (20, 1)
+            assert con.execute("SELECT count(*), count(DISTINCT session_id) FROM segments").fetchone() == (
+                20,
+                1,
+            )
             assert con.execute("SELECT condition FROM sessions").fetchall() == [("control",)]
         assert Workspace(tmp_path / "ws").jobs()["job_id"].tolist() == ["j1"]
     finally:
@@ -125,8 +145,9 @@ def test_a_commit_does_not_wait_for_a_reader_that_holds_its_connection(tmp_path)
     ws = Workspace(tmp_path / "ws")
     first, _ = make_shard(ws, "aaa", "control", n=20, seed=1)
     ws.commit([first])
-    reader = subprocess.Popen([sys.executable, "-c", READER, str(ws.root)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              text=True)
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(ws.root)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert reader.stdout.readline().strip() == "20"
         second, _ = make_shard(ws, "bbb", "stim", n=15, seed=2)
@@ -157,13 +178,22 @@ def test_a_torn_manifest_is_not_a_snapshot(tmp_path):
     rows = next((tmp_path / "ws" / "index").glob("segments-*.arrow"))
     rows.write_bytes(rows.read_bytes()[:100])  # a rows file cut short
     catalog_id = Path(next((tmp_path / "ws" / "index").glob("current-*.json"))).stem.split("-", 1)[1]
-    assert snapshot.load(ws.store, catalog_id, lambda name: ws._read_index(ws.store, name),
-                         snapshot.stamp(ws.store, catalog_id)) is None
+    assert (
+        snapshot.load(
+            ws.store,
+            catalog_id,
+            lambda name: ws._read_index(ws.store, name),
+            snapshot.stamp(ws.store, catalog_id),
+        )
+        is None
+    )
     searcher = Searcher(Workspace(tmp_path / "ws"), QueryIsVector(vectors))
     assert searcher.search("v:2", k=1)["hits"][0]["segment_id"] == "aaa-000002"  # rebuilt from the catalogue
 
 
-def test_an_index_write_that_fails_after_the_commit_leaves_the_commit_and_is_written_next_time(tmp_path, monkeypatch):
+def test_an_index_write_that_fails_after_the_commit_leaves_the_commit_and_is_written_next_time(
+    tmp_path, monkeypatch
+):
     ws = Workspace(tmp_path / "ws")
     first, first_vectors = make_shard(ws, "aaa", "control", n=10, seed=1)
     ws.commit([first])
@@ -176,13 +206,19 @@ def test_an_index_write_that_fails_after_the_commit_leaves_the_commit_and_is_wri
     monkeypatch.setattr(VectorIndex, "write", full_disk)
     warnings: list[str] = []
     assert ws.commit([second], warnings=warnings) == (1, 10)  # the catalogue stays committed
-    assert warnings == [f"{ws.root}: the commit stands, but the snapshot that search and the dashboard read could not "
-                        "be published (OSError: [Errno 28] No space left on device); they read the catalogue itself "
-                        "until the next commit publishes it"]
-    assert [p.name for p in (tmp_path / "ws" / "index").iterdir() if p.name.startswith(".")] == []  # no temporary left
+    assert warnings == [
+        f"{ws.root}: the commit stands, but the snapshot that search and the dashboard read could not "
+        "be published (OSError: [Errno 28] No space left on device); they read the catalogue itself "
+        "until the next commit publishes it"
+    ]
+    assert [
+        p.name for p in (tmp_path / "ws" / "index").iterdir() if p.name.startswith(".")
+    ] == []  # no temporary left
     vectors = np.concatenate([first_vectors, second_vectors])
     searcher = Searcher(Workspace(tmp_path / "ws"), QueryIsVector(vectors))
-    assert searcher.search("v:14", k=1)["hits"][0]["segment_id"] == "bbb-000004"  # the published snapshot lags: rebuilt
+    assert (
+        searcher.search("v:14", k=1)["hits"][0]["segment_id"] == "bbb-000004"
+    )  # the published snapshot lags: rebuilt
     monkeypatch.undo()
     assert ws.commit([second]) == (0, 0)  # nothing new, but the index and snapshot are written now
     assert Workspace(tmp_path / "ws").snapshot().stamp is not None
@@ -196,7 +232,9 @@ def test_a_truncated_index_file_is_rebuilt(tmp_path):
     index_file = next((tmp_path / "ws" / "index").glob("segments-*.faiss"))
     index_file.write_bytes(index_file.read_bytes()[:1000])
     searcher = Searcher(Workspace(tmp_path / "ws"), QueryIsVector(vectors))
-    assert searcher.search("v:21", k=1)["hits"][0]["segment_id"] == "aaa-000021"  # a reader rebuilds it in memory
+    assert (
+        searcher.search("v:21", k=1)["hits"][0]["segment_id"] == "aaa-000021"
+    )  # a reader rebuilds it in memory
     more, _ = make_shard(ws, "bbb", "stim", n=5, seed=6)
     assert ws.commit([more]) == (1, 5)  # the writer rebuilds and writes it
     assert VectorIndex.load(index_file).size == 35
@@ -209,7 +247,9 @@ def test_a_recomputed_session_replaces_its_segments_and_a_relabelled_one_its_con
     ws.commit([a, b])
     with ws.connect() as con:  # a discovery run put aaa's segments in cluster 3
         con.execute("INSERT INTO discovery_runs VALUES (1, now(), 20, 20, '{}')")
-        con.execute("INSERT INTO segment_clusters SELECT 1, segment_id, 3, 0, 0, 0, 0 FROM segments WHERE session_id = 'aaa'")
+        con.execute(
+            "INSERT INTO segment_clusters SELECT 1, segment_id, 3, 0, 0, 0, 0 FROM segments WHERE session_id = 'aaa'"
+        )
         con.execute("UPDATE segments SET cluster_id = 3 WHERE session_id = 'aaa'")
         ws.publish(con, changed=snapshot.DISCOVERY)
     a2, va2 = make_shard(ws, "aaa", "control", n=6, seed=3)  # aaa analysed again, with other settings
@@ -219,19 +259,26 @@ def test_a_recomputed_session_replaces_its_segments_and_a_relabelled_one_its_con
 
     assert ws.commit([a2], replace={"aaa"}, labels={"bbb": {"animal": "m1", "condition": "stim"}}) == (1, 6)
     with Workspace(tmp_path / "ws").reader() as con:
-        assert con.execute("SELECT session_id, count(*), count(cluster_id) FROM segments GROUP BY 1 ORDER BY 1").fetchall() \
-            == [("aaa", 6, 0), ("bbb", 10, 0)]
+        assert con.execute(
+            "SELECT session_id, count(*), count(cluster_id) FROM segments GROUP BY 1 ORDER BY 1"
+        ).fetchall() == [("aaa", 6, 0), ("bbb", 10, 0)]
         assert con.execute("SELECT count(*) FROM segment_clusters").fetchone()[0] == 0
-        assert con.execute("SELECT session_id, condition FROM sessions ORDER BY 1").fetchall() == [("aaa", "control"),
-                                                                                                  ("bbb", "stim")]
+        assert con.execute("SELECT session_id, condition FROM sessions ORDER BY 1").fetchall() == [
+            ("aaa", "control"),
+            ("bbb", "stim"),
+        ]
     hit = searcher.search("v:22", k=1)["hits"][0]  # the new aaa's third segment
     assert (hit["segment_id"], hit["score"]) == ("aaa-000002", 1.0)
-    assert searcher.search("v:8", k=1)["hits"][0]["score"] < 0.5  # the old aaa's vectors are gone from the index
+    assert (
+        searcher.search("v:8", k=1)["hits"][0]["score"] < 0.5
+    )  # the old aaa's vectors are gone from the index
     stim = searcher.search("v:12", k=3, condition="stim")["hits"]
     assert [h["session_id"] for h in stim] == ["bbb"] * 3 and stim[0]["segment_id"] == "bbb-000002"
 
 
-def test_a_background_searcher_answers_from_the_held_snapshot_until_the_newer_one_is_loaded(tmp_path, monkeypatch):
+def test_a_background_searcher_answers_from_the_held_snapshot_until_the_newer_one_is_loaded(
+    tmp_path, monkeypatch
+):
     ws = Workspace(tmp_path / "ws")
     first, va = make_shard(ws, "aaa", "control", n=10, seed=1)
     ws.commit([first])

@@ -3,7 +3,6 @@ server (moto's server mode, started by ``conftest.s3`` on loopback) and another 
 NFS mount would be)."""
 
 import io
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ from mousegpt.store import Workspace, content_hash
 
 from .conftest import free_port
 from .test_store import counts, make_shard
+
 
 @pytest.fixture(scope="module")
 def pose_inputs(tmp_path_factory) -> Path:
@@ -36,9 +36,14 @@ def test_analyze_from_s3_into_s3_then_search_from_it(s3, pose_inputs, synth_dir,
     fs = Storage("s3://lab").fs
     fs.put(str(pose_inputs) + "/", "lab/in/pose/", recursive=True)
     fs.put_file(str(synth_dir / "control_m01.mp4"), "lab/in/videos/control_m01.mp4")
-    specs = read_manifest("s3://lab/in/pose/manifest.csv") + resolve(["s3://lab/in/videos/"], condition="control")
+    specs = read_manifest("s3://lab/in/pose/manifest.csv") + resolve(
+        ["s3://lab/in/videos/"], condition="control"
+    )
     assert [s.pose or s.video for s in specs] == [
-        "s3://lab/in/pose/control_m01.truth_dlc.csv", "s3://lab/in/pose/stim_m02.truth_dlc.csv", "s3://lab/in/videos/control_m01.mp4"]
+        "s3://lab/in/pose/control_m01.truth_dlc.csv",
+        "s3://lab/in/pose/stim_m02.truth_dlc.csv",
+        "s3://lab/in/videos/control_m01.mp4",
+    ]
 
     ws = tmp_path / "ws"
     report = run(specs, Workspace(ws, "s3://lab/mousegpt"))
@@ -47,11 +52,23 @@ def test_analyze_from_s3_into_s3_then_search_from_it(s3, pose_inputs, synth_dir,
     shards = store.fs.ls("lab/mousegpt/segments")
     assert len(shards) == 3 and all(s.endswith(".parquet") for s in shards)
     # The snapshot readers read: the index, this commit's segments, the small tables, and the manifest naming them.
-    assert sorted(name.rsplit("/", 1)[1].split("-")[0] + name[name.rindex("."):]
-                  for name in store.fs.ls("lab/mousegpt/index")) == [
-        "clusters.parquet", "current.json", "discovery_runs.parquet", "jobs.parquet", "segment_clusters.parquet",
-        "segments.arrow", "segments.faiss", "sessions.parquet"]
-    assert sorted(p.name for p in ws.iterdir()) == ["catalog.duckdb", "workspace.json"]  # nothing bulky on the local disk
+    assert sorted(
+        name.rsplit("/", 1)[1].split("-")[0] + name[name.rindex(".") :]
+        for name in store.fs.ls("lab/mousegpt/index")
+    ) == [
+        "clusters.parquet",
+        "current.json",
+        "discovery_runs.parquet",
+        "jobs.parquet",
+        "segment_clusters.parquet",
+        "segments.arrow",
+        "segments.faiss",
+        "sessions.parquet",
+    ]
+    assert sorted(p.name for p in ws.iterdir()) == [
+        "catalog.duckdb",
+        "workspace.json",
+    ]  # nothing bulky on the local disk
 
     from mousegpt.search import Searcher
 
@@ -66,13 +83,27 @@ def test_analyze_from_s3_into_s3_then_search_from_it(s3, pose_inputs, synth_dir,
     assert named[2][0] == content_hash(synth_dir / "control_m01.mp4")
 
     other = subprocess.run(
-        [sys.executable, "-m", "mousegpt.cli", "analyze", "--manifest", str(pose_inputs / "manifest.csv"),
-         "--workspace", str(ws), "--storage", str(tmp_path / "elsewhere")], capture_output=True, text=True,
-        timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "mousegpt.cli",
+            "analyze",
+            "--manifest",
+            str(pose_inputs / "manifest.csv"),
+            "--workspace",
+            str(ws),
+            "--storage",
+            str(tmp_path / "elsewhere"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert other.returncode == 1
     assert other.stderr.strip().splitlines()[-1] == (
         f"error: {ws / 'catalog.duckdb'}: this catalogue keeps its shards and index in s3://lab/mousegpt, not in "
-        f"--storage {tmp_path / 'elsewhere'}; give the same storage or a new workspace")
+        f"--storage {tmp_path / 'elsewhere'}; give the same storage or a new workspace"
+    )
 
 
 def test_a_shard_that_cannot_be_read_is_named_and_nothing_is_committed(s3, tmp_path):
@@ -148,7 +179,9 @@ def test_a_failed_copy_leaves_nothing_in_the_cache(s3, tmp_path, monkeypatch):
             raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(sources, "_fs", lambda url: (Torn(url), real(url)[1]))
-    with pytest.raises(InputError, match=r"^s3://lab/torn/m.mp4: cannot copy it to .+ \(No space left on device\)$"):
+    with pytest.raises(
+        InputError, match=r"^s3://lab/torn/m.mp4: cannot copy it to .+ \(No space left on device\)$"
+    ):
         sources.local("s3://lab/torn/m.mp4")
     assert [p.name for p in (tmp_path / "cache").rglob("*") if p.is_file() and p.name != ".lock"] == []
 
@@ -158,7 +191,9 @@ def test_an_unreachable_store_is_one_line_naming_the_url(monkeypatch):
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     with pytest.raises(InputError) as caught:
         sources.exists("s3://lab/videos/m01.mp4")
-    assert str(caught.value).startswith("s3://lab/videos/m01.mp4: cannot reach it (") and "\n" not in str(caught.value)
+    assert str(caught.value).startswith("s3://lab/videos/m01.mp4: cannot reach it (") and "\n" not in str(
+        caught.value
+    )
 
 
 def test_another_folder_holds_shards_and_index(tmp_path):
@@ -194,8 +229,9 @@ def test_a_fresh_workspace_object_commits_into_the_recorded_storage(tmp_path):
     assert len(list((tmp_path / "nfs" / "index").glob("*.faiss"))) == 1
 
 
-def test_a_full_disk_while_writing_a_shard_fails_that_input_alone_and_leaves_nothing_behind(pose_inputs, tmp_path,
-                                                                                             ray_local, monkeypatch):
+def test_a_full_disk_while_writing_a_shard_fails_that_input_alone_and_leaves_nothing_behind(
+    pose_inputs, tmp_path, ray_local, monkeypatch
+):
     from jobs.analyze import run
     from mousegpt.inputs import read_manifest
 
@@ -218,8 +254,14 @@ def test_a_full_disk_while_writing_a_shard_fails_that_input_alone_and_leaves_not
     report = run(specs, ws, model="kinematic")
     (failed,) = report["failed"]
     assert report["sessions"] == 1
-    assert failed["error"].startswith(f"{failed['input']}: cannot write its shard {ws.root.resolve()}/segments/")
+    assert failed["error"].startswith(
+        f"{failed['input']}: cannot write its shard {ws.root.resolve()}/segments/"
+    )
     assert failed["error"].endswith(".parquet (No space left on device)")
-    assert [p.name for p in (ws.root / "segments").iterdir() if not p.name.endswith(".parquet")] == []  # no temporary
-    assert len(list((ws.root / "segments").glob("*.parquet"))) == 1  # the other input's shard, nothing half-written
+    assert [
+        p.name for p in (ws.root / "segments").iterdir() if not p.name.endswith(".parquet")
+    ] == []  # no temporary
+    assert (
+        len(list((ws.root / "segments").glob("*.parquet"))) == 1
+    )  # the other input's shard, nothing half-written
     assert counts(ws) == (1, report["segments"])

@@ -13,22 +13,49 @@ from mousegpt.segments import FACT_COLUMNS
 from mousegpt.store import SCHEMA_VERSION, Workspace, content_hash
 
 
-def make_shard(ws: Workspace, session_id: str, condition: str, n: int = 5, seed: int = 0, drop: str | None = None):
+def make_shard(
+    ws: Workspace, session_id: str, condition: str, n: int = 5, seed: int = 0, drop: str | None = None
+):
     rng = np.random.default_rng(seed)
     vectors = rng.normal(size=(n, DIM)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    table = pd.DataFrame({
-        "segment_id": [f"{session_id}-{i:06d}" for i in range(n)], "session_id": session_id,
-        "segment_index": np.arange(n), "start_s": np.arange(n) * 0.5, "end_s": np.arange(n) * 0.5 + 1,
-        **{c: (["centre"] * n if c == "zone" else rng.uniform(0, 10, n)) for c in FACT_COLUMNS},
-        "behavior": "walk", "probs": json.dumps({"walk": 1.0}), "confidence": 1.0, "overall": "o", "head": "h", "limbs": "l",
-        "torso": "t", "keywords": [["walking"]] * n, "embedding": list(vectors),
-    })
+    table = pd.DataFrame(
+        {
+            "segment_id": [f"{session_id}-{i:06d}" for i in range(n)],
+            "session_id": session_id,
+            "segment_index": np.arange(n),
+            "start_s": np.arange(n) * 0.5,
+            "end_s": np.arange(n) * 0.5 + 1,
+            **{c: (["centre"] * n if c == "zone" else rng.uniform(0, 10, n)) for c in FACT_COLUMNS},
+            "behavior": "walk",
+            "probs": json.dumps({"walk": 1.0}),
+            "confidence": 1.0,
+            "overall": "o",
+            "head": "h",
+            "limbs": "l",
+            "torso": "t",
+            "keywords": [["walking"]] * n,
+            "embedding": list(vectors),
+        }
+    )
     if drop:
         table = table.drop(columns=[drop])
-    session = {"session_id": session_id, "video": f"{session_id}.mp4", "pose": None, "animal": "m1",
-               "condition": condition, "fps": 25.0, "px_per_mm": 1.0, "px_per_mm_source": "given", "view": "top",
-               "n_frames": 100, "duration_s": 4.0, "source": "video", "model": "kinematic", "arena": None}
+    session = {
+        "session_id": session_id,
+        "video": f"{session_id}.mp4",
+        "pose": None,
+        "animal": "m1",
+        "condition": condition,
+        "fps": 25.0,
+        "px_per_mm": 1.0,
+        "px_per_mm_source": "given",
+        "view": "top",
+        "n_frames": 100,
+        "duration_s": 4.0,
+        "source": "video",
+        "model": "kinematic",
+        "arena": None,
+    }
     return ws.write_shard(session, table), vectors
 
 
@@ -41,7 +68,9 @@ def test_new_workspace_records_its_schema_version(tmp_path):
     ws = Workspace(tmp_path / "ws")
     ws.connect().close()
     with duckdb.connect(str(ws.catalog_path), read_only=True) as con:
-        assert con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
+        assert con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(
+            SCHEMA_VERSION
+        )
 
 
 def test_commit_is_idempotent_and_indexes_every_segment(tmp_path):
@@ -92,14 +121,22 @@ def test_a_v1_catalogue_is_upgraded_when_opened_for_writing(tmp_path):
         con.execute("ALTER TABLE sessions DROP COLUMN qc")
         con.execute("ALTER TABLE sessions DROP COLUMN settings")
         con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
-    with pytest.raises(WorkspaceError, match=f"schema v1 needs upgrading to v{SCHEMA_VERSION}; run any writing command"):
+    with pytest.raises(
+        WorkspaceError, match=f"schema v1 needs upgrading to v{SCHEMA_VERSION}; run any writing command"
+    ):
         ws.connect(read_only=True)
     ws.commit([make_shard(ws, "bbb", "stim")[0]])  # opens for writing: upgrades, then commits
     with ws.connect(read_only=True) as con:
-        assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
-        values = con.execute("SELECT session_id, head_yaw_abs_deg IS NULL AND head_yaw_fast_deg IS NULL "
-                             "AND confidence IS NULL FROM segments").fetchall()
-        individuals = con.execute("SELECT count(*) FROM sessions WHERE individual IS NULL AND qc IS NULL AND settings IS NULL").fetchone()[0]
+        assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(
+            SCHEMA_VERSION
+        )
+        values = con.execute(
+            "SELECT session_id, head_yaw_abs_deg IS NULL AND head_yaw_fast_deg IS NULL "
+            "AND confidence IS NULL FROM segments"
+        ).fetchall()
+        individuals = con.execute(
+            "SELECT count(*) FROM sessions WHERE individual IS NULL AND qc IS NULL AND settings IS NULL"
+        ).fetchone()[0]
         assert con.execute("SELECT count(*) FROM discovery_runs").fetchone()[0] == 0
     assert {sid for sid, _ in values} == {"aaa", "bbb"}
     assert all(missing for sid, missing in values if sid == "aaa")  # old rows: the new facts are unknown
@@ -114,7 +151,10 @@ def test_missing_index_is_rebuilt_from_the_catalogue(tmp_path):
     scores, ids = ws.load_index().search(vectors[2], k=1)
     assert scores[0] == pytest.approx(1.0, abs=1e-5)
     with ws.connect(read_only=True) as con:
-        assert con.execute("SELECT segment_index FROM segments WHERE vec_id = ?", [int(ids[0])]).fetchone()[0] == 2
+        assert (
+            con.execute("SELECT segment_index FROM segments WHERE vec_id = ?", [int(ids[0])]).fetchone()[0]
+            == 2
+        )
 
 
 def test_content_hash_depends_on_bytes_not_names(tmp_path):

@@ -8,8 +8,18 @@ import pytest
 
 from mousegpt import video
 from mousegpt.errors import InputError
-from mousegpt.synth import (CONDITION_RATES, KEYPOINTS, Renderer, Scene, behavior_program, read_truth_metadata, render,
-                            simulate, synth_dataset, truth_table)
+from mousegpt.synth import (
+    CONDITION_RATES,
+    KEYPOINTS,
+    Renderer,
+    Scene,
+    behavior_program,
+    read_truth_metadata,
+    render,
+    simulate,
+    synth_dataset,
+    truth_table,
+)
 from mousegpt.vocabulary import BEHAVIORS
 
 SMALL = Scene(width=320, height=240)
@@ -23,8 +33,11 @@ def long_truth() -> pd.DataFrame:
     for i, condition in enumerate(CONDITION_RATES):
         for k in range(3):
             traj = simulate(600, condition, seed=40 + 3 * i + k)
-            tables.append(truth_table(traj, Scene()).assign(condition=condition, body_length_mm=traj.body_length_mm,
-                                                            animal=f"{condition}{k}"))
+            tables.append(
+                truth_table(traj, Scene()).assign(
+                    condition=condition, body_length_mm=traj.body_length_mm, animal=f"{condition}{k}"
+                )
+            )
     table = pd.concat(tables, ignore_index=True)
     starts = (table.behavior != table.behavior.shift()) | (table.animal != table.animal.shift())
     return table.assign(bout=starts.cumsum())
@@ -55,7 +68,9 @@ def _speed(table: pd.DataFrame, px_per_mm: float, fps: float = 25.0) -> pd.Serie
 def test_speed_matches_the_labels(long_truth):
     speed = _speed(long_truth, Scene().px_per_mm).groupby(long_truth.behavior).median()  # mm/s
     assert speed["rest"] < 1 and speed["groom"] < 1
-    assert 2 < speed["rear"] < speed["walk"] / 2  # up on its hind legs a mouse shifts its weight, it does not walk
+    assert (
+        2 < speed["rear"] < speed["walk"] / 2
+    )  # up on its hind legs a mouse shifts its weight, it does not walk
     assert speed["run"] > 2 * speed["walk"] > 2 * 40
 
 
@@ -122,13 +137,17 @@ def test_a_supported_rear_leans_over_the_foot_of_the_wall(long_truth):
     y = (long_truth.body_center_y - oy) / scene.px_per_mm
     wall_mm = pd.Series(np.minimum.reduce([x, y, scene.arena_mm - x, scene.arena_mm - y]))
     supported = (long_truth.behavior == "rear") & (long_truth.variant == "supported")
-    closest = (wall_mm[supported] / long_truth.body_length_mm[supported]).groupby(long_truth.bout[supported]).min()
+    closest = (
+        (wall_mm[supported] / long_truth.body_length_mm[supported]).groupby(long_truth.bout[supported]).min()
+    )
     # the hind paws step up to the wall as the front climbs it: the body centre ends 0.15 body
     # lengths from the wall, where walking with its nose at the wall it is 0.58 away
     assert len(closest) > 20 and 0.1 < closest.median() < 0.2
     nose_x = (long_truth.nose_x - ox) / scene.px_per_mm
     nose_y = (long_truth.nose_y - oy) / scene.px_per_mm
-    nose_wall = pd.Series(np.minimum.reduce([nose_x, nose_y, scene.arena_mm - nose_x, scene.arena_mm - nose_y]))
+    nose_wall = pd.Series(
+        np.minimum.reduce([nose_x, nose_y, scene.arena_mm - nose_x, scene.arena_mm - nose_y])
+    )
     # seen from above the raised head shows over the wall's foot, as in real open-field files
     assert -40 < nose_wall[supported].quantile(0.05) < 0
 
@@ -154,7 +173,9 @@ def test_circular_arena_keeps_the_whole_mouse_inside():
         # the nose may touch the wall, not pass it; reared up the wall, it shows a little over its foot
         assert r[table.behavior != "rear"].max() < radius + 3 * scene.px_per_mm, k
         assert r.max() < radius + 40 * scene.px_per_mm, k
-    assert np.hypot(table.body_center_x - cx, table.body_center_y - cy).max() > 0.7 * radius  # it does reach the wall
+    assert (
+        np.hypot(table.body_center_x - cx, table.body_center_y - cy).max() > 0.7 * radius
+    )  # it does reach the wall
 
 
 def test_bottom_view_is_the_top_view_mirrored_and_reads_the_same_heading():
@@ -167,8 +188,10 @@ def test_bottom_view_is_the_top_view_mirrored_and_reads_the_same_heading():
     np.testing.assert_allclose(bottom.nose_y, top.nose_y)
     # The animal's left ear is on the image's other side relative to its heading, and the
     # platform's kinematics (told the view) read the same heading from both.
-    heading = {v: kinematics.compute(truth_poses(t, 25.0), 25.0, Scene().px_per_mm, None, view=v).heading_deg
-               for v, t in (("top", top), ("bottom", bottom))}
+    heading = {
+        v: kinematics.compute(truth_poses(t, 25.0), 25.0, Scene().px_per_mm, None, view=v).heading_deg
+        for v, t in (("top", top), ("bottom", bottom))
+    }
     np.testing.assert_allclose(heading["top"], heading["bottom"], atol=1e-6)
 
 
@@ -182,7 +205,12 @@ def test_fur_and_view_set_the_contrast_the_tracker_sees(tmp_path):
         traj = simulate(4, "control", 2, scene.fps, scene.geometry, program=[("walk", 4.0)])
         encode(Renderer(traj, scene, 2), tmp_path / f"{fur}-{view}.mp4")
         polarity[fur, view] = tracking.estimate_background(tmp_path / f"{fur}-{view}.mp4").polarity
-    assert polarity == {("black", "top"): -1, ("white", "top"): 1, ("agouti", "bottom"): 1, ("black", "bottom"): -1}
+    assert polarity == {
+        ("black", "top"): -1,
+        ("white", "top"): 1,
+        ("agouti", "bottom"): 1,
+        ("black", "bottom"): -1,
+    }
 
 
 def test_same_seed_same_truth_and_frames(tmp_path):
@@ -190,7 +218,9 @@ def test_same_seed_same_truth_and_frames(tmp_path):
     b = synth_dataset(tmp_path / "b", sessions=1, seconds=2, seed=5, scene=SMALL)
     c = synth_dataset(tmp_path / "c", sessions=1, seconds=2, seed=6, scene=SMALL)
     name = a.video[0].replace(".mp4", ".truth.parquet")
-    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "a" / name), pd.read_parquet(tmp_path / "b" / name))
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "a" / name), pd.read_parquet(tmp_path / "b" / name)
+    )
     assert not pd.read_parquet(tmp_path / "c" / name).equals(pd.read_parquet(tmp_path / "a" / name))
     traj = simulate(2, "control", 5, SMALL.fps, SMALL.geometry)
     first, second = np.stack(list(render(traj, SMALL, 5))), np.stack(list(render(traj, SMALL, 5)))
@@ -204,7 +234,9 @@ def test_same_seed_same_truth_and_frames(tmp_path):
 
 
 def test_sessions_render_in_parallel_on_ray_with_the_same_bytes(tmp_path, ray_local):
-    kwargs = dict(sessions=3, seconds=2, seed=8, scene=SMALL, furs=("black", "white"), arenas=("square", "circle"))
+    kwargs = dict(
+        sessions=3, seconds=2, seed=8, scene=SMALL, furs=("black", "white"), arenas=("square", "circle")
+    )
     serial = synth_dataset(tmp_path / "serial", **kwargs)
     done = []
     parallel = synth_dataset(tmp_path / "parallel", workers=2, progress=done.append, **kwargs)
@@ -212,8 +244,15 @@ def test_sessions_render_in_parallel_on_ray_with_the_same_bytes(tmp_path, ray_lo
     assert sum(done) == 3 * 50
     for name in serial.video:
         assert (tmp_path / "serial" / name).read_bytes() == (tmp_path / "parallel" / name).read_bytes()
-    scenes = [read_truth_metadata(tmp_path / "parallel" / n.replace(".mp4", ".truth.parquet"))["scene"] for n in serial.video]
-    assert [(s["fur"], s["arena"]) for s in scenes] == [("black", "square"), ("white", "circle"), ("black", "square")]
+    scenes = [
+        read_truth_metadata(tmp_path / "parallel" / n.replace(".mp4", ".truth.parquet"))["scene"]
+        for n in serial.video
+    ]
+    assert [(s["fur"], s["arena"]) for s in scenes] == [
+        ("black", "square"),
+        ("white", "circle"),
+        ("black", "square"),
+    ]
     assert not list((tmp_path / "parallel").glob(".*tmp*"))
 
 
@@ -233,7 +272,7 @@ def test_sensor_noise_and_motion_blur_are_drawn():
     direction /= np.hypot(*direction)
 
     def edge_along_motion(f):
-        patch = f[y - 40:y + 40, x - 40:x + 40].astype(np.float32)
+        patch = f[y - 40 : y + 40, x - 40 : x + 40].astype(np.float32)
         gx, gy = np.gradient(patch, axis=1), np.gradient(patch, axis=0)
         return np.abs(direction[0] * gx + direction[1] * gy).max()
 
@@ -276,8 +315,9 @@ def test_emphasis_plants_a_behaviour_more_often():
 def test_novel_behaviour_kinematics():
     traj = simulate(600, "control", 3, novel=("circling", "head_twitch"))
     p = traj.posture
-    frame = pd.DataFrame({"behavior": traj.behavior, "x": p.x, "y": p.y, "heading": np.unwrap(p.heading),
-                          "yaw": p.head_yaw})
+    frame = pd.DataFrame(
+        {"behavior": traj.behavior, "x": p.x, "y": p.y, "heading": np.unwrap(p.heading), "yaw": p.head_yaw}
+    )
     step = np.hypot(frame.x.diff(), frame.y.diff()) * traj.fps
     turning = frame.heading.diff().abs() * traj.fps
     yaw_rate = frame.yaw.diff().abs() * traj.fps
@@ -310,5 +350,5 @@ def test_contact_sheet_shows_every_behaviour_in_both_views(tmp_path):
     # Every behaviour cell has a mouse in it: pixels far from the cell's median (the floor).
     for r in range(len(rows)):
         for col in (0, 2):
-            cell = sheet[r * CELL + 30:(r + 1) * CELL, col * CELL:(col + 1) * CELL].astype(float)
+            cell = sheet[r * CELL + 30 : (r + 1) * CELL, col * CELL : (col + 1) * CELL].astype(float)
             assert (np.abs(cell - np.median(cell, axis=(0, 1))).max(axis=2) > 60).mean() > 0.02, rows[r]

@@ -12,8 +12,13 @@ from mousegpt import tracking
 from mousegpt.arena import from_background
 from mousegpt.synth import Scene, read_truth_metadata, synth_dataset
 
-SCENES = [("top", "agouti", "square"), ("top", "white", "circle"), ("bottom", "black", "square"),
-          ("bottom", "white", "circle"), ("bottom", "agouti", "circle")]
+SCENES = [
+    ("top", "agouti", "square"),
+    ("top", "white", "circle"),
+    ("bottom", "black", "square"),
+    ("bottom", "white", "circle"),
+    ("bottom", "agouti", "circle"),
+]
 """Views, furs and arenas besides synth_dir's (top, black, square), one short session each."""
 
 TAIL_TIP_LIMIT = 0.04
@@ -51,8 +56,14 @@ def tracked_scene(request, tmp_path_factory):
     whole short clip hides the floor under it. ``stim`` mice rest least."""
     view, fur, arena = request.param
     out = tmp_path_factory.mktemp("-".join(request.param))
-    manifest = synth_dataset(out, sessions=1, seconds=10, seed=12, conditions=("stim",),
-                             scene=Scene(view=view, fur=fur, arena=arena))
+    manifest = synth_dataset(
+        out,
+        sessions=1,
+        seconds=10,
+        seed=12,
+        conditions=("stim",),
+        scene=Scene(view=view, fur=fur, arena=arena),
+    )
     truth_path = out / manifest.video[0].replace(".mp4", ".truth.parquet")
     return tracking.track(out / manifest.video[0]), pd.read_parquet(truth_path), _body_length_px(truth_path)
 
@@ -91,7 +102,9 @@ def test_body_ellipse_matches_truth(tracked_scene):
     assert 0.85 < np.median(length_ratio) < 1.15
     assert np.all(ellipse["body_width_px"] < ellipse["body_length_px"])
     # A body is nearly convex: its area is close to that of its equivalent ellipse.
-    area_ratio = ellipse["body_area_px2"] / (math.pi / 4 * ellipse["body_length_px"] * ellipse["body_width_px"])
+    area_ratio = ellipse["body_area_px2"] / (
+        math.pi / 4 * ellipse["body_length_px"] * ellipse["body_width_px"]
+    )
     assert 0.85 < np.median(area_ratio) < 1.1
 
 
@@ -158,10 +171,14 @@ def test_arena_is_found_in_the_background(synth_dir):
 
 
 def test_a_circular_arena_is_found_as_a_circle(tmp_path):
-    manifest = synth_dataset(tmp_path, sessions=1, seconds=6, seed=4, scene=replace(Scene(width=320, height=240), arena="circle"))
+    manifest = synth_dataset(
+        tmp_path, sessions=1, seconds=6, seed=4, scene=replace(Scene(width=320, height=240), arena="circle")
+    )
     arena = from_background(tracking.estimate_background(tmp_path / manifest.video[0]).image)
     assert arena.shape == "circle"
-    assert arena.width == pytest.approx(0.92 * 240, abs=4) and (arena.cx, arena.cy) == pytest.approx((160, 120), abs=3)
+    assert arena.width == pytest.approx(0.92 * 240, abs=4) and (arena.cx, arena.cy) == pytest.approx(
+        (160, 120), abs=3
+    )
 
 
 def test_tracks_command_writes_deeplabcut_csv(synth_dir, tmp_path):
@@ -202,8 +219,11 @@ def test_real_openfield_against_deeplabcut(real_data):
 def _part_arrays(ds):
     """A tracked dataset's arrays, as a TrackedPart holds them."""
     positions = ds.position.isel(individuals=0).transpose("time", "keypoints", "space").values
-    return positions, ds.confidence.isel(individuals=0).values, np.stack(
-        [ds[name].isel(individuals=0).values for name in tracking.BODY_ELLIPSE], axis=1)
+    return (
+        positions,
+        ds.confidence.isel(individuals=0).values,
+        np.stack([ds[name].isel(individuals=0).values for name in tracking.BODY_ELLIPSE], axis=1),
+    )
 
 
 def test_a_video_tracked_in_parts_and_stitched_is_the_video_tracked_in_one_pass(synth_dir, tracked_synth):
@@ -211,20 +231,31 @@ def test_a_video_tracked_in_parts_and_stitched_is_the_video_tracked_in_one_pass(
     bg = tracking.estimate_background(path)
     bounds = tracking.part_bounds(600, 170)
     assert bounds == [(0, 150), (150, 300), (300, 450), (450, 600)]
-    parts = [tracking.track_part(path, bg, start, stop) for start, stop in reversed(bounds)]  # order does not matter
+    parts = [
+        tracking.track_part(path, bg, start, stop) for start, stop in reversed(bounds)
+    ]  # order does not matter
     joined, retracked = tracking.stitch(path, bg, parts)
     assert (joined.start, len(joined), len(retracked)) == (0, 600, 3)
-    for mine, one_pass in zip((joined.positions, joined.confidences, joined.ellipses), _part_arrays(tracked_synth[0])):
+    for mine, one_pass in zip(
+        (joined.positions, joined.confidences, joined.ellipses), _part_arrays(tracked_synth[0])
+    ):
         np.testing.assert_array_equal(mine, one_pass)
-    assert max(retracked) < 75  # the parts agree with one pass soon after their edge, not by tracking it all again
+    assert (
+        max(retracked) < 75
+    )  # the parts agree with one pass soon after their edge, not by tracking it all again
 
 
 def test_stitching_corrects_a_part_that_began_with_head_and_tail_swapped(synth_dir, tracked_synth):
     path = synth_dir / "stim_m02.mp4"
     bg = tracking.estimate_background(path)
     first, second = tracking.track_part(path, bg, 0, 300), tracking.track_part(path, bg, 300, 600)
-    nose, tail_base = list(tracking.TRACKED_KEYPOINTS).index("nose"), list(tracking.TRACKED_KEYPOINTS).index("tail_base")
-    second.positions[:12, [nose, tail_base]] = second.positions[:12, [tail_base, nose]]  # a wrong head/tail choice
+    nose, tail_base = (
+        list(tracking.TRACKED_KEYPOINTS).index("nose"),
+        list(tracking.TRACKED_KEYPOINTS).index("tail_base"),
+    )
+    second.positions[:12, [nose, tail_base]] = second.positions[
+        :12, [tail_base, nose]
+    ]  # a wrong head/tail choice
     joined, retracked = tracking.stitch(path, bg, [first, second])
     assert retracked[0] >= 12
     np.testing.assert_array_equal(joined.positions, _part_arrays(tracked_synth[0])[0])
@@ -234,7 +265,9 @@ def test_parts_that_do_not_meet_are_refused(synth_dir):
     path = synth_dir / "stim_m02.mp4"
     bg = tracking.estimate_background(path)
     with pytest.raises(ValueError, match="do not meet"):
-        tracking.stitch(path, bg, [tracking.track_part(path, bg, 0, 50), tracking.track_part(path, bg, 60, 100)])
+        tracking.stitch(
+            path, bg, [tracking.track_part(path, bg, 0, 50), tracking.track_part(path, bg, 60, 100)]
+        )
 
 
 def test_part_bounds_cover_the_video_once():

@@ -48,7 +48,9 @@ def _dim(src, dst, final_gain: float) -> None:
 @pytest.mark.parametrize("fur", ["black", "white"])
 def test_lights_dimming_by_40_percent_during_the_session(tmp_path, fur):
     scene = replace(SCENE, fur=fur)
-    truth = _render(tmp_path, "steady", simulate(20, "control", seed=5, fps=scene.fps, arena=scene.geometry), scene)
+    truth = _render(
+        tmp_path, "steady", simulate(20, "control", seed=5, fps=scene.fps, arena=scene.geometry), scene
+    )
     _dim(tmp_path / "steady.mp4", tmp_path / "dimming.mp4", final_gain=0.6)
     ds = tracking.track(tmp_path / "dimming.mp4")
     length = _body_length(truth)

@@ -44,8 +44,15 @@ def _body_length(truth: pd.DataFrame) -> float:
 
 def _still_clip(folder, scene: Scene, start: tuple[float, float, float], seed: int = 3):
     """A mouse resting in one place for the whole clip: (video, truth, renderer)."""
-    traj = simulate(SECONDS, "control", seed=seed, fps=scene.fps, arena=scene.geometry,
-                    program=[("rest", SECONDS + 1.0)], start=start)
+    traj = simulate(
+        SECONDS,
+        "control",
+        seed=seed,
+        fps=scene.fps,
+        arena=scene.geometry,
+        program=[("rest", SECONDS + 1.0)],
+        start=start,
+    )
     renderer = Renderer(traj, scene, seed)
     path = folder / "still.mp4"
     encode(renderer, path)
@@ -70,17 +77,23 @@ def _mirrored(scene: Scene, point: np.ndarray) -> np.ndarray:
         out = (point - centre) / np.linalg.norm(point - centre)
         return point + 2 * (side / 2 - np.linalg.norm(point - centre)) * out
     x, y = point
-    gaps = {x - ox: (2 * ox - x, y), ox + side - x: (2 * (ox + side) - x, y),
-            y - oy: (x, 2 * oy - y), oy + side - y: (x, 2 * (oy + side) - y)}
+    gaps = {
+        x - ox: (2 * ox - x, y),
+        ox + side - x: (2 * (ox + side) - x, y),
+        y - oy: (x, 2 * oy - y),
+        oy + side - y: (x, 2 * (oy + side) - y),
+    }
     return np.array(gaps[min(gaps)])
 
 
 # A black mouse by the left wall of a square arena (seen from below: by the right edge of
 # the image), an agouti one by the wall of a round arena, each facing along the wall, its
 # mirror image beyond the wall; and an agouti one with its nose in a corner, mirrored in both walls.
-STILL = {"black-square": (replace(SCENE, fur="black", arena="square"), (40.0, 150.0, 2.0)),
-         "agouti-circle": (replace(SCENE, fur="agouti", arena="circle"), (60.0, 120.0, 2.0)),
-         "agouti-corner": (replace(SCENE, fur="agouti", arena="square"), (365.0, 365.0, 0.8))}
+STILL = {
+    "black-square": (replace(SCENE, fur="black", arena="square"), (40.0, 150.0, 2.0)),
+    "agouti-circle": (replace(SCENE, fur="agouti", arena="circle"), (60.0, 120.0, 2.0)),
+    "agouti-corner": (replace(SCENE, fur="agouti", arena="square"), (365.0, 365.0, 0.8)),
+}
 
 
 @pytest.fixture(scope="module", params=list(STILL))
@@ -122,18 +135,31 @@ def test_a_mouse_resting_through_a_whole_clip_is_found(still):
     assert _floor_px(scene, *centre[found].T).all()
     nose, tail = _xy(ds, "nose"), truth[["tail_base_x", "tail_base_y"]].to_numpy()
     nose_truth = truth[["nose_x", "nose_y"]].to_numpy()
-    assert np.mean(np.hypot(*(nose - tail).T) < np.hypot(*(nose - nose_truth).T)) < 0.03  # head and tail not swapped
+    assert (
+        np.mean(np.hypot(*(nose - tail).T) < np.hypot(*(nose - nose_truth).T)) < 0.03
+    )  # head and tail not swapped
 
 
-@pytest.mark.parametrize("program", [
-    [("walk", 1.0), ("rest", 8.0)],  # a long rest: the mouse moves in an eighth of the frames
-    [("sniff", 9.0)],  # shifts slowly: it uncovers as much floor as it covers, no polarity from motion
-    [("rest", 3.0), ("groom", 6.0, "face")],  # the head and forepaws move, the body does not
-], ids=["walk-then-rest", "sniff", "rest-then-groom"])
+@pytest.mark.parametrize(
+    "program",
+    [
+        [("walk", 1.0), ("rest", 8.0)],  # a long rest: the mouse moves in an eighth of the frames
+        [("sniff", 9.0)],  # shifts slowly: it uncovers as much floor as it covers, no polarity from motion
+        [("rest", 3.0), ("groom", 6.0, "face")],  # the head and forepaws move, the body does not
+    ],
+    ids=["walk-then-rest", "sniff", "rest-then-groom"],
+)
 def test_a_mouse_that_hardly_moves_is_found(tmp_path, program):
     scene = replace(SCENE, fur="black")
-    traj = simulate(SECONDS, "control", seed=3, fps=scene.fps, arena=scene.geometry, program=program,
-                    start=(150.0, 200.0, 1.0))
+    traj = simulate(
+        SECONDS,
+        "control",
+        seed=3,
+        fps=scene.fps,
+        arena=scene.geometry,
+        program=program,
+        start=(150.0, 200.0, 1.0),
+    )
     renderer = Renderer(traj, scene, 3)
     encode(renderer, tmp_path / "clip.mp4")
     truth = truth_table(traj, scene, renderer.points)
@@ -153,7 +179,7 @@ def test_the_background_of_a_still_mouse_is_the_empty_floor(still):
     assert bg.polarity == (-1 if scene.fur == "black" else 1)
     luma = cv2.cvtColor(renderer.plate, cv2.COLOR_BGR2YUV_I420)[: scene.height].astype(np.float32)
     x, y = truth.loc[0, ["body_center_x", "body_center_y"]].round().astype(int)
-    under = np.s_[y - 3:y + 4, x - 3:x + 4]
+    under = np.s_[y - 3 : y + 4, x - 3 : x + 4]
     assert np.abs(bg.image[under] - luma[under]).max() < 12
     assert bg.threshold > 2 * tracking.TrackerConfig().min_threshold  # the mouse's contrast, not the noise's
 
@@ -175,8 +201,11 @@ def test_a_dark_object_on_the_floor_is_not_taken_for_a_resting_mouse(tmp_path):
     assert np.isfinite(error).all() and np.median(error) < ERROR_LIMIT * _body_length(truth)
 
 
-@pytest.mark.parametrize(("floor", "surround", "reflection"), [(200, 150, 65), (130, 230, 110)],
-                         ids=["fainter", "on-a-brighter-surround"])
+@pytest.mark.parametrize(
+    ("floor", "surround", "reflection"),
+    [(200, 150, 65), (130, 230, 110)],
+    ids=["fainter", "on-a-brighter-surround"],
+)
 def test_a_mirrored_copy_beyond_the_wall_is_not_the_mouse(tmp_path, floor, surround, reflection):
     """A dark ellipse (grey 30) gliding along a wall, and beyond the wall its reflection:
     mirrored and a little larger (farther from the camera's focus, more blurred). Fainter
@@ -213,7 +242,7 @@ def with_empty_arena(tmp_path_factory):
 def test_the_empty_arena_image_is_the_background(with_empty_arena):
     path, _, renderer, empty = with_empty_arena
     bg = tracking.estimate_background(path, empty_arena=empty)
-    luma = cv2.cvtColor(renderer.plate, cv2.COLOR_BGR2YUV_I420)[:SCENE.height].astype(np.float32)
+    luma = cv2.cvtColor(renderer.plate, cv2.COLOR_BGR2YUV_I420)[: SCENE.height].astype(np.float32)
     off = np.abs(bg.image - luma)
     # Unmatched, the floor would be 13 levels off (full range against the luma's 16-235).
     assert np.median(off) < 3 and np.percentile(off, 99) < 6
@@ -236,17 +265,20 @@ def _bad_images(folder):
     """Empty-arena images that cannot be used, and what the error says about each."""
     cv2.imwrite(str(folder / "small.png"), np.zeros((200, 300, 3), np.uint8))
     (folder / "text.png").write_text("not an image")
-    return {"small.png": "small.png: empty-arena image is 300x200 but the video still.mp4 is 320x240",
-            "text.png": "text.png: not an image OpenCV can read",
-            "gone.png": "gone.png: no such empty-arena image"}
+    return {
+        "small.png": "small.png: empty-arena image is 300x200 but the video still.mp4 is 320x240",
+        "text.png": "text.png: not an image OpenCV can read",
+        "gone.png": "gone.png: no such empty-arena image",
+    }
 
 
 def test_bad_empty_arena_images_are_rejected_before_tracking(with_empty_arena, tmp_path, monkeypatch):
     path = with_empty_arena[0]
     monkeypatch.setattr(tracking, "track", lambda *a, **k: pytest.fail("tracked despite a bad --background"))
     for name, message in _bad_images(tmp_path).items():
-        result = CliRunner().invoke(app, ["tracks", str(path), "--background", str(tmp_path / name),
-                                          "--out", str(tmp_path / "t.csv")])
+        result = CliRunner().invoke(
+            app, ["tracks", str(path), "--background", str(tmp_path / name), "--out", str(tmp_path / "t.csv")]
+        )
         assert result.exit_code == 1 and isinstance(result.exception, InputError), name
         assert str(tmp_path / name) in str(result.exception) and message in str(result.exception)
         with pytest.raises(InputError, match=message):
@@ -258,13 +290,29 @@ def test_bad_empty_arena_images_are_rejected_before_tracking(with_empty_arena, t
 def test_a_wrong_sized_empty_arena_image_is_one_error_line(with_empty_arena, tmp_path, command):
     path = with_empty_arena[0]
     _bad_images(tmp_path)
-    extra = ["--out", str(tmp_path / "t.csv")] if command == "tracks" else ["--workspace", str(tmp_path / "ws")]
-    result = subprocess.run([sys.executable, "-m", "mousegpt.cli", command, str(path), "--background",
-                             str(tmp_path / "small.png"), *extra], capture_output=True, text=True, timeout=120)
+    extra = (
+        ["--out", str(tmp_path / "t.csv")] if command == "tracks" else ["--workspace", str(tmp_path / "ws")]
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mousegpt.cli",
+            command,
+            str(path),
+            "--background",
+            str(tmp_path / "small.png"),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         f"error: {tmp_path / 'small.png'}: empty-arena image is 300x200 but the video still.mp4 is 320x240; "
-        "it must be a frame of the same camera"]
+        "it must be a frame of the same camera"
+    ]
     assert not (tmp_path / "ws").exists() and not (tmp_path / "t.csv").exists()
 
 
@@ -272,9 +320,11 @@ def test_manifest_background_column_is_relative_to_the_manifest(with_empty_arena
     path, _, _, empty = with_empty_arena
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "empty.png").write_bytes(empty.read_bytes())
-    (tmp_path / "m.csv").write_text("video,animal,condition,fps,px_per_mm,view,background\n"
-                                    f"{path},m1,rest,,,bottom,sub/empty.png\n"
-                                    f"{path},m2,rest,,,bottom,\n")
+    (tmp_path / "m.csv").write_text(
+        "video,animal,condition,fps,px_per_mm,view,background\n"
+        f"{path},m1,rest,,,bottom,sub/empty.png\n"
+        f"{path},m2,rest,,,bottom,\n"
+    )
     first, second = read_manifest(tmp_path / "m.csv")
     assert first.background == str((tmp_path / "sub" / "empty.png").resolve()) and second.background is None
     _bad_images(tmp_path)
@@ -285,7 +335,9 @@ def test_manifest_background_column_is_relative_to_the_manifest(with_empty_arena
 
 def test_an_empty_arena_image_needs_a_video(tmp_path):
     cv2.imwrite(str(tmp_path / "empty.png"), np.zeros((240, 320), np.uint8))
-    with pytest.raises(InputError, match="empty.png: an empty-arena image needs a video; .*track.csv is a pose file alone"):
+    with pytest.raises(
+        InputError, match="empty.png: an empty-arena image needs a video; .*track.csv is a pose file alone"
+    ):
         resolve([str(tmp_path / "track.csv")], fps=25, background=str(tmp_path / "empty.png"))
 
 

@@ -14,7 +14,10 @@ def test_probe_reads_size_rate_and_count(synth_dir):
 
 
 def test_packet_count_matches_the_header(synth_dir):
-    assert video.count_frames(synth_dir / "control_m01.mp4") == video.probe(synth_dir / "control_m01.mp4").n_frames
+    assert (
+        video.count_frames(synth_dir / "control_m01.mp4")
+        == video.probe(synth_dir / "control_m01.mp4").n_frames
+    )
 
 
 def test_chunks_are_bounded_and_cover_every_frame_once(synth_dir):
@@ -55,7 +58,9 @@ def numbered(tmp_path_factory):
 
     path = tmp_path_factory.mktemp("video") / "numbered.mp4"
     with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=30, options={"g": "40", "keyint_min": "40", "sc_threshold": "0"})
+        stream = container.add_stream(
+            "libx264", rate=30, options={"g": "40", "keyint_min": "40", "sc_threshold": "0"}
+        )
         stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv444p"
         for i in range(700):
             image = np.full((48, 64, 3), 30, np.uint8)
@@ -91,9 +96,9 @@ def test_a_stretch_that_fails_to_decode_is_left_out_of_frames_read_across_the_vi
     broken = tmp_path / "broken.mp4"
     data = bytearray(path.read_bytes())
     mdat = data.index(b"mdat")  # the compressed frames: the box's size, then its name, then them
-    size = int.from_bytes(data[mdat - 4:mdat], "big")
+    size = int.from_bytes(data[mdat - 4 : mdat], "big")
     middle = mdat + size // 2
-    data[middle:middle + size // 20] = bytes(size // 20)
+    data[middle : middle + size // 20] = bytes(size // 20)
     broken.write_bytes(bytes(data))
     with pytest.raises(InputError, match=r"broken.mp4: decoding failed after frame \d+ \("):
         list(video.iter_chunks(broken))  # a whole pass breaks there...

@@ -43,19 +43,35 @@ def test_facts_alone_are_a_request():
 
 def test_a_description_survives_the_trip():
     motion = np.random.default_rng(0).normal(size=384).astype(np.float32)
-    d = Description("rear", {"rear": 0.9, "walk": 0.1}, "The mouse rears.", "Head up.", "Hind legs.", "Upright.",
-                    ["rear", "wall"], motion / np.linalg.norm(motion), 0.9)
+    d = Description(
+        "rear",
+        {"rear": 0.9, "walk": 0.1},
+        "The mouse rears.",
+        "Head up.",
+        "Hind legs.",
+        "Upright.",
+        ["rear", "wall"],
+        motion / np.linalg.norm(motion),
+        0.9,
+    )
     back = wire.from_dict(wire.to_dict(d))
-    assert back.fields() == d.fields() and (back.behavior, back.probs, back.confidence) == ("rear", d.probs, 0.9)
+    assert back.fields() == d.fields() and (back.behavior, back.probs, back.confidence) == (
+        "rear",
+        d.probs,
+        0.9,
+    )
     assert np.array_equal(back.motion, d.motion)
 
 
-@pytest.mark.parametrize("body, problem", [
-    (b"PK\x03\x04 not really a zip", "not an .npz"),
-    ("no facts", "no 'facts' table"),
-    ("crops of floats", "crops must be uint8"),
-    ("windows for one segment", "windows must be (2, 2)"),
-])
+@pytest.mark.parametrize(
+    "body, problem",
+    [
+        (b"PK\x03\x04 not really a zip", "not an .npz"),
+        ("no facts", "no 'facts' table"),
+        ("crops of floats", "crops must be uint8"),
+        ("windows for one segment", "windows must be (2, 2)"),
+    ],
+)
 def test_a_bad_body_is_one_clear_error(body, problem):
     facts, kinematics, crops, windows = _request()
     if body == "no facts":

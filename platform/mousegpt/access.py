@@ -1,6 +1,7 @@
 """Who may reach a server of this platform (the dashboard, the Serve API): anyone on this
 machine when it listens on loopback only; on any other address, only a client that gives the
-access token, and such a server never starts without one."""
+access token, and such a server never starts without one.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ TOKEN_ENV = "MOUSEGPT_TOKEN"
 
 def is_loopback(host: str | None) -> bool:
     """Whether ``host`` is reachable from this machine only. Empty (every interface) is not,
-    nor is a host name other than ``localhost`` (it may resolve to anything)."""
+    nor is a host name other than ``localhost`` (it may resolve to anything).
+    """
     if not host:
         return False
     if host == "localhost":

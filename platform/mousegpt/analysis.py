@@ -16,8 +16,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from mousegpt import arena as arena_mod
-from mousegpt import crops as crops_mod
 from mousegpt import changes, kinematics, landmarks, pose, qc, segments, sources, tracking, video
+from mousegpt import crops as crops_mod
 from mousegpt.changes import Change
 from mousegpt.describe import BehaviorModel
 from mousegpt.describe.model import DEFAULT_MODEL
@@ -54,7 +54,8 @@ class SessionResult:
 
 def session_ids(base: str, individuals: int) -> list[str]:
     """One session per individual: the input's content hash, suffixed by the individual's
-    index when a file holds several."""
+    index when a file holds several.
+    """
     return [base] if individuals == 1 else [f"{base}-{k}" for k in range(individuals)]
 
 
@@ -62,7 +63,9 @@ def _frame_rate(spec: InputSpec, info: video.VideoInfo | None, warnings: list[st
     if info is None:
         return spec.fps
     if spec.fps is not None and abs(spec.fps - info.fps) > 0.01 * info.fps:
-        warnings.append(f"{spec.video}: given fps {spec.fps:g} differs from the container's {info.fps:.3f}; using {spec.fps:g}")
+        warnings.append(
+            f"{spec.video}: given fps {spec.fps:g} differs from the container's {info.fps:.3f}; using {spec.fps:g}"
+        )
     return spec.fps or info.fps
 
 
@@ -73,21 +76,31 @@ def _imported_poses(spec: InputSpec, info: video.VideoInfo | None, fps: float | 
         # Container headers can be off by a frame or two: count the real frames before refusing.
         decoded = video.count_frames(spec.video)
         if pose.n_frames(ds) != decoded:
-            raise InputError(f"{spec.pose}: pose file has {pose.n_frames(ds)} frames but video {spec.video} has {decoded}")
+            raise InputError(
+                f"{spec.pose}: pose file has {pose.n_frames(ds)} frames but video {spec.video} has {decoded}"
+            )
     if fps is None:
         fps = ds.attrs.get("fps") if ds.attrs.get("time_unit") == "seconds" else None
         if not fps:
             raise InputError(f"{spec.pose}: pose file has no frame rate; pass --fps")
         fps = float(fps)
         if fps < 5:
-            warnings.append(f"{spec.pose}: the file's frame rate is {fps:g} fps, implausible for behaviour video; pass --fps if it is wrong")
+            warnings.append(
+                f"{spec.pose}: the file's frame rate is {fps:g} fps, implausible for behaviour video; pass --fps if it is wrong"
+            )
     return ds, fps
 
 
-def _scale(spec: InputSpec, ds, arena: arena_mod.Arena | None, warnings: list[str],
-           floor: landmarks.Floor | None = None) -> tuple[float, str]:
+def _scale(
+    spec: InputSpec,
+    ds,
+    arena: arena_mod.Arena | None,
+    warnings: list[str],
+    floor: landmarks.Floor | None = None,
+) -> tuple[float, str]:
     """px_per_mm and where it came from: given, the arena's real size (its corner landmarks in
-    a pose file, or its walls in the video), or the mouse's length."""
+    a pose file, or its walls in the video), or the mouse's length.
+    """
     if spec.px_per_mm is not None:
         problem = kinematics.implausible_scale(ds, spec.px_per_mm)
         if problem:
@@ -96,17 +109,24 @@ def _scale(spec: InputSpec, ds, arena: arena_mod.Arena | None, warnings: list[st
     if spec.arena_mm is not None:
         measured = None
         if floor is not None:
-            measured = floor.arena.width, f"arena corners {', '.join(floor.corners)} ({spec.arena_mm:g} mm, {floor.arena.width:.0f} px)"
+            measured = (
+                floor.arena.width,
+                f"arena corners {', '.join(floor.corners)} ({spec.arena_mm:g} mm, {floor.arena.width:.0f} px)",
+            )
         elif arena is not None and spec.video is not None:
             measured = arena.width, f"arena ({spec.arena_mm:g} mm, {arena.width:.0f} px)"
         if measured is not None:
             px_per_mm = measured[0] / spec.arena_mm
             problem = kinematics.implausible_scale(ds, px_per_mm)
             if problem:
-                warnings.append(f"{spec.name}: arena {spec.arena_mm:g} mm wide and {measured[0]:.0f} px: {problem}")
+                warnings.append(
+                    f"{spec.name}: arena {spec.arena_mm:g} mm wide and {measured[0]:.0f} px: {problem}"
+                )
             return px_per_mm, measured[1]
-        warnings.append(f"{spec.name}: no arena walls found in the video or arena corners in the pose file to measure "
-                        "against --arena-mm; px_per_mm estimated from the mouse's body length")
+        warnings.append(
+            f"{spec.name}: no arena walls found in the video or arena corners in the pose file to measure "
+            "against --arena-mm; px_per_mm estimated from the mouse's body length"
+        )
     px_per_mm = kinematics.estimate_px_per_mm(ds)
     warnings.append(f"{spec.name}: px_per_mm estimated as {px_per_mm:.3f} from the mouse's body length")
     return px_per_mm, "estimated from body length"
@@ -114,14 +134,17 @@ def _scale(spec: InputSpec, ds, arena: arena_mod.Arena | None, warnings: list[st
 
 def _floor(spec: InputSpec, ds, where: dict, warnings: list[str]) -> landmarks.Floor | None:
     """The arena floor from the pose file's corner landmarks (``where``: name -> (x, y) px), when
-    four of them enclose the mouse's path; with ``--arena-mm`` the floor is square."""
+    four of them enclose the mouse's path; with ``--arena-mm`` the floor is square.
+    """
     if len(where) < 4:
         return None
     centre = ds.position.sel(keypoints="body_center").transpose("space", ...).values.reshape(2, -1)
     floor = landmarks.floor(where, centre[0], centre[1], square=spec.arena_mm is not None)
     if floor is not None and spec.arena_mm is not None and abs(floor.stretch - 1) > 0.1:
-        warnings.append(f"{spec.name}: arena corners {', '.join(floor.corners)} look {floor.stretch:.2f} times wider than "
-                        f"tall; taken as a square floor {spec.arena_mm:g} mm on a side, and the poses rectified to it")
+        warnings.append(
+            f"{spec.name}: arena corners {', '.join(floor.corners)} look {floor.stretch:.2f} times wider than "
+            f"tall; taken as a square floor {spec.arena_mm:g} mm on a side, and the poses rectified to it"
+        )
     return floor
 
 
@@ -130,10 +153,17 @@ TRACKER_QC = qc.QCConfig(min_confidence=0.0)
 likelihoods; it leaves frames without a mouse empty itself."""
 
 
-def session_facts(ds, fps: float, px_per_mm: float, arena: arena_mod.Arena | None, view: str = "top",
-                  config: qc.QCConfig = TRACKER_QC) -> pd.DataFrame:
+def session_facts(
+    ds,
+    fps: float,
+    px_per_mm: float,
+    arena: arena_mod.Arena | None,
+    view: str = "top",
+    config: qc.QCConfig = TRACKER_QC,
+) -> pd.DataFrame:
     """Per-segment facts of the first individual, after quality control and kinematics: what
-    ``analyze`` computes for a tracked video."""
+    ``analyze`` computes for a tracked video.
+    """
     cleaned, _ = qc.clean(ds.isel(individuals=[0]), fps, config)
     return segments.facts(kinematics.compute(cleaned, fps, px_per_mm, arena, view=view), fps)
 
@@ -141,7 +171,8 @@ def session_facts(ds, fps: float, px_per_mm: float, arena: arena_mod.Arena | Non
 def pose_file_kinematics(ds, fps: float, px_per_mm: float | None = None, view: str = "top") -> pd.DataFrame:
     """Per-frame kinematics of the first individual of an imported pose file alone (no video),
     as ``analyze`` computes them: import quality control, the arena from the path, and the
-    scale estimated from the mouse's body length unless ``px_per_mm`` is given."""
+    scale estimated from the mouse's body length unless ``px_per_mm`` is given.
+    """
     cleaned, _ = qc.clean(ds.isel(individuals=[0]), fps, qc.QCConfig())
     px_per_mm = px_per_mm or kinematics.estimate_px_per_mm(cleaned)
     return kinematics.compute(cleaned, fps, px_per_mm, _arena_from_path(cleaned), view=view)
@@ -149,7 +180,8 @@ def pose_file_kinematics(ds, fps: float, px_per_mm: float | None = None, view: s
 
 def pose_file_facts(ds, fps: float, px_per_mm: float, view: str = "top") -> pd.DataFrame:
     """Per-segment facts of the first individual of an imported pose file alone (no video):
-    ``pose_file_kinematics`` at a known scale, cut into segments."""
+    ``pose_file_kinematics`` at a known scale, cut into segments.
+    """
     return segments.facts(pose_file_kinematics(ds, fps, px_per_mm, view), fps)
 
 
@@ -166,7 +198,8 @@ class Prepared:
     ``done`` holds its results when nothing is left to do (already in the catalogue, or its
     shards were written by an earlier run that never committed). Otherwise a video's frames
     ``parts`` are to be tracked (``tracking.track_part``) against ``background``, or the poses
-    were imported from a pose file (``poses``), and ``plan_sessions`` makes the sessions."""
+    were imported from a pose file (``poses``), and ``plan_sessions`` makes the sessions.
+    """
 
     spec: InputSpec
     ids: list[str]
@@ -188,8 +221,12 @@ class Prepared:
 
 def failure(name: str, exc: Exception) -> SessionResult:
     """The failed result of input ``name``: a MouseGPTError's message names the file and the
-    problem already; anything else is named by its class."""
-    return SessionResult(input=name, error=str(exc) if isinstance(exc, MouseGPTError) else f"{name}: {exc.__class__.__name__}: {exc}")
+    problem already; anything else is named by its class.
+    """
+    return SessionResult(
+        input=name,
+        error=str(exc) if isinstance(exc, MouseGPTError) else f"{name}: {exc.__class__.__name__}: {exc}",
+    )
 
 
 def guarded(name: str, work) -> list[SessionResult]:
@@ -204,31 +241,52 @@ def guarded(name: str, work) -> list[SessionResult]:
     return results
 
 
-def analyze(spec: InputSpec, workspace: Workspace, model: BehaviorModel, embedder: TextEmbedder,
-            known: dict[str, dict] | None = None, model_name: str = DEFAULT_MODEL) -> list[SessionResult]:
+def analyze(
+    spec: InputSpec,
+    workspace: Workspace,
+    model: BehaviorModel,
+    embedder: TextEmbedder,
+    known: dict[str, dict] | None = None,
+    model_name: str = DEFAULT_MODEL,
+) -> list[SessionResult]:
     """Analyse one input in this process with ``model`` (asked for as ``model_name``, which
     its shards record) and write one shard per individual; errors are
     returned, not raised. The pipeline (``jobs.analyze``) runs the same steps as stages spread
     over a cluster: ``prepare``, ``tracking.track_part`` per part, ``plan_sessions``, then per
-    chunk ``cut``, ``describe`` and ``embed``, and ``write``."""
+    chunk ``cut``, ``describe`` and ``embed``, and ``write``.
+    """
+
     def work():
         prepared = prepare(spec, workspace, known, model=model_name)
         if prepared.done:
             return prepared.done
-        parts = [tracking.track_part(spec.video, prepared.background, start, stop) for start, stop in prepared.parts]
+        parts = [
+            tracking.track_part(spec.video, prepared.background, start, stop)
+            for start, stop in prepared.parts
+        ]
         sessions = plan_sessions(prepared, parts, crops=getattr(model, "uses_crops", False))
-        return [write(s, [embed(describe(cut(c), model), embedder) for c in s.chunks], workspace) for s in sessions]
+        return [
+            write(s, [embed(describe(cut(c), model), embedder) for c in s.chunks], workspace)
+            for s in sessions
+        ]
+
     return guarded(spec.name, work)
 
 
-def prepare(spec: InputSpec, workspace: Workspace, known: dict[str, dict] | None = None,
-            part_seconds: float = PART_SECONDS, model: str = DEFAULT_MODEL) -> Prepared:
+def prepare(
+    spec: InputSpec,
+    workspace: Workspace,
+    known: dict[str, dict] | None = None,
+    part_seconds: float = PART_SECONDS,
+    model: str = DEFAULT_MODEL,
+) -> Prepared:
     """Check and read an input, and plan its tracking: the background is estimated from frames
     sought across the video (not a decode of all of it), and the video is cut into parts of
     about ``part_seconds``. ``known`` is what the catalogue recorded of its sessions
     (``Workspace.recorded``): one with the same settings is not analysed again (its labels are
     updated when they differ), one with other settings is (``changes.decide``). Raises
-    InputError for a bad input."""
+    InputError for a bad input.
+    """
     for path in (spec.video, spec.pose):
         if path is not None and not sources.exists(path):
             raise InputError(f"{path}: no such file")
@@ -238,8 +296,16 @@ def prepare(spec: InputSpec, workspace: Workspace, known: dict[str, dict] | None
     if spec.pose is None and base in known:  # decided before tracking, the expensive part
         change = changes.decide(base, wanted, changes.labels(spec, None, 1), known[base])
         if change.action != "recompute":
-            return Prepared(spec, [base], [None], None, None, [], settings=wanted, done=[
-                SessionResult(input=spec.name, session_id=base, skipped=True, change=change)])
+            return Prepared(
+                spec,
+                [base],
+                [None],
+                None,
+                None,
+                [],
+                settings=wanted,
+                done=[SessionResult(input=spec.name, session_id=base, skipped=True, change=change)],
+            )
     warnings: list[str] = []
     info = video.probe(spec.video) if spec.video else None
     fps = _frame_rate(spec, info, warnings)
@@ -250,11 +316,18 @@ def prepare(spec: InputSpec, workspace: Workspace, known: dict[str, dict] | None
     individuals = [str(i) for i in ds.individuals.values] if ds is not None else [None]
     ids = session_ids(base, len(individuals))
     prepared = Prepared(spec, ids, individuals, fps, info, warnings, poses=ds, settings=wanted)
-    prepared.changes = {i: changes.decide(i, wanted, changes.labels(spec, name, len(ids)), known[i])
-                        for i, name in zip(ids, individuals) if i in known}
+    prepared.changes = {
+        i: changes.decide(i, wanted, changes.labels(spec, name, len(ids)), known[i])
+        for i, name in zip(ids, individuals)
+        if i in known
+    }
     if len(prepared.changes) == len(ids) and all(c.action != "recompute" for c in prepared.changes.values()):
-        prepared.done = [SessionResult(input=spec.name, session_id=i, individual=name, skipped=True, change=prepared.changes[i])
-                         for i, name in zip(ids, individuals)]
+        prepared.done = [
+            SessionResult(
+                input=spec.name, session_id=i, individual=name, skipped=True, change=prepared.changes[i]
+            )
+            for i, name in zip(ids, individuals)
+        ]
     elif all(workspace.has_shard(i) for i in ids) and (done := _from_shards(prepared, workspace)):
         # Analysed before with these settings but never committed (the commit failed or was
         # interrupted): the shards are complete (written whole), so they are committed as they are.
@@ -272,15 +345,23 @@ def planned_changes(spec: InputSpec, known: dict[str, dict], model: str) -> list
     """What a run would do to an input's sessions (``changes.decide``), from its bytes and what
     the catalogue ``known`` records, without analysing or reading it (``analyze --dry-run``):
     a pose file's individuals are the catalogue's, or, when it holds none of them, one new
-    session stands for them all."""
+    session stands for them all.
+    """
     for path in (spec.video, spec.pose):
         if path is not None and not sources.exists(path):
             raise InputError(f"{path}: no such file")
     base = content_hash(spec.video, spec.pose)
     wanted = changes.settings(spec, model)
     ids = sorted(sid for sid in known if sid == base or sid.startswith(f"{base}-")) or [base]
-    return [changes.decide(sid, wanted, changes.labels(spec, (known.get(sid) or {}).get("individual"), len(ids)),
-                           known.get(sid)) for sid in ids]
+    return [
+        changes.decide(
+            sid,
+            wanted,
+            changes.labels(spec, (known.get(sid) or {}).get("individual"), len(ids)),
+            known.get(sid),
+        )
+        for sid in ids
+    ]
 
 
 DESCRIBE_CHUNK = 240
@@ -294,7 +375,8 @@ class Chunk:
     """Consecutive segments of one session, and what cutting, describing and embedding them
     needs. ``windows`` count frames of the whole video; ``kinematics`` (and ``poses``, for the
     crops) hold the frames from ``first_frame`` that the windows cover. Each step fills in its
-    field (``facts``, ``crops``, ``descriptions``, ``table``) and drops what no later step reads."""
+    field (``facts``, ``crops``, ``descriptions``, ``table``) and drops what no later step reads.
+    """
 
     session_id: str
     index: int
@@ -327,19 +409,22 @@ class Chunk:
 @dataclass
 class Session:
     """One individual of an input, tracked and measured: its catalogue row (``record``), its
-    result so far, and its chunks still to cut, describe and embed."""
+    result so far, and its chunks still to cut, describe and embed.
+    """
 
     record: dict
     result: SessionResult
     chunks: list[Chunk]
 
 
-def plan_sessions(prepared: Prepared, parts: list[tracking.TrackedPart], crops: bool = True,
-                  chunk: int | None = None) -> list[Session]:
+def plan_sessions(
+    prepared: Prepared, parts: list[tracking.TrackedPart], crops: bool = True, chunk: int | None = None
+) -> list[Session]:
     """An input's sessions once its ``parts`` are tracked (none for a pose file): the parts
     stitched into one track, then quality control, kinematics and windows, cut into chunks of
     ``chunk`` segments (DESCRIBE_CHUNK). With ``crops`` (and a video), each chunk carries what
-    cutting its crops needs. The input's warnings are the first session's."""
+    cutting its crops needs. The input's warnings are the first session's.
+    """
     chunk = chunk or DESCRIBE_CHUNK
     spec, fps, warnings, background = prepared.spec, prepared.fps, prepared.warnings, prepared.background
     arena = arena_mod.from_background(background.image) if background is not None else None
@@ -362,14 +447,27 @@ def plan_sessions(prepared: Prepared, parts: list[tracking.TrackedPart], crops: 
         kin = kinematics.compute(on_floor, fps, px_per_mm, where, individual=k, view=spec.view)
         windows = segments.windows(len(kin), fps)
         if report.missing_fraction > 0.5:
-            warnings.append(f"{spec.name}: {report.missing_fraction:.0%} of frames have no position"
-                            + (f" for {individual}" if len(prepared.ids) > 1 else ""))
-        named = prepared.changes[session_id].labels if session_id in prepared.changes else \
-            changes.labels(spec, individual, len(prepared.ids))
+            warnings.append(
+                f"{spec.name}: {report.missing_fraction:.0%} of frames have no position"
+                + (f" for {individual}" if len(prepared.ids) > 1 else "")
+            )
+        named = (
+            prepared.changes[session_id].labels
+            if session_id in prepared.changes
+            else changes.labels(spec, individual, len(prepared.ids))
+        )
         record = {
-            "session_id": session_id, "video": spec.video, "pose": spec.pose, "animal": named["animal"],
-            "individual": individual, "condition": named["condition"], "fps": fps, "px_per_mm": px_per_mm,
-            "px_per_mm_source": px_source, "view": spec.view, "n_frames": report.frames,
+            "session_id": session_id,
+            "video": spec.video,
+            "pose": spec.pose,
+            "animal": named["animal"],
+            "individual": individual,
+            "condition": named["condition"],
+            "fps": fps,
+            "px_per_mm": px_per_mm,
+            "px_per_mm_source": px_source,
+            "view": spec.view,
+            "n_frames": report.frames,
             "duration_s": report.frames / fps,
             "source": "video+pose" if spec.video and spec.pose else ("video" if spec.video else "pose"),
             "model": None,  # the describer's name, once it has described the session (``write``)
@@ -377,9 +475,17 @@ def plan_sessions(prepared: Prepared, parts: list[tracking.TrackedPart], crops: 
             "qc": json.dumps(report.to_dict()),
             "settings": json.dumps(prepared.settings),
         }
-        result = SessionResult(input=spec.name, session_id=session_id, individual=individual, frames=report.frames,
-                               segments=len(windows), px_per_mm=px_per_mm, px_per_mm_source=px_source,
-                               qc=report.to_dict(), change=prepared.changes.get(session_id))
+        result = SessionResult(
+            input=spec.name,
+            session_id=session_id,
+            individual=individual,
+            frames=report.frames,
+            segments=len(windows),
+            px_per_mm=px_per_mm,
+            px_per_mm_source=px_source,
+            qc=report.to_dict(),
+            change=prepared.changes.get(session_id),
+        )
         mine = ds.isel(individuals=[k])
         side = crops_mod.side_px(mine) if with_crops else float("nan")
         reference = segments.stretched_length(kin)
@@ -388,12 +494,25 @@ def plan_sessions(prepared: Prepared, parts: list[tracking.TrackedPart], crops: 
         starts = range(0, len(windows), chunk)
         chunks = []
         for i, start in enumerate(starts):
-            some = windows[start:start + chunk]
+            some = windows[start : start + chunk]
             first, last = some[0].start_frame, some[-1].end_frame
-            chunks.append(Chunk(
-                session_id, i, len(starts), some, first, fps, kin.iloc[first:last], reference,
-                video=spec.video, view=spec.view, side=side, background=background if with_crops else None,
-                poses=mine.isel(time=slice(first, last)) if with_crops else None))
+            chunks.append(
+                Chunk(
+                    session_id,
+                    i,
+                    len(starts),
+                    some,
+                    first,
+                    fps,
+                    kin.iloc[first:last],
+                    reference,
+                    video=spec.video,
+                    view=spec.view,
+                    side=side,
+                    background=background if with_crops else None,
+                    poses=mine.isel(time=slice(first, last)) if with_crops else None,
+                )
+            )
         sessions.append(Session(record, result, chunks))
     sessions[0].result.warnings = warnings
     return sessions
@@ -401,12 +520,25 @@ def plan_sessions(prepared: Prepared, parts: list[tracking.TrackedPart], crops: 
 
 def cut(chunk: Chunk, extract=crops_mod.extract) -> Chunk:
     """A chunk's facts, and its crops when it carries poses (``extract``'s arguments; tests
-    pass their own)."""
-    chunk.facts = segments.facts(chunk.kinematics, chunk.fps, some=chunk.windows,
-                                 reference_length=chunk.reference_length, first_frame=chunk.first_frame)
+    pass their own).
+    """
+    chunk.facts = segments.facts(
+        chunk.kinematics,
+        chunk.fps,
+        some=chunk.windows,
+        reference_length=chunk.reference_length,
+        first_frame=chunk.first_frame,
+    )
     if chunk.poses is not None:
-        chunk.crops = extract(chunk.video, chunk.poses, chunk.windows, chunk.background, view=chunk.view,
-                              side=chunk.side, first_frame=chunk.first_frame)
+        chunk.crops = extract(
+            chunk.video,
+            chunk.poses,
+            chunk.windows,
+            chunk.background,
+            view=chunk.view,
+            side=chunk.side,
+            first_frame=chunk.first_frame,
+        )
     chunk.poses = chunk.background = None
     return chunk
 
@@ -414,13 +546,19 @@ def cut(chunk: Chunk, extract=crops_mod.extract) -> Chunk:
 def describe(chunk: Chunk, model: BehaviorModel) -> Chunk:
     """A chunk's descriptions by ``model``, and its warnings."""
     # The describer reads each window's rows of the kinematics: frames counted from the chunk's first.
-    local = [segments.Window(w.index, w.start_frame - chunk.first_frame, w.end_frame - chunk.first_frame)
-             for w in chunk.windows]
-    chunk.descriptions = model.describe(chunk.facts, kinematics=chunk.kinematics, windows=local, crops=chunk.crops)
+    local = [
+        segments.Window(w.index, w.start_frame - chunk.first_frame, w.end_frame - chunk.first_frame)
+        for w in chunk.windows
+    ]
+    chunk.descriptions = model.describe(
+        chunk.facts, kinematics=chunk.kinematics, windows=local, crops=chunk.crops
+    )
     # "segment i" counts from the chunk's first: from the session's, as users read it.
     first = chunk.windows[0].index
-    chunk.warnings = [re.sub(r"^segment (\d+)", lambda m: f"segment {int(m.group(1)) + first}", w)
-                      for w in getattr(model, "warnings", []) or []]
+    chunk.warnings = [
+        re.sub(r"^segment (\d+)", lambda m: f"segment {int(m.group(1)) + first}", w)
+        for w in getattr(model, "warnings", []) or []
+    ]
     chunk.model, chunk.crops, chunk.kinematics = model.name, None, None
     return chunk
 
@@ -444,24 +582,32 @@ def embed(chunk: Chunk, embedder: TextEmbedder) -> Chunk:
 
 def write(session: Session, chunks: list[Chunk], workspace: Workspace) -> SessionResult:
     """The session's shard, written from every one of its ``chunks`` embedded; its result,
-    with the describer's warnings added."""
+    with the describer's warnings added.
+    """
     chunks = sorted(chunks, key=lambda c: c.index)
     if not chunks or [c.index for c in chunks] != list(range(chunks[0].of)):
         raise ValueError(f"{session.result.input}: chunks {[c.index for c in chunks]} of a session to write")
     result = session.result
     record = session.record | {"model": chunks[0].model}
     try:
-        result.shard = str(workspace.write_shard(record, pd.concat([c.table for c in chunks], ignore_index=True)))
+        result.shard = str(
+            workspace.write_shard(record, pd.concat([c.table for c in chunks], ignore_index=True))
+        )
     except OSError as exc:  # a full disk, a store gone away: the input fails, written whole or not at all
-        raise WorkspaceError(f"{result.input}: cannot write its shard {workspace.store.uri(f'segments/{session.result.session_id}.parquet')} "
-                             f"({exc.strerror or exc})") from None
-    result.warnings = result.warnings + _model_warnings(result.input, chunks[0].model, [w for c in chunks for w in c.warnings])
+        raise WorkspaceError(
+            f"{result.input}: cannot write its shard {workspace.store.uri(f'segments/{session.result.session_id}.parquet')} "
+            f"({exc.strerror or exc})"
+        ) from None
+    result.warnings = result.warnings + _model_warnings(
+        result.input, chunks[0].model, [w for c in chunks for w in c.warnings]
+    )
     return result
 
 
 def _arena_from_path(ds) -> arena_mod.Arena | None:
     """A pose file alone has no image to find the walls in: the arena is the extent of the
-    path, padded by a quarter body length."""
+    path, padded by a quarter body length.
+    """
     centre = pose.positions(ds)["body_center"]
     pad = 0.25 * qc.body_length_px(ds.position.isel(individuals=0))
     return arena_mod.from_track(centre[:, 0], centre[:, 1], pad_px=pad)
@@ -478,7 +624,8 @@ def _model_warnings(name: str, model: str, found: list[str]) -> list[str]:
 def search_vectors(descriptions: list, text_vectors: np.ndarray) -> np.ndarray:
     """Each segment's search vector: its description's text embedding, plus the model's
     motion embedding where the model learned one (both unit vectors in the same space),
-    renormalised, so a query matches what was written and what was seen."""
+    renormalised, so a query matches what was written and what was seen.
+    """
     vectors = np.asarray(text_vectors, np.float32).copy()
     for i, d in enumerate(descriptions):
         if d.motion is not None:
@@ -490,7 +637,8 @@ def _from_shards(prepared: Prepared, workspace: Workspace) -> list[SessionResult
     """The results of shards left by an earlier run with the same settings; none when one was
     made with other settings (or none recorded), or cannot be read (with a warning): the
     input is then analysed again and its shards written anew. Labels that differ are set at
-    the commit (``SessionResult.change``)."""
+    the commit (``SessionResult.change``).
+    """
     spec, results = prepared.spec, []
     for sid, individual in zip(prepared.ids, prepared.individuals):
         path = workspace.shard_path(sid)
@@ -498,17 +646,30 @@ def _from_shards(prepared: Prepared, workspace: Workspace) -> list[SessionResult
             session, _ = workspace.read_shard(path, schema_only=True)
             rows = pq.read_metadata(path, filesystem=workspace.store.arrow).num_rows
         except (WorkspaceError, OSError) as exc:
-            prepared.warnings.append(f"{spec.name}: a shard left by an earlier run cannot be read, so it is analysed again ({exc})")
+            prepared.warnings.append(
+                f"{spec.name}: a shard left by an earlier run cannot be read, so it is analysed again ({exc})"
+            )
             return []
         if json.loads(session.get("settings") or "null") != prepared.settings:
             return []
         change = prepared.changes.get(sid)
         named = change.labels if change else changes.labels(spec, individual, len(prepared.ids))
         if any(session.get(k) != v for k, v in named.items()) and change is None:
-            change = changes.Change(sid, "new", {k: (session.get(k), v) for k, v in named.items() if session.get(k) != v}, named)
-        results.append(SessionResult(
-            input=spec.name, session_id=session["session_id"], individual=session.get("individual"), shard=path,
-            frames=int(session["n_frames"]), segments=rows, px_per_mm=session.get("px_per_mm"),
-            px_per_mm_source=session.get("px_per_mm_source"), qc=json.loads(session["qc"]) if session.get("qc") else None,
-            change=change))
+            change = changes.Change(
+                sid, "new", {k: (session.get(k), v) for k, v in named.items() if session.get(k) != v}, named
+            )
+        results.append(
+            SessionResult(
+                input=spec.name,
+                session_id=session["session_id"],
+                individual=session.get("individual"),
+                shard=path,
+                frames=int(session["n_frames"]),
+                segments=rows,
+                px_per_mm=session.get("px_per_mm"),
+                px_per_mm_source=session.get("px_per_mm_source"),
+                qc=json.loads(session["qc"]) if session.get("qc") else None,
+                change=change,
+            )
+        )
     return results

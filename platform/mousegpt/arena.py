@@ -32,9 +32,12 @@ class Arena:
     def zones(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Open-field zones: ``"centre"`` is the central 25% of the arena's area (the inner half
         of each side; inside half the radius for a circle), ``"corner"`` is the outer band of
-        two walls at once, ``"wall"`` the rest of the outer band; None where x or y is NaN."""
+        two walls at once, ``"wall"`` the rest of the outer band; None where x or y is NaN.
+        """
         if self.shape == "circle":
-            zone = np.where(np.hypot(x - self.cx, y - self.cy) < self.width / 4, "centre", "wall").astype(object)
+            zone = np.where(np.hypot(x - self.cx, y - self.cy) < self.width / 4, "centre", "wall").astype(
+                object
+            )
         else:
             outer_x = np.abs(x - self.cx) >= self.width / 4
             outer_y = np.abs(y - self.cy) >= self.height / 4
@@ -65,9 +68,16 @@ def from_background(background: np.ndarray) -> Arena | None:
 
 def from_track(x: np.ndarray, y: np.ndarray, pad_px: float) -> Arena | None:
     """Bounding box of the path (0.5-99.5 percentiles) padded by ``pad_px``: a fallback
-    estimate; None when the path or the padding is unknown (all NaN)."""
+    estimate; None when the path or the padding is unknown (all NaN).
+    """
     if not (np.isfinite(pad_px) and np.isfinite(x).any() and np.isfinite(y).any()):
         return None
     x0, x1 = np.nanpercentile(x, [0.5, 99.5])
     y0, y1 = np.nanpercentile(y, [0.5, 99.5])
-    return Arena(shape="rect", cx=(x0 + x1) / 2, cy=(y0 + y1) / 2, width=x1 - x0 + 2 * pad_px, height=y1 - y0 + 2 * pad_px)
+    return Arena(
+        shape="rect",
+        cx=(x0 + x1) / 2,
+        cy=(y0 + y1) / 2,
+        width=x1 - x0 + 2 * pad_px,
+        height=y1 - y0 + 2 * pad_px,
+    )

@@ -32,15 +32,26 @@ ACTIONS = ("new", "unchanged", "relabel", "recompute")
 def settings(spec: InputSpec, model: str) -> dict:
     """What an input's sessions are computed with: ``model`` (the describer asked for) and the
     spec's frame rate (Hz), scale (px/mm), view, arena size (mm), keypoint map and empty-arena
-    image; None where not given (then read or estimated)."""
-    return {"model": model, "fps": spec.fps, "px_per_mm": spec.px_per_mm, "view": spec.view,
-            "arena_mm": spec.arena_mm, "keypoint_map": spec.keypoint_map, "background": spec.background}
+    image; None where not given (then read or estimated).
+    """
+    return {
+        "model": model,
+        "fps": spec.fps,
+        "px_per_mm": spec.px_per_mm,
+        "view": spec.view,
+        "arena_mm": spec.arena_mm,
+        "keypoint_map": spec.keypoint_map,
+        "background": spec.background,
+    }
 
 
 def labels(spec: InputSpec, individual: str | None, individuals: int) -> dict:
     """A session's labels: the spec's animal (suffixed ``:individual`` when the file holds
-    several; the individual's name alone when no animal is given) and condition."""
-    animal = spec.animal if individuals == 1 else (f"{spec.animal}:{individual}" if spec.animal else individual)
+    several; the individual's name alone when no animal is given) and condition.
+    """
+    animal = (
+        spec.animal if individuals == 1 else (f"{spec.animal}:{individual}" if spec.animal else individual)
+    )
     return {"animal": animal, "condition": spec.condition}
 
 
@@ -68,15 +79,24 @@ def _show(value) -> str:
 def decide(session_id: str, wanted: dict, named: dict, recorded: dict | None) -> Change:
     """What to do with ``session_id`` asked for with settings ``wanted`` and labels ``named``,
     given what the catalogue ``recorded`` of it (``settings`` as JSON or None, and its
-    ``LABELS``; None when it is not there)."""
+    ``LABELS``; None when it is not there).
+    """
     if recorded is None:
         return Change(session_id, "new")
     before = json.loads(recorded["settings"]) if recorded.get("settings") else None
-    differ = {} if before is None else {
-        name: (before.get(name), value) for name, value in wanted.items()
-        if (value is not None or name in ALWAYS_GIVEN) and before.get(name) != value}
+    differ = (
+        {}
+        if before is None
+        else {
+            name: (before.get(name), value)
+            for name, value in wanted.items()
+            if (value is not None or name in ALWAYS_GIVEN) and before.get(name) != value
+        }
+    )
     final = {name: recorded.get(name) if named.get(name) is None else named[name] for name in LABELS}
     if differ:
         return Change(session_id, "recompute", differ, final)
-    relabelled = {name: (recorded.get(name), final[name]) for name in LABELS if final[name] != recorded.get(name)}
+    relabelled = {
+        name: (recorded.get(name), final[name]) for name in LABELS if final[name] != recorded.get(name)
+    }
     return Change(session_id, "relabel" if relabelled else "unchanged", relabelled, final)

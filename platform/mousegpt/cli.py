@@ -12,7 +12,7 @@ import json
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -21,14 +21,21 @@ from rich.table import Table
 from mousegpt.errors import MouseGPTError
 
 app = typer.Typer(
-    name="mousegpt", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    name="mousegpt",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
     help="Mouse videos and pose files to searchable natural-language behaviour descriptions.",
 )
 err = Console(stderr=True)
 out = Console()
 
-WorkspaceOpt = Annotated[Optional[Path], typer.Option(
-    "--workspace", "-w", help="Workspace folder [default: $MOUSEGPT_WORKSPACE or ./mousegpt-workspace]")]
+WorkspaceOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--workspace", "-w", help="Workspace folder [default: $MOUSEGPT_WORKSPACE or ./mousegpt-workspace]"
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
 
@@ -42,7 +49,8 @@ def ray_output_to(log: Path) -> None:
     ``log`` (appended): Ray's logging, its core's own messages, its workers' output forwarded
     to the driver (some of it late, at shutdown), warnings. This command's own output (``out``,
     ``err``, ``print_json``) still reaches the terminal, as does an unexpected error's last
-    line (its traceback is in ``log``)."""
+    line (its traceback is in ``log``).
+    """
     import os
     import traceback
 
@@ -76,26 +84,54 @@ def _names(text: str) -> tuple[str, ...]:
 
 @app.command()
 def synth(
-    out_dir: Annotated[Path, typer.Argument(metavar="OUT", help="Folder for videos, truth tables and manifest.csv.")],
-    sessions: Annotated[int, typer.Option(help="Number of sessions (conditions, furs, arenas assigned in turn).")] = 4,
+    out_dir: Annotated[
+        Path, typer.Argument(metavar="OUT", help="Folder for videos, truth tables and manifest.csv.")
+    ],
+    sessions: Annotated[
+        int, typer.Option(help="Number of sessions (conditions, furs, arenas assigned in turn).")
+    ] = 4,
     seconds: Annotated[float, typer.Option(help="Length of each session.")] = 30.0,
-    seed: Annotated[int, typer.Option(help="Random seed; the same arguments and seed give the same files.")] = 0,
-    conditions: Annotated[str, typer.Option(help="Comma-separated conditions: control, stim, anx.")] = "control,stim",
-    novel: Annotated[Optional[list[str]], typer.Option(
-        help="Plant a behaviour outside the vocabulary (circling, head_twitch); repeatable.")] = None,
-    view: Annotated[str, typer.Option(help="Camera: top (the back) or bottom (belly and paws, through a clear floor).")] = "top",
+    seed: Annotated[
+        int, typer.Option(help="Random seed; the same arguments and seed give the same files.")
+    ] = 0,
+    conditions: Annotated[
+        str, typer.Option(help="Comma-separated conditions: control, stim, anx.")
+    ] = "control,stim",
+    novel: Annotated[
+        list[str] | None,
+        typer.Option(help="Plant a behaviour outside the vocabulary (circling, head_twitch); repeatable."),
+    ] = None,
+    view: Annotated[
+        str, typer.Option(help="Camera: top (the back) or bottom (belly and paws, through a clear floor).")
+    ] = "top",
     fur: Annotated[str, typer.Option(help="Comma-separated coat colours: black, agouti, white.")] = "black",
     arena: Annotated[str, typer.Option(help="Comma-separated arena shapes: square, circle.")] = "square",
     fps: Annotated[float, typer.Option(help="Frame rate.")] = 25.0,
     width: Annotated[int, typer.Option(help="Frame width in pixels (even).")] = 640,
     height: Annotated[int, typer.Option(help="Frame height in pixels (even).")] = 480,
-    workers: Annotated[int, typer.Option(
-        help="Sessions rendered at once, one CPU each, on Ray [default: all CPUs].", show_default=False)] = 0,
-    address: Annotated[Optional[str], typer.Option(help="Ray cluster to render on (OUT must be shared).")] = None,
-    contact_sheet: Annotated[bool, typer.Option(
-        "--contact-sheet", help="Also write OUT/contact_sheet.png: a frame of every behaviour in both views.")] = False,
-    pose_only: Annotated[bool, typer.Option(
-        "--pose-only", help="No video: only the truth and its DeepLabCut file, which manifest.csv names as the pose.")] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Sessions rendered at once, one CPU each, on Ray [default: all CPUs].", show_default=False
+        ),
+    ] = 0,
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster to render on (OUT must be shared).")
+    ] = None,
+    contact_sheet: Annotated[
+        bool,
+        typer.Option(
+            "--contact-sheet",
+            help="Also write OUT/contact_sheet.png: a frame of every behaviour in both views.",
+        ),
+    ] = False,
+    pose_only: Annotated[
+        bool,
+        typer.Option(
+            "--pose-only",
+            help="No video: only the truth and its DeepLabCut file, which manifest.csv names as the pose.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ):
     """Render synthetic mouse videos with per-frame ground truth (behaviour and 10 keypoints)."""
@@ -107,32 +143,68 @@ def synth(
     from mousegpt.synth import contact_sheet as write_contact_sheet
 
     furs, arenas = _names(fur), _names(arena)
-    scene = Scene(width=width, height=height, fps=fps, view=view, fur=furs[0] if furs else "",
-                  arena=arenas[0] if arenas else "")
+    scene = Scene(
+        width=width,
+        height=height,
+        fps=fps,
+        view=view,
+        fur=furs[0] if furs else "",
+        arena=arenas[0] if arenas else "",
+    )
     frames = sessions * int(round(seconds * fps))
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err, transient=True) as bar:
         task = bar.add_task(f"rendering {sessions} session(s) into {out_dir} (frames)", total=frames)
-        manifest = synth_dataset(out_dir, sessions=sessions, seconds=seconds, seed=seed, conditions=_names(conditions),
-                                 scene=scene, novel=tuple(novel or ()), furs=furs, arenas=arenas,
-                                 workers=workers or os.cpu_count() or 1, address=address,
-                                 progress=lambda n: bar.advance(task, n), video=not pose_only)
+        manifest = synth_dataset(
+            out_dir,
+            sessions=sessions,
+            seconds=seconds,
+            seed=seed,
+            conditions=_names(conditions),
+            scene=scene,
+            novel=tuple(novel or ()),
+            furs=furs,
+            arenas=arenas,
+            workers=workers or os.cpu_count() or 1,
+            address=address,
+            progress=lambda n: bar.advance(task, n),
+            video=not pose_only,
+        )
         sheet = write_contact_sheet(out_dir / "contact_sheet.png", scene, seed) if contact_sheet else None
     if as_json:
-        print_json({"out": str(out_dir), "manifest": str(out_dir / "manifest.csv"), "contact_sheet": sheet and str(sheet),
-                    "sessions": manifest.to_dict("records")})
+        print_json(
+            {
+                "out": str(out_dir),
+                "manifest": str(out_dir / "manifest.csv"),
+                "contact_sheet": sheet and str(sheet),
+                "sessions": manifest.to_dict("records"),
+            }
+        )
     else:
-        err.print(f"wrote {len(manifest)} sessions and {out_dir / 'manifest.csv'}" + (f"; contact sheet {sheet}" if sheet else ""))
+        err.print(
+            f"wrote {len(manifest)} sessions and {out_dir / 'manifest.csv'}"
+            + (f"; contact sheet {sheet}" if sheet else "")
+        )
 
 
 @app.command()
 def tracks(
     video_path: Annotated[Path, typer.Argument(metavar="VIDEO", help="Video of one mouse.")],
-    out_file: Annotated[Path, typer.Option(
-        "--out", help="Pose file to write; its suffix picks the format: .csv (DeepLabCut) or .nwb (NWB, ndx-pose).")],
-    background: Annotated[Optional[Path], typer.Option(
-        "--background", help="Image of the empty arena (no mouse; any format OpenCV reads, the video's size): the "
-        "tracker's background, for a mouse that hardly moves [default: estimated from the video].")] = None,
+    out_file: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="Pose file to write; its suffix picks the format: .csv (DeepLabCut) or .nwb (NWB, ndx-pose).",
+        ),
+    ],
+    background: Annotated[
+        Path | None,
+        typer.Option(
+            "--background",
+            help="Image of the empty arena (no mouse; any format OpenCV reads, the video's size): the "
+            "tracker's background, for a mouse that hardly moves [default: estimated from the video].",
+        ),
+    ] = None,
 ):
     """Track one mouse with the built-in tracker and write its poses as DeepLabCut CSV or NWB."""
     from rich.progress import Progress
@@ -146,15 +218,19 @@ def tracks(
     with Progress(console=err, transient=True) as progress:
         task = progress.add_task(f"tracking {video_path.name}", total=info.n_frames)
         bg = tracking.estimate_background(video_path, empty_arena=background)
-        ds = tracking.track(video_path, background=bg, progress=lambda done: progress.update(task, completed=done))
+        ds = tracking.track(
+            video_path, background=bg, progress=lambda done: progress.update(task, completed=done)
+        )
     written = pose.save(ds, out_file, source=video_path)
     missing = float(ds.position.sel(keypoints="body_center").isnull().any("space").mean())
-    err.print(f"wrote {', '.join(map(str, written))}: {ds.sizes['time']} frames, {missing:.1%} without a position")
+    err.print(
+        f"wrote {', '.join(map(str, written))}: {ds.sizes['time']} frames, {missing:.1%} without a position"
+    )
 
 
 @app.command("segments")
 def segments_cmd(
-    session: Annotated[Optional[str], typer.Option(help="Only this session_id.")] = None,
+    session: Annotated[str | None, typer.Option(help="Only this session_id.")] = None,
     as_json: JsonOpt = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV on stdout.")] = False,
     workspace: WorkspaceOpt = None,
@@ -172,7 +248,13 @@ def segments_cmd(
     else:
         table = Table("session", "start", "end", "behaviour", "description")
         for r in rows:
-            table.add_row(r["session_id"], f"{r['start_s']:.1f}", f"{r['end_s']:.1f}", r["behavior"] or "-", r["description"]["overall"])
+            table.add_row(
+                r["session_id"],
+                f"{r['start_s']:.1f}",
+                f"{r['end_s']:.1f}",
+                r["behavior"] or "-",
+                r["description"]["overall"],
+            )
         out.print(table)
 
 
@@ -182,9 +264,15 @@ def print_hits(result: dict) -> None:
         table.add_column(col, no_wrap=True)
     table.add_column("description", ratio=1)
     for rank, hit in enumerate(result["hits"], 1):
-        table.add_row(str(rank), f"{hit['score']:.3f}", f"{hit['animal'] or hit['session_id']}",
-                      hit["condition"] or "-", f"{hit['start_s']:.1f}\u2013{hit['end_s']:.1f}",
-                      hit["behavior"] or "-", hit["description"]["overall"])
+        table.add_row(
+            str(rank),
+            f"{hit['score']:.3f}",
+            f"{hit['animal'] or hit['session_id']}",
+            hit["condition"] or "-",
+            f"{hit['start_s']:.1f}\u2013{hit['end_s']:.1f}",
+            hit["behavior"] or "-",
+            hit["description"]["overall"],
+        )
     out.print(table)
 
 
@@ -192,7 +280,7 @@ def print_hits(result: dict) -> None:
 def search(
     query: Annotated[str, typer.Argument(help="What to look for, in plain words.")],
     k: Annotated[int, typer.Option("-k", help="Number of hits.", min=1)] = 10,
-    condition: Annotated[Optional[str], typer.Option(help="Only sessions of this condition.")] = None,
+    condition: Annotated[str | None, typer.Option(help="Only sessions of this condition.")] = None,
     as_json: JsonOpt = False,
     workspace: WorkspaceOpt = None,
 ):
@@ -210,14 +298,26 @@ def search(
 
 @app.command()
 def discover(
-    sample_size: Annotated[int, typer.Option(
-        help="Segments the clustering is fitted on; the rest are assigned to its clusters with FAISS.", min=50)] = 20_000,
+    sample_size: Annotated[
+        int,
+        typer.Option(
+            help="Segments the clustering is fitted on; the rest are assigned to its clusters with FAISS.",
+            min=50,
+        ),
+    ] = 20_000,
     seed: Annotated[int, typer.Option(help="Random seed of the sample, UMAP and the isolation forest.")] = 0,
-    plots: Annotated[Optional[Path], typer.Option(
-        help="Folder for the behaviour map: behaviour_map.png and behaviour_map.html.")] = None,
-    include_uncertain: Annotated[bool, typer.Option(
-        "--include-uncertain", help="Count the moments whose behaviour the describer is uncertain of "
-        "(calibrated confidence below 50%; left out by default).")] = False,
+    plots: Annotated[
+        Path | None,
+        typer.Option(help="Folder for the behaviour map: behaviour_map.png and behaviour_map.html."),
+    ] = None,
+    include_uncertain: Annotated[
+        bool,
+        typer.Option(
+            "--include-uncertain",
+            help="Count the moments whose behaviour the describer is uncertain of "
+            "(calibrated confidence below 50%; left out by default).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
     workspace: WorkspaceOpt = None,
 ):
@@ -227,22 +327,31 @@ def discover(
     ws = workspace_of(workspace)
     ws.connect(read_only=True).close()
     with err.status("discovering behaviours") as status:
-        config = discovery.DiscoverConfig(sample_size=sample_size, seed=seed, include_uncertain=include_uncertain)
-        result = discovery.discover(ws, config,
-                                    progress=lambda stage: status.update(f"discovery: {stage}"))
+        config = discovery.DiscoverConfig(
+            sample_size=sample_size, seed=seed, include_uncertain=include_uncertain
+        )
+        result = discovery.discover(ws, config, progress=lambda stage: status.update(f"discovery: {stage}"))
         if plots is not None:
             result["plots"] = [str(p) for p in discovery.write_map(ws, result["run_id"], plots)]
     if as_json:
         print_json(result)
         return
-    table = Table(title=f"Discovery run {result['run_id']}: {result['segments']:,} segments in {result['seconds']:.0f} s",
-                  title_justify="left")
+    table = Table(
+        title=f"Discovery run {result['run_id']}: {result['segments']:,} segments in {result['seconds']:.0f} s",
+        title_justify="left",
+    )
     for col in ("cluster", "name", "size", "novel", "outliers", "keywords", "by condition"):
         table.add_column(col)
     for c in result["clusters"]:
-        table.add_row(str(c["cluster_id"]), c["name"], f"{c['size']:,}", "[bold red]novel[/]" if c["novel"] else "",
-                      f"{c['outlier_fraction']:.0%}", ", ".join(c["keywords"]),
-                      ", ".join(f"{k} {v}" for k, v in c["size_by_condition"].items()))
+        table.add_row(
+            str(c["cluster_id"]),
+            c["name"],
+            f"{c['size']:,}",
+            "[bold red]novel[/]" if c["novel"] else "",
+            f"{c['outlier_fraction']:.0%}",
+            ", ".join(c["keywords"]),
+            ", ".join(f"{k} {v}" for k, v in c["size_by_condition"].items()),
+        )
     out.print(table)
     for path in result.get("plots", []):
         err.print(f"wrote {path}")
@@ -252,12 +361,21 @@ def discover(
 
 @app.command()
 def profile(
-    by: Annotated[str, typer.Option(help="Session column whose groups are compared: condition, view, model or source.")] = "condition",
-    plots: Annotated[Optional[Path], typer.Option(
-        help="Folder for figures: an ethogram per session and bar charts of every metric.")] = None,
-    include_uncertain: Annotated[bool, typer.Option(
-        "--include-uncertain", help="Count the moments whose behaviour the describer is uncertain of "
-        "(calibrated confidence below 50%; left out by default).")] = False,
+    by: Annotated[
+        str, typer.Option(help="Session column whose groups are compared: condition, view, model or source.")
+    ] = "condition",
+    plots: Annotated[
+        Path | None,
+        typer.Option(help="Folder for figures: an ethogram per session and bar charts of every metric."),
+    ] = None,
+    include_uncertain: Annotated[
+        bool,
+        typer.Option(
+            "--include-uncertain",
+            help="Count the moments whose behaviour the describer is uncertain of "
+            "(calibrated confidence below 50%; left out by default).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
     workspace: WorkspaceOpt = None,
 ):
@@ -273,19 +391,31 @@ def profile(
         print_json(profiling.to_json(result))
         return
     groups = result["groups"]
-    err.print(f"{len(groups)} group(s) by {by}: " + ", ".join(f"{g} ({v['n_animals']} animals)" for g, v in groups.items()))
+    err.print(
+        f"{len(groups)} group(s) by {by}: "
+        + ", ".join(f"{g} ({v['n_animals']} animals)" for g, v in groups.items())
+    )
     table = Table(title="Differences between groups (Benjamini-Hochberg q < 0.05)", title_justify="left")
     for col in ("level", "label", "metric", "test", "medians", "effect [95% CI]", "p", "q"):
         table.add_column(col)
     for t in sorted((t for t in result["tests"] if t["significant"]), key=lambda t: t["q"]):
-        table.add_row(t["level"], t["label"], t["metric"], t["test"], ", ".join(f"{g} {m:g}" for g, m in t["median"].items()),
-                      f"{t['effect']} {t['effect_size']:+.2f} [{t['ci95'][0]:+.2f}, {t['ci95'][1]:+.2f}]",
-                      f"{t['p']:.2g}", f"{t['q']:.2g}")
+        table.add_row(
+            t["level"],
+            t["label"],
+            t["metric"],
+            t["test"],
+            ", ".join(f"{g} {m:g}" for g, m in t["median"].items()),
+            f"{t['effect']} {t['effect_size']:+.2f} [{t['ci95'][0]:+.2f}, {t['ci95'][1]:+.2f}]",
+            f"{t['p']:.2g}",
+            f"{t['q']:.2g}",
+        )
     out.print(table)
     p = result["prediction"]
     if p.get("accuracy") is not None:
-        out.print(f"phenotype prediction ({by} from time fractions): cross-validated accuracy {p['accuracy']:.0%} "
-                  f"(chance {p['chance']:.0%}, permutation p = {p['p_value']:.3g}, {p['n_animals']} animals)")
+        out.print(
+            f"phenotype prediction ({by} from time fractions): cross-validated accuracy {p['accuracy']:.0%} "
+            f"(chance {p['chance']:.0%}, permutation p = {p['p_value']:.3g}, {p['n_animals']} animals)"
+        )
     else:
         out.print(f"phenotype prediction: not possible ({p['reason']})")
     for path in result.get("plots", []):

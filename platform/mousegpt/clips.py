@@ -22,7 +22,8 @@ from mousegpt.storage import Storage
 
 def cut(video: str | Path, start_s: float, end_s: float, out: Path, pad_s: float = 0.5) -> Path:
     """Write [start_s - pad_s, end_s + pad_s) of ``video`` to ``out`` (atomically). A video in an
-    object store is read in ranges around the clip, not copied whole."""
+    object store is read in ranges around the clip, not copied whole.
+    """
     if sources.is_url(video):
         opened = sources.open_remote(video)
     elif Path(video).exists():
@@ -65,7 +66,8 @@ def cut(video: str | Path, start_s: float, end_s: float, out: Path, pad_s: float
 
 def clip_for(store: Storage, name: str, video: str | None, start_s: float, end_s: float) -> bytes | None:
     """The cached clip ``name`` of ``video`` between two times (s), cut on first use and kept in
-    ``store``'s ``clips/``; the mp4's bytes, or None for a pose-only session."""
+    ``store``'s ``clips/``; the mp4's bytes, or None for a pose-only session.
+    """
     if not video:
         return None
     # "-v2": clips cut before their frames had timestamps say they last one frame; never reuse them.

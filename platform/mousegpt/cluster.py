@@ -22,7 +22,9 @@ def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
     try:
         socket.create_connection((host, int(port)), timeout=timeout_s).close()
     except OSError as exc:
-        raise MouseGPTError(f"cannot start or reach the Ray cluster at {address} ({exc.strerror or exc})") from None
+        raise MouseGPTError(
+            f"cannot start or reach the Ray cluster at {address} ({exc.strerror or exc})"
+        ) from None
 
 
 def connect(address: str | None = None) -> None:
@@ -48,4 +50,6 @@ def connect(address: str | None = None) -> None:
             ray.init(address="local", _node_ip_address=LOOPBACK_NODE_IP, **kwargs)
     except Exception as exc:  # ConnectionError, RuntimeError, ValueError... depending on the address
         where = f"the Ray cluster at {address}" if address else "a local Ray"
-        raise MouseGPTError(f"cannot start or reach {where} ({str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__})") from None
+        raise MouseGPTError(
+            f"cannot start or reach {where} ({str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__})"
+        ) from None

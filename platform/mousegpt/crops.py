@@ -37,13 +37,14 @@ MOUSE_LEVEL = 64
 def keep_mouse(crop: np.ndarray) -> np.ndarray:
     """``crop`` with everything but the mouse set to 0: the connected region above
     MOUSE_LEVEL that covers the crop's centre, grown by one pixel for its soft edge. Real
-    arenas leave more than the mouse in a difference image (shadows, cables, a wall's edge)."""
+    arenas leave more than the mouse in a difference image (shadows, cables, a wall's edge).
+    """
     above = (crop > MOUSE_LEVEL).astype(np.uint8)
     count, labels = cv2.connectedComponents(above, connectivity=8)
     if count <= 1:
         return np.zeros_like(crop)
     h, w = crop.shape
-    centre = labels[h // 2 - 4:h // 2 + 4, w // 2 - 4:w // 2 + 4]
+    centre = labels[h // 2 - 4 : h // 2 + 4, w // 2 - 4 : w // 2 + 4]
     ids, hits = np.unique(centre[centre > 0], return_counts=True)
     if not len(ids):
         return np.zeros_like(crop)
@@ -58,7 +59,8 @@ def window_frames(window: Window, n: int = CROP_FRAMES) -> np.ndarray:
 
 def _affine(centre: np.ndarray, forward: np.ndarray, side_px: float, size: int, mirror: bool) -> np.ndarray:
     """The 2x3 matrix taking image pixels to crop pixels: ``centre`` to the middle, ``forward``
-    to the crop's up, ``side_px`` image pixels to ``size`` crop pixels."""
+    to the crop's up, ``side_px`` image pixels to ``size`` crop pixels.
+    """
     scale = size / side_px
     up = np.array([0.0, -1.0])
     # Rotation taking the unit vector ``forward`` to ``up``.
@@ -82,19 +84,30 @@ def _axis(ds: xr.Dataset, individual: int) -> tuple[np.ndarray, np.ndarray, np.n
 
 def side_px(ds: xr.Dataset, individual: int = 0) -> float:
     """A crop's side in image pixels: CROP_BODY_LENGTHS of the mouse stretched out (the 85th
-    percentile of its nose-to-tail-base length over the session); NaN with no length known."""
+    percentile of its nose-to-tail-base length over the session); NaN with no length known.
+    """
     lengths = _axis(ds, individual)[2]
     return CROP_BODY_LENGTHS * (np.nanpercentile(lengths, 85) if np.isfinite(lengths).any() else np.nan)
 
 
-def extract(path: str | Path, ds: xr.Dataset, windows: list[Window], background: Background, view: str = "top",
-            individual: int = 0, n: int = CROP_FRAMES, size: int = CROP_SIZE, side: float | None = None,
-            first_frame: int = 0) -> np.ndarray:
+def extract(
+    path: str | Path,
+    ds: xr.Dataset,
+    windows: list[Window],
+    background: Background,
+    view: str = "top",
+    individual: int = 0,
+    n: int = CROP_FRAMES,
+    size: int = CROP_SIZE,
+    side: float | None = None,
+    first_frame: int = 0,
+) -> np.ndarray:
     """Crops (segment, frame, y, x) uint8 of ``windows`` from the video at ``path``, placed by
     the cleaned poses ``ds`` (pixels, platform keypoints; its first time is video frame
     ``first_frame``). Only the frames from the first to the last that some window needs are
     decoded, in chunks, and only those are cropped; so parts of a session can be cut apart,
-    in parallel, given the session's ``side`` (``side_px``; measured from ``ds`` when None)."""
+    in parallel, given the session's ``side`` (``side_px``; measured from ``ds`` when None).
+    """
     centre, axis, lengths = _axis(ds, individual)
     side = side_px(ds, individual) if side is None else side
     wanted = np.stack([window_frames(w, n) for w in windows]) if windows else np.zeros((0, n), int)
@@ -113,16 +126,24 @@ def extract(path: str | Path, ds: xr.Dataset, windows: list[Window], background:
             index = first + offset - first_frame
             if not 0 <= index < len(centre):
                 continue
-            if not (np.isfinite(centre[index]).all() and np.isfinite(axis[index]).all() and lengths[index] > 0):
+            if not (
+                np.isfinite(centre[index]).all() and np.isfinite(axis[index]).all() and lengths[index] > 0
+            ):
                 continue
             diff = np.abs(background.relit(frame).astype(np.float32) - empty)
             shrink = 1.0
             while side / shrink > 3 * size:  # halve first: resampling by more than ~2x aliases
                 diff, shrink = cv2.pyrDown(diff), 2 * shrink
-            matrix = _affine(centre[index] / shrink, axis[index] / lengths[index], side / shrink, size, view == "bottom")
-            diff = cv2.warpAffine(diff, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+            matrix = _affine(
+                centre[index] / shrink, axis[index] / lengths[index], side / shrink, size, view == "bottom"
+            )
+            diff = cv2.warpAffine(
+                diff, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
+            )
             peak = np.percentile(diff, 99)
-            crop = keep_mouse(np.clip(diff * (255.0 / max(peak, background.threshold)), 0, 255).astype(np.uint8))
+            crop = keep_mouse(
+                np.clip(diff * (255.0 / max(peak, background.threshold)), 0, 255).astype(np.uint8)
+            )
             for w, k in where[first + offset]:
                 crops[w, k] = crop
     return crops

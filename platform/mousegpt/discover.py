@@ -42,8 +42,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -57,7 +57,9 @@ from mousegpt.vocabulary import BEHAVIORS, ZONES
 
 Progress = Callable[[str], None]
 
-FEATURE_FACTS = tuple(c for c in FACT_COLUMNS if c not in ("zone", "visible_fraction", "wall_distance_mm", "body_length_mm"))
+FEATURE_FACTS = tuple(
+    c for c in FACT_COLUMNS if c not in ("zone", "visible_fraction", "wall_distance_mm", "body_length_mm")
+)
 """Facts that describe what the body does (not where it is, nor how large the animal is)."""
 
 
@@ -107,9 +109,14 @@ class Segments:
 def kept(include_uncertain: bool = False) -> str:
     """SQL condition on the segments table for the segments discovery reads: those with a mouse
     in view (the describer said something) and, unless ``include_uncertain``, a behaviour the
-    describer is not uncertain of (``describe.model.UNCERTAIN_BELOW``; unknown confidence counts)."""
+    describer is not uncertain of (``describe.model.UNCERTAIN_BELOW``; unknown confidence counts).
+    """
     visible = "behavior IS NOT NULL"
-    return visible if include_uncertain else f"{visible} AND (confidence IS NULL OR confidence >= {UNCERTAIN_BELOW})"
+    return (
+        visible
+        if include_uncertain
+        else f"{visible} AND (confidence IS NULL OR confidence >= {UNCERTAIN_BELOW})"
+    )
 
 
 CANONICAL_ORDER = "s.session_id, s.segment_index"
@@ -123,15 +130,27 @@ def load(workspace: Workspace, include_uncertain: bool = False) -> Segments:
     where = kept(include_uncertain)
     with workspace.connect(read_only=True) as con:
         facts = ", ".join(f"s.{c}" for c in FACT_COLUMNS)
-        table = con.cursor().sql(
-            f"SELECT s.vec_id, s.segment_id, s.session_id, s.segment_index, s.start_s, s.end_s, s.behavior, ss.condition, "
-            f"ss.source, {facts} FROM (SELECT * FROM segments WHERE {where}) s JOIN sessions ss USING (session_id) "
-            f"ORDER BY {CANONICAL_ORDER}").to_arrow_table()
-        keywords = con.cursor().sql(
-            f"SELECT row, unnest(keywords) AS keyword FROM (SELECT row_number() OVER (ORDER BY {CANONICAL_ORDER}) - 1 "
-            f"AS row, keywords FROM segments s WHERE {where})").to_arrow_table()
+        table = (
+            con.cursor()
+            .sql(
+                f"SELECT s.vec_id, s.segment_id, s.session_id, s.segment_index, s.start_s, s.end_s, s.behavior, ss.condition, "
+                f"ss.source, {facts} FROM (SELECT * FROM segments WHERE {where}) s JOIN sessions ss USING (session_id) "
+                f"ORDER BY {CANONICAL_ORDER}"
+            )
+            .to_arrow_table()
+        )
+        keywords = (
+            con.cursor()
+            .sql(
+                f"SELECT row, unnest(keywords) AS keyword FROM (SELECT row_number() OVER (ORDER BY {CANONICAL_ORDER}) - 1 "
+                f"AS row, keywords FROM segments s WHERE {where})"
+            )
+            .to_arrow_table()
+        )
     if table.num_rows == 0:
-        raise WorkspaceError(f"{workspace.root}: no segments to discover behaviours in; run `mousegpt analyze` first")
+        raise WorkspaceError(
+            f"{workspace.root}: no segments to discover behaviours in; run `mousegpt analyze` first"
+        )
     # Keywords as categories: millions of repeated words, each held once.
     keywords = keywords.set_column(1, "keyword", keywords.column("keyword").dictionary_encode())
     return Segments(table.to_pandas(), keywords.to_pandas(), where)
@@ -139,10 +158,13 @@ def load(workspace: Workspace, include_uncertain: bool = False) -> Segments:
 
 def fact_matrix(table: pd.DataFrame) -> np.ndarray:
     """The behaviour facts, robust-standardised (median 0, interquartile range 1.35 as a normal's),
-    clipped to +-6; missing facts are 0 (the median)."""
+    clipped to +-6; missing facts are 0 (the median).
+    """
     values = table[list(FEATURE_FACTS)].to_numpy(np.float64, copy=True)
     # Head-yaw and turn directions: a left and a right turn are one behaviour here.
-    values[:, FEATURE_FACTS.index("heading_change_deg")] = np.abs(values[:, FEATURE_FACTS.index("heading_change_deg")])
+    values[:, FEATURE_FACTS.index("heading_change_deg")] = np.abs(
+        values[:, FEATURE_FACTS.index("heading_change_deg")]
+    )
     median = np.nanmedian(values, axis=0)
     q75, q25 = np.nanpercentile(values, [75, 25], axis=0)
     scale = np.where((q75 - q25) > 1e-9, (q75 - q25) / 1.349, np.nanstd(values, axis=0))
@@ -162,7 +184,8 @@ def vocabulary_reference(facts: pd.DataFrame, labels: np.ndarray, seed: int = 0)
     """At most ``REFERENCE_PER_BEHAVIOR`` labelled segments per vocabulary behaviour: their
     ``FEATURE_FACTS`` and ``behavior``. Every window counts, bout boundaries included, so a
     moment that is half a walk and half a rear has its like here. Training writes one per pose
-    source (column ``source``: ``video`` tracked by the built-in tracker, ``pose`` from pose files)."""
+    source (column ``source``: ``video`` tracked by the built-in tracker, ``pose`` from pose files).
+    """
     rng = np.random.default_rng(seed)
     labels = np.asarray(labels).astype(str)
     rows = []
@@ -181,7 +204,9 @@ def load_reference(folder: str | None = None) -> pd.DataFrame:
 
     path = Path(folder or WEIGHTS / DEFAULT_MODEL) / REFERENCE_FILE
     if not path.exists():
-        raise InputError(f"{path}: no vocabulary facts here (`mousegpt train` writes them beside the checkpoint)")
+        raise InputError(
+            f"{path}: no vocabulary facts here (`mousegpt train` writes them beside the checkpoint)"
+        )
     return pd.read_parquet(path)
 
 
@@ -202,7 +227,8 @@ class VocabularyDistance:
     the square root of the number of facts (a root-mean-square z). ``threshold`` is the
     ``quantile`` of the reference's own distances (each without itself): beyond it a moment is
     unlike (almost) anything of the vocabulary. Only the ``FEATURE_FACTS`` the reference has
-    are compared (a checkpoint trained before a fact existed lacks it)."""
+    are compared (a checkpoint trained before a fact existed lacks it).
+    """
 
     def __init__(self, reference: pd.DataFrame, k: int = 5, quantile: float = 0.99):
         self.names = tuple(f for f in FEATURE_FACTS if f in reference)
@@ -218,7 +244,9 @@ class VocabularyDistance:
         self.threshold = float(np.quantile(own, quantile))
 
     def _z(self, values: np.ndarray) -> np.ndarray:
-        return np.nan_to_num(np.clip((values - self.centre) / self.scale, -10, 10), nan=0.0).astype(np.float32)
+        return np.nan_to_num(np.clip((values - self.centre) / self.scale, -10, 10), nan=0.0).astype(
+            np.float32
+        )
 
     def _distances(self, z: np.ndarray, k: int, skip_self: bool = False) -> np.ndarray:
         import faiss
@@ -227,9 +255,11 @@ class VocabularyDistance:
         index.add(self.points)
         out = np.empty(len(z), np.float32)
         for start in range(0, len(z), 100_000):
-            squared, _ = index.search(np.ascontiguousarray(z[start:start + 100_000]), min(k, len(self.points)))
+            squared, _ = index.search(
+                np.ascontiguousarray(z[start : start + 100_000]), min(k, len(self.points))
+            )
             squared = squared[:, 1:] if skip_self else squared
-            out[start:start + 100_000] = np.sqrt(np.maximum(squared, 0)).mean(axis=1) / np.sqrt(z.shape[1])
+            out[start : start + 100_000] = np.sqrt(np.maximum(squared, 0)).mean(axis=1) / np.sqrt(z.shape[1])
         return out
 
     def __call__(self, table: pd.DataFrame) -> np.ndarray:
@@ -238,14 +268,18 @@ class VocabularyDistance:
 
 def pose_source(session_source: str | None) -> str:
     """Which part of the reference a session is measured against: ``video`` for the built-in
-    tracker's poses, ``pose`` for an imported pose file (with or without its video)."""
+    tracker's poses, ``pose`` for an imported pose file (with or without its video).
+    """
     return "video" if session_source == "video" else "pose"
 
 
-def vocabulary_distance(table: pd.DataFrame, reference: pd.DataFrame, quantile: float) -> tuple[np.ndarray, np.ndarray]:
+def vocabulary_distance(
+    table: pd.DataFrame, reference: pd.DataFrame, quantile: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Each segment's ``VocabularyDistance`` to the reference of its own pose source (``source``
     column of both; a reference without that source stands in with what it has), and that
-    distance over the reference's threshold (beyond 1: unlike anything of the vocabulary)."""
+    distance over the reference's threshold (beyond 1: unlike anything of the vocabulary).
+    """
     distance = np.zeros(len(table), np.float32)
     ratio = np.zeros(len(table), np.float32)
     kinds = table["source"].map(pose_source).to_numpy() if "source" in table else np.full(len(table), "video")
@@ -259,15 +293,22 @@ def vocabulary_distance(table: pd.DataFrame, reference: pd.DataFrame, quantile: 
     return distance, ratio
 
 
-def features(workspace: Workspace, segments: Segments, z: np.ndarray, config: DiscoverConfig,
-             novelty: np.ndarray | None = None, batch: int = 65_536) -> np.ndarray:
+def features(
+    workspace: Workspace,
+    segments: Segments,
+    z: np.ndarray,
+    config: DiscoverConfig,
+    novelty: np.ndarray | None = None,
+    batch: int = 65_536,
+) -> np.ndarray:
     """(segments, 384 + facts + 1) float32: each segment's search vector (unit length) beside its
     ``fact_matrix`` row (``z``) weighted by ``facts_weight`` over the square root of the number of facts,
     and its distance to the vocabulary over the threshold (``vocabulary_distance``, clipped at 3)
     weighted by ``novelty_weight``, so that moments the describer words alike but the vocabulary
     does not know (a tight circle called a turn) fall apart from those it knows.
     The vectors are streamed from the catalogue in batches into the matrix: a million of them
-    are 1.5 GB, and no second copy is ever made."""
+    are 1.5 GB, and no second copy is ever made.
+    """
     facts = z * (config.facts_weight / np.sqrt(len(FEATURE_FACTS)))
     novelty = np.zeros(len(facts), np.float32) if novelty is None else novelty
     facts = np.hstack([facts, config.novelty_weight * np.clip(novelty, 0, 3)[:, None]])
@@ -276,7 +317,11 @@ def features(workspace: Workspace, segments: Segments, z: np.ndarray, config: Di
     x = None
     with workspace.connect(read_only=True) as con:
         # No ORDER BY: sorting would hold every vector in DuckDB at once; rows find their place by vec_id.
-        reader = con.cursor().sql(f"SELECT vec_id, embedding FROM segments WHERE {segments.where}").fetch_arrow_reader(batch)
+        reader = (
+            con.cursor()
+            .sql(f"SELECT vec_id, embedding FROM segments WHERE {segments.where}")
+            .fetch_arrow_reader(batch)
+        )
         for chunk in reader:
             column = chunk.column(1)
             width = column.type.list_size
@@ -289,6 +334,7 @@ def features(workspace: Workspace, segments: Segments, z: np.ndarray, config: Di
 
 
 # ---------------------------------------------------------------- vocabulary
+
 
 def keyword_behaviors() -> dict[str, str]:
     """Each caption keyword -> the vocabulary behaviour whose captions use it (zones excluded)."""
@@ -308,6 +354,7 @@ def keyword_behaviors() -> dict[str, str]:
 
 # ---------------------------------------------------------------- clustering
 
+
 def _nearest(reference: np.ndarray, queries: np.ndarray, k: int, batch: int = 65_536) -> np.ndarray:
     """Indices (queries, k) of the nearest reference rows (squared L2), with FAISS."""
     import faiss
@@ -317,8 +364,8 @@ def _nearest(reference: np.ndarray, queries: np.ndarray, k: int, batch: int = 65
     k = min(k, len(reference))
     out = np.empty((len(queries), k), np.int64)
     for start in range(0, len(queries), batch):
-        _, ids = index.search(np.ascontiguousarray(queries[start:start + batch], np.float32), k)
-        out[start:start + batch] = ids
+        _, ids = index.search(np.ascontiguousarray(queries[start : start + batch], np.float32), k)
+        out[start : start + batch] = ids
     return out
 
 
@@ -371,22 +418,27 @@ def fit(x: np.ndarray, config: DiscoverConfig, progress: Progress | None = None)
     n = len(x)
     sample = np.sort(rng.choice(n, size=min(n, config.sample_size), replace=False))
     say(f"fitting on {len(sample):,} of {n:,} segments")
-    pca = PCA(n_components=min(config.pca_dim, x.shape[1], len(sample)), random_state=config.seed).fit(x[sample])
+    pca = PCA(n_components=min(config.pca_dim, x.shape[1], len(sample)), random_state=config.seed).fit(
+        x[sample]
+    )
     projected = np.empty((n, pca.n_components_), np.float32)
     for start in range(0, n, 200_000):
-        projected[start:start + 200_000] = pca.transform(x[start:start + 200_000])
+        projected[start : start + 200_000] = pca.transform(x[start : start + 200_000])
     lap("pca")
     neighbors = min(config.umap_neighbors, len(sample) - 1)
     say("UMAP")
-    embedded = umap.UMAP(n_components=config.umap_dim, n_neighbors=neighbors, min_dist=0.0,
-                         random_state=config.seed, n_jobs=1).fit_transform(projected[sample])
-    map_sample = umap.UMAP(n_components=2, n_neighbors=neighbors, min_dist=0.1,
-                           random_state=config.seed, n_jobs=1).fit_transform(projected[sample])
+    embedded = umap.UMAP(
+        n_components=config.umap_dim, n_neighbors=neighbors, min_dist=0.0, random_state=config.seed, n_jobs=1
+    ).fit_transform(projected[sample])
+    map_sample = umap.UMAP(
+        n_components=2, n_neighbors=neighbors, min_dist=0.1, random_state=config.seed, n_jobs=1
+    ).fit_transform(projected[sample])
     lap("umap")
     say("HDBSCAN")
     min_size = max(config.min_cluster_size, int(round(config.min_cluster_fraction * len(sample))))
-    sample_labels = HDBSCAN(min_cluster_size=min_size, min_samples=config.min_cluster_size,
-                            copy=True).fit_predict(embedded)
+    sample_labels = HDBSCAN(
+        min_cluster_size=min_size, min_samples=config.min_cluster_size, copy=True
+    ).fit_predict(embedded)
     if (sample_labels < 0).all():
         sample_labels[:] = 0
     noise = sample_labels < 0
@@ -409,12 +461,13 @@ def fit(x: np.ndarray, config: DiscoverConfig, progress: Progress | None = None)
     forest = IsolationForest(n_estimators=200, random_state=config.seed, n_jobs=1).fit(projected[sample])
     outlier_score = np.empty(n, np.float32)
     for start in range(0, n, 200_000):
-        outlier_score[start:start + 200_000] = forest.decision_function(projected[start:start + 200_000])
+        outlier_score[start : start + 200_000] = forest.decision_function(projected[start : start + 200_000])
     lap("isolation_forest")
     return Fit(sample, labels, projected, map_xy, outlier_score, min_size, timings)
 
 
 # ---------------------------------------------------------------- clusters
+
 
 def keyword_counts(keywords: pd.DataFrame, labels: np.ndarray) -> pd.DataFrame:
     """(cluster, keyword) -> count over the cluster's descriptions (``Segments.keywords``)."""
@@ -430,14 +483,19 @@ def keyword_behavior_shares(counts: pd.DataFrame) -> pd.DataFrame:
     c["behavior"] = c["keyword"].map(to_behavior)
     c = c.dropna(subset=["behavior"])
     shares = c.pivot_table(index="cluster", columns="behavior", values="count", aggfunc="sum", fill_value=0)
-    return shares.div(shares.sum(axis=1).clip(lower=1), axis=0).reindex(columns=list(BEHAVIORS), fill_value=0.0)
+    return shares.div(shares.sum(axis=1).clip(lower=1), axis=0).reindex(
+        columns=list(BEHAVIORS), fill_value=0.0
+    )
 
 
-def split_unknown(labels: np.ndarray, unlike: np.ndarray, min_size: int, config: DiscoverConfig) -> np.ndarray:
+def split_unknown(
+    labels: np.ndarray, unlike: np.ndarray, min_size: int, config: DiscoverConfig
+) -> np.ndarray:
     """A cluster part of whose members move unlike anything of the vocabulary (at least
     ``split_share`` of it) is two groups: the moments the vocabulary knows and those it does not
     (a tight circle clustered with the turns it is described like). When both parts hold at
-    least ``min_size`` segments, the unknown part becomes a cluster of its own; returns the new labels."""
+    least ``min_size`` segments, the unknown part becomes a cluster of its own; returns the new labels.
+    """
     out = labels.copy()
     next_label = int(labels.max()) + 1
     for cluster in np.unique(labels):
@@ -452,18 +510,21 @@ def split_unknown(labels: np.ndarray, unlike: np.ndarray, min_size: int, config:
 
 def leading_fact(z: np.ndarray, members: np.ndarray) -> tuple[str, str] | None:
     """The fact that sets a group of segments most apart (its median furthest from the
-    workspace's, at least 1 in ``fact_matrix`` units) and which way: ("head_yaw_fast_deg", "high")."""
+    workspace's, at least 1 in ``fact_matrix`` units) and which way: ("head_yaw_fast_deg", "high").
+    """
     centre = np.median(z[members], axis=0)
     i = int(np.argmax(np.abs(centre)))
     return (FEATURE_FACTS[i], "high" if centre[i] > 0 else "low") if abs(centre[i]) >= 1.0 else None
 
 
-def merge_clusters(labels: np.ndarray, shares: pd.DataFrame, outlying: pd.Series, z: np.ndarray,
-                   config: DiscoverConfig) -> np.ndarray:
+def merge_clusters(
+    labels: np.ndarray, shares: pd.DataFrame, outlying: pd.Series, z: np.ndarray, config: DiscoverConfig
+) -> np.ndarray:
     """Clusters whose keywords name the same behaviour (share >= merge_share) and that are
     not outlier clusters become one; so do outlier clusters set apart by the same leading fact
     (``leading_fact``: one new behaviour that HDBSCAN split, such as circling left and right).
-    Returns the new labels (0.. by size)."""
+    Returns the new labels (0.. by size).
+    """
     mapping = {}
     for cluster in np.unique(labels):
         row = shares.loc[cluster] if cluster in shares.index else None
@@ -489,18 +550,27 @@ def merge_clusters(labels: np.ndarray, shares: pd.DataFrame, outlying: pd.Series
 
 
 FACT_WORDS = {
-    "speed_mean_mm_s": "speed", "speed_max_mm_s": "peak speed", "displacement_mm": "displacement",
-    "body_length_ratio": "body length", "body_length_ratio_min": "shortest body length",
-    "heading_change_deg": "heading change", "angular_speed_deg_s": "turning rate", "head_yaw_std_deg": "head sway",
-    "head_yaw_abs_deg": "head turn", "head_motion_hz": "head rhythm", "head_speed_mm_s": "head speed",
-    "immobile_fraction": "time still", "head_yaw_fast_deg": "fast head jerks",
+    "speed_mean_mm_s": "speed",
+    "speed_max_mm_s": "peak speed",
+    "displacement_mm": "displacement",
+    "body_length_ratio": "body length",
+    "body_length_ratio_min": "shortest body length",
+    "heading_change_deg": "heading change",
+    "angular_speed_deg_s": "turning rate",
+    "head_yaw_std_deg": "head sway",
+    "head_yaw_abs_deg": "head turn",
+    "head_motion_hz": "head rhythm",
+    "head_speed_mm_s": "head speed",
+    "immobile_fraction": "time still",
+    "head_yaw_fast_deg": "fast head jerks",
 }
 """Short names of ``FEATURE_FACTS`` for cluster names."""
 
 
 def distinctive_facts(table: pd.DataFrame, z: np.ndarray, members: np.ndarray, top: int = 2) -> list[str]:
     """The facts whose cluster median is furthest from the workspace's (``fact_matrix`` units),
-    as words with the cluster's median value and unit: "high turning rate (171 deg/s)"."""
+    as words with the cluster's median value and unit: "high turning rate (171 deg/s)".
+    """
     centre = np.median(z[members], axis=0)
     words = []
     for i in np.argsort(-np.abs(centre))[:top]:
@@ -515,8 +585,15 @@ def distinctive_facts(table: pd.DataFrame, z: np.ndarray, members: np.ndarray, t
     return words
 
 
-def describe_clusters(seg: Segments, fitted: Fit, labels: np.ndarray, z: np.ndarray, unlike: np.ndarray,
-                      outlier: np.ndarray, config: DiscoverConfig) -> list[dict]:
+def describe_clusters(
+    seg: Segments,
+    fitted: Fit,
+    labels: np.ndarray,
+    z: np.ndarray,
+    unlike: np.ndarray,
+    outlier: np.ndarray,
+    config: DiscoverConfig,
+) -> list[dict]:
     """Per cluster: name, keywords, size, sizes per condition, outlier share, novelty, exemplars.
 
     A cluster is named for a vocabulary behaviour when most of its keywords are that
@@ -555,24 +632,39 @@ def describe_clusters(seg: Segments, fitted: Fit, labels: np.ndarray, z: np.ndar
         # Novel: mostly outliers, and a good part of it (``split_share``) moves unlike every moment
         # of the vocabulary. A cluster of rare but vocabulary-like moments (the first, still second
         # of many sessions, say) is uncommon here, not a new behaviour.
-        novel = bool(outlier_share >= config.outlier_majority and behavior is None
-                     and unlike[members].mean() >= config.split_share)
+        novel = bool(
+            outlier_share >= config.outlier_majority
+            and behavior is None
+            and unlike[members].mean() >= config.split_share
+        )
         centre = fitted.projected[members].mean(axis=0)
-        nearest = members[np.argsort(((fitted.projected[members] - centre) ** 2).sum(axis=1))[:config.exemplars]]
+        nearest = members[
+            np.argsort(((fitted.projected[members] - centre) ** 2).sum(axis=1))[: config.exemplars]
+        ]
         by_condition = table.iloc[members]["condition"].fillna("unknown").value_counts()
-        clusters.append({
-            "cluster_id": int(cluster), "name": name, "keywords": top, "size": int(len(members)), "behavior": behavior,
-            "novel": novel, "outlier_fraction": round(outlier_share, 4),
-            "size_by_condition": {str(k): int(v) for k, v in by_condition.items()},
-            "exemplars": [str(s) for s in table["segment_id"].to_numpy()[nearest]],
-        })
+        clusters.append(
+            {
+                "cluster_id": int(cluster),
+                "name": name,
+                "keywords": top,
+                "size": int(len(members)),
+                "behavior": behavior,
+                "novel": novel,
+                "outlier_fraction": round(outlier_share, 4),
+                "size_by_condition": {str(k): int(v) for k, v in by_condition.items()},
+                "exemplars": [str(s) for s in table["segment_id"].to_numpy()[nearest]],
+            }
+        )
     return clusters
 
 
-def discover(workspace: Workspace, config: DiscoverConfig = DiscoverConfig(), progress: Progress | None = None) -> dict:
+def discover(
+    workspace: Workspace, config: DiscoverConfig = DiscoverConfig(), progress: Progress | None = None
+) -> dict:
     """Cluster every visible segment of the workspace, flag novel clusters, and store the run.
 
-    Returns ``{"run_id", "segments", "seconds", "timings", "clusters": [...]}``."""
+    Returns ``{"run_id", "segments", "seconds", "timings", "clusters": [...]}``.
+    """
     if config.sample_size < 50:
         raise InputError(f"--sample-size must be at least 50, got {config.sample_size}")
     started = time.perf_counter()
@@ -581,21 +673,27 @@ def discover(workspace: Workspace, config: DiscoverConfig = DiscoverConfig(), pr
     reference = load_reference(config.reference)  # before the long part: a missing file fails at once
     seg = load(workspace, config.include_uncertain)
     if len(seg.table) < 2 * config.min_cluster_size:
-        raise WorkspaceError(f"{workspace.root}: only {len(seg.table)} visible segments; discovery needs at least "
-                             f"{2 * config.min_cluster_size}")
+        raise WorkspaceError(
+            f"{workspace.root}: only {len(seg.table)} visible segments; discovery needs at least "
+            f"{2 * config.min_cluster_size}"
+        )
     say("measuring the distance to the vocabulary")
     vocab_distance, novelty = vocabulary_distance(seg.table, reference, config.vocabulary_quantile)
     unlike = novelty > 1
     z = fact_matrix(seg.table)
     x = features(workspace, seg, z, config, novelty)
-    before_fit = {"read_and_vocabulary": round(time.perf_counter() - started, 2)}  # reading, distances, features
+    before_fit = {
+        "read_and_vocabulary": round(time.perf_counter() - started, 2)
+    }  # reading, distances, features
     fitted = fit(x, config, progress)
     fitted.timings = before_fit | fitted.timings
     del x
     clock = time.perf_counter()
     outlier = (fitted.outlier_score < 0) | unlike
     say("merging and naming clusters")
-    min_size = fitted.min_size * len(seg.table) / len(fitted.sample)  # as many as HDBSCAN's smallest cluster holds
+    min_size = (
+        fitted.min_size * len(seg.table) / len(fitted.sample)
+    )  # as many as HDBSCAN's smallest cluster holds
     labels = split_unknown(fitted.labels, unlike, int(np.ceil(min_size)), config)
     shares = keyword_behavior_shares(keyword_counts(seg.keywords, labels))
     outlying = pd.Series(outlier).groupby(labels).mean()
@@ -607,43 +705,82 @@ def discover(workspace: Workspace, config: DiscoverConfig = DiscoverConfig(), pr
     warnings: list[str] = []
     run_id = store_run(workspace, seg, labels, fitted, vocab_distance, clusters, config, warnings)
     fitted.timings["store"] = round(time.perf_counter() - clock, 2)
-    return {"run_id": run_id, "warnings": warnings, "segments": int(len(seg.table)), "sample": int(len(fitted.sample)),
-            "seconds": round(time.perf_counter() - started, 1), "timings": fitted.timings, "clusters": clusters}
+    return {
+        "run_id": run_id,
+        "warnings": warnings,
+        "segments": int(len(seg.table)),
+        "sample": int(len(fitted.sample)),
+        "seconds": round(time.perf_counter() - started, 1),
+        "timings": fitted.timings,
+        "clusters": clusters,
+    }
 
 
-def store_run(workspace: Workspace, seg: Segments, labels: np.ndarray, fitted: Fit, vocab_distance: np.ndarray,
-              clusters: list[dict], config: DiscoverConfig, warnings: list[str] | None = None) -> int:
+def store_run(
+    workspace: Workspace,
+    seg: Segments,
+    labels: np.ndarray,
+    fitted: Fit,
+    vocab_distance: np.ndarray,
+    clusters: list[dict],
+    config: DiscoverConfig,
+    warnings: list[str] | None = None,
+) -> int:
     """One transaction: the run, its clusters, every segment's assignment, and ``segments.cluster_id``;
     then the snapshot readers read is published (``Workspace.publish``, which adds to ``warnings``
-    when that fails)."""
+    when that fails).
+    """
     import duckdb
     import pyarrow as pa
 
-    assignments = pa.table({
-        "segment_id": pa.array(seg.table["segment_id"].to_numpy()), "cluster_id": pa.array(labels.astype(np.int32)),
-        "outlier_score": pa.array(fitted.outlier_score.astype(np.float64)), "vocabulary_distance": pa.array(vocab_distance.astype(np.float64)),
-        "map_x": pa.array(fitted.map_xy[:, 0].astype(np.float64)), "map_y": pa.array(fitted.map_xy[:, 1].astype(np.float64)),
-    })
+    assignments = pa.table(
+        {
+            "segment_id": pa.array(seg.table["segment_id"].to_numpy()),
+            "cluster_id": pa.array(labels.astype(np.int32)),
+            "outlier_score": pa.array(fitted.outlier_score.astype(np.float64)),
+            "vocabulary_distance": pa.array(vocab_distance.astype(np.float64)),
+            "map_x": pa.array(fitted.map_xy[:, 0].astype(np.float64)),
+            "map_y": pa.array(fitted.map_xy[:, 1].astype(np.float64)),
+        }
+    )
     with workspace.connect() as con:
         con.execute("BEGIN")
         try:
             run_id = int(con.execute("SELECT coalesce(max(run_id), 0) + 1 FROM discovery_runs").fetchone()[0])
-            con.execute("INSERT INTO discovery_runs VALUES (?, now(), ?, ?, ?)",
-                        [run_id, len(seg.table), len(fitted.sample), json.dumps(asdict(config))])
+            con.execute(
+                "INSERT INTO discovery_runs VALUES (?, now(), ?, ?, ?)",
+                [run_id, len(seg.table), len(fitted.sample), json.dumps(asdict(config))],
+            )
             for c in clusters:
-                con.execute("INSERT INTO clusters VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            [run_id, c["cluster_id"], c["name"], c["keywords"], c["size"], c["behavior"], c["novel"],
-                             c["outlier_fraction"], json.dumps(c["size_by_condition"]), c["exemplars"]])
+                con.execute(
+                    "INSERT INTO clusters VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        run_id,
+                        c["cluster_id"],
+                        c["name"],
+                        c["keywords"],
+                        c["size"],
+                        c["behavior"],
+                        c["novel"],
+                        c["outlier_fraction"],
+                        json.dumps(c["size_by_condition"]),
+                        c["exemplars"],
+                    ],
+                )
             con.register("assignments", assignments)
             con.execute("INSERT INTO segment_clusters SELECT ?, * FROM assignments", [run_id])
             con.execute("UPDATE segments SET cluster_id = NULL WHERE cluster_id IS NOT NULL")
-            con.execute("UPDATE segments SET cluster_id = a.cluster_id FROM assignments a WHERE segments.segment_id = a.segment_id")
+            con.execute(
+                "UPDATE segments SET cluster_id = a.cluster_id FROM assignments a WHERE segments.segment_id = a.segment_id"
+            )
             con.unregister("assignments")
             con.execute("COMMIT")
         except duckdb.Error as exc:
             con.execute("ROLLBACK")
-            raise WorkspaceError(f"{workspace.catalog_path}: cannot store the discovery run, nothing was changed "
-                                 f"({str(exc).splitlines()[0]})") from None
+            raise WorkspaceError(
+                f"{workspace.catalog_path}: cannot store the discovery run, nothing was changed "
+                f"({str(exc).splitlines()[0]})"
+            ) from None
         except BaseException:
             con.execute("ROLLBACK")
             raise
@@ -661,10 +798,23 @@ def latest_clusters(workspace: Workspace, run_id: int | None = None) -> dict:
         cursor = con.execute("SELECT * FROM clusters WHERE run_id = ? ORDER BY cluster_id", [run_id])
         names = [d[0] for d in cursor.description]
         rows = [dict(zip(names, r)) for r in cursor.fetchall()]
-    return {"run_id": int(run_id), "clusters": [
-        {"cluster_id": r["cluster_id"], "name": r["name"], "keywords": list(r["keywords"]), "size": r["size"],
-         "behavior": r["behavior"], "novel": r["novel"], "outlier_fraction": r["outlier_fraction"],
-         "size_by_condition": json.loads(r["size_by_condition"]), "exemplars": list(r["exemplars"])} for r in rows]}
+    return {
+        "run_id": int(run_id),
+        "clusters": [
+            {
+                "cluster_id": r["cluster_id"],
+                "name": r["name"],
+                "keywords": list(r["keywords"]),
+                "size": r["size"],
+                "behavior": r["behavior"],
+                "novel": r["novel"],
+                "outlier_fraction": r["outlier_fraction"],
+                "size_by_condition": json.loads(r["size_by_condition"]),
+                "exemplars": list(r["exemplars"]),
+            }
+            for r in rows
+        ],
+    }
 
 
 def write_map(workspace: Workspace, run_id: int, folder) -> list:
@@ -679,5 +829,7 @@ def write_map(workspace: Workspace, run_id: int, folder) -> list:
     with workspace.reader() as con:
         points = con.execute(
             "SELECT a.segment_id, a.cluster_id, a.map_x, a.map_y, s.behavior, s.overall FROM segment_clusters a "
-            "JOIN segments s USING (segment_id) WHERE a.run_id = ? USING SAMPLE 20000 ROWS", [run_id]).fetchdf()
+            "JOIN segments s USING (segment_id) WHERE a.run_id = ? USING SAMPLE 20000 ROWS",
+            [run_id],
+        ).fetchdf()
     return plots.behaviour_map(points, clusters, folder / "behaviour_map.png", folder / "behaviour_map.html")

@@ -43,12 +43,13 @@ class TextEmbedder:
 
         Descriptions repeat (the same words for the same moment, in one session and the
         next): each distinct text is embedded once, and the last CACHE_SIZE are remembered.
-        Texts are batched by length, so short ones are not padded to the longest."""
+        Texts are batched by length, so short ones are not padded to the longest.
+        """
         out = np.empty((len(texts), DIM), np.float32)
         # (ties by the text itself: the same batches, so the same last bits, on every run)
         new = sorted({t for t in texts if t not in self._cache}, key=lambda t: (len(t), t))
         for i in range(0, len(new), self.batch_size):
-            batch = new[i:i + self.batch_size]
+            batch = new[i : i + self.batch_size]
             for text, vector in zip(batch, self._embed(batch)):
                 self._cache[text] = vector
         for i, text in enumerate(texts):
@@ -63,7 +64,9 @@ class TextEmbedder:
     def _embed(self, texts: list[str]) -> np.ndarray:
         torch = self._torch
         with torch.inference_mode():
-            batch = self.tokenizer(texts, padding=True, truncation=True, max_length=256, return_tensors="pt").to(self.device)
+            batch = self.tokenizer(
+                texts, padding=True, truncation=True, max_length=256, return_tensors="pt"
+            ).to(self.device)
             tokens = self.model(**batch).last_hidden_state
             mask = batch["attention_mask"].unsqueeze(-1).to(tokens.dtype)
             pooled = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1e-9)

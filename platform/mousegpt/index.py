@@ -53,11 +53,17 @@ class VectorIndex:
     @classmethod
     def untrained(cls, dim: int, n: int) -> VectorIndex:
         """An empty index for about ``n`` vectors: exact below ``APPROXIMATE_FROM``, else an IVF
-        with ``lists_for(n)`` lists, to ``train`` before anything is added."""
+        with ``lists_for(n)`` lists, to ``train`` before anything is added.
+        """
         if n < APPROXIMATE_FROM:
             return cls.empty(dim)
-        ivf = faiss.IndexIVFScalarQuantizer(faiss.IndexFlatIP(dim), dim, lists_for(n), faiss.ScalarQuantizer.QT_8bit,
-                                            faiss.METRIC_INNER_PRODUCT)
+        ivf = faiss.IndexIVFScalarQuantizer(
+            faiss.IndexFlatIP(dim),
+            dim,
+            lists_for(n),
+            faiss.ScalarQuantizer.QT_8bit,
+            faiss.METRIC_INNER_PRODUCT,
+        )
         ivf.nprobe = NPROBE
         return cls(faiss.IndexIDMap2(ivf))
 
@@ -67,7 +73,8 @@ class VectorIndex:
 
     def train(self, sample: np.ndarray) -> None:
         """Place the IVF's centroids (k-means over ``sample``, a random sample of the vectors)
-        and the scalar quantiser's ranges."""
+        and the scalar quantiser's ranges.
+        """
         self.index.train(np.ascontiguousarray(sample, dtype=np.float32))
 
     @classmethod
@@ -76,7 +83,9 @@ class VectorIndex:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         index = cls.untrained(vectors.shape[1], len(vectors))
         if index.lists:
-            sample = np.random.default_rng(seed).choice(len(vectors), index.training_size(len(vectors)), replace=False)
+            sample = np.random.default_rng(seed).choice(
+                len(vectors), index.training_size(len(vectors)), replace=False
+            )
             index.train(vectors[np.sort(sample)])
         index.add(ids, vectors)
         return index
@@ -95,7 +104,8 @@ class VectorIndex:
     def outgrown(self, n: int) -> bool:
         """Whether an index for ``n`` vectors should be built anew rather than appended to: an
         exact one that has reached ``APPROXIMATE_FROM``, or an IVF with under half the lists
-        that ``n`` vectors call for."""
+        that ``n`` vectors call for.
+        """
         if self.lists is None:
             return n >= APPROXIMATE_FROM
         return self.lists < lists_for(n) / 2
@@ -120,8 +130,9 @@ class VectorIndex:
         return int(faiss.vector_to_array(self.index.id_map)[-1])
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
-
+        self.index.add_with_ids(
+            np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64)
+        )
 
     @staticmethod
     def selector(allowed_ids: np.ndarray) -> faiss.IDSelector:
@@ -130,18 +141,26 @@ class VectorIndex:
 
     def search(self, query: np.ndarray, k: int, allowed_ids=None) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` (scores, ids) for one query vector, optionally only among ``allowed_ids``
-        (ids, or a ``selector`` of them)."""
+        (ids, or a ``selector`` of them).
+        """
         if self.size == 0 or k <= 0:
             return np.empty(0, np.float32), np.empty(0, np.int64)
         params = None
         if allowed_ids is not None:
             if not isinstance(allowed_ids, faiss.IDSelector) and len(allowed_ids) == 0:
                 return np.empty(0, np.float32), np.empty(0, np.int64)
-            selector = allowed_ids if isinstance(allowed_ids, faiss.IDSelector) else self.selector(allowed_ids)
-            params = faiss.SearchParametersIVF(sel=selector, nprobe=NPROBE) if self.lists else \
-                faiss.SearchParameters(sel=selector)
+            selector = (
+                allowed_ids if isinstance(allowed_ids, faiss.IDSelector) else self.selector(allowed_ids)
+            )
+            params = (
+                faiss.SearchParametersIVF(sel=selector, nprobe=NPROBE)
+                if self.lists
+                else faiss.SearchParameters(sel=selector)
+            )
         # ID selectors are CPU-only in faiss: filtered searches stay on the CPU copy.
         searcher = self.gpu_index if (self.gpu_index is not None and params is None) else self.index
-        scores, ids = searcher.search(np.asarray(query, dtype=np.float32).reshape(1, -1), min(k, self.size), params=params)
+        scores, ids = searcher.search(
+            np.asarray(query, dtype=np.float32).reshape(1, -1), min(k, self.size), params=params
+        )
         keep = ids[0] >= 0
         return scores[0][keep], ids[0][keep]

@@ -61,7 +61,9 @@ def parse_keypoint_map(text: str | None) -> dict[str, str] | None:
         return None
     pairs = [part.split("=") for part in text.split(",") if part.strip()]
     if any(len(p) != 2 or not p[0].strip() or not p[1].strip() for p in pairs):
-        raise InputError(f"keypoint map {text!r}: write it as source=platform pairs, e.g. Head=nose,TailRoot=tail_base")
+        raise InputError(
+            f"keypoint map {text!r}: write it as source=platform pairs, e.g. Head=nose,TailRoot=tail_base"
+        )
     return {source.strip(): target.strip() for source, target in pairs}
 
 
@@ -81,11 +83,14 @@ def _validate(spec: InputSpec) -> InputSpec:
 
 def _check_background(spec: InputSpec) -> None:
     """An empty-arena image must go with a video, be readable and be of the video's size:
-    checked now, before anything is analysed (a missing video fails later, in its worker)."""
+    checked now, before anything is analysed (a missing video fails later, in its worker).
+    """
     from mousegpt import tracking, video
 
     if spec.video is None:
-        raise InputError(f"{spec.background}: an empty-arena image needs a video; {spec.name} is a pose file alone")
+        raise InputError(
+            f"{spec.background}: an empty-arena image needs a video; {spec.name} is a pose file alone"
+        )
     if sources.exists(spec.video):
         tracking.read_empty_arena(spec.background, video.probe(spec.video))
     elif not sources.exists(spec.background):
@@ -113,30 +118,57 @@ def read_manifest(path: str | Path) -> list[InputSpec]:
         except Exception as exc:
             raise InputError(f"{path}: not a readable CSV ({exc})") from None
     if "video" not in table.columns and "pose" not in table.columns:
-        raise InputError(f"{path}: a manifest needs a video (or pose) column; found {', '.join(table.columns)}")
+        raise InputError(
+            f"{path}: a manifest needs a video (or pose) column; found {', '.join(table.columns)}"
+        )
     specs = []
+
+    def rel(v: str | None) -> str | None:
+        """An entry of the manifest, read from the manifest's own folder unless it is a URL."""
+        if not v:
+            return None
+        if remote:
+            return sources.join(sources.parent(path), v)
+        return sources.absolute(v if sources.is_url(v) else str(path.parent / v))
+
     for i, row in enumerate(table.to_dict("records"), start=2):  # line 1 is the header
         where = f"{path}:{i}"
-        rel = lambda v: (sources.join(sources.parent(path), v) if remote  # noqa: E731
-                         else sources.absolute(v if sources.is_url(v) else str(path.parent / v))) if v else None
         if not (row.get("video", "").strip() or row.get("pose", "").strip()):
             raise InputError(f"{where}: row has neither a video nor a pose file")
-        specs.append(_validate(InputSpec(
-            video=rel(row.get("video", "").strip()), pose=rel(row.get("pose", "").strip()),
-            animal=row.get("animal") or None, condition=row.get("condition") or None,
-            fps=_number(row.get("fps"), "fps", where), px_per_mm=_number(row.get("px_per_mm"), "px_per_mm", where),
-            view=(row.get("view") or "top").strip(), arena_mm=_number(row.get("arena_mm"), "arena_mm", where),
-            background=rel(row.get("background", "").strip()))))
+        specs.append(
+            _validate(
+                InputSpec(
+                    video=rel(row.get("video", "").strip()),
+                    pose=rel(row.get("pose", "").strip()),
+                    animal=row.get("animal") or None,
+                    condition=row.get("condition") or None,
+                    fps=_number(row.get("fps"), "fps", where),
+                    px_per_mm=_number(row.get("px_per_mm"), "px_per_mm", where),
+                    view=(row.get("view") or "top").strip(),
+                    arena_mm=_number(row.get("arena_mm"), "arena_mm", where),
+                    background=rel(row.get("background", "").strip()),
+                )
+            )
+        )
     return specs
 
 
 def resolve(
-    inputs: list[str], manifest: str | None = None, pose: str | None = None, condition: str | None = None,
-    animal: str | None = None, fps: float | None = None, px_per_mm: float | None = None, view: str = "top",
-    arena_mm: float | None = None, keypoint_map: dict[str, str] | None = None, background: str | None = None,
+    inputs: list[str],
+    manifest: str | None = None,
+    pose: str | None = None,
+    condition: str | None = None,
+    animal: str | None = None,
+    fps: float | None = None,
+    px_per_mm: float | None = None,
+    view: str = "top",
+    arena_mm: float | None = None,
+    keypoint_map: dict[str, str] | None = None,
+    background: str | None = None,
 ) -> list[InputSpec]:
     """One spec per session. Command-line metadata applies to every INPUT (not to the
-    manifest); so does ``background``, an empty-arena image for every video."""
+    manifest); so does ``background``, an empty-arena image for every video.
+    """
     validate_rates(fps, px_per_mm, "command line")
     specs: list[InputSpec] = read_manifest(manifest) if manifest else []
     paths: list[str] = []
@@ -146,7 +178,9 @@ def resolve(
         elif Path(item).is_dir():
             found = sorted(str(f) for f in Path(item).iterdir() if f.suffix.lower() in VIDEO_SUFFIXES)
         else:
-            paths.append(sources.absolute(item))  # a missing file fails in its own worker, listed under `failed`
+            paths.append(
+                sources.absolute(item)
+            )  # a missing file fails in its own worker, listed under `failed`
             continue
         if not found:
             raise InputError(f"{item}: folder holds no videos ({', '.join(VIDEO_SUFFIXES)})")
@@ -154,12 +188,22 @@ def resolve(
     if pose is not None and len(paths) != 1:
         raise InputError(f"{pose}: --pose pairs one pose file with one video, got {len(paths)} inputs")
     for p in paths:
-        common = dict(animal=animal, condition=condition, fps=fps, px_per_mm=px_per_mm, view=view, arena_mm=arena_mm,
-                      keypoint_map=keypoint_map, background=sources.absolute(background) if background else None)
+        common = dict(
+            animal=animal,
+            condition=condition,
+            fps=fps,
+            px_per_mm=px_per_mm,
+            view=view,
+            arena_mm=arena_mm,
+            keypoint_map=keypoint_map,
+            background=sources.absolute(background) if background else None,
+        )
         if _is_pose_file(p) and pose is None:
             specs.append(_validate(InputSpec(video=None, pose=p, **common)))
         else:
-            specs.append(_validate(InputSpec(video=p, pose=sources.absolute(pose) if pose else None, **common)))
+            specs.append(
+                _validate(InputSpec(video=p, pose=sources.absolute(pose) if pose else None, **common))
+            )
     if not specs:
         raise InputError("nothing to analyse: give videos, a folder, pose files or --manifest")
     return specs

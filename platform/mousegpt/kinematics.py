@@ -22,8 +22,10 @@ from mousegpt.arena import Arena
 from mousegpt.errors import InputError
 from mousegpt.qc import UNSMOOTHED
 
-def validate_rates(fps: float | None, px_per_mm: float | None, source: str,
-                   names: tuple[str, str] = ("fps", "px_per_mm")) -> None:
+
+def validate_rates(
+    fps: float | None, px_per_mm: float | None, source: str, names: tuple[str, str] = ("fps", "px_per_mm")
+) -> None:
     """Refuse non-positive or non-finite fps and px_per_mm (or the quantities ``names``), naming the file."""
     for name, value in zip(names, (fps, px_per_mm)):
         if value is not None and not (np.isfinite(value) and value > 0):
@@ -47,7 +49,8 @@ def fast_part(signal: np.ndarray, fps: float, cutoff_hz: float = FAST_HZ) -> np.
     """The part of ``signal`` (one value per frame) at ``cutoff_hz`` and above: a 4th-order
     Butterworth high-pass run forwards and backwards (no lag). Gaps are bridged linearly for
     the filter and stay NaN in the output; all NaN when ``fps`` cannot show ``cutoff_hz``
-    (below twice it) or fewer than 4 frames have a value."""
+    (below twice it) or fewer than 4 frames have a value.
+    """
     from scipy.signal import butter, sosfiltfilt
 
     out = np.full(len(signal), np.nan)
@@ -83,7 +86,8 @@ def _mirror(view: str) -> np.ndarray:
 def body_axes(nose: np.ndarray, tail: np.ndarray, view: str = "top") -> tuple[np.ndarray, np.ndarray]:
     """Unit vectors (time, 2) of the animal's own frame, in image coordinates seen from above
     (``_mirror``): ``forward`` along tail_base -> nose, and the animal's ``left``. NaN where
-    nose or tail_base is missing."""
+    nose or tail_base is missing.
+    """
     axis = (nose - tail) * _mirror(view)
     forward = axis / np.linalg.norm(axis, axis=1, keepdims=True)
     # Seen from above with y down, the animal's left is the forward axis turned a quarter
@@ -104,14 +108,20 @@ def egocentric(ds: xr.Dataset, px_per_mm: float, individual: int = 0, view: str 
     centre = points[:, names.index("body_center")]
     forward, left = body_axes(points[:, names.index("nose")], points[:, names.index("tail_base")])
     relative = (points - centre[:, None, :]) / px_per_mm
-    values = np.stack([np.einsum("tkd,td->tk", relative, forward), np.einsum("tkd,td->tk", relative, left)], axis=1)
-    return xr.DataArray(values, dims=("time", "space", "keypoints"),
-                        coords={"time": position.time.values, "space": ["forward", "left"], "keypoints": names},
-                        attrs={"units": "mm"})
+    values = np.stack(
+        [np.einsum("tkd,td->tk", relative, forward), np.einsum("tkd,td->tk", relative, left)], axis=1
+    )
+    return xr.DataArray(
+        values,
+        dims=("time", "space", "keypoints"),
+        coords={"time": position.time.values, "space": ["forward", "left"], "keypoints": names},
+        attrs={"units": "mm"},
+    )
 
 
-def compute(ds: xr.Dataset, fps: float, px_per_mm: float, arena: Arena | None, individual: int = 0,
-            view: str = "top") -> pd.DataFrame:
+def compute(
+    ds: xr.Dataset, fps: float, px_per_mm: float, arena: Arena | None, individual: int = 0, view: str = "top"
+) -> pd.DataFrame:
     """One row per frame, from cleaned positions (see ``qc.clean``).
 
     Angles are as seen from above: a bottom-view camera sees the animal mirrored, so its x
@@ -132,7 +142,10 @@ def compute(ds: xr.Dataset, fps: float, px_per_mm: float, arena: Arena | None, i
     n = int(ds.sizes["time"])
     position = ds.position.isel(individuals=individual).sel(keypoints=["nose", "body_center", "tail_base"])
     position = position.assign_coords(time=np.arange(n) / fps)
-    points = {k: position.sel(keypoints=k).transpose("time", "space").values for k in ("nose", "body_center", "tail_base")}
+    points = {
+        k: position.sel(keypoints=k).transpose("time", "space").values
+        for k in ("nose", "body_center", "tail_base")
+    }
     nose, centre, tail = points["nose"], points["body_center"], points["tail_base"]
     mirror = _mirror(view)
 
@@ -145,25 +158,31 @@ def compute(ds: xr.Dataset, fps: float, px_per_mm: float, arena: Arena | None, i
     head_yaw = _head_yaw_deg(nose, centre, tail, mirror)
     # Fast head movements are measured before smoothing, which removes them (see ``qc``).
     raw = (ds[UNSMOOTHED] if UNSMOOTHED in ds else ds.position).isel(individuals=individual)
-    raw_points = [raw.sel(keypoints=k).transpose("time", "space").values for k in ("nose", "body_center", "tail_base")]
+    raw_points = [
+        raw.sel(keypoints=k).transpose("time", "space").values for k in ("nose", "body_center", "tail_base")
+    ]
     head_yaw_fast = fast_part(_unwrapped_deg(_head_yaw_deg(*raw_points, mirror)), fps)
     relative_nose = nose - centre
-    head_speed = np.linalg.norm(np.gradient(relative_nose, axis=0), axis=1) * fps / px_per_mm if n > 1 else np.zeros(n)
+    head_speed = (
+        np.linalg.norm(np.gradient(relative_nose, axis=0), axis=1) * fps / px_per_mm if n > 1 else np.zeros(n)
+    )
 
-    table = pd.DataFrame({
-        "time_s": np.arange(n) / fps,
-        "x_mm": centre[:, 0] / px_per_mm,
-        "y_mm": centre[:, 1] / px_per_mm,
-        "speed_mm_s": speed,
-        "forward_speed_mm_s": np.einsum("td,td->t", velocity, forward),
-        "left_speed_mm_s": np.einsum("td,td->t", velocity, left),
-        "body_length_mm": np.linalg.norm(nose - tail, axis=1) / px_per_mm,
-        "heading_deg": heading,
-        "angular_speed_deg_s": angular,
-        "head_yaw_deg": head_yaw,
-        "head_speed_mm_s": head_speed,
-        "head_yaw_fast_deg": head_yaw_fast,
-    })
+    table = pd.DataFrame(
+        {
+            "time_s": np.arange(n) / fps,
+            "x_mm": centre[:, 0] / px_per_mm,
+            "y_mm": centre[:, 1] / px_per_mm,
+            "speed_mm_s": speed,
+            "forward_speed_mm_s": np.einsum("td,td->t", velocity, forward),
+            "left_speed_mm_s": np.einsum("td,td->t", velocity, left),
+            "body_length_mm": np.linalg.norm(nose - tail, axis=1) / px_per_mm,
+            "heading_deg": heading,
+            "angular_speed_deg_s": angular,
+            "head_yaw_deg": head_yaw,
+            "head_speed_mm_s": head_speed,
+            "head_yaw_fast_deg": head_yaw_fast,
+        }
+    )
     if arena is not None:
         table["wall_distance_mm"] = arena.wall_distance(centre[:, 0], centre[:, 1]) / px_per_mm
         table["zone"] = arena.zones(centre[:, 0], centre[:, 1])
@@ -181,12 +200,15 @@ PLAUSIBLE_BODY_MM = (50.0, 130.0)
 
 def stretched_length_px(ds: xr.Dataset) -> float:
     """The 85th percentile of nose-to-tail-base length in pixels over all frames and
-    individuals: the mouse stretched out (rearing and curling only shorten it)."""
+    individuals: the mouse stretched out (rearing and curling only shorten it).
+    """
     nose = ds.position.sel(keypoints="nose").transpose("space", ...).values
     tail = ds.position.sel(keypoints="tail_base").transpose("space", ...).values
     lengths = np.hypot(*(nose - tail))
     if np.all(np.isnan(lengths)):
-        raise InputError(f"{ds.attrs.get('source_file', 'pose')}: no frame with both nose and tail base to measure the mouse")
+        raise InputError(
+            f"{ds.attrs.get('source_file', 'pose')}: no frame with both nose and tail base to measure the mouse"
+        )
     return float(np.nanpercentile(lengths, 85))
 
 
@@ -197,11 +219,14 @@ def estimate_px_per_mm(ds: xr.Dataset, body_length_mm: float = MOUSE_BODY_MM) ->
 
 def implausible_scale(ds: xr.Dataset, px_per_mm: float) -> str | None:
     """Why ``px_per_mm`` cannot be right for this mouse (its body length in mm falls outside
-    PLAUSIBLE_BODY_MM), with the scale its body length suggests; None when plausible."""
+    PLAUSIBLE_BODY_MM), with the scale its body length suggests; None when plausible.
+    """
     length_px = stretched_length_px(ds)
     length_mm = length_px / px_per_mm
     low, high = PLAUSIBLE_BODY_MM
     if low <= length_mm <= high:
         return None
-    return (f"px_per_mm {px_per_mm:g} makes the mouse {length_mm:.0f} mm from nose to tail base, implausible "
-            f"for a mouse ({low:.0f}-{high:.0f} mm); its body length suggests about {length_px / MOUSE_BODY_MM:.2f} px/mm")
+    return (
+        f"px_per_mm {px_per_mm:g} makes the mouse {length_mm:.0f} mm from nose to tail base, implausible "
+        f"for a mouse ({low:.0f}-{high:.0f} mm); its body length suggests about {length_px / MOUSE_BODY_MM:.2f} px/mm"
+    )

@@ -41,8 +41,10 @@ def _rater_table(path: Path) -> pd.DataFrame:
         raise InputError(f"{path}: not a readable CSV ({exc.__class__.__name__})") from None
     needed = {"from", "to", "type", "Experimenter"}
     if not needed <= set(table.columns):
-        raise InputError(f"{path}: a rater table needs columns {', '.join(sorted(needed))}; "
-                         f"found {', '.join(map(str, table.columns))}")
+        raise InputError(
+            f"{path}: a rater table needs columns {', '.join(sorted(needed))}; "
+            f"found {', '.join(map(str, table.columns))}"
+        )
     return table
 
 
@@ -51,14 +53,21 @@ def read_rater_table(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     table = _rater_table(path)
     table = table[~table["type"].isin(IGNORED_TYPES)]
-    bouts = pd.DataFrame({"start_s": table["from"].astype(float), "end_s": table["to"].astype(float),
-                          "behavior": table["type"].astype(str), "rater": table["Experimenter"].astype(str)})
+    bouts = pd.DataFrame(
+        {
+            "start_s": table["from"].astype(float),
+            "end_s": table["to"].astype(float),
+            "behavior": table["type"].astype(str),
+            "rater": table["Experimenter"].astype(str),
+        }
+    )
     return bouts.sort_values(["rater", "start_s"]).reset_index(drop=True)
 
 
 def trial_start_s(path: str | Path) -> float:
     """When the trial starts in a rater table: the median over raters of their first
-    ``Start/End`` mark; 0 when the table has none."""
+    ``Start/End`` mark; 0 when the table has none.
+    """
     table = _rater_table(Path(path))
     marks = table[table["type"].isin(TRIAL_TYPES)]
     if marks.empty:
@@ -73,8 +82,11 @@ def read_behaviordepot(path: str | Path, fps: float, rater: str = "human") -> pd
         with h5py.File(path, "r") as f:
             if "hBehavior" not in f:
                 raise InputError(f"{path}: no hBehavior group; not a BehaviorDEPOT annotation")
-            vectors = {name: np.asarray(group["Vector"][()]).ravel() > 0.5
-                       for name, group in f["hBehavior"].items() if isinstance(group, h5py.Group) and "Vector" in group}
+            vectors = {
+                name: np.asarray(group["Vector"][()]).ravel() > 0.5
+                for name, group in f["hBehavior"].items()
+                if isinstance(group, h5py.Group) and "Vector" in group
+            }
     except OSError as exc:
         raise InputError(f"{path}: not a readable MATLAB v7.3 file ({exc})") from None
     rows = []
@@ -85,8 +97,9 @@ def read_behaviordepot(path: str | Path, fps: float, rater: str = "human") -> pd
     return pd.DataFrame(rows, columns=list(BOUT_COLUMNS))
 
 
-def frame_votes(bouts: pd.DataFrame, behaviors: set[str] | tuple[str, ...], n_frames: int,
-                fps: float) -> dict[str, np.ndarray]:
+def frame_votes(
+    bouts: pd.DataFrame, behaviors: set[str] | tuple[str, ...], n_frames: int, fps: float
+) -> dict[str, np.ndarray]:
     """Per rater, a bool per frame: whether the rater labelled the frame as one of ``behaviors``.
 
     Frame ``i`` is at ``i / fps`` seconds and belongs to a bout when ``start_s <= t < end_s``.
@@ -95,7 +108,9 @@ def frame_votes(bouts: pd.DataFrame, behaviors: set[str] | tuple[str, ...], n_fr
     votes = {}
     for rater, own in bouts.groupby("rater"):
         mask = np.zeros(n_frames, dtype=bool)
-        for start, end in own.loc[own["behavior"].isin(behaviors), ["start_s", "end_s"]].itertuples(index=False):
+        for start, end in own.loc[own["behavior"].isin(behaviors), ["start_s", "end_s"]].itertuples(
+            index=False
+        ):
             mask |= (t >= start) & (t < end)
         votes[str(rater)] = mask
     return votes
@@ -109,5 +124,10 @@ def majority(votes: dict[str, np.ndarray]) -> np.ndarray:
 
 def segment_truth(frames: np.ndarray, windows: list[Window], share: float = 0.5) -> np.ndarray:
     """Per window, whether at least ``share`` of its frames are labelled."""
-    return np.array([frames[w.start_frame:w.end_frame].mean() >= share if w.end_frame > w.start_frame else False
-                     for w in windows], dtype=bool)
+    return np.array(
+        [
+            frames[w.start_frame : w.end_frame].mean() >= share if w.end_frame > w.start_frame else False
+            for w in windows
+        ],
+        dtype=bool,
+    )

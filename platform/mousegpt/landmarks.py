@@ -32,9 +32,12 @@ from mousegpt.arena import Arena
 LANDMARK_NAME = re.compile(
     r"^(tl|tr|bl|br|top_?left|top_?right|bottom_?left|bottom_?right|(upper|lower)_?(left|right)|"
     r".*corner.*|arena.*|.*_arena|led.*|.*_led|light.*|.*_light|object.*|.*_object|obj\d*|cue.*|"
-    r"feeder.*|port.*|lever.*|wall.*)$")
+    r"feeder.*|port.*|lever.*|wall.*)$"
+)
 """Normalised keypoint names (``pose.normalise``) that are landmarks whatever they do."""
-CORNER_NAME = re.compile(r"^(tl|tr|bl|br|top_?(left|right)|bottom_?(left|right)|(upper|lower)_?(left|right)|.*corner.*)$")
+CORNER_NAME = re.compile(
+    r"^(tl|tr|bl|br|top_?(left|right)|bottom_?(left|right)|(upper|lower)_?(left|right)|.*corner.*)$"
+)
 STILL_SHARE = 0.1
 """A keypoint whose spread is below this share of the median keypoint's stays put."""
 MIN_CONFIDENCE = 0.6
@@ -57,7 +60,8 @@ def _confident(ds: xr.Dataset) -> xr.DataArray:
 def spread_px(ds: xr.Dataset) -> xr.DataArray:
     """Per keypoint, how far it travels: the 90th percentile over time of the distance in pixels
     from its median position, the largest over individuals; NaN for a keypoint seen confidently
-    in fewer than ``MIN_SEEN`` of the frames."""
+    in fewer than ``MIN_SEEN`` of the frames.
+    """
     position = _confident(ds)
     distance = np.hypot(*(position - position.median("time", skipna=True)).transpose("space", ...))
     spread = distance.quantile(0.9, dim="time", skipna=True).drop_vars("quantile")
@@ -85,8 +89,14 @@ def find(ds: xr.Dataset, names: list[str]) -> dict[str, str]:
 
 def positions(ds: xr.Dataset) -> dict[str, tuple[float, float]]:
     """Each keypoint's median confident position (x, y) in pixels; keypoints never seen are left out."""
-    median = _confident(ds).median(["time", "individuals"], skipna=True).transpose("keypoints", "space").values
-    return {str(k): (float(x), float(y)) for k, (x, y) in zip(ds.keypoints.values, median) if np.isfinite([x, y]).all()}
+    median = (
+        _confident(ds).median(["time", "individuals"], skipna=True).transpose("keypoints", "space").values
+    )
+    return {
+        str(k): (float(x), float(y))
+        for k, (x, y) in zip(ds.keypoints.values, median)
+        if np.isfinite([x, y]).all()
+    }
 
 
 def _clockwise(points: np.ndarray) -> np.ndarray:
@@ -143,8 +153,9 @@ def _sides(quad: np.ndarray) -> tuple[float, float]:
     return float(along_x), float(along_y)
 
 
-def floor(where: dict[str, tuple[float, float]], centre_x: np.ndarray, centre_y: np.ndarray,
-          square: bool = False) -> Floor | None:
+def floor(
+    where: dict[str, tuple[float, float]], centre_x: np.ndarray, centre_y: np.ndarray, square: bool = False
+) -> Floor | None:
     """The floor from four landmarks (``where``: source name -> median (x, y) pixels, as
     ``positions`` gives) that enclose the animal's path (``centre_x``, ``centre_y``: its body
     positions, pixels); corner names are tried first. None without such four.
@@ -171,7 +182,12 @@ def floor(where: dict[str, tuple[float, float]], centre_x: np.ndarray, centre_y:
         x0, y0 = quad.mean(0) - np.array([along_x, along_y]) / 2
         target = np.array([[x0, y0], [x0 + along_x, y0], [x0 + along_x, y0 + along_y], [x0, y0 + along_y]])
         homography = cv2.getPerspectiveTransform(quad.astype(np.float32), target.astype(np.float32))
-        arena = Arena(shape="rect", cx=float(x0 + along_x / 2), cy=float(y0 + along_y / 2),
-                      width=float(along_x), height=float(along_y))
+        arena = Arena(
+            shape="rect",
+            cx=float(x0 + along_x / 2),
+            cy=float(y0 + along_y / 2),
+            width=float(along_x),
+            height=float(along_y),
+        )
         return Floor(corners=ordered, quad_px=quad, homography=homography, arena=arena)
     return None

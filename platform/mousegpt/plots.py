@@ -14,7 +14,9 @@ import pandas as pd
 
 from mousegpt.vocabulary import BEHAVIORS
 
-BEHAVIOR_COLOURS = dict(zip(BEHAVIORS, ("#4e79a7", "#e15759", "#f28e2b", "#76b7b2", "#bab0ac", "#59a14f", "#edc948", "#b07aa1")))
+BEHAVIOR_COLOURS = dict(
+    zip(BEHAVIORS, ("#4e79a7", "#e15759", "#f28e2b", "#76b7b2", "#bab0ac", "#59a14f", "#edc948", "#b07aa1"))
+)
 
 
 def _pyplot():
@@ -38,11 +40,16 @@ def ethogram(bouts: pd.DataFrame, title: str, path: Path, label_names: dict[str,
     """One row per label, a bar for each bout along the session's time (s)."""
     plt = _pyplot()
     names = label_names or {}
-    labels = sorted(bouts["label"].astype(str).unique(), key=lambda x: (x not in BEHAVIORS, BEHAVIORS.index(x) if x in BEHAVIORS else 0, x))
+    labels = sorted(
+        bouts["label"].astype(str).unique(),
+        key=lambda x: (x not in BEHAVIORS, BEHAVIORS.index(x) if x in BEHAVIORS else 0, x),
+    )
     fig, ax = plt.subplots(figsize=(10, 0.35 * len(labels) + 1.2))
     for row, label in enumerate(labels):
         part = bouts[bouts["label"].astype(str) == label]
-        ax.broken_barh(list(zip(part["start_s"], part["duration_s"])), (row - 0.4, 0.8), color=_colour(label, labels))
+        ax.broken_barh(
+            list(zip(part["start_s"], part["duration_s"])), (row - 0.4, 0.8), color=_colour(label, labels)
+        )
     ax.set_yticks(range(len(labels)), [names.get(x, x) for x in labels])
     ax.set_ylim(-0.6, len(labels) - 0.4)
     ax.invert_yaxis()
@@ -61,10 +68,18 @@ def _stars(q: float | None) -> str:
     return "***" if q < 0.001 else "**" if q < 0.01 else "*" if q < 0.05 else ""
 
 
-def profile_bars(metrics: pd.DataFrame, tests: list[dict], metric: str, level: str, path: Path,
-                 label_names: dict[str, str] | None = None, unit: str = "") -> Path:
+def profile_bars(
+    metrics: pd.DataFrame,
+    tests: list[dict],
+    metric: str,
+    level: str,
+    path: Path,
+    label_names: dict[str, str] | None = None,
+    unit: str = "",
+) -> Path:
     """Bars of the group means of ``metric`` per label, each animal a point, and the tests'
-    significance (BH q: * < 0.05, ** < 0.01, *** < 0.001) above each label."""
+    significance (BH q: * < 0.05, ** < 0.01, *** < 0.001) above each label.
+    """
     plt = _pyplot()
     names = label_names or {}
     groups = sorted(metrics["group"].unique(), key=lambda g: (g != "control", g))
@@ -79,10 +94,19 @@ def profile_bars(metrics: pd.DataFrame, tests: list[dict], metric: str, level: s
         part = metrics[metrics["group"] == group]
         means = part.groupby("label")[metric].mean().reindex(labels)
         x = np.arange(len(labels)) + (g - (len(groups) - 1) / 2) * width
-        ax.bar(x, means.to_numpy(), width=width * 0.9, color=palette[g % len(palette)], alpha=0.7, label=str(group))
+        ax.bar(
+            x,
+            means.to_numpy(),
+            width=width * 0.9,
+            color=palette[g % len(palette)],
+            alpha=0.7,
+            label=str(group),
+        )
         for i, label in enumerate(labels):
             values = part.loc[part["label"].astype(str) == label, metric].to_numpy(float)
-            ax.scatter(x[i] + rng.uniform(-width / 4, width / 4, len(values)), values, s=12, color="black", zorder=3)
+            ax.scatter(
+                x[i] + rng.uniform(-width / 4, width / 4, len(values)), values, s=12, color="black", zorder=3
+            )
     for i, label in enumerate(labels):
         mark = _stars(q.get(label))
         if mark:
@@ -98,10 +122,12 @@ def profile_bars(metrics: pd.DataFrame, tests: list[dict], metric: str, level: s
     return path
 
 
-def behaviour_map(points: pd.DataFrame, clusters: list[dict], png: Path, html: Path | None = None,
-                  max_points: int = 20_000) -> list[Path]:
+def behaviour_map(
+    points: pd.DataFrame, clusters: list[dict], png: Path, html: Path | None = None, max_points: int = 20_000
+) -> list[Path]:
     """The 2-D UMAP of segments coloured by cluster (novel clusters outlined in the legend);
-    ``points`` has map_x, map_y, cluster_id (and, for the HTML page, overall and behavior)."""
+    ``points`` has map_x, map_y, cluster_id (and, for the HTML page, overall and behavior).
+    """
     plt = _pyplot()
     if len(points) > max_points:
         points = points.sample(max_points, random_state=0)
@@ -109,8 +135,15 @@ def behaviour_map(points: pd.DataFrame, clusters: list[dict], png: Path, html: P
     palette = plt.get_cmap("tab20").colors
     fig, ax = plt.subplots(figsize=(8, 7))
     for cluster_id, part in points.groupby("cluster_id"):
-        ax.scatter(part["map_x"], part["map_y"], s=3, color=palette[int(cluster_id) % len(palette)],
-                   label=f"{cluster_id}: {names.get(cluster_id, cluster_id)}", alpha=0.7, rasterized=True)
+        ax.scatter(
+            part["map_x"],
+            part["map_y"],
+            s=3,
+            color=palette[int(cluster_id) % len(palette)],
+            label=f"{cluster_id}: {names.get(cluster_id, cluster_id)}",
+            alpha=0.7,
+            rasterized=True,
+        )
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title("Behaviour map (UMAP of descriptions, motion and kinematics)", loc="left")
@@ -124,9 +157,18 @@ def behaviour_map(points: pd.DataFrame, clusters: list[dict], png: Path, html: P
 
         frame = points.assign(cluster=points["cluster_id"].map(lambda c: f"{c}: {names.get(c, c)}"))
         tooltip = [c for c in ("cluster", "behavior", "overall", "segment_id") if c in frame.columns]
-        chart = alt.Chart(frame[["map_x", "map_y", *tooltip]]).mark_circle(size=12, opacity=0.7).encode(
-            x=alt.X("map_x", axis=None), y=alt.Y("map_y", axis=None), color=alt.Color("cluster:N"),
-            tooltip=tooltip).properties(width=700, height=600, title="Behaviour map").interactive()
+        chart = (
+            alt.Chart(frame[["map_x", "map_y", *tooltip]])
+            .mark_circle(size=12, opacity=0.7)
+            .encode(
+                x=alt.X("map_x", axis=None),
+                y=alt.Y("map_y", axis=None),
+                color=alt.Color("cluster:N"),
+                tooltip=tooltip,
+            )
+            .properties(width=700, height=600, title="Behaviour map")
+            .interactive()
+        )
         chart.save(str(html))
         written.append(html)
     return written

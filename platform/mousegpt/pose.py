@@ -14,7 +14,7 @@ import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import h5py
@@ -30,7 +30,10 @@ from mousegpt.errors import InputError
 from mousegpt.qc import DERIVED_CENTRE
 
 READ_FORMATS: dict[str, tuple[str, ...]] = {
-    "DeepLabCut": (".csv", ".h5"), "LightningPose": (".csv",), "SLEAP": (".slp", ".analysis.h5"), "NWB": (".nwb",),
+    "DeepLabCut": (".csv", ".h5"),
+    "LightningPose": (".csv",),
+    "SLEAP": (".slp", ".analysis.h5"),
+    "NWB": (".nwb",),
 }
 """Formats ``read`` understands, by ``movement``'s source_software name, with their suffixes."""
 
@@ -39,8 +42,19 @@ POSE_SUFFIXES = tuple(sorted({suffix for suffixes in READ_FORMATS.values() for s
 EXPORT_FORMATS: dict[str, str] = {".csv": "DeepLabCut", ".nwb": "NWB"}
 """Suffixes ``save`` writes, with the format each one selects."""
 
-PLATFORM_KEYPOINTS = ("nose", "head", "left_ear", "right_ear", "neck", "body_center", "left_hip", "right_hip",
-                      "tail_base", "tail_mid", "tail_tip")
+PLATFORM_KEYPOINTS = (
+    "nose",
+    "head",
+    "left_ear",
+    "right_ear",
+    "neck",
+    "body_center",
+    "left_hip",
+    "right_hip",
+    "tail_base",
+    "tail_mid",
+    "tail_tip",
+)
 """Body parts the platform knows. Kinematics read nose, body_center and tail_base."""
 
 _SPELLINGS: dict[str, tuple[str, ...]] = {
@@ -49,16 +63,52 @@ _SPELLINGS: dict[str, tuple[str, ...]] = {
     "left_ear": ("leftear", "left_ear", "earl", "ear_l", "earleft", "ear_left", "l_ear", "lear"),
     "right_ear": ("rightear", "right_ear", "earr", "ear_r", "earright", "ear_right", "r_ear"),
     "neck": ("neck", "nape"),
-    "body_center": ("center", "centre", "bodycenter", "bodycentre", "body_center", "body_centre", "centroid",
-                    "mid", "midback", "mid_back", "middle", "midbody", "mid_body", "bodymid", "spine", "back"),
+    "body_center": (
+        "center",
+        "centre",
+        "bodycenter",
+        "bodycentre",
+        "body_center",
+        "body_centre",
+        "centroid",
+        "mid",
+        "midback",
+        "mid_back",
+        "middle",
+        "midbody",
+        "mid_body",
+        "bodymid",
+        "spine",
+        "back",
+    ),
     "left_hip": ("lefthip", "left_hip", "hipl", "hip_l", "hipleft", "hip_left", "l_hip", "lhip"),
     "right_hip": ("righthip", "right_hip", "hipr", "hip_r", "hipright", "hip_right", "r_hip", "rhip"),
-    "tail_base": ("tailbase", "tail_base", "tailroot", "tail_root", "tailstart", "baseoftail", "base_of_tail"),
-    "tail_mid": ("tailcentre", "tailcenter", "tail_centre", "tail_center", "midtail", "mid_tail", "tailmid",
-                 "tail_mid", "tailmiddle", "tail_middle"),
+    "tail_base": (
+        "tailbase",
+        "tail_base",
+        "tailroot",
+        "tail_root",
+        "tailstart",
+        "baseoftail",
+        "base_of_tail",
+    ),
+    "tail_mid": (
+        "tailcentre",
+        "tailcenter",
+        "tail_centre",
+        "tail_center",
+        "midtail",
+        "mid_tail",
+        "tailmid",
+        "tail_mid",
+        "tailmiddle",
+        "tail_middle",
+    ),
     "tail_tip": ("tailtip", "tail_tip", "tailend", "tail_end", "endoftail", "tipoftail"),
 }
-KEYPOINT_ALIASES: dict[str, str] = {spelling: name for name, spellings in _SPELLINGS.items() for spelling in spellings}
+KEYPOINT_ALIASES: dict[str, str] = {
+    spelling: name for name, spellings in _SPELLINGS.items() for spelling in spellings
+}
 """Source keypoint names, normalised (``normalise``), mapped to the platform's names; a name
 is looked up as it is and then without underscores (``Mid-Back`` -> ``mid_back`` -> ``midback``).
 Numbered spine points (``spine1``, ``spine_2``, ...) are mapped by ``platform_names``: the middle
@@ -82,14 +132,19 @@ def _readable_formats() -> str:
 def _is_lightning_pose_csv(path: Path) -> bool:
     """Whether a CSV is LightningPose output: DeepLabCut's single-animal table whose scorer
     is LightningPose's "<model type>_tracker" (heatmap_tracker, heatmap_mhcrnn_tracker,
-    ensemble-kalman_tracker, ...) instead of a DeepLabCut network name."""
+    ensemble-kalman_tracker, ...) instead of a DeepLabCut network name.
+    """
     try:
         with path.open(newline="") as f:
             scorer, level = f.readline().rstrip("\r\n").split(","), f.readline().split(",")[0]
     except (OSError, UnicodeDecodeError):
         return False  # movement's reader gives the clearer error
-    return (scorer[0] == "scorer" and level == "bodyparts" and len(scorer) > 1
-            and all(name.endswith("_tracker") for name in scorer[1:]))
+    return (
+        scorer[0] == "scorer"
+        and level == "bodyparts"
+        and len(scorer) > 1
+        and all(name.endswith("_tracker") for name in scorer[1:])
+    )
 
 
 def _source_software(path: Path) -> str:
@@ -131,7 +186,8 @@ def _read_dlc_style_hdf(path: Path, fps: float | None) -> xr.Dataset:
 
 def _has_index_column(path: Path) -> bool:
     """Whether a DeepLabCut CSV was saved by pandas with its row index as an extra first column
-    (the header rows then start with an empty cell and "scorer"), not in DeepLabCut's own layout."""
+    (the header rows then start with an empty cell and "scorer"), not in DeepLabCut's own layout.
+    """
     try:
         with path.open(newline="") as f:
             first = f.readline().split(",")
@@ -172,7 +228,9 @@ def read(path: str | Path, fps: float | None = None, source_software: str | None
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if source_software is not None and source_software not in READ_FORMATS:
-        raise InputError(f"{path}: unknown pose format {source_software!r}; readable formats: {_readable_formats()}")
+        raise InputError(
+            f"{path}: unknown pose format {source_software!r}; readable formats: {_readable_formats()}"
+        )
     software = source_software or _source_software(path)
     if software == "DeepLabCut" and path.suffix == ".h5" and not _has_dlc_key(path):
         return _read_dlc_style_hdf(path, fps)
@@ -190,7 +248,8 @@ def read(path: str | Path, fps: float | None = None, source_software: str | None
 
 def normalise(name: str) -> str:
     """A source keypoint name in lower case, spaces and dashes as underscores, without an
-    individual prefix such as ``ind1_``."""
+    individual prefix such as ``ind1_``.
+    """
     return re.sub(r"^ind\d+_", "", str(name).strip().lower().replace(" ", "_").replace("-", "_"))
 
 
@@ -204,7 +263,8 @@ def platform_name(name: str, keypoint_map: dict[str, str] | None = None) -> str:
 
 def platform_names(names: list[str], keypoint_map: dict[str, str] | None = None) -> list[str]:
     """``platform_name`` of each source name; of numbered spine points (``spine1`` ... ``spineN``),
-    the middle one (the lower of two) becomes body_center when nothing else is."""
+    the middle one (the lower of two) becomes body_center when nothing else is.
+    """
     mapped = [platform_name(n, keypoint_map) for n in names]
     spine = sorted((int(m.group(1)), i) for i, n in enumerate(mapped) if (m := _SPINE.match(n)))
     if spine and "body_center" not in mapped:
@@ -225,7 +285,8 @@ def skeleton_warnings(ds: xr.Dataset, source: str | Path, renamed: dict[str, str
     """Parts of a standardised dataset (platform names) that sit implausibly on the body: more
     than ``OFF_AXIS_BODY_LENGTHS`` from the nose-tail line in most frames where both are seen
     (tail points, named ``tail...``, are left out: a tail curls).
-    ``renamed`` gives each platform name's source name, for the message."""
+    ``renamed`` gives each platform name's source name, for the message.
+    """
     one = ds.position.isel(individuals=0).transpose("time", "keypoints", "space")
     nose, tail = one.sel(keypoints="nose").values, one.sel(keypoints="tail_base").values
     limit = OFF_AXIS_BODY_LENGTHS * np.nanmedian(np.linalg.norm(nose - tail, axis=1))
@@ -237,17 +298,24 @@ def skeleton_warnings(ds: xr.Dataset, source: str | Path, renamed: dict[str, str
         seen = np.isfinite(distance)
         if seen.sum() >= 10 and (far := float(np.mean(distance[seen] > limit))) > 0.5:
             source_name = renamed.get(name, name)
-            out.append(f"{source}: keypoint {source_name!r}" + (f" (read as {name})" if source_name != name else "")
-                       + f" lies more than {OFF_AXIS_BODY_LENGTHS:g} body length from the nose-tail line in {far:.0%} "
-                       "of frames; is it on the mouse? Map it with --keypoint-map NAME=PART or NAME=ignore")
+            out.append(
+                f"{source}: keypoint {source_name!r}"
+                + (f" (read as {name})" if source_name != name else "")
+                + f" lies more than {OFF_AXIS_BODY_LENGTHS:g} body length from the nose-tail line in {far:.0%} "
+                "of frames; is it on the mouse? Map it with --keypoint-map NAME=PART or NAME=ignore"
+            )
     return out
 
 
 def _not_found(source: str | Path, found: list[str], left_out: list[str], missing: list[str]) -> InputError:
-    needed = "; ".join(f"{k} (or {', '.join([s for s in _SPELLINGS[k] if s != k][:3])}, ...)" for k in missing)
+    needed = "; ".join(
+        f"{k} (or {', '.join([s for s in _SPELLINGS[k] if s != k][:3])}, ...)" for k in missing
+    )
     also = f" (arena landmarks left out: {', '.join(left_out)})" if left_out else ""
-    return InputError(f"{source}: cannot find the mouse's {' and '.join(missing)} among keypoints [{', '.join(found)}]"
-                      f"{also}; needed: {needed}; name yours with --keypoint-map, e.g. Snout=nose,TailRoot=tail_base")
+    return InputError(
+        f"{source}: cannot find the mouse's {' and '.join(missing)} among keypoints [{', '.join(found)}]"
+        f"{also}; needed: {needed}; name yours with --keypoint-map, e.g. Snout=nose,TailRoot=tail_base"
+    )
 
 
 def standardize(ds: xr.Dataset, source: str | Path, keypoint_map: dict[str, str] | None = None) -> xr.Dataset:
@@ -267,9 +335,12 @@ def standardize(ds: xr.Dataset, source: str | Path, keypoint_map: dict[str, str]
     mapped = platform_names(source_names, keypoint_map)
     found = landmarks.find(ds, [normalise(k) for k in source_names])
     found = {k: why for k, why in found.items() if k not in keypoint_map}  # the user's map wins
-    warnings = [f"{source}: keypoint {k!r} stays put while the animal moves: taken as an arena landmark, "
-                f"not the mouse's {m}" for k, m in zip(source_names, mapped) if found.get(k) == "still"
-                and m in PLATFORM_KEYPOINTS]
+    warnings = [
+        f"{source}: keypoint {k!r} stays put while the animal moves: taken as an arena landmark, "
+        f"not the mouse's {m}"
+        for k, m in zip(source_names, mapped)
+        if found.get(k) == "still" and m in PLATFORM_KEYPOINTS
+    ]
     where = landmarks.positions(ds.sel(keypoints=list(found))) if found else {}
     keep = [i for i, (k, m) in enumerate(zip(source_names, mapped)) if k not in found and m not in IGNORE]
     ds = ds.isel(keypoints=keep)
@@ -287,11 +358,19 @@ def standardize(ds: xr.Dataset, source: str | Path, keypoint_map: dict[str, str]
         raise _not_found(source, [renamed.get(n, n) for n in names], list(found), missing)
     if "body_center" not in names:
         pair = ["nose", "tail_base"]
-        centre = ds.position.sel(keypoints=pair).mean("keypoints", skipna=False).expand_dims(keypoints=["body_center"])
+        centre = (
+            ds.position.sel(keypoints=pair)
+            .mean("keypoints", skipna=False)
+            .expand_dims(keypoints=["body_center"])
+        )
         confidence = ds.confidence.sel(keypoints=pair).min("keypoints").expand_dims(keypoints=["body_center"])
         ds = xr.Dataset(
-            {"position": xr.concat([ds.position, centre.transpose(*ds.position.dims)], dim="keypoints"),
-             "confidence": xr.concat([ds.confidence, confidence.transpose(*ds.confidence.dims)], dim="keypoints")},
+            {
+                "position": xr.concat([ds.position, centre.transpose(*ds.position.dims)], dim="keypoints"),
+                "confidence": xr.concat(
+                    [ds.confidence, confidence.transpose(*ds.confidence.dims)], dim="keypoints"
+                ),
+            },
             attrs=ds.attrs | {"body_center": DERIVED_CENTRE},
         )
     warnings += skeleton_warnings(ds, source, renamed)
@@ -304,7 +383,9 @@ def _with_copy(ds: xr.Dataset, name: str, as_name: str) -> xr.Dataset:
     return xr.concat([ds, copy], dim="keypoints", combine_attrs="override")
 
 
-def load(path: str | Path, fps: float | None = None, keypoint_map: dict[str, str] | None = None) -> xr.Dataset:
+def load(
+    path: str | Path, fps: float | None = None, keypoint_map: dict[str, str] | None = None
+) -> xr.Dataset:
     """Read and standardize a pose file; the returned dataset uses platform keypoint names."""
     return standardize(read(path, fps=fps), source=path, keypoint_map=keypoint_map)
 
@@ -327,12 +408,15 @@ def export_format(path: str | Path) -> str:
     suffix = Path(path).suffix.lower()
     if suffix not in EXPORT_FORMATS:
         supported = ", ".join(f"{s} ({name})" for s, name in EXPORT_FORMATS.items())
-        raise InputError(f"{path}: cannot write poses to a {suffix or 'suffix-less'} file; supported: {supported}")
+        raise InputError(
+            f"{path}: cannot write poses to a {suffix or 'suffix-less'} file; supported: {supported}"
+        )
     return EXPORT_FORMATS[suffix]
 
 
-def save(ds: xr.Dataset, path: str | Path, source: str | Path | None = None,
-         start_time: datetime | None = None) -> list[Path]:
+def save(
+    ds: xr.Dataset, path: str | Path, source: str | Path | None = None, start_time: datetime | None = None
+) -> list[Path]:
     """Write poses to ``path``: DeepLabCut CSV for ``.csv``, NWB (ndx-pose) for ``.nwb``.
 
     Only ``position`` (pixels) and ``confidence`` are written; other data variables are
@@ -372,7 +456,8 @@ def _poses_only(ds: xr.Dataset) -> xr.Dataset:
 
 def to_dlc_csv(ds: xr.Dataset, path: str | Path) -> None:
     """Write poses as one DeepLabCut CSV, every individual in it (readable back by DeepLabCut
-    and ``movement``). NaN positions and confidences are written as empty cells."""
+    and ``movement``). NaN positions and confidences are written as empty cells.
+    """
     with _replacing(Path(path)) as part:
         save_poses.to_dlc_file(_poses_only(ds), part, split_individuals=False)
 
@@ -380,21 +465,27 @@ def to_dlc_csv(ds: xr.Dataset, path: str | Path) -> None:
 def _session_start(source: Path | None) -> datetime:
     # the recording's own start is rarely known: the source file's time is the closest stand-in
     if source is not None and source.exists():
-        return datetime.fromtimestamp(source.stat().st_mtime, tz=timezone.utc)
-    return datetime.now(timezone.utc)
+        return datetime.fromtimestamp(source.stat().st_mtime, tz=UTC)
+    return datetime.now(UTC)
 
 
-def _nwb_config(ds: xr.Dataset, individual: str, name: str, source: Path | None, start: datetime) -> NWBFileSaveConfig:
+def _nwb_config(
+    ds: xr.Dataset, individual: str, name: str, source: Path | None, start: datetime
+) -> NWBFileSaveConfig:
     software = ds.attrs.get("source_software") or "unknown software"
     return NWBFileSaveConfig(
-        nwbfile_kwargs={"session_description": f"Poses by {software}" + (f" from {source.name}" if source else ""),
-                        "session_start_time": start, "identifier": f"{name}_{individual}"},
+        nwbfile_kwargs={
+            "session_description": f"Poses by {software}" + (f" from {source.name}" if source else ""),
+            "session_start_time": start,
+            "identifier": f"{name}_{individual}",
+        },
         subject_kwargs={"subject_id": individual, "species": "Mus musculus"},
     )
 
 
-def to_nwb(ds: xr.Dataset, path: str | Path, source: str | Path | None = None,
-           start_time: datetime | None = None) -> list[Path]:
+def to_nwb(
+    ds: xr.Dataset, path: str | Path, source: str | Path | None = None, start_time: datetime | None = None
+) -> list[Path]:
     """Write poses as NWB with the ndx-pose extension: one file per individual, as NWB has one
     subject per file (``path`` itself for one individual, ``<stem>_<individual>.nwb`` for several).
 
@@ -407,7 +498,9 @@ def to_nwb(ds: xr.Dataset, path: str | Path, source: str | Path | None = None,
     """
     path = Path(path)
     if ds.attrs.get("time_unit") != "seconds":
-        raise InputError(f"{path}: NWB stores time in seconds but these poses have no frame rate; read them with fps")
+        raise InputError(
+            f"{path}: NWB stores time in seconds but these poses have no frame rate; read them with fps"
+        )
     source = source or ds.attrs.get("source_file")
     source = Path(source) if source else None
     start = start_time or _session_start(source)

@@ -53,7 +53,8 @@ class QCConfig:
 @dataclass(frozen=True)
 class QCReport:
     """What quality control did to one individual's poses. Counts are keypoint positions
-    (a point in one frame) unless they say frames."""
+    (a point in one frame) unless they say frames.
+    """
 
     frames: int
     low_confidence: int
@@ -83,7 +84,9 @@ def body_length_px(position: xr.DataArray) -> float:
     return float(np.nanmedian(lengths)) if np.isfinite(lengths).any() else float("nan")
 
 
-def drop_unlikely(position: xr.DataArray, confidence: xr.DataArray | None, min_confidence: float) -> xr.DataArray:
+def drop_unlikely(
+    position: xr.DataArray, confidence: xr.DataArray | None, min_confidence: float
+) -> xr.DataArray:
     """NaN where confidence < ``min_confidence`` or the point is exactly (0, 0)."""
     zero = (position == 0).all("space")
     keep = ~zero
@@ -130,7 +133,9 @@ def swap_plan(nose: np.ndarray, tail: np.ndarray, centre: np.ndarray, max_link: 
     backward = np.bincount(piece, weights=np.clip(-along, 0, None))
     # Walking of at least a body length, three times as much one way as the other, decides;
     # otherwise the piece follows most of the source's own frames.
-    decisive = (forward + backward >= length) & (np.maximum(forward, backward) >= 3 * np.minimum(forward, backward))
+    decisive = (forward + backward >= length) & (
+        np.maximum(forward, backward) >= 3 * np.minimum(forward, backward)
+    )
     mostly_flipped = np.bincount(piece, weights=parity) / np.bincount(piece) > 0.5
     turn_round = np.where(decisive, backward > forward, mostly_flipped)
     plan[frames] = (parity == 1) != turn_round[piece]
@@ -140,7 +145,8 @@ def swap_plan(nose: np.ndarray, tail: np.ndarray, centre: np.ndarray, max_link: 
 def _exchange(ds: xr.Dataset, plan: xr.DataArray) -> xr.Dataset:
     """Exchange nose and tail_base (position and confidence) where ``plan`` (dims time,
     individuals) is true. A tail_tip found from the wrong end is dropped there, and the
-    tracker's body orientation (towards the nose) turns round."""
+    tracker's body orientation (towards the nose) turns round.
+    """
     names = list(ds.keypoints.values)
     order = [names.index({"nose": "tail_base", "tail_base": "nose"}.get(k, k)) for k in names]
     out = ds.copy()
@@ -151,7 +157,9 @@ def _exchange(ds: xr.Dataset, plan: xr.DataArray) -> xr.Dataset:
                 swapped.loc[{"keypoints": "tail_tip"}] = np.nan if var == "position" else 0.0
             out[var] = xr.where(plan, swapped, ds[var]).transpose(*ds[var].dims)
     if "body_orientation_deg" in ds:
-        out["body_orientation_deg"] = xr.where(plan, (ds.body_orientation_deg + 180) % 360, ds.body_orientation_deg)
+        out["body_orientation_deg"] = xr.where(
+            plan, (ds.body_orientation_deg + 180) % 360, ds.body_orientation_deg
+        )
     return out
 
 
@@ -166,7 +174,8 @@ def _derive_centre(ds: xr.Dataset) -> xr.Dataset:
 
 def clean(ds: xr.Dataset, fps: float, config: QCConfig = QCConfig()) -> tuple[xr.Dataset, list[QCReport]]:
     """Clean the poses of every individual; returns the cleaned dataset and one report per
-    individual (in the dataset's order). Needs keypoints nose, tail_base and body_center."""
+    individual (in the dataset's order). Needs keypoints nose, tail_base and body_center.
+    """
     # xarray's default running-median and gap-filling kernels come from numbagg, whose JIT
     # compilation costs every fresh worker process 10-20 s; bottleneck's are compiled ahead.
     with xr.set_options(use_numbagg=False, use_bottleneck=True):
@@ -178,7 +187,9 @@ def _clean(ds: xr.Dataset, fps: float, config: QCConfig) -> tuple[xr.Dataset, li
     confidence = ds.get("confidence")
     source = ds.position
     position = drop_unlikely(source, confidence, config.min_confidence)
-    low_confidence = (source.notnull().all("space") & position.isnull().any("space")).sum(["time", "keypoints"])
+    low_confidence = (source.notnull().all("space") & position.isnull().any("space")).sum(
+        ["time", "keypoints"]
+    )
     ds = ds.assign(position=position)
 
     plan = xr.zeros_like(position.isel(space=0, keypoints=0, drop=True), dtype=bool)
@@ -186,7 +197,10 @@ def _clean(ds: xr.Dataset, fps: float, config: QCConfig) -> tuple[xr.Dataset, li
         max_link = _window(0.5, fps)
         for k in range(ds.sizes["individuals"]):
             one = ds.position.isel(individuals=k)
-            xy = {name: one.sel(keypoints=name).transpose("time", "space").values for name in ("nose", "tail_base", "body_center")}
+            xy = {
+                name: one.sel(keypoints=name).transpose("time", "space").values
+                for name in ("nose", "tail_base", "body_center")
+            }
             plan[dict(individuals=k)] = swap_plan(xy["nose"], xy["tail_base"], xy["body_center"], max_link)
         ds = _exchange(ds, plan)
     if derived_centre:
@@ -197,8 +211,13 @@ def _clean(ds: xr.Dataset, fps: float, config: QCConfig) -> tuple[xr.Dataset, li
     if ds.sizes["time"] > window:
         reference = rolling_filter(position, window=window, statistic="median", min_periods=1)
         distance = np.hypot(*(position - reference).transpose("space", ...))
-        limits = xr.DataArray([config.max_jump_body_lengths * body_length_px(position.isel(individuals=k))
-                               for k in range(ds.sizes["individuals"])], dims="individuals")
+        limits = xr.DataArray(
+            [
+                config.max_jump_body_lengths * body_length_px(position.isel(individuals=k))
+                for k in range(ds.sizes["individuals"])
+            ],
+            dims="individuals",
+        )
         jumps = distance > limits  # NaN distances and NaN limits are never jumps
         if derived_centre:
             jumps.loc[{"keypoints": "body_center"}] = False  # derived again below, from the cleaned ends
@@ -218,9 +237,15 @@ def _clean(ds: xr.Dataset, fps: float, config: QCConfig) -> tuple[xr.Dataset, li
         ds = _derive_centre(ds)
         ds[UNSMOOTHED] = _derive_centre(ds.assign(position=ds[UNSMOOTHED])).position
     missing = ds.position.sel(keypoints="body_center").isnull().any("space").mean("time")
-    reports = [QCReport(frames=int(ds.sizes["time"]), low_confidence=int(low_confidence[k]),
-                        swaps_fixed=int(plan.isel(individuals=k).sum()),
-                        jumps_removed=int(jumps.isel(individuals=k).sum()),
-                        gaps_filled=int(filled[k]), missing_fraction=float(missing[k]))
-               for k in range(ds.sizes["individuals"])]
+    reports = [
+        QCReport(
+            frames=int(ds.sizes["time"]),
+            low_confidence=int(low_confidence[k]),
+            swaps_fixed=int(plan.isel(individuals=k).sum()),
+            jumps_removed=int(jumps.isel(individuals=k).sum()),
+            gaps_filled=int(filled[k]),
+            missing_fraction=float(missing[k]),
+        )
+        for k in range(ds.sizes["individuals"])
+    ]
     return ds, reports

@@ -23,15 +23,21 @@ FACTS: dict[str, tuple[str, str]] = {
     "displacement_mm": ("mm", "straight-line distance from the window's first to last position"),
     "body_length_mm": ("mm", "mean nose-to-tail-base length (seen from the camera: shorter when rearing)"),
     "body_length_ratio": ("ratio", "body_length_mm over the session's stretched length (85th percentile)"),
-    "body_length_ratio_min": ("ratio", "10th percentile of the length within the window over the stretched length"),
+    "body_length_ratio_min": (
+        "ratio",
+        "10th percentile of the length within the window over the stretched length",
+    ),
     "heading_change_deg": ("deg", "net change of heading, positive clockwise seen from above"),
     "angular_speed_deg_s": ("deg/s", "mean absolute turning rate of the heading"),
     "head_yaw_std_deg": ("deg", "standard deviation of head yaw (head direction relative to the torso)"),
     "head_yaw_abs_deg": ("deg", "median absolute head yaw"),
     "head_motion_hz": ("Hz", "dominant frequency of head yaw"),
     "head_speed_mm_s": ("mm/s", "mean nose speed relative to the body centre"),
-    "head_yaw_fast_deg": ("deg", "root-mean-square of head yaw's fast part (8 Hz and above: twitches, tremor), "
-                                 "measured before smoothing; empty below 16 fps"),
+    "head_yaw_fast_deg": (
+        "deg",
+        "root-mean-square of head yaw's fast part (8 Hz and above: twitches, tremor), "
+        "measured before smoothing; empty below 16 fps",
+    ),
     "immobile_fraction": ("fraction", f"frames with body-centre speed below {IMMOBILE_MM_S:g} mm/s"),
     "wall_distance_mm": ("mm", "mean distance from the body centre to the nearest wall"),
     "zone": ("wall|centre|corner", "most frequent open-field zone"),
@@ -71,18 +77,27 @@ def dominant_frequency(signal: np.ndarray, fps: float) -> float:
 
 def _rms(values: np.ndarray) -> float:
     values = values[~np.isnan(values)]
-    return float(np.sqrt(np.mean(values ** 2))) if len(values) else np.nan
+    return float(np.sqrt(np.mean(values**2))) if len(values) else np.nan
 
 
 def stretched_length(kin: pd.DataFrame) -> float:
     """The session's stretched-out body length (mm): the 85th percentile of ``body_length_mm``,
-    NaN where no frame has one."""
-    return float(np.nanpercentile(kin["body_length_mm"], 85)) if kin["body_length_mm"].notna().any() else np.nan
+    NaN where no frame has one.
+    """
+    return (
+        float(np.nanpercentile(kin["body_length_mm"], 85)) if kin["body_length_mm"].notna().any() else np.nan
+    )
 
 
-def facts(kin: pd.DataFrame, fps: float, window_s: float = WINDOW_S, hop_s: float = HOP_S,
-          some: list[Window] | None = None, reference_length: float | None = None,
-          first_frame: int = 0) -> pd.DataFrame:
+def facts(
+    kin: pd.DataFrame,
+    fps: float,
+    window_s: float = WINDOW_S,
+    hop_s: float = HOP_S,
+    some: list[Window] | None = None,
+    reference_length: float | None = None,
+    first_frame: int = 0,
+) -> pd.DataFrame:
     """One row per window: segment_index, start_s, end_s and the columns in FACT_COLUMNS.
 
     ``body_length_ratio`` is the window's body length over the session's 85th percentile
@@ -98,33 +113,45 @@ def facts(kin: pd.DataFrame, fps: float, window_s: float = WINDOW_S, hop_s: floa
         reference_length = stretched_length(kin)
     rows = []
     for w in windows(len(kin), fps, window_s, hop_s) if some is None else some:
-        part = kin.iloc[w.start_frame - first_frame:w.end_frame - first_frame]
+        part = kin.iloc[w.start_frame - first_frame : w.end_frame - first_frame]
         visible = float(part["x_mm"].notna().mean())
-        row = {"segment_index": w.index, "start_s": w.start_frame / fps, "end_s": w.end_frame / fps,
-               "visible_fraction": visible}
+        row = {
+            "segment_index": w.index,
+            "start_s": w.start_frame / fps,
+            "end_s": w.end_frame / fps,
+            "visible_fraction": visible,
+        }
         if visible < 0.5:
             rows.append(row | {c: np.nan for c in FACT_COLUMNS if c not in row} | {"zone": None})
             continue
         xy = part[["x_mm", "y_mm"]].dropna().to_numpy()
         heading = part["heading_deg"].dropna().to_numpy()
         zones = part["zone"].dropna()
-        row.update({
-            "speed_mean_mm_s": float(np.nanmean(part["speed_mm_s"])),
-            "speed_max_mm_s": float(np.nanmax(part["speed_mm_s"])),
-            "displacement_mm": float(np.linalg.norm(xy[-1] - xy[0])),
-            "body_length_mm": float(np.nanmean(part["body_length_mm"])),
-            "body_length_ratio": float(np.nanmean(part["body_length_mm"]) / reference_length),
-            "body_length_ratio_min": float(np.nanpercentile(part["body_length_mm"], 10) / reference_length),
-            "heading_change_deg": float(np.degrees(np.unwrap(np.radians(heading)))[-1] - heading[0]) if len(heading) else np.nan,
-            "angular_speed_deg_s": float(np.nanmean(np.abs(part["angular_speed_deg_s"]))),
-            "head_yaw_std_deg": float(np.nanstd(part["head_yaw_deg"])),
-            "head_yaw_abs_deg": float(np.nanmedian(np.abs(part["head_yaw_deg"]))),
-            "head_motion_hz": dominant_frequency(part["head_yaw_deg"].to_numpy(), fps),
-            "head_speed_mm_s": float(np.nanmean(part["head_speed_mm_s"])),
-            "head_yaw_fast_deg": _rms(part["head_yaw_fast_deg"].to_numpy()),
-            "immobile_fraction": float(np.mean(part["speed_mm_s"].dropna() < IMMOBILE_MM_S)),
-            "wall_distance_mm": float(np.nanmean(part["wall_distance_mm"])) if part["wall_distance_mm"].notna().any() else np.nan,
-            "zone": zones.mode().iloc[0] if len(zones) else None,
-        })
+        row.update(
+            {
+                "speed_mean_mm_s": float(np.nanmean(part["speed_mm_s"])),
+                "speed_max_mm_s": float(np.nanmax(part["speed_mm_s"])),
+                "displacement_mm": float(np.linalg.norm(xy[-1] - xy[0])),
+                "body_length_mm": float(np.nanmean(part["body_length_mm"])),
+                "body_length_ratio": float(np.nanmean(part["body_length_mm"]) / reference_length),
+                "body_length_ratio_min": float(
+                    np.nanpercentile(part["body_length_mm"], 10) / reference_length
+                ),
+                "heading_change_deg": float(np.degrees(np.unwrap(np.radians(heading)))[-1] - heading[0])
+                if len(heading)
+                else np.nan,
+                "angular_speed_deg_s": float(np.nanmean(np.abs(part["angular_speed_deg_s"]))),
+                "head_yaw_std_deg": float(np.nanstd(part["head_yaw_deg"])),
+                "head_yaw_abs_deg": float(np.nanmedian(np.abs(part["head_yaw_deg"]))),
+                "head_motion_hz": dominant_frequency(part["head_yaw_deg"].to_numpy(), fps),
+                "head_speed_mm_s": float(np.nanmean(part["head_speed_mm_s"])),
+                "head_yaw_fast_deg": _rms(part["head_yaw_fast_deg"].to_numpy()),
+                "immobile_fraction": float(np.mean(part["speed_mm_s"].dropna() < IMMOBILE_MM_S)),
+                "wall_distance_mm": float(np.nanmean(part["wall_distance_mm"]))
+                if part["wall_distance_mm"].notna().any()
+                else np.nan,
+                "zone": zones.mode().iloc[0] if len(zones) else None,
+            }
+        )
         rows.append(row)
     return pd.DataFrame(rows, columns=["segment_index", "start_s", "end_s", *FACT_COLUMNS])

@@ -68,6 +68,7 @@ def manifest_name(catalog_id: str) -> str:
 
 def _write_arrow(store: Storage, name: str, reader: pa.RecordBatchReader) -> None:
     """Stream ``reader``'s batches into an Arrow IPC file ``name``, written whole."""
+
     def write(path: str) -> None:
         with ipc.new_file(path, reader.schema) as writer:
             for batch in reader:
@@ -90,16 +91,29 @@ def read_manifest(store: Storage, catalog_id: str) -> dict | None:
     return manifest if manifest.get("format") == FORMAT else None
 
 
-def write(store: Storage, catalog_id: str, con: duckdb.DuckDBPyConnection, index_name: str, segments: int, kept: int,
-          previous: dict | None, version: int, changed: tuple[str, ...] = ("sessions", "jobs")) -> None:
+def write(
+    store: Storage,
+    catalog_id: str,
+    con: duckdb.DuckDBPyConnection,
+    index_name: str,
+    segments: int,
+    kept: int,
+    previous: dict | None,
+    version: int,
+    changed: tuple[str, ...] = ("sessions", "jobs"),
+) -> None:
     """Publish snapshot ``version`` of a just-committed catalogue of ``segments`` segments whose
     index is already written as ``index_name`` (``kept`` of its vectors from before this
     commit; 0 when it was built anew): the segments the last snapshot (``previous``, its
     manifest) lacks, the ``changed`` tables (and any it lacks), then the manifest; then the
-    files the snapshot before ``previous`` named and no later one does are removed."""
+    files the snapshot before ``previous`` named and no later one does are removed.
+    """
     rows, covered = [], 0
     if previous and previous.get("index") == index_name and 0 < previous["segments"] <= kept:
-        rows, covered = list(previous["rows"]), previous["segments"]  # else sessions were replaced: start over
+        rows, covered = (
+            list(previous["rows"]),
+            previous["segments"],
+        )  # else sessions were replaced: start over
     if segments > covered or not rows:  # (an empty file when there is nothing yet: it holds the columns)
         name = f"index/segments-{catalog_id}-{version:06d}.arrow"
         _write_arrow(store, name, con.cursor().sql(_SEGMENTS_SQL, params=[covered]).to_arrow_reader(50_000))
@@ -109,11 +123,21 @@ def write(store: Storage, catalog_id: str, con: duckdb.DuckDBPyConnection, index
         if table in changed or table not in tables:
             tables[table] = f"index/{table}-{catalog_id}-{version:06d}.parquet"
             data = con.cursor().sql(f"SELECT * FROM {table}").to_arrow_table()
-            store.write_with(tables[table], lambda path, data=data: pq.write_table(data, path, filesystem=store.arrow))
+            store.write_with(
+                tables[table], lambda path, data=data: pq.write_table(data, path, filesystem=store.arrow)
+            )
     kept = set(rows) | set(tables.values())
     retired = sorted({*(previous or {}).get("rows", []), *(previous or {}).get("tables", {}).values()} - kept)
-    manifest = {"format": FORMAT, "version": version, "segments": segments, "index": index_name, "rows": rows,
-                "tables": tables, "retired": retired, "written_at": time.time()}
+    manifest = {
+        "format": FORMAT,
+        "version": version,
+        "segments": segments,
+        "index": index_name,
+        "rows": rows,
+        "tables": tables,
+        "retired": retired,
+        "written_at": time.time(),
+    }
     store.write_bytes(manifest_name(catalog_id), json.dumps(manifest).encode())
     # A reader may still be opening the previous snapshot's files: only those it had already
     # retired (two snapshots back) are removed.
@@ -162,7 +186,8 @@ class Snapshot:
 
     def take(self, ids: np.ndarray, columns: tuple[str, ...]) -> list[dict]:
         """The segments of the vectors ``ids``, in that order: their ``columns`` and their
-        session's ``SESSION_COLUMNS``."""
+        session's ``SESSION_COLUMNS``.
+        """
         positions = np.searchsorted(self.vec_ids, np.asarray(ids, dtype=np.int64))
         batch_of = np.searchsorted(self._starts, positions, side="right") - 1
         out: list[dict | None] = [None] * len(positions)
@@ -175,7 +200,8 @@ class Snapshot:
 
     def selector(self, condition: str):
         """The ids of one condition's segments, as a search filter; built once per snapshot
-        and condition. None when no segment has that condition."""
+        and condition. None when no segment has that condition.
+        """
         if condition not in self._selectors:
             sessions = [s for s, row in self._sessions.items() if row["condition"] == condition]
             mask = pc.is_in(self.rows.column("session_id"), value_set=pa.array(sessions, pa.string()))
@@ -188,14 +214,18 @@ class Snapshot:
                 bits = np.zeros(int(self.vec_ids[-1]) + 1, bool)
                 bits[ids] = True
                 bitmap = np.packbits(bits, bitorder="little")
-                self._selectors[condition] = (faiss.IDSelectorBitmap(len(bits), faiss.swig_ptr(bitmap)), bitmap)
+                self._selectors[condition] = (
+                    faiss.IDSelectorBitmap(len(bits), faiss.swig_ptr(bitmap)),
+                    bitmap,
+                )
         found = self._selectors[condition]
         return None if found is None else found[0]  # (the bitmap is kept with it: faiss only points at it)
 
     def connection(self) -> duckdb.DuckDBPyConnection:
         """An in-memory DuckDB connection over this snapshot, with the catalogue's table names
         (``segments``, ``sessions``, ``jobs``, ``discovery_runs``, ``clusters``,
-        ``segment_clusters``) as views: the catalogue's queries, never its lock."""
+        ``segment_clusters``) as views: the catalogue's queries, never its lock.
+        """
         con = duckdb.connect()
         for name, table in self.tables.items():
             con.register(name, table)
@@ -223,7 +253,8 @@ def stamp(store: Storage, catalog_id: str):
 
 def load(store: Storage, catalog_id: str, read_index, token) -> Snapshot | None:
     """The published snapshot whose manifest ``stamp`` gave ``token``, or None when there is
-    none (or it is incomplete); ``read_index(name)`` opens the index file."""
+    none (or it is incomplete); ``read_index(name)`` opens the index file.
+    """
     if token is None:
         return None
     # An object store's token is the manifest itself: not fetched a second time.
@@ -232,13 +263,19 @@ def load(store: Storage, catalog_id: str, read_index, token) -> Snapshot | None:
         return None
     try:
         rows = [_read_rows(store, name) for name in manifest["rows"]]
-        tables = {table: pq.read_table(store.path(name), filesystem=store.arrow)
-                  for table, name in manifest["tables"].items()}
+        tables = {
+            table: pq.read_table(store.path(name), filesystem=store.arrow)
+            for table, name in manifest["tables"].items()
+        }
         index = read_index(manifest["index"])
     except (FileNotFoundError, OSError, pa.ArrowInvalid):  # a file gone or cut short: not a snapshot
         return None
-    if index is None or not rows or sum(t.num_rows for t in rows) != manifest["segments"] \
-            or index.size != manifest["segments"]:
+    if (
+        index is None
+        or not rows
+        or sum(t.num_rows for t in rows) != manifest["segments"]
+        or index.size != manifest["segments"]
+    ):
         return None
     return Snapshot(index, pa.concat_tables(rows), tables, stamp=token, version=manifest["version"])
 

@@ -61,7 +61,8 @@ def _info(url: str) -> dict | None:
 
 def exists(path: str | Path) -> bool:
     """Whether ``path`` (a local path or a URL) names a file (anything but a folder: a pipe or
-    a device is read as a file, and fails or hangs in its reader, where it is reported)."""
+    a device is read as a file, and fails or hangs in its reader, where it is reported).
+    """
     if not is_url(path):
         return os.path.exists(path) and not os.path.isdir(path)
     info = _info(path)
@@ -86,8 +87,11 @@ def files_in(folder: str, suffixes: tuple[str, ...]) -> list[str]:
         found = fs.ls(inner, detail=True, refresh=True)
     except Exception as exc:
         raise InputError(f"{folder}: cannot list it ({exc.__class__.__name__}: {exc})") from None
-    return sorted(fs.unstrip_protocol(f["name"]) for f in found
-                  if f.get("type") != "directory" and f["name"].lower().endswith(suffixes))
+    return sorted(
+        fs.unstrip_protocol(f["name"])
+        for f in found
+        if f.get("type") != "directory" and f["name"].lower().endswith(suffixes)
+    )
 
 
 def join(folder: str, relative: str) -> str:
@@ -110,13 +114,18 @@ def cache_dir() -> Path:
 def local(path: str | Path) -> str | Path:
     """A local file holding ``path``: ``path`` itself when local, else this machine's cached copy
     of the object (fetched now if the cache lacks this version). InputError for a missing
-    object or an unreachable store, naming the URL."""
+    object or an unreachable store, naming the URL.
+    """
     if not is_url(path):
         return path
     info = _info(path)
     if info is None or info.get("type") == "directory":
         raise InputError(f"{path}: no such file")
-    version = str(info.get("ETag") or info.get("etag") or (info.get("size"), info.get("LastModified") or info.get("mtime")))
+    version = str(
+        info.get("ETag")
+        or info.get("etag")
+        or (info.get("size"), info.get("LastModified") or info.get("mtime"))
+    )
     key = hashlib.sha256(f"{path}\0{version}".encode()).hexdigest()[:24]
     # The object's own name is kept: formats are told apart by suffix (and a DeepLabCut CSV by more).
     copy = cache_dir() / key / posixpath.basename(path.rstrip("/"))
@@ -156,7 +165,8 @@ def as_local(path: str | Path):
 
 def open_remote(url: str):
     """A seekable binary file over the object itself, read in ranges (for a short clip of a long
-    video, where copying the whole file would be wasted)."""
+    video, where copying the whole file would be wasted).
+    """
     fs, inner = _fs(url)
     if _info(url) is None:
         raise InputError(f"{url}: no such file")

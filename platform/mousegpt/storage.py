@@ -86,7 +86,8 @@ class Storage:
 
     def write_with(self, name: str, write) -> str:
         """``write(path)`` writes ``name`` in this file system (given a temporary path when
-        local, renamed into place once written); returns its path."""
+        local, renamed into place once written); returns its path.
+        """
         return self._whole(name, write)
 
     def _whole(self, name: str, write) -> str:

@@ -55,37 +55,91 @@ POINTER = "workspace.json"
 """Beside the catalogue: what a reader needs to find the snapshot (``Workspace.pointer``)."""
 
 SESSION_COLUMNS = {
-    "session_id": "VARCHAR PRIMARY KEY", "video": "VARCHAR", "pose": "VARCHAR", "animal": "VARCHAR",
-    "condition": "VARCHAR", "fps": "DOUBLE", "px_per_mm": "DOUBLE", "px_per_mm_source": "VARCHAR",
-    "view": "VARCHAR", "n_frames": "BIGINT", "duration_s": "DOUBLE", "source": "VARCHAR", "model": "VARCHAR",
-    "arena": "VARCHAR", "added_at": "TIMESTAMP", "individual": "VARCHAR", "qc": "VARCHAR", "settings": "VARCHAR",
+    "session_id": "VARCHAR PRIMARY KEY",
+    "video": "VARCHAR",
+    "pose": "VARCHAR",
+    "animal": "VARCHAR",
+    "condition": "VARCHAR",
+    "fps": "DOUBLE",
+    "px_per_mm": "DOUBLE",
+    "px_per_mm_source": "VARCHAR",
+    "view": "VARCHAR",
+    "n_frames": "BIGINT",
+    "duration_s": "DOUBLE",
+    "source": "VARCHAR",
+    "model": "VARCHAR",
+    "arena": "VARCHAR",
+    "added_at": "TIMESTAMP",
+    "individual": "VARCHAR",
+    "qc": "VARCHAR",
+    "settings": "VARCHAR",
 }
 """``qc`` is the session's ``qc.QCReport`` as JSON; ``individual`` the pose file's name for the animal."""
 _FACT_TYPES = {c: ("VARCHAR" if c == "zone" else "DOUBLE") for c in FACT_COLUMNS}
 SEGMENT_COLUMNS = {
-    "segment_id": "VARCHAR PRIMARY KEY", "vec_id": "BIGINT UNIQUE", "session_id": "VARCHAR",
-    "segment_index": "INTEGER", "start_s": "DOUBLE", "end_s": "DOUBLE", "behavior": "VARCHAR",
-    "probs": "VARCHAR", "confidence": "DOUBLE", "overall": "VARCHAR", "head": "VARCHAR", "limbs": "VARCHAR", "torso": "VARCHAR",
-    "keywords": "VARCHAR[]", **_FACT_TYPES, "embedding": f"FLOAT[{DIM}]", "cluster_id": "INTEGER",
+    "segment_id": "VARCHAR PRIMARY KEY",
+    "vec_id": "BIGINT UNIQUE",
+    "session_id": "VARCHAR",
+    "segment_index": "INTEGER",
+    "start_s": "DOUBLE",
+    "end_s": "DOUBLE",
+    "behavior": "VARCHAR",
+    "probs": "VARCHAR",
+    "confidence": "DOUBLE",
+    "overall": "VARCHAR",
+    "head": "VARCHAR",
+    "limbs": "VARCHAR",
+    "torso": "VARCHAR",
+    "keywords": "VARCHAR[]",
+    **_FACT_TYPES,
+    "embedding": f"FLOAT[{DIM}]",
+    "cluster_id": "INTEGER",
 }
 """Segment table columns; shards carry all of them but ``vec_id`` and ``cluster_id``."""
 
 DISCOVERY_TABLES = {
-    "discovery_runs": {"run_id": "INTEGER PRIMARY KEY", "created_at": "TIMESTAMP", "segments": "BIGINT",
-                       "sample": "BIGINT", "config": "VARCHAR"},
-    "clusters": {"run_id": "INTEGER", "cluster_id": "INTEGER", "name": "VARCHAR", "keywords": "VARCHAR[]",
-                 "size": "BIGINT", "behavior": "VARCHAR", "novel": "BOOLEAN", "outlier_fraction": "DOUBLE",
-                 "size_by_condition": "VARCHAR", "exemplars": "VARCHAR[]"},
-    "segment_clusters": {"run_id": "INTEGER", "segment_id": "VARCHAR", "cluster_id": "INTEGER",
-                         "outlier_score": "DOUBLE", "vocabulary_distance": "DOUBLE", "map_x": "DOUBLE", "map_y": "DOUBLE"},
+    "discovery_runs": {
+        "run_id": "INTEGER PRIMARY KEY",
+        "created_at": "TIMESTAMP",
+        "segments": "BIGINT",
+        "sample": "BIGINT",
+        "config": "VARCHAR",
+    },
+    "clusters": {
+        "run_id": "INTEGER",
+        "cluster_id": "INTEGER",
+        "name": "VARCHAR",
+        "keywords": "VARCHAR[]",
+        "size": "BIGINT",
+        "behavior": "VARCHAR",
+        "novel": "BOOLEAN",
+        "outlier_fraction": "DOUBLE",
+        "size_by_condition": "VARCHAR",
+        "exemplars": "VARCHAR[]",
+    },
+    "segment_clusters": {
+        "run_id": "INTEGER",
+        "segment_id": "VARCHAR",
+        "cluster_id": "INTEGER",
+        "outlier_score": "DOUBLE",
+        "vocabulary_distance": "DOUBLE",
+        "map_x": "DOUBLE",
+        "map_y": "DOUBLE",
+    },
 }
 """``mousegpt discover`` runs: each run's settings, its clusters (``size_by_condition`` as JSON,
 ``exemplars`` as segment ids) and every segment's cluster, isolation-forest score (below 0 is
 an outlier), kinematic distance to the nearest vocabulary behaviour and position on the 2-D map."""
 
 JOB_COLUMNS = {
-    "job_id": "VARCHAR PRIMARY KEY", "kind": "VARCHAR", "started_at": "TIMESTAMP", "finished_at": "TIMESTAMP",
-    "inputs": "INTEGER", "sessions_added": "INTEGER", "segments_added": "INTEGER", "failed": "VARCHAR",
+    "job_id": "VARCHAR PRIMARY KEY",
+    "kind": "VARCHAR",
+    "started_at": "TIMESTAMP",
+    "finished_at": "TIMESTAMP",
+    "inputs": "INTEGER",
+    "sessions_added": "INTEGER",
+    "segments_added": "INTEGER",
+    "failed": "VARCHAR",
 }
 
 
@@ -96,7 +150,8 @@ def resolve(workspace: str | Path | None) -> Path:
 
 def content_hash(*paths: str | Path | None) -> str:
     """Session identity: SHA-256 over the bytes of the given files, 16 hex digits (the bytes, not
-    the names: a video copied to an object store keeps its sessions)."""
+    the names: a video copied to an object store keeps its sessions).
+    """
     digest = hashlib.sha256()
     for path in paths:
         if path is None:
@@ -161,7 +216,8 @@ class Workspace:
     @cached_property
     def _identity(self) -> tuple[str, Storage]:
         """The catalogue's id and storage, read once (neither changes): from ``workspace.json``,
-        or from the catalogue when there is none (a workspace from before it)."""
+        or from the catalogue when there is none (a workspace from before it).
+        """
         pointer = self.pointer()
         if pointer is not None:
             return pointer["catalog_id"], Storage(self.storage_url or pointer["storage"])
@@ -172,7 +228,8 @@ class Workspace:
         """``workspace.json``: ``catalog_id``, ``storage``, ``schema_version`` and ``version``, the
         snapshot the last commit published (or was publishing: a snapshot of a lower version
         lags the catalogue); None when there is none (or it is unreadable). A newer schema's
-        is refused."""
+        is refused.
+        """
         if not self.exists():
             return None
         try:
@@ -182,16 +239,26 @@ class Workspace:
         if pointer.get("schema_version", 0) > SCHEMA_VERSION:
             raise WorkspaceError(
                 f"{self.catalog_path}: written by catalogue schema v{pointer['schema_version']}, newer than this "
-                f"mousegpt (reads up to v{SCHEMA_VERSION}); upgrade mousegpt to use it")
+                f"mousegpt (reads up to v{SCHEMA_VERSION}); upgrade mousegpt to use it"
+            )
         return pointer
 
     def _write_pointer(self, con: duckdb.DuckDBPyConnection, version: int | None = None) -> None:
         """Write ``workspace.json`` (``version`` kept as it is when not given)."""
-        pointer = {"catalog_id": self._catalog_id(con), "storage": self.store_in(con).url, "schema_version": SCHEMA_VERSION}
+        pointer = {
+            "catalog_id": self._catalog_id(con),
+            "storage": self.store_in(con).url,
+            "schema_version": SCHEMA_VERSION,
+        }
         try:
             old = self.pointer() or {}
-            pointer["version"] = version if version is not None else old.get("version", 0) \
-                if old.get("catalog_id") == pointer["catalog_id"] else 0
+            pointer["version"] = (
+                version
+                if version is not None
+                else old.get("version", 0)
+                if old.get("catalog_id") == pointer["catalog_id"]
+                else 0
+            )
             if old != pointer:
                 Storage(str(self.root.resolve())).write_bytes(POINTER, json.dumps(pointer).encode())
         except OSError as exc:  # readers then trust the published snapshot as it is
@@ -199,7 +266,8 @@ class Workspace:
 
     def store_in(self, con: duckdb.DuckDBPyConnection) -> Storage:
         """``store``, read through an open connection (a second one to the same file, while
-        this process writes it, is refused by DuckDB)."""
+        this process writes it, is refused by DuckDB).
+        """
         if "store" not in self.__dict__:
             self.__dict__["store"] = self._store_of(con)
         return self.__dict__["store"]
@@ -207,7 +275,11 @@ class Workspace:
     def _store_of(self, con: duckdb.DuckDBPyConnection | None) -> Storage:
         if self.storage_url:
             return Storage(self.storage_url)
-        row = con.execute("SELECT value FROM meta WHERE key = 'storage'").fetchone() if con is not None else None
+        row = (
+            con.execute("SELECT value FROM meta WHERE key = 'storage'").fetchone()
+            if con is not None
+            else None
+        )
         return Storage(row[0] if row else str(self.root.resolve()))
 
     @property
@@ -217,7 +289,8 @@ class Workspace:
 
     def index_path(self, con: duckdb.DuckDBPyConnection | None = None) -> str:
         """The FAISS file of this catalogue (in ``store``); named after the catalogue's id, so an
-        index left from another catalogue (a workspace rebuilt in place) is never mistaken for its own."""
+        index left from another catalogue (a workspace rebuilt in place) is never mistaken for its own.
+        """
         return (self.store if con is None else self.store_in(con)).path(self._index_name(con))
 
     def _index_name(self, con: duckdb.DuckDBPyConnection | None = None) -> str:
@@ -242,7 +315,9 @@ class Workspace:
     def connect(self, read_only: bool = False, lock_timeout_s: float = 30.0) -> duckdb.DuckDBPyConnection:
         """Open the catalogue, creating it when writing; refuse a newer schema."""
         if read_only and not self.exists():
-            raise WorkspaceError(f"{self.root}: no workspace here (no catalog.duckdb); run `mousegpt analyze` first")
+            raise WorkspaceError(
+                f"{self.root}: no workspace here (no catalog.duckdb); run `mousegpt analyze` first"
+            )
         if self.root.exists() and not self.root.is_dir():
             raise WorkspaceError(f"{self.root}: workspace path is a file, not a folder")
         if not read_only:
@@ -257,7 +332,9 @@ class Workspace:
             except duckdb.Error as exc:
                 busy = "lock" in str(exc).lower()
                 if not busy or time.monotonic() > deadline:
-                    raise WorkspaceError(f"{self.catalog_path}: cannot open the catalogue ({str(exc).splitlines()[0]})") from None
+                    raise WorkspaceError(
+                        f"{self.catalog_path}: cannot open the catalogue ({str(exc).splitlines()[0]})"
+                    ) from None
                 time.sleep(0.2)
         try:
             self._check_schema(con, create=not read_only)
@@ -272,14 +349,16 @@ class Workspace:
 
     def _check_schema(self, con: duckdb.DuckDBPyConnection, create: bool) -> None:
         has_meta = con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'").fetchone()[0]
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'"
+        ).fetchone()[0]
         if has_meta:
             row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             version = int(row[0]) if row else 0
             if version > SCHEMA_VERSION:
                 raise WorkspaceError(
                     f"{self.catalog_path}: written by catalogue schema v{version}, newer than this mousegpt "
-                    f"(reads up to v{SCHEMA_VERSION}); upgrade mousegpt to use it")
+                    f"(reads up to v{SCHEMA_VERSION}); upgrade mousegpt to use it"
+                )
             if version < SCHEMA_VERSION:
                 self._migrate(con, version, writable=create)
             return
@@ -287,7 +366,10 @@ class Workspace:
             raise WorkspaceError(f"{self.catalog_path}: not a mousegpt catalogue (no meta table)")
         con.execute("BEGIN")
         con.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
-        con.execute("INSERT INTO meta VALUES ('schema_version', ?), ('catalog_id', ?)", [str(SCHEMA_VERSION), uuid.uuid4().hex[:12]])
+        con.execute(
+            "INSERT INTO meta VALUES ('schema_version', ?), ('catalog_id', ?)",
+            [str(SCHEMA_VERSION), uuid.uuid4().hex[:12]],
+        )
         con.execute(_ddl("sessions", SESSION_COLUMNS))
         con.execute(_ddl("segments", SEGMENT_COLUMNS))
         con.execute(_ddl("jobs", JOB_COLUMNS))
@@ -298,7 +380,8 @@ class Workspace:
 
     def _check_storage(self, con: duckdb.DuckDBPyConnection) -> None:
         """Record the storage given for a new catalogue; refuse one that differs from the
-        catalogue's (its shards and index are elsewhere)."""
+        catalogue's (its shards and index are elsewhere).
+        """
         row = con.execute("SELECT value FROM meta WHERE key = 'storage'").fetchone()
         recorded = row[0] if row else str(self.root.resolve())
         if recorded.rstrip("/") == self.storage_url.rstrip("/"):
@@ -306,16 +389,22 @@ class Workspace:
         if row is None and con.execute("SELECT count(*) FROM sessions").fetchone()[0] == 0:
             con.execute("INSERT INTO meta VALUES ('storage', ?)", [self.storage_url])
             return
-        raise WorkspaceError(f"{self.catalog_path}: this catalogue keeps its shards and index in {recorded}, "
-                             f"not in --storage {self.storage_url}; give the same storage or a new workspace")
+        raise WorkspaceError(
+            f"{self.catalog_path}: this catalogue keeps its shards and index in {recorded}, "
+            f"not in --storage {self.storage_url}; give the same storage or a new workspace"
+        )
 
     def _migrate(self, con: duckdb.DuckDBPyConnection, version: int, writable: bool) -> None:
         """Bring an older catalogue up to SCHEMA_VERSION in one transaction (all or nothing)."""
         if any(v not in MIGRATIONS for v in range(version, SCHEMA_VERSION)):
-            raise WorkspaceError(f"{self.catalog_path}: schema v{version} is older than v{SCHEMA_VERSION} and has no migration")
+            raise WorkspaceError(
+                f"{self.catalog_path}: schema v{version} is older than v{SCHEMA_VERSION} and has no migration"
+            )
         if not writable:
-            raise WorkspaceError(f"{self.catalog_path}: catalogue schema v{version} needs upgrading to v{SCHEMA_VERSION}; "
-                                 "run any writing command on it first (e.g. mousegpt analyze)")
+            raise WorkspaceError(
+                f"{self.catalog_path}: catalogue schema v{version} needs upgrading to v{SCHEMA_VERSION}; "
+                "run any writing command on it first (e.g. mousegpt analyze)"
+            )
         con.execute("BEGIN")
         try:
             for v in range(version, SCHEMA_VERSION):
@@ -325,7 +414,9 @@ class Workspace:
             con.execute("COMMIT")
         except duckdb.Error as exc:
             con.execute("ROLLBACK")
-            raise WorkspaceError(f"{self.catalog_path}: upgrading the catalogue failed ({str(exc).splitlines()[0]})") from None
+            raise WorkspaceError(
+                f"{self.catalog_path}: upgrading the catalogue failed ({str(exc).splitlines()[0]})"
+            ) from None
 
     def shard_path(self, session_id: str) -> str:
         """The session's shard, in ``store``."""
@@ -337,19 +428,27 @@ class Workspace:
     def recorded(self) -> dict[str, dict]:
         """What the catalogue holds of each session that a re-run compares (``changes.decide``):
         session id -> ``settings`` (JSON, None before schema v7), ``animal``, ``condition`` and
-        ``individual`` (of a pose file holding several)."""
+        ``individual`` (of a pose file holding several).
+        """
         if not self.exists():
             return {}
         with self.connect(read_only=True) as con:
-            table = con.execute("SELECT session_id, settings, animal, condition, individual FROM sessions").fetchdf()
-        return {row.pop("session_id"): row for row in table.astype(object).where(table.notna(), None).to_dict("records")}
+            table = con.execute(
+                "SELECT session_id, settings, animal, condition, individual FROM sessions"
+            ).fetchdf()
+        return {
+            row.pop("session_id"): row
+            for row in table.astype(object).where(table.notna(), None).to_dict("records")
+        }
 
     def jobs(self) -> pd.DataFrame:
         """Committed analyses, newest first: ``job_id, started_at, finished_at, inputs,
-        sessions_added, segments_added, failed`` (the number of inputs that failed)."""
+        sessions_added, segments_added, failed`` (the number of inputs that failed).
+        """
         with self.reader() as con:
-            table = con.execute(f"SELECT {', '.join(JOB_COLUMNS)} FROM jobs WHERE kind = 'analyze' "
-                                "ORDER BY started_at DESC").fetchdf()
+            table = con.execute(
+                f"SELECT {', '.join(JOB_COLUMNS)} FROM jobs WHERE kind = 'analyze' ORDER BY started_at DESC"
+            ).fetchdf()
         table["failed"] = [len(json.loads(f)) if f else 0 for f in table["failed"]]
         return table.drop(columns="kind")
 
@@ -357,13 +456,18 @@ class Workspace:
     def write_shard(self, session: dict, segments: pd.DataFrame) -> str:
         """Write one session's segments (and its metadata) as a Parquet shard, whole or not at all."""
         table = pa.Table.from_pandas(segments, preserve_index=False)
-        table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"mousegpt.session": json.dumps(session).encode()})
-        return self.store.write_with(f"segments/{session['session_id']}.parquet",
-                                     lambda path: pq.write_table(table, path, filesystem=self.store.arrow))
+        table = table.replace_schema_metadata(
+            {**(table.schema.metadata or {}), b"mousegpt.session": json.dumps(session).encode()}
+        )
+        return self.store.write_with(
+            f"segments/{session['session_id']}.parquet",
+            lambda path: pq.write_table(table, path, filesystem=self.store.arrow),
+        )
 
     def read_shard(self, path: str, schema_only: bool = False) -> tuple[dict, pa.Table | pa.Schema]:
         """A shard's session metadata, and its table (or only its schema); a shard that cannot
-        be read is a ``WorkspaceError`` naming it."""
+        be read is a ``WorkspaceError`` naming it.
+        """
         where = path if self.store.is_local else self.store.fs.unstrip_protocol(path)
         try:
             read = pq.read_schema if schema_only else pq.read_table
@@ -379,8 +483,14 @@ class Workspace:
         return self.read_shard(path, schema_only=True)[0]
 
     # -- commit (driver only) ----------------------------------------------------------------
-    def commit(self, shards: list[str], job: dict | None = None, warnings: list[str] | None = None,
-               replace: set[str] = frozenset(), labels: dict[str, dict] | None = None) -> tuple[int, int]:
+    def commit(
+        self,
+        shards: list[str],
+        job: dict | None = None,
+        warnings: list[str] | None = None,
+        replace: set[str] = frozenset(),
+        labels: dict[str, dict] | None = None,
+    ) -> tuple[int, int]:
         """Load shards into the catalogue in one transaction: sessions already there are
         skipped, unless in ``replace`` (recomputed: their segments, and their assignments to
         discovered clusters, are replaced); ``labels`` (session id -> ``changes.LABELS``) then
@@ -404,31 +514,40 @@ class Workspace:
                     if sid in known and sid not in replace:
                         continue
                     if sid in known:
-                        for statement in ("DELETE FROM segment_clusters WHERE segment_id IN "
-                                          "(SELECT segment_id FROM segments WHERE session_id = ?)",
-                                          "DELETE FROM segments WHERE session_id = ?", "DELETE FROM sessions WHERE session_id = ?"):
+                        for statement in (
+                            "DELETE FROM segment_clusters WHERE segment_id IN "
+                            "(SELECT segment_id FROM segments WHERE session_id = ?)",
+                            "DELETE FROM segments WHERE session_id = ?",
+                            "DELETE FROM sessions WHERE session_id = ?",
+                        ):
                             con.execute(statement, [sid])
                     known.add(sid)
                     row = {c: session.get(c) for c in SESSION_COLUMNS if c != "added_at"}
                     con.execute(
                         f"INSERT INTO sessions ({', '.join(row)}, added_at) VALUES ({', '.join('?' * len(row))}, now())",
-                        list(row.values()))
+                        list(row.values()),
+                    )
                     shard_columns = [c for c in SEGMENT_COLUMNS if c not in ("vec_id", "cluster_id")]
                     con.register("shard", table)
                     n = con.execute(
                         f"INSERT INTO segments ({', '.join(shard_columns)}, vec_id) "
-                        f"SELECT {', '.join(shard_columns)}, nextval('vec_ids') FROM shard").fetchone()[0]
+                        f"SELECT {', '.join(shard_columns)}, nextval('vec_ids') FROM shard"
+                    ).fetchone()[0]
                     con.unregister("shard")
                     added_sessions += 1
                     added_segments += n
                 path = None
                 for sid, named in (labels or {}).items():
-                    con.execute(f"UPDATE sessions SET {', '.join(f'{k} = ?' for k in named)} WHERE session_id = ?",
-                                [*named.values(), sid])
+                    con.execute(
+                        f"UPDATE sessions SET {', '.join(f'{k} = ?' for k in named)} WHERE session_id = ?",
+                        [*named.values(), sid],
+                    )
                 if job is not None:
                     job = job | {"sessions_added": added_sessions, "segments_added": added_segments}
                     con.execute(
-                        f"INSERT INTO jobs ({', '.join(job)}) VALUES ({', '.join('?' * len(job))})", list(job.values()))
+                        f"INSERT INTO jobs ({', '.join(job)}) VALUES ({', '.join('?' * len(job))})",
+                        list(job.values()),
+                    )
                 con.execute("COMMIT")
             except duckdb.Error as exc:
                 con.execute("ROLLBACK")
@@ -444,24 +563,33 @@ class Workspace:
             self.publish(con, ("sessions", "jobs") + (snapshot_mod.DISCOVERY if replace else ()), warnings)
         return added_sessions, added_segments
 
-    def publish(self, con: duckdb.DuckDBPyConnection, changed: tuple[str, ...] = ("sessions", "jobs"),
-                warnings: list[str] | None = None) -> None:
+    def publish(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        changed: tuple[str, ...] = ("sessions", "jobs"),
+        warnings: list[str] | None = None,
+    ) -> None:
         """After a COMMIT through ``con``: announce the next snapshot's version in
         ``workspace.json``, bring the index up to date and publish the snapshot (``changed``
         naming the small tables the commit changed). A failure here leaves the commit standing:
         it is logged and added to ``warnings``, and readers, seeing a snapshot older than
-        announced, build one from the catalogue until a later commit publishes it."""
+        announced, build one from the catalogue until a later commit publishes it.
+        """
         try:
             catalog_id, store = self._catalog_id(con), self.store_in(con)
             published = snapshot_mod.read_manifest(store, catalog_id)
             version = (published or {}).get("version", 0) + 1
             self._write_pointer(con, version)
             index, kept = self._sync_index(con)
-            snapshot_mod.write(store, catalog_id, con, self._index_name(con), index.size, kept, published, version, changed)
+            snapshot_mod.write(
+                store, catalog_id, con, self._index_name(con), index.size, kept, published, version, changed
+            )
         except Exception as exc:  # a full disk, a store gone away, a faiss error: the data is committed
-            message = (f"{self.root}: the commit stands, but the snapshot that search and the dashboard read could "
-                       f"not be published ({exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
-                       "they read the catalogue itself until the next commit publishes it")
+            message = (
+                f"{self.root}: the commit stands, but the snapshot that search and the dashboard read could "
+                f"not be published ({exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+                "they read the catalogue itself until the next commit publishes it"
+            )
             log.warning(message)
             if warnings is not None:
                 warnings.append(message)
@@ -471,11 +599,18 @@ class Workspace:
         published, else the newly published one. When none was ever published (a workspace
         from before snapshots), or the published one is older than ``workspace.json``
         announces (publishing failed after a commit), one is built in memory from the
-        catalogue: the only time a reader opens it."""
+        catalogue: the only time a reader opens it.
+        """
         if not self.exists():
-            raise WorkspaceError(f"{self.root}: no workspace here (no catalog.duckdb); run `mousegpt analyze` first")
+            raise WorkspaceError(
+                f"{self.root}: no workspace here (no catalog.duckdb); run `mousegpt analyze` first"
+            )
         catalog_id, store = self._identity
-        if previous is not None and not store.is_local and time.monotonic() - previous.checked < snapshot_mod.REMOTE_CHECK_S:
+        if (
+            previous is not None
+            and not store.is_local
+            and time.monotonic() - previous.checked < snapshot_mod.REMOTE_CHECK_S
+        ):
             return previous
         token = snapshot_mod.stamp(store, catalog_id)
         if previous is not None and token == previous.stamp:
@@ -498,16 +633,19 @@ class Workspace:
 
     def reader(self) -> duckdb.DuckDBPyConnection:
         """SQL over the newest snapshot (``Snapshot.connection``), for the dashboard, profiles
-        and listings: the catalogue's table names, without its lock."""
+        and listings: the catalogue's table names, without its lock.
+        """
         return self.current().connection()
 
     # -- index ---------------------------------------------------------------------------------
-    def _sync_index(self, con: duckdb.DuckDBPyConnection, save: bool = True,
-                    gpu: bool = False) -> tuple[VectorIndex, int]:
+    def _sync_index(
+        self, con: duckdb.DuckDBPyConnection, save: bool = True, gpu: bool = False
+    ) -> tuple[VectorIndex, int]:
         """The FAISS index brought up to date with the catalogue: new vectors appended, or
         built anew when it does not match (sessions were replaced) or has outgrown its kind
         (``VectorIndex.outgrown``); and how many of its vectors it held before (0 when built
-        anew). Only the writer (``save``) writes it back."""
+        anew). Only the writer (``save``) writes it back.
+        """
         n_segments = con.execute("SELECT count(*) FROM segments").fetchone()[0]
         store = self.store_in(con)
         name = self._index_name(con)
@@ -516,7 +654,9 @@ class Workspace:
             index = None  # more vectors than segments: not this catalogue's index
         if index is not None and index.size > 0:
             # The index must hold exactly the catalogue's first vectors: compare its last id.
-            expected = con.execute("SELECT vec_id FROM segments ORDER BY vec_id LIMIT 1 OFFSET ?", [index.size - 1]).fetchone()
+            expected = con.execute(
+                "SELECT vec_id FROM segments ORDER BY vec_id LIMIT 1 OFFSET ?", [index.size - 1]
+            ).fetchone()
             if expected is None or expected[0] != index.last_id():
                 index = None
         current = index is not None and index.size == n_segments
@@ -526,8 +666,13 @@ class Workspace:
                 index, kept = VectorIndex.untrained(DIM, n_segments), 0
                 if index.lists:
                     size = int(index.training_size(n_segments))  # an int: DuckDB takes only a literal here
-                    sample = con.cursor().sql(
-                        f"SELECT embedding FROM segments USING SAMPLE reservoir({size} ROWS) REPEATABLE (0)").to_arrow_table()
+                    sample = (
+                        con.cursor()
+                        .sql(
+                            f"SELECT embedding FROM segments USING SAMPLE reservoir({size} ROWS) REPEATABLE (0)"
+                        )
+                        .to_arrow_table()
+                    )
                     index.train(_matrix(sample.column("embedding")))
             for ids, vectors in self._vectors(con, index.size):
                 index.add(ids, vectors)
@@ -538,14 +683,23 @@ class Workspace:
     @staticmethod
     def _vectors(con: duckdb.DuckDBPyConnection, offset: int, batch: int = 100_000):
         """(vec_ids, embeddings (n, DIM) float32) from the ``offset``-th vector on, in vec_id
-        order, ``batch`` vectors at a time: a million vectors are never all in memory twice."""
-        start = con.execute("SELECT vec_id FROM segments ORDER BY vec_id LIMIT 1 OFFSET ?", [offset]).fetchone()
+        order, ``batch`` vectors at a time: a million vectors are never all in memory twice.
+        """
+        start = con.execute(
+            "SELECT vec_id FROM segments ORDER BY vec_id LIMIT 1 OFFSET ?", [offset]
+        ).fetchone()
         if start is None:
             return
         low, high = start[0], con.execute("SELECT max(vec_id) FROM segments").fetchone()[0]
         while low <= high:  # vec_ids grow with the rows' order, so a range reads few row groups
-            table = con.cursor().sql("SELECT vec_id, embedding FROM segments WHERE vec_id >= ? AND vec_id < ? ORDER BY vec_id",
-                            params=[low, low + batch]).to_arrow_table()
+            table = (
+                con.cursor()
+                .sql(
+                    "SELECT vec_id, embedding FROM segments WHERE vec_id >= ? AND vec_id < ? ORDER BY vec_id",
+                    params=[low, low + batch],
+                )
+                .to_arrow_table()
+            )
             if table.num_rows:
                 yield table.column("vec_id").to_numpy(), _matrix(table.column("embedding"))
             low += batch
@@ -553,13 +707,16 @@ class Workspace:
     @staticmethod
     def _read_index(store: Storage, name: str) -> VectorIndex | None:
         """The index file ``name``; None when it cannot be read (cut short, corrupt): it is then
-        rebuilt from the catalogue, which is the source of truth."""
+        rebuilt from the catalogue, which is the source of truth.
+        """
         try:
             if store.is_local:
                 return VectorIndex.load(store.path(name))
             return VectorIndex.from_bytes(store.read_bytes(name))
         except RuntimeError as exc:  # faiss's reader: "read error in ...", "Index type ... not recognized"
-            log.warning(f"{store.uri(name)}: unreadable search index, rebuilt from the catalogue ({str(exc).splitlines()[0]})")
+            log.warning(
+                f"{store.uri(name)}: unreadable search index, rebuilt from the catalogue ({str(exc).splitlines()[0]})"
+            )
             return None
 
     @staticmethod

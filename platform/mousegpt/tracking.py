@@ -89,7 +89,8 @@ class Background:
     @cached_property
     def _meter(self) -> tuple[np.ndarray, np.ndarray]:
         """Where on the light-metering grid the background is bright enough to compare
-        with, and 1 / its grey level there."""
+        with, and 1 / its grey level there.
+        """
         grid = self.image[::LIGHT_GRID, ::LIGHT_GRID]
         usable = grid >= LIGHT_MIN_GREY
         return usable, (1.0 / grid[usable]).astype(np.float32)
@@ -97,14 +98,16 @@ class Background:
     def light_gain(self, frame: np.ndarray) -> float:
         """How much brighter the whole scene is in ``frame`` than in the background: the
         median ratio of grey levels on a sparse grid, which the mouse barely touches (a
-        ratio per pixel, so walls and floor of any brightness agree)."""
+        ratio per pixel, so walls and floor of any brightness agree).
+        """
         usable, inverse = self._meter
         return _light_gain(frame, usable, inverse)
 
     def relit(self, frame: np.ndarray) -> np.ndarray:
         """``frame`` with its overall brightness brought back to the background's: lights
         that dim or brighten during a session, or a camera's automatic exposure, scale every
-        grey level alike."""
+        grey level alike.
+        """
         gain = self.light_gain(frame)
         return frame if abs(gain - 1) < LIGHT_TOLERANCE else cv2.convertScaleAbs(frame, alpha=1 / gain)
 
@@ -116,9 +119,10 @@ class Background:
     def contrast(self, frame: np.ndarray, x0: int = 0, y0: int = 0) -> np.ndarray:
         """How much darker (dark mouse) or lighter (light mouse) each pixel of ``frame`` is
         than the background there; uint8, negative differences are 0. ``frame`` is the
-        window of the image whose top-left corner is (x0, y0)."""
+        window of the image whose top-left corner is (x0, y0).
+        """
         h, w = frame.shape
-        background = self.image_u8[y0:y0 + h, x0:x0 + w]
+        background = self.image_u8[y0 : y0 + h, x0 : x0 + w]
         return cv2.subtract(background, frame) if self.polarity < 0 else cv2.subtract(frame, background)
 
 
@@ -133,7 +137,8 @@ def _sorted_percentile(ordered: np.ndarray, q: float) -> np.ndarray:
 def _samples(path: str | Path, n_frames: int, config: TrackerConfig) -> np.ndarray:
     """About ``config.background_samples`` frames spread over the whole video, uint8 (frame,
     y, x), each brought to the brightness of the samples' median: lights drift over a long
-    session, and the per-pixel statistics below must compare the floor with itself."""
+    session, and the per-pixel statistics below must compare the floor with itself.
+    """
     step = max(1, math.ceil(n_frames / config.background_samples))
     # Sought to, not decoded through: a long video's background costs about as much as a short one's.
     samples = video.read_frames(path, range(0, n_frames, step))
@@ -148,7 +153,8 @@ def _samples(path: str | Path, n_frames: int, config: TrackerConfig) -> np.ndarr
 
 def _polarity(samples: np.ndarray, reference: np.ndarray) -> int:
     """-1 when the strongest deviations of ``samples`` (frame, pixel) from ``reference``
-    (pixel) are darker, +1 when lighter: the mouse is the strongest deviation in each sample."""
+    (pixel) are darker, +1 when lighter: the mouse is the strongest deviation in each sample.
+    """
     diff = samples.astype(np.float32) - reference
     darkest, brightest = np.percentile(diff, [0.05, 99.95], axis=1)
     return -1 if np.median(-darkest) >= np.median(brightest) else 1
@@ -156,13 +162,15 @@ def _polarity(samples: np.ndarray, reference: np.ndarray) -> int:
 
 def _contrast(samples: np.ndarray, image: np.ndarray, polarity: int) -> float:
     """The mouse's typical contrast with the background (grey levels): the median over
-    samples of the 99.95th percentile of their difference from it, in the mouse's direction."""
+    samples of the 99.95th percentile of their difference from it, in the mouse's direction.
+    """
     deviation = (samples.astype(np.float32) - image.ravel()) * polarity
     return float(np.median(np.percentile(deviation, 99.95, axis=1)))
 
 
-def estimate_background(path: str | Path, config: TrackerConfig = TrackerConfig(),
-                        empty_arena: str | Path | None = None) -> Background:
+def estimate_background(
+    path: str | Path, config: TrackerConfig = TrackerConfig(), empty_arena: str | Path | None = None
+) -> Background:
     """The empty arena, from frames sampled across the video, plus the mouse's polarity and contrast.
 
     A per-pixel median would absorb a mouse that rests in one place for half the video, so
@@ -193,15 +201,18 @@ def estimate_background(path: str | Path, config: TrackerConfig = TrackerConfig(
         polarity = _polarity(flat, _sorted_percentile(ordered, 50).astype(np.float32))
         image = _sorted_percentile(ordered, 90 if polarity < 0 else 10).astype(np.float32).reshape(h, w)
         contrast = _contrast(flat, image, polarity)
-        hidden = _hidden_mouse(image, samples, polarity, max(config.min_threshold, config.threshold_fraction * contrast),
-                               config)
+        hidden = _hidden_mouse(
+            image, samples, polarity, max(config.min_threshold, config.threshold_fraction * contrast), config
+        )
         if hidden is not None:
             mask, polarity_hidden, floor = hidden
             # A mouse that never moved, or shifted so slowly that it uncovered as much floor
             # as it covered, left the first guess to noise.
             if polarity_hidden != polarity:
                 polarity = polarity_hidden
-                image = _sorted_percentile(ordered, 90 if polarity < 0 else 10).astype(np.float32).reshape(h, w)
+                image = (
+                    _sorted_percentile(ordered, 90 if polarity < 0 else 10).astype(np.float32).reshape(h, w)
+                )
             image = np.where(mask > 0, floor, image).astype(np.float32)
     if empty is not None or hidden is not None:
         contrast = _contrast(flat, image, polarity)
@@ -229,8 +240,10 @@ def _empty_arena(path: Path, info: video.VideoInfo) -> np.ndarray:
         raise InputError(f"{path}: not an image OpenCV can read (empty-arena image)")
     h, w = image.shape
     if (w, h) != (info.width, info.height):
-        raise InputError(f"{path}: empty-arena image is {w}x{h} but the video {Path(str(info.path)).name} is "
-                         f"{info.width}x{info.height}; it must be a frame of the same camera")
+        raise InputError(
+            f"{path}: empty-arena image is {w}x{h} but the video {Path(str(info.path)).name} is "
+            f"{info.width}x{info.height}; it must be a frame of the same camera"
+        )
     return image.astype(np.float32)
 
 
@@ -238,7 +251,8 @@ def _matched_levels(image: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """``image`` brought to the grey levels of ``reference`` (the video's median frame) by
     the straight line through their matched quantiles: a frame exported in full range, or
     a photo taken at another exposure, shows the same floor at other levels than the video's
-    luma. The mouse covers too few pixels to move the quantiles."""
+    luma. The mouse covers too few pixels to move the quantiles.
+    """
     q = np.linspace(2, 98, 49)
     gain, offset = np.polyfit(np.percentile(image, q), np.percentile(reference, q), 1)
     return (gain * image + offset).astype(np.float32)
@@ -278,7 +292,8 @@ def _resized(image: np.ndarray, shape: tuple[int, ...], interpolation: int) -> n
 def _floor_level(image: np.ndarray, floor: np.ndarray, sigma: float) -> np.ndarray:
     """The floor's local average grey level, float32 (y, x): a Gaussian average of the
     pixels of ``image`` where ``floor`` is set, and of those only (walls and the surround
-    stay out of it, so it holds up to the floor's edge)."""
+    stay out of it, so it holds up to the floor's edge).
+    """
     weights = cv2.GaussianBlur(floor.astype(np.float32), (0, 0), sigma)
     total = cv2.GaussianBlur(image * floor, (0, 0), sigma)
     return total / np.maximum(weights, 1e-3)
@@ -290,7 +305,8 @@ def _resting_blob(image: np.ndarray, config: TrackerConfig) -> _Resting | None:
     (``_floor_level``) by more than the floor's texture and the sensor noise make it vary;
     None when there is none. The average is taken twice, the second time without what the
     first found far from it, so that a mouse does not make the floor beside it look lighter
-    (or darker)."""
+    (or darker).
+    """
     h, w = image.shape
     scale = max(1, min(h, w) // HIDDEN_WORK_SIDE)
     small = _resized(image, (h // scale, w // scale), cv2.INTER_AREA)
@@ -305,11 +321,19 @@ def _resting_blob(image: np.ndarray, config: TrackerConfig) -> _Resting | None:
     smallest, largest = (f * small.size for f in MOUSE_AREA)
     best = None
     for sign in (-1, 1):
-        mask = cv2.morphologyEx(((residual * sign > level) & (on_floor > 0)).astype(np.uint8), cv2.MORPH_OPEN, _SQUARE_3)
+        mask = cv2.morphologyEx(
+            ((residual * sign > level) & (on_floor > 0)).astype(np.uint8), cv2.MORPH_OPEN, _SQUARE_3
+        )
         count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
         for i in range(1, count):
             x, y, bw, bh, area = stats[i]
-            if not smallest <= area <= largest or x == 0 or y == 0 or x + bw == mask.shape[1] or y + bh == mask.shape[0]:
+            if (
+                not smallest <= area <= largest
+                or x == 0
+                or y == 0
+                or x + bw == mask.shape[1]
+                or y + bh == mask.shape[0]
+            ):
                 continue
             blob = (labels == i).astype(np.uint8)
             strength = float(residual[blob > 0].sum()) * sign
@@ -321,8 +345,9 @@ def _resting_blob(image: np.ndarray, config: TrackerConfig) -> _Resting | None:
     return _Resting(blob=_resized(blob, (h, w), cv2.INTER_NEAREST), sign=sign, on_floor=on_floor, small=small)
 
 
-def _hidden_mouse(image: np.ndarray, samples: np.ndarray, polarity: int, threshold: float,
-                  config: TrackerConfig) -> tuple[np.ndarray, int, np.ndarray] | None:
+def _hidden_mouse(
+    image: np.ndarray, samples: np.ndarray, polarity: int, threshold: float, config: TrackerConfig
+) -> tuple[np.ndarray, int, np.ndarray] | None:
     """A mouse that the percentile background ``image`` holds, because it rested in one
     place through (nearly) all the ``samples``: (its mask, uint8 (y, x); its polarity; the
     floor's estimate, float32 (y, x), to put in its place), or None.
@@ -333,17 +358,25 @@ def _hidden_mouse(image: np.ndarray, samples: np.ndarray, polarity: int, thresho
     floor put in its place is the average of the floor around it.
     """
     resting = _resting_blob(image, config)
-    if resting is None or _seen_elsewhere(samples, image, resting.blob, polarity, threshold) >= SEEN_ELSEWHERE:
+    if (
+        resting is None
+        or _seen_elsewhere(samples, image, resting.blob, polarity, threshold) >= SEEN_ELSEWHERE
+    ):
         return None
     small, on_floor = resting.small, resting.on_floor
     # The blur and the faint edge of the fur around the blob go too, but only on the floor:
     # beyond its edge lies something else, that the floor's average does not describe. The
     # floor is found again with the blob filled in: a mouse in a corner cut it off before.
     reach = max(2, int(round(0.15 * math.sqrt(cv2.countNonZero(resting.blob)))))
-    mask = cv2.dilate(resting.blob, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1)))
-    floor_level = _floor_level(small, on_floor & (1 - _resized(mask, small.shape, cv2.INTER_NEAREST)),
-                               FLOOR_SCALE * min(small.shape))
-    refound = _floor_region(np.where(_resized(resting.blob, small.shape, cv2.INTER_NEAREST) > 0, floor_level, small))
+    mask = cv2.dilate(
+        resting.blob, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
+    )
+    floor_level = _floor_level(
+        small, on_floor & (1 - _resized(mask, small.shape, cv2.INTER_NEAREST)), FLOOR_SCALE * min(small.shape)
+    )
+    refound = _floor_region(
+        np.where(_resized(resting.blob, small.shape, cv2.INTER_NEAREST) > 0, floor_level, small)
+    )
     mask &= _resized(refound if refound is not None else on_floor, image.shape, cv2.INTER_NEAREST)
     return mask, resting.sign, _resized(floor_level, image.shape, cv2.INTER_LINEAR).astype(np.float32)
 
@@ -351,7 +384,8 @@ def _hidden_mouse(image: np.ndarray, samples: np.ndarray, polarity: int, thresho
 def _floor_region(image: np.ndarray) -> np.ndarray | None:
     """The arena's floor in a background image: the convex hull of its largest uniform
     region (of either Otsu class), uint8 (y, x); None when no region covers 15% of the
-    image. The hull takes back what a mouse resting on the floor cuts out of it."""
+    image. The hull takes back what a mouse resting on the floor cuts out of it.
+    """
     grey = cv2.GaussianBlur(np.clip(image, 0, 255).astype(np.uint8), (5, 5), 0)
     _, bright = cv2.threshold(grey, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     best, best_area = None, 0.15 * grey.size
@@ -370,21 +404,25 @@ def _floor_region(image: np.ndarray) -> np.ndarray | None:
 
 def _compact(blob: np.ndarray) -> bool:
     """Whether a blob could be a mouse's body: mostly convex (a curled or bent mouse is) and
-    at most five times as long as wide."""
+    at most five times as long as wide.
+    """
     outline = _largest_outline(blob)
     hull = cv2.contourArea(cv2.convexHull(outline))
     (_, _), (a, b), _ = cv2.minAreaRect(outline)
     return hull > 0 and cv2.countNonZero(blob) / hull >= 0.5 and max(a, b) <= 5 * max(1.0, min(a, b))
 
 
-def _seen_elsewhere(samples: np.ndarray, image: np.ndarray, blob: np.ndarray, polarity: int, threshold: float) -> float:
+def _seen_elsewhere(
+    samples: np.ndarray, image: np.ndarray, blob: np.ndarray, polarity: int, threshold: float
+) -> float:
     """Fraction of ``samples`` in which a mouse-sized blob differs from ``image`` (by more
     than ``threshold`` in the direction ``polarity``) away from ``blob``: outside a body
-    length's reach of it, where a resting mouse's moving head and tail stay."""
+    length's reach of it, where a resting mouse's moving head and tail stay.
+    """
     h, w = image.shape
     reach = int(2 * math.sqrt(cv2.countNonZero(blob)))
     near = cv2.dilate(blob, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1)))
-    away = (near == 0)
+    away = near == 0
     background = np.clip(np.round(image), 0, 255).astype(np.uint8)
     smallest = MOUSE_AREA[0] * h * w
     five = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))  # leaves a body, not a tail
@@ -403,7 +441,8 @@ _SQUARE_2 = np.ones((2, 2), np.uint8)
 
 def _open_2x2(mask: np.ndarray) -> np.ndarray:
     """Opening with a 2x2 square. OpenCV's own shifts an even kernel's result by a pixel
-    (it does not mirror the kernel for the dilation); mirrored anchors keep it in place."""
+    (it does not mirror the kernel for the dilation); mirrored anchors keep it in place.
+    """
     return cv2.dilate(cv2.erode(mask, _SQUARE_2, anchor=(0, 0)), _SQUARE_2, anchor=(1, 1))
 
 
@@ -426,7 +465,8 @@ class _Pose:
 
 def _largest_outline(mask: np.ndarray) -> np.ndarray | None:
     """Outer contour of the largest 8-connected blob of ``mask``, by the area it encloses;
-    None when the mask is empty. Tracing outlines is several times cheaper than labelling."""
+    None when the mask is empty. Tracing outlines is several times cheaper than labelling.
+    """
     contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     return max(contours, key=cv2.contourArea) if contours else None
 
@@ -434,20 +474,25 @@ def _largest_outline(mask: np.ndarray) -> np.ndarray | None:
 def _filled(outline: np.ndarray, shape: tuple[int, int], offset=(0, 0)) -> np.ndarray:
     """The blob within ``outline`` (a contour, shifted by ``offset``) as a uint8 mask of
     ``shape``, holes filled: a hole in a mouse is a part of it with little contrast (eyes,
-    a highlight, a seam between fur tones), not floor."""
+    a highlight, a seam between fur tones), not floor.
+    """
     filled = np.zeros(shape, np.uint8)
     cv2.drawContours(filled, [outline], -1, 1, -1, offset=offset)
     return filled
 
 
-def _spine_points(body: np.ndarray, axis: np.ndarray, centroid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _spine_points(
+    body: np.ndarray, axis: np.ndarray, centroid: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Tips of the body at both ends of its long ``axis`` (mean of the pixels within 3 px of
     each extreme), and the middle of the body's cross-section through its ``centroid``.
 
     That middle is the body centre: the centroid of a body bent into a C lies off the
     spine, towards the inside of the bend, but the cross-section is centred on it.
     """
-    points = cv2.findNonZero(body).reshape(-1, 2).astype(np.float32) - centroid  # (x, y); faster than np.nonzero
+    points = (
+        cv2.findNonZero(body).reshape(-1, 2).astype(np.float32) - centroid
+    )  # (x, y); faster than np.nonzero
     along = points @ axis
     plus = points[along >= along.max() - 3].mean(axis=0)
     minus = points[along <= along.min() + 3].mean(axis=0)
@@ -462,12 +507,19 @@ def _farthest(points: np.ndarray, along: np.ndarray) -> np.ndarray:
     return points[along >= along.max() - 2].mean(axis=0)
 
 
-def _snout_tip(blob: np.ndarray, diff: np.ndarray, threshold: float, nose: np.ndarray, centre: np.ndarray,
-               half_width: float) -> np.ndarray:
+def _snout_tip(
+    blob: np.ndarray,
+    diff: np.ndarray,
+    threshold: float,
+    nose: np.ndarray,
+    centre: np.ndarray,
+    half_width: float,
+) -> np.ndarray:
     """The nose on the whole silhouette: the opening that strips the tail also blunts the
     thin snout, so the tip is looked for again beyond the opened body's end, along the
     centre-to-nose direction and within a body half-width of it (never the tail, which
-    leaves the other end)."""
+    leaves the other end).
+    """
     direction = nose - centre
     length = float(np.linalg.norm(direction))
     if length < 1:
@@ -480,7 +532,9 @@ def _snout_tip(blob: np.ndarray, diff: np.ndarray, threshold: float, nose: np.nd
     if not ahead.any() or along[ahead].max() > length + 2 * half_width:
         return _turned_snout(blob, diff, threshold, nose, centre, half_width, nose)
     tip = _farthest(points[ahead], along[ahead]) + centre
-    return _turned_snout(blob, diff, threshold, nose, centre, half_width, _pale_tip(diff, threshold, tip, centre, half_width))
+    return _turned_snout(
+        blob, diff, threshold, nose, centre, half_width, _pale_tip(diff, threshold, tip, centre, half_width)
+    )
 
 
 TURNED_HEAD_REACH = 1.1
@@ -494,12 +548,20 @@ TURNED_HEAD_SHARPER = 0.08
 found along the axis: a snout tapers, the shoulder or ear at the axis's end is round."""
 
 
-def _turned_snout(blob: np.ndarray, diff: np.ndarray, threshold: float, nose: np.ndarray, centre: np.ndarray,
-                  half_width: float, tip: np.ndarray) -> np.ndarray:
+def _turned_snout(
+    blob: np.ndarray,
+    diff: np.ndarray,
+    threshold: float,
+    nose: np.ndarray,
+    centre: np.ndarray,
+    half_width: float,
+    tip: np.ndarray,
+) -> np.ndarray:
     """The snout of a mouse that holds its head turned well to a side (a resting or freezing
     mouse often does): the body's long axis then ends at the shoulder or an ear, and the snout
     is a sharper tip of the outline beyond it and to the side. ``tip`` (found along the axis)
-    is kept unless such a tip exists."""
+    is kept unless such a tip exists.
+    """
     length = float(np.linalg.norm(nose - centre))
     contours, _ = cv2.findContours(blob, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     if length < 1 or not contours:
@@ -507,7 +569,9 @@ def _turned_snout(blob: np.ndarray, diff: np.ndarray, threshold: float, nose: np
     outline = max(contours, key=cv2.contourArea).reshape(-1, 2)
     offset = outline.astype(np.float32) - centre
     reach = np.linalg.norm(offset, axis=1)
-    beyond = (reach > TURNED_HEAD_REACH * length) & (offset @ ((nose - centre) / length) > TURNED_HEAD_CONE * reach)
+    beyond = (reach > TURNED_HEAD_REACH * length) & (
+        offset @ ((nose - centre) / length) > TURNED_HEAD_CONE * reach
+    )
     if not beyond.any():
         return tip
     # How much of a disc around each outline point the body fills: low at a tapering tip.
@@ -526,11 +590,14 @@ def _turned_snout(blob: np.ndarray, diff: np.ndarray, threshold: float, nose: np
     return _pale_tip(diff, threshold, snout, head, half_width)
 
 
-def _pale_tip(diff: np.ndarray, threshold: float, tip: np.ndarray, centre: np.ndarray, half_width: float) -> np.ndarray:
+def _pale_tip(
+    diff: np.ndarray, threshold: float, tip: np.ndarray, centre: np.ndarray, half_width: float
+) -> np.ndarray:
     """The snout tapers to a point narrower than the blur, so its very end (and a pink nose
     on a brown coat) is paler than the body: it is followed on from the blob's ``tip`` at
     half the threshold, along the snout's line, in a band (and at most that band's width
-    beyond the tip) narrow enough to leave out the head's shadow and blur beside it."""
+    beyond the tip) narrow enough to leave out the head's shadow and blur beside it.
+    """
     band = 0.3 * half_width
     direction = (tip - centre) / max(1e-6, float(np.linalg.norm(tip - centre)))
     x0, y0 = (max(0, int(v - band - 2)) for v in tip)
@@ -565,8 +632,9 @@ def _strip_tail(blob: np.ndarray) -> tuple[np.ndarray, float, float, np.ndarray]
     return (blob if outline is None else _filled(outline, body.shape)), half_width, radius, from_core
 
 
-def _thin_pieces(silhouette: np.ndarray, from_core: np.ndarray, radius: float,
-                 half_width: float) -> tuple[np.ndarray, np.ndarray]:
+def _thin_pieces(
+    silhouette: np.ndarray, from_core: np.ndarray, radius: float, half_width: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Pixels (x, y) of the thin pieces of ``silhouette`` attached to the body (the tail;
     paws seen from below), and the label of the piece each belongs to.
 
@@ -597,11 +665,13 @@ def _thin_pieces(silhouette: np.ndarray, from_core: np.ndarray, radius: float,
     return xy[keep].astype(np.float32), piece[keep]
 
 
-def _tail_tip(points: np.ndarray, piece: np.ndarray, nose: np.ndarray, tail_base: np.ndarray,
-              half_width: float) -> tuple[np.ndarray, np.ndarray]:
+def _tail_tip(
+    points: np.ndarray, piece: np.ndarray, nose: np.ndarray, tail_base: np.ndarray, half_width: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Far end of the tail: of the thin pieces that leave the body nearer its tail_base than
     its nose, the one reaching farthest from tail_base; NaN when none reaches beyond a body
-    width (a hind paw does not). Also the tail's pixels (x, y), none when no tail is found."""
+    width (a hind paw does not). Also the tail's pixels (x, y), none when no tail is found.
+    """
     none = np.full(2, np.nan, np.float32), np.empty((0, 2), np.float32)
     to_base = np.linalg.norm(points - tail_base, axis=1)
     near_tail = np.bincount(piece, weights=to_base < np.linalg.norm(points - nose, axis=1))
@@ -616,12 +686,14 @@ def _tail_tip(points: np.ndarray, piece: np.ndarray, nose: np.ndarray, tail_base
     return points[tail][far >= far.max() - 2].mean(axis=0), points[tail]
 
 
-def _tail_root(body: np.ndarray, tail: np.ndarray, from_core: np.ndarray, centre: np.ndarray,
-               tail_base: np.ndarray) -> np.ndarray:
+def _tail_root(
+    body: np.ndarray, tail: np.ndarray, from_core: np.ndarray, centre: np.ndarray, tail_base: np.ndarray
+) -> np.ndarray:
     """Where the ``tail`` (its pixels, x and y) leaves the ``body``: the body's end in the
     direction from its ``centre`` to the tail's root. A mouse curled to a side ends its long
     axis beside its rump, not at the tail base; the tail shows which way the rump lies.
-    ``tail_base`` (the axis's end) is kept when no tail is seen."""
+    ``tail_base`` (the axis's end) is kept when no tail is seen.
+    """
     if not len(tail):
         return tail_base
     depth = from_core[tail[:, 1].astype(int), tail[:, 0].astype(int)]
@@ -635,7 +707,8 @@ def _tail_root(body: np.ndarray, tail: np.ndarray, from_core: np.ndarray, centre
 def _ellipse(m: dict, axis: np.ndarray, towards_nose: np.ndarray) -> tuple[float, float, float, float]:
     """BODY_ELLIPSE from the body's image moments ``m``: full axes of the ellipse with the
     same second moments (px), the area (px^2) and the axis's direction towards the nose
-    (degrees from +x towards +y)."""
+    (degrees from +x towards +y).
+    """
     n = m["m00"]
     xx, xy, yy = m["mu20"] / n, m["mu11"] / n, m["mu02"] / n
     spread = math.hypot((xx - yy) / 2, xy)
@@ -649,17 +722,22 @@ def _ellipse(m: dict, axis: np.ndarray, towards_nose: np.ndarray) -> tuple[float
 
 def _search_box(previous: _Pose, shape: tuple[int, int]) -> tuple[int, int, int, int]:
     """Where to look first in the next frame (x0, y0, x1, y1): around the last mouse and its
-    tail, widened by about as far as a mouse moves in a frame."""
+    tail, widened by about as far as a mouse moves in a frame.
+    """
     length = float(np.linalg.norm(previous.nose - previous.tail_base))
     # A tail not seen may reappear anywhere behind the body, up to about a body length.
-    tail = previous.tail_tip if np.isfinite(previous.tail_tip).all() else 2 * previous.tail_base - previous.nose
+    tail = (
+        previous.tail_tip if np.isfinite(previous.tail_tip).all() else 2 * previous.tail_base - previous.nose
+    )
     points = np.stack([previous.nose, previous.centre, previous.tail_base, tail])
     margin = 0.3 * length + 15
     (x0, y0), (x1, y1) = points.min(axis=0) - margin, points.max(axis=0) + margin
     return max(0, int(x0)), max(0, int(y0)), min(shape[1], int(x1) + 1), min(shape[0], int(y1) + 1)
 
 
-def _segment(frame: np.ndarray, bg: Background, config: TrackerConfig, previous: _Pose | None) -> _Pose | None:
+def _segment(
+    frame: np.ndarray, bg: Background, config: TrackerConfig, previous: _Pose | None
+) -> _Pose | None:
     """Find the mouse in one grey frame; None when nothing mouse-sized differs from the background."""
     # Search near the last position first (cheap), the whole frame when the mouse is lost.
     if previous is not None:
@@ -670,8 +748,9 @@ def _segment(frame: np.ndarray, bg: Background, config: TrackerConfig, previous:
     return _segment_window(frame, bg, config, previous, (0, 0))
 
 
-def _segment_window(window: np.ndarray, bg: Background, config: TrackerConfig, previous: _Pose | None,
-                    offset: tuple[int, int]) -> _Pose | None:
+def _segment_window(
+    window: np.ndarray, bg: Background, config: TrackerConfig, previous: _Pose | None, offset: tuple[int, int]
+) -> _Pose | None:
     """The mouse in ``window``, the part of the frame whose top-left corner is ``offset``."""
     diff = bg.contrast(window, *offset)
     mask = cv2.morphologyEx((diff > bg.threshold).astype(np.uint8), cv2.MORPH_OPEN, _SQUARE_3)
@@ -690,8 +769,14 @@ def _segment_window(window: np.ndarray, bg: Background, config: TrackerConfig, p
     if cv2.countNonZero(blob) < config.min_area_px:
         return None
     silhouette = (faint[crop] == 2).astype(np.uint8)
-    return _measure(blob, silhouette, diff[crop], bg.threshold, previous,
-                    np.array([offset[0] + x0, offset[1] + y0], np.float32))
+    return _measure(
+        blob,
+        silhouette,
+        diff[crop],
+        bg.threshold,
+        previous,
+        np.array([offset[0] + x0, offset[1] + y0], np.float32),
+    )
 
 
 RIVAL_AREA = 0.25
@@ -700,8 +785,13 @@ OFF_FLOOR_WEIGHT = 0.25
 """How much a blob whose centre lies beyond the arena's floor counts against one on it."""
 
 
-def _mouse_outline(mask: np.ndarray, diff: np.ndarray, floor: np.ndarray | None, offset: tuple[int, int],
-                   config: TrackerConfig) -> np.ndarray | None:
+def _mouse_outline(
+    mask: np.ndarray,
+    diff: np.ndarray,
+    floor: np.ndarray | None,
+    offset: tuple[int, int],
+    config: TrackerConfig,
+) -> np.ndarray | None:
     """The outer contour of the blob of ``mask`` that is the mouse; None when the mask is empty.
 
     Usually there is one blob, or one much larger than the rest. When blobs of similar
@@ -722,7 +812,7 @@ def _mouse_outline(mask: np.ndarray, diff: np.ndarray, floor: np.ndarray | None,
     for contour in rivals:
         x, y, w, h = cv2.boundingRect(contour)
         inside = _filled(contour, (h, w), (-x, -y))
-        score = float(diff[y:y + h, x:x + w][inside > 0].sum(dtype=np.float64))
+        score = float(diff[y : y + h, x : x + w][inside > 0].sum(dtype=np.float64))
         if floor is not None:
             m = cv2.moments(contour)
             cx, cy = (int(m["m10"] / m["m00"]), int(m["m01"] / m["m00"])) if m["m00"] else (x, y)
@@ -732,11 +822,18 @@ def _mouse_outline(mask: np.ndarray, diff: np.ndarray, floor: np.ndarray | None,
     return rivals[int(np.argmax(scores))]
 
 
-def _measure(blob: np.ndarray, silhouette: np.ndarray, diff: np.ndarray, threshold: float, previous: _Pose | None,
-             shift: np.ndarray) -> _Pose | None:
+def _measure(
+    blob: np.ndarray,
+    silhouette: np.ndarray,
+    diff: np.ndarray,
+    threshold: float,
+    previous: _Pose | None,
+    shift: np.ndarray,
+) -> _Pose | None:
     """Keypoints and body ellipse of the mouse ``blob``; ``silhouette`` is the mouse at the
     tail's lower threshold, ``diff`` the contrast image around both and ``shift`` its
-    position in the frame."""
+    position in the frame.
+    """
     body, half_width, radius, from_core = _strip_tail(blob)
     m = cv2.moments(body, binaryImage=True)
     if m["m00"] == 0:
@@ -771,12 +868,23 @@ def _measure(blob: np.ndarray, silhouette: np.ndarray, diff: np.ndarray, thresho
     # A short visible tail is likelier a stub or a paw than the tail's end.
     tail_reach = float(np.linalg.norm(tail_tip - tail_base) / (np.linalg.norm(nose - tail_base) + 1))
     tail_confidence = min(confidence, tail_reach) if np.isfinite(tail_reach) else 0.0
-    return _Pose(nose=nose + shift, centre=centre + shift, tail_base=tail_base + shift, tail_tip=tail_tip + shift,
-                 confidence=confidence, tail_confidence=tail_confidence, ellipse=_ellipse(m, axis, nose - centre))
+    return _Pose(
+        nose=nose + shift,
+        centre=centre + shift,
+        tail_base=tail_base + shift,
+        tail_tip=tail_tip + shift,
+        confidence=confidence,
+        tail_confidence=tail_confidence,
+        ellipse=_ellipse(m, axis, nose - centre),
+    )
 
 
-def track(path: str | Path, config: TrackerConfig = TrackerConfig(), progress=None,
-          background: Background | None = None) -> xr.Dataset:
+def track(
+    path: str | Path,
+    config: TrackerConfig = TrackerConfig(),
+    progress=None,
+    background: Background | None = None,
+) -> xr.Dataset:
     """Track one mouse through a video, streaming it in chunks.
 
     Returns a ``movement`` poses dataset (time in seconds from the container's fps) with
@@ -793,7 +901,8 @@ def track(path: str | Path, config: TrackerConfig = TrackerConfig(), progress=No
 @dataclass
 class TrackedPart:
     """Frames ``[start, start + len)`` of a video as the tracker saw them, NaN where no mouse
-    was found (tail_tip alone NaN where no tail was seen)."""
+    was found (tail_tip alone NaN where no tail was seen).
+    """
 
     start: int
     positions: np.ndarray
@@ -812,13 +921,20 @@ class TrackedPart:
 
     def pose(self, i: int) -> _Pose | None:
         """The tracker's pose at the part's ``i``-th frame (what it carries to the next frame);
-        None where no mouse was found."""
+        None where no mouse was found.
+        """
         nose, centre, tail_base, tail_tip = self.positions[i]
         if not np.isfinite(centre).all():
             return None
-        return _Pose(nose=nose, centre=centre, tail_base=tail_base, tail_tip=tail_tip,
-                     confidence=float(self.confidences[i, 0]), tail_confidence=float(self.confidences[i, 3]),
-                     ellipse=tuple(float(v) for v in self.ellipses[i]))
+        return _Pose(
+            nose=nose,
+            centre=centre,
+            tail_base=tail_base,
+            tail_tip=tail_tip,
+            confidence=float(self.confidences[i, 0]),
+            tail_confidence=float(self.confidences[i, 3]),
+            ellipse=tuple(float(v) for v in self.ellipses[i]),
+        )
 
     def last_pose(self) -> _Pose | None:
         """The last pose found in the part: the tracker's state at its end."""
@@ -828,15 +944,30 @@ class TrackedPart:
 
 def _row(pose: _Pose | None) -> tuple[np.ndarray, np.ndarray, tuple]:
     if pose is None:
-        return np.full((len(TRACKED_KEYPOINTS), 2), np.nan), np.zeros(len(TRACKED_KEYPOINTS)), (np.nan,) * len(BODY_ELLIPSE)
-    return (np.stack([pose.nose, pose.centre, pose.tail_base, pose.tail_tip]).astype(np.float64),
-            np.array([pose.confidence, 1.0, pose.confidence, pose.tail_confidence]), pose.ellipse)
+        return (
+            np.full((len(TRACKED_KEYPOINTS), 2), np.nan),
+            np.zeros(len(TRACKED_KEYPOINTS)),
+            (np.nan,) * len(BODY_ELLIPSE),
+        )
+    return (
+        np.stack([pose.nose, pose.centre, pose.tail_base, pose.tail_tip]).astype(np.float64),
+        np.array([pose.confidence, 1.0, pose.confidence, pose.tail_confidence]),
+        pose.ellipse,
+    )
 
 
-def _frame_poses(path: str | Path, bg: Background, config: TrackerConfig, start: int, stop: int | None,
-                 previous: _Pose | None, progress=None):
+def _frame_poses(
+    path: str | Path,
+    bg: Background,
+    config: TrackerConfig,
+    start: int,
+    stop: int | None,
+    previous: _Pose | None,
+    progress=None,
+):
     """Yield ``(frame index, pose or None)`` for frames ``[start, stop)``, the tracker
-    beginning with ``previous`` as the pose before ``start``."""
+    beginning with ``previous`` as the pose before ``start``.
+    """
     done = 0
     for first, chunk in video.iter_chunks(path, chunk_size=config.chunk_size, start=start, stop=stop):
         for k, frame in enumerate(chunk):
@@ -849,11 +980,18 @@ def _frame_poses(path: str | Path, bg: Background, config: TrackerConfig, start:
             progress(done)
 
 
-def track_part(path: str | Path, background: Background, start: int = 0, stop: int | None = None,
-               config: TrackerConfig = TrackerConfig(), progress=None) -> TrackedPart:
+def track_part(
+    path: str | Path,
+    background: Background,
+    start: int = 0,
+    stop: int | None = None,
+    config: TrackerConfig = TrackerConfig(),
+    progress=None,
+) -> TrackedPart:
     """Track frames ``[start, stop)`` of a video (to its end when ``stop`` is None), as if the
     mouse had not been seen before ``start``: parts of a long video are tracked in parallel,
-    then joined by ``stitch``. ``progress`` is called with the part's frames done."""
+    then joined by ``stitch``. ``progress`` is called with the part's frames done.
+    """
     rows = [_row(pose) for _, pose in _frame_poses(path, background, config, start, stop, None, progress)]
     if not rows:
         raise InputError(f"{path}: no frames from frame {start}")
@@ -862,12 +1000,19 @@ def track_part(path: str | Path, background: Background, start: int = 0, stop: i
 
 
 def _same(a: TrackedPart, i: int, b: TrackedPart, j: int) -> bool:
-    return (np.array_equal(a.positions[i], b.positions[j], equal_nan=True)
-            and np.array_equal(a.confidences[i], b.confidences[j]) and np.array_equal(a.ellipses[i], b.ellipses[j], equal_nan=True))
+    return (
+        np.array_equal(a.positions[i], b.positions[j], equal_nan=True)
+        and np.array_equal(a.confidences[i], b.confidences[j])
+        and np.array_equal(a.ellipses[i], b.ellipses[j], equal_nan=True)
+    )
 
 
-def stitch(path: str | Path, background: Background, parts: list[TrackedPart],
-           config: TrackerConfig = TrackerConfig()) -> tuple[TrackedPart, list[int]]:
+def stitch(
+    path: str | Path,
+    background: Background,
+    parts: list[TrackedPart],
+    config: TrackerConfig = TrackerConfig(),
+) -> tuple[TrackedPart, list[int]]:
     """Join consecutive parts of one video into exactly what one pass through it gives.
 
     The tracker's only memory is the last pose it found: it searches near it and keeps the
@@ -882,13 +1027,17 @@ def stitch(path: str | Path, background: Background, parts: list[TrackedPart],
     parts = sorted(parts, key=lambda p: p.start)
     for before, after in zip(parts, parts[1:]):
         if after.start != before.stop:
-            raise ValueError(f"{path}: parts do not meet: frames {before.start}-{before.stop} then {after.start}-{after.stop}")
+            raise ValueError(
+                f"{path}: parts do not meet: frames {before.start}-{before.stop} then {after.start}-{after.stop}"
+            )
     joined, retracked = [parts[0]], []
     for part in parts[1:]:
         carried = next((p.last_pose() for p in reversed(joined) if p.last_pose() is not None), None)
         redone = 0
         if carried is not None:
-            fixed = TrackedPart(part.start, part.positions.copy(), part.confidences.copy(), part.ellipses.copy())
+            fixed = TrackedPart(
+                part.start, part.positions.copy(), part.confidences.copy(), part.ellipses.copy()
+            )
             frames = _frame_poses(path, background, config, part.start, part.stop, carried)
             for index, pose in frames:
                 i = index - part.start
@@ -900,13 +1049,16 @@ def stitch(path: str | Path, background: Background, parts: list[TrackedPart],
             part = fixed
         retracked.append(redone)
         joined.append(part)
-    return TrackedPart(parts[0].start, *(np.concatenate([getattr(p, f) for p in joined])
-                                         for f in ("positions", "confidences", "ellipses"))), retracked
+    return TrackedPart(
+        parts[0].start,
+        *(np.concatenate([getattr(p, f) for p in joined]) for f in ("positions", "confidences", "ellipses")),
+    ), retracked
 
 
 def part_bounds(n_frames: int, part_frames: int) -> list[tuple[int, int]]:
     """``[start, stop)`` of the parts a video of ``n_frames`` is tracked in, each about
-    ``part_frames`` long (the last one up to half as long again rather than a short tail)."""
+    ``part_frames`` long (the last one up to half as long again rather than a short tail).
+    """
     count = max(1, round(n_frames / part_frames))
     edges = np.linspace(0, n_frames, count + 1).round().astype(int)
     return [(int(a), int(b)) for a, b in zip(edges, edges[1:])]
@@ -914,13 +1066,20 @@ def part_bounds(n_frames: int, part_frames: int) -> list[tuple[int, int]]:
 
 def poses_dataset(part: TrackedPart, fps: float) -> xr.Dataset:
     """A tracked part (usually a whole video) as a ``movement`` poses dataset with the
-    BODY_ELLIPSE variables beside it (see ``track``)."""
+    BODY_ELLIPSE variables beside it (see ``track``).
+    """
     # movement's layout: (time, space, keypoints, individuals)
     position = part.positions.transpose(0, 2, 1)[..., None]
     ds = load_poses.from_numpy(
-        position, part.confidences[..., None], individual_names=["mouse"], keypoint_names=list(TRACKED_KEYPOINTS),
-        fps=fps, source_software="mousegpt-tracker",
+        position,
+        part.confidences[..., None],
+        individual_names=["mouse"],
+        keypoint_names=list(TRACKED_KEYPOINTS),
+        fps=fps,
+        source_software="mousegpt-tracker",
     )
     for i, (name, meaning) in enumerate(BODY_ELLIPSE.items()):
-        ds[name] = xr.DataArray(part.ellipses[:, i:i + 1], dims=("time", "individuals"), attrs={"description": meaning})
+        ds[name] = xr.DataArray(
+            part.ellipses[:, i : i + 1], dims=("time", "individuals"), attrs={"description": meaning}
+        )
     return ds

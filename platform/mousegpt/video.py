@@ -83,7 +83,8 @@ _PLANAR_YUV_8BIT = {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yu
 
 def _grey(frame: av.VideoFrame) -> np.ndarray:
     """The frame's brightness (y, x) uint8: the luma plane as stored when the video has one
-    (no conversion: about twice as fast as decoding to grey), else a conversion to grey."""
+    (no conversion: about twice as fast as decoding to grey), else a conversion to grey.
+    """
     if frame.format.name in _PLANAR_YUV_8BIT:
         plane = frame.planes[0]
         return np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
@@ -91,7 +92,12 @@ def _grey(frame: av.VideoFrame) -> np.ndarray:
 
 
 def iter_chunks(
-    path: str | Path, chunk_size: int = 64, gray: bool = True, step: int = 1, start: int = 0, stop: int | None = None,
+    path: str | Path,
+    chunk_size: int = 64,
+    gray: bool = True,
+    step: int = 1,
+    start: int = 0,
+    stop: int | None = None,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(first_frame_index, frames)`` chunks of at most ``chunk_size`` decoded frames.
 
@@ -117,11 +123,16 @@ def iter_chunks(
             # Seeking before anything is decoded leaves some H.264 streams (4:4:4, ours among
             # them) decoding grey garbage after the seek; one frame decoded first avoids it.
             next(container.decode(stream), None)
-            container.seek(origin + int(start / fps / stream.time_base), stream=stream, backward=True, any_frame=False)
+            container.seek(
+                origin + int(start / fps / stream.time_base), stream=stream, backward=True, any_frame=False
+            )
         try:
             for position, frame in enumerate(container.decode(stream)):
-                index = round(float((frame.pts - origin) * stream.time_base) * fps) if start > 0 and frame.pts is not None \
+                index = (
+                    round(float((frame.pts - origin) * stream.time_base) * fps)
+                    if start > 0 and frame.pts is not None
                     else position
+                )
                 if index < start or index % step:
                     continue
                 if stop is not None and index >= stop:
@@ -133,8 +144,12 @@ def iter_chunks(
                     yield first, np.stack(buffer)
                     buffer = []
         except av.error.FFmpegError as exc:
-            where = f" (reading frames {start}-{stop if stop is not None else 'end'}, {_seconds(start, fps)}-" \
-                    f"{_seconds(stop, fps)} s)" if part else ""
+            where = (
+                f" (reading frames {start}-{stop if stop is not None else 'end'}, {_seconds(start, fps)}-"
+                f"{_seconds(stop, fps)} s)"
+                if part
+                else ""
+            )
             raise InputError(f"{path}: decoding failed after frame {index}{where} ({exc})") from None
     if buffer:
         yield first, np.stack(buffer)
@@ -156,7 +171,8 @@ def read_frames(path: str | Path, indices) -> np.ndarray:
     """The brightness frames (frame, y, x) uint8 at ``indices`` (increasing), decoding only
     near them: a gap longer than SEEK_GAP is sought over. Frames past the end are left out,
     and so is a frame in a stretch that fails to decode (the next one is sought), as long as
-    at least half of them decode; otherwise InputError names the file and where it broke."""
+    at least half of them decode; otherwise InputError names the file and where it broke.
+    """
     path = _as_path(path)
     wanted = sorted(set(int(i) for i in indices))
     out: list[np.ndarray] = []
@@ -171,14 +187,19 @@ def read_frames(path: str | Path, indices) -> np.ndarray:
             try:
                 if index >= 0 and fps > 0 and wanted[k] - index > SEEK_GAP:
                     # (a frame is decoded before any seek: see iter_chunks)
-                    container.seek(origin + int(wanted[k] / fps / stream.time_base), stream=stream, backward=True)
+                    container.seek(
+                        origin + int(wanted[k] / fps / stream.time_base), stream=stream, backward=True
+                    )
                     frames = container.decode(stream)
                     index = -1
                 frame = next(frames, None)
                 if frame is None:
                     break
-                index = round(float((frame.pts - origin) * stream.time_base) * fps) \
-                    if frame.pts is not None and fps > 0 else index + 1
+                index = (
+                    round(float((frame.pts - origin) * stream.time_base) * fps)
+                    if frame.pts is not None and fps > 0
+                    else index + 1
+                )
                 while k < len(wanted) and wanted[k] < index:  # sought past it (a timestamp gap): skip it
                     k += 1
                 if k < len(wanted) and index == wanted[k]:
@@ -187,11 +208,15 @@ def read_frames(path: str | Path, indices) -> np.ndarray:
             except av.error.FFmpegError as exc:
                 broken.append(wanted[k])
                 if len(broken) > len(wanted) // 2 or fps <= 0:
-                    raise InputError(f"{path}: decoding failed after frame {index} ({_seconds(max(index, 0), fps)} s; "
-                                     f"{exc})") from None
+                    raise InputError(
+                        f"{path}: decoding failed after frame {index} ({_seconds(max(index, 0), fps)} s; "
+                        f"{exc})"
+                    ) from None
                 k += 1  # the frame the broken stretch hides is left out; the next one is sought
                 if k < len(wanted):
-                    container.seek(origin + int(wanted[k] / fps / stream.time_base), stream=stream, backward=True)
+                    container.seek(
+                        origin + int(wanted[k] / fps / stream.time_base), stream=stream, backward=True
+                    )
                     frames, index = container.decode(stream), -1
     if not out:
         raise InputError(f"{path}: video has no decodable frames")

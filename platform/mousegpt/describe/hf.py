@@ -28,21 +28,26 @@ FIELDS = ("overall", "head", "limbs", "torso")
 
 def parse_answer(text: str) -> dict | None:
     """The five fields from a model's answer: the first JSON object in it that has string
-    overall/head/limbs/torso and a keyword list (a string is split on commas); None if none."""
+    overall/head/limbs/torso and a keyword list (a string is split on commas); None if none.
+    """
     for match in re.finditer(r"\{", text):
         try:
-            candidate, _ = json.JSONDecoder().raw_decode(text[match.start():])
+            candidate, _ = json.JSONDecoder().raw_decode(text[match.start() :])
         except ValueError:
             continue
-        if not isinstance(candidate, dict) or not all(isinstance(candidate.get(f), str) and candidate[f].strip()
-                                                      for f in FIELDS):
+        if not isinstance(candidate, dict) or not all(
+            isinstance(candidate.get(f), str) and candidate[f].strip() for f in FIELDS
+        ):
             continue
         keywords = candidate.get("keywords", [])
         if isinstance(keywords, str):
             keywords = [k.strip() for k in keywords.split(",")]
         if not isinstance(keywords, list):
             continue
-        return {**{f: candidate[f].strip() for f in FIELDS}, "keywords": [str(k).strip() for k in keywords if str(k).strip()]}
+        return {
+            **{f: candidate[f].strip() for f in FIELDS},
+            "keywords": [str(k).strip() for k in keywords if str(k).strip()],
+        }
     return None
 
 
@@ -61,7 +66,8 @@ def torch_dtype(name: str):
 
 def options(spec: str) -> tuple[str, dict]:
     """A checkpoint path and the backend's options from ``/path?dtype=bf16&batch_size=32``
-    (``--model hf:/path?...``)."""
+    (``--model hf:/path?...``).
+    """
     from urllib.parse import parse_qsl
 
     path, _, query = spec.partition("?")
@@ -84,8 +90,14 @@ class HFVisionLanguageDescriber:
     crops_per_segment = 4
     """Of a segment's crops, how many go to the model (evenly spread): each costs image tokens."""
 
-    def __init__(self, path: str | Path, device: str | None = None, max_new_tokens: int = 160,
-                 batch_size: int | None = None, dtype: str | None = None):
+    def __init__(
+        self,
+        path: str | Path,
+        device: str | None = None,
+        max_new_tokens: int = 160,
+        batch_size: int | None = None,
+        dtype: str | None = None,
+    ):
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
@@ -98,10 +110,15 @@ class HFVisionLanguageDescriber:
         self.dtype = torch_dtype(dtype or ("bfloat16" if on_gpu else "float32"))
         try:
             self.processor = AutoProcessor.from_pretrained(path, local_files_only=True)
-            self.model = AutoModelForImageTextToText.from_pretrained(
-                path, local_files_only=True, dtype=self.dtype).to(self.device).eval()
+            self.model = (
+                AutoModelForImageTextToText.from_pretrained(path, local_files_only=True, dtype=self.dtype)
+                .to(self.device)
+                .eval()
+            )
         except (OSError, ValueError) as exc:
-            raise MouseGPTError(f"{path}: cannot load it as a vision-language model ({str(exc).splitlines()[0]})") from None
+            raise MouseGPTError(
+                f"{path}: cannot load it as a vision-language model ({str(exc).splitlines()[0]})"
+            ) from None
         self.image_token = getattr(self.processor, "image_token", "<image>")
         tokenizer = getattr(self.processor, "tokenizer", None)
         if tokenizer is not None:
@@ -115,11 +132,13 @@ class HFVisionLanguageDescriber:
         """The text the model is given for one segment: the processor's chat template applied to
         a user turn of ``n_images`` images then the prompt, with the assistant's turn opened, when
         the checkpoint has a template (instruction-tuned models answer in their own format only
-        when asked in it); else the images' tokens, a newline and the prompt."""
+        when asked in it); else the images' tokens, a newline and the prompt.
+        """
         if getattr(self.processor, "chat_template", None):
             content = [{"type": "image"}] * n_images + [{"type": "text", "text": prompt_text}]
-            return self.processor.apply_chat_template([{"role": "user", "content": content}],
-                                                      add_generation_prompt=True, tokenize=False)
+            return self.processor.apply_chat_template(
+                [{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False
+            )
         return self.image_token * n_images + "\n" + prompt_text
 
     def _generate(self, prompts: list[str], frames: list[list[np.ndarray]]) -> list[str]:
@@ -127,16 +146,27 @@ class HFVisionLanguageDescriber:
 
         texts = [self.chat(p, len(images)) for p, images in zip(prompts, frames)]
         images = [image for segment in frames for image in segment]
-        inputs = self.processor(images=images or None, text=texts, return_tensors="pt", padding=True).to(self.device)
+        inputs = self.processor(images=images or None, text=texts, return_tensors="pt", padding=True).to(
+            self.device
+        )
         with torch.inference_mode():
             output = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False)
-        return self.processor.batch_decode(output[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+        return self.processor.batch_decode(
+            output[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True
+        )
 
-    def describe(self, facts: pd.DataFrame, kinematics: pd.DataFrame | None = None, crops: np.ndarray | None = None,
-                 windows: list | None = None, frames: list[list[np.ndarray]] | None = None) -> list[Description]:
+    def describe(
+        self,
+        facts: pd.DataFrame,
+        kinematics: pd.DataFrame | None = None,
+        crops: np.ndarray | None = None,
+        windows: list | None = None,
+        frames: list[list[np.ndarray]] | None = None,
+    ) -> list[Description]:
         """One description per row of ``facts``. The images are ``frames`` (each segment's RGB
         frames, uint8 (height, width, 3)) or else ``crops_per_segment`` of its ``crops``
-        (``mousegpt.crops``); with neither (pose-only input) the prompt goes alone."""
+        (``mousegpt.crops``); with neither (pose-only input) the prompt goes alone.
+        """
         grounded = self.facts_only.describe(facts)
         rows = facts.to_dict("records")
         if frames is None and crops is not None:
@@ -146,8 +176,14 @@ class HFVisionLanguageDescriber:
         self.warnings = []
         out = []
         for start in range(0, len(rows), self.batch_size):
-            batch = [i for i in range(start, min(start + self.batch_size, len(rows))) if grounded[i].behavior is not None]
-            answers = self._generate([prompt(rows[i]) for i in batch], [frames[i] for i in batch]) if batch else []
+            batch = [
+                i
+                for i in range(start, min(start + self.batch_size, len(rows)))
+                if grounded[i].behavior is not None
+            ]
+            answers = (
+                self._generate([prompt(rows[i]) for i in batch], [frames[i] for i in batch]) if batch else []
+            )
             by_row = dict(zip(batch, answers))
             for i in range(start, min(start + self.batch_size, len(rows))):
                 out.append(self._checked(i, rows[i], grounded[i], by_row.get(i)))
@@ -158,12 +194,25 @@ class HFVisionLanguageDescriber:
             return grounded
         fields = parse_answer(answer)
         if fields is None:
-            self.warnings.append(f"segment {i}: the model's answer is not the five-field JSON; kept the facts-only description")
+            self.warnings.append(
+                f"segment {i}: the model's answer is not the five-field JSON; kept the facts-only description"
+            )
             return grounded
         problems = contradictions(fields, row)
         if problems:
-            self.warnings.append(f"segment {i}: the model's answer {'; '.join(problems)}; kept the facts-only description")
+            self.warnings.append(
+                f"segment {i}: the model's answer {'; '.join(problems)}; kept the facts-only description"
+            )
             return grounded
-        return mark_uncertain(Description(grounded.behavior, grounded.probs, fields["overall"], fields["head"],
-                                          fields["limbs"], fields["torso"], fields["keywords"],
-                                          confidence=grounded.confidence))
+        return mark_uncertain(
+            Description(
+                grounded.behavior,
+                grounded.probs,
+                fields["overall"],
+                fields["head"],
+                fields["limbs"],
+                fields["torso"],
+                fields["keywords"],
+                confidence=grounded.confidence,
+            )
+        )

@@ -46,7 +46,9 @@ class Description:
 
     def text(self) -> str:
         """One passage for the text embedder."""
-        return " ".join([self.overall, self.head, self.limbs, self.torso, "Keywords: " + ", ".join(self.keywords) + "."])
+        return " ".join(
+            [self.overall, self.head, self.limbs, self.torso, "Keywords: " + ", ".join(self.keywords) + "."]
+        )
 
 
 UNCERTAIN_BELOW = 0.5
@@ -61,7 +63,8 @@ def is_uncertain(confidence: float | None, below: float = UNCERTAIN_BELOW) -> bo
 
 def mark_uncertain(description: Description) -> Description:
     """``description`` saying so when it is uncertain: its overall sentence is prefixed with the
-    confidence and ``uncertain`` joins its keywords (search can find such moments)."""
+    confidence and ``uncertain`` joins its keywords (search can find such moments).
+    """
     if description.uncertain:
         description.overall = f"Uncertain ({description.confidence:.0%} sure): {description.overall}"
         description.keywords = [*description.keywords, "uncertain"]
@@ -75,10 +78,16 @@ class BehaviorModel(Protocol):
     warnings: list[str]
     """Per-segment problems of the last ``describe`` call (e.g. an answer that was replaced)."""
 
-    def describe(self, facts: pd.DataFrame, kinematics: pd.DataFrame | None = None,
-                 crops: np.ndarray | None = None, windows: list | None = None) -> list[Description]:
+    def describe(
+        self,
+        facts: pd.DataFrame,
+        kinematics: pd.DataFrame | None = None,
+        crops: np.ndarray | None = None,
+        windows: list | None = None,
+    ) -> list[Description]:
         """One description per row of ``facts``, in order. ``kinematics`` is the per-frame
-        table the facts were computed from over ``windows``; ``crops`` (segment, frame, y, x)."""
+        table the facts were computed from over ``windows``; ``crops`` (segment, frame, y, x).
+        """
         ...
 
 
@@ -94,7 +103,8 @@ def load_model(spec: str = DEFAULT_MODEL) -> BehaviorModel:
     ``?``: ``dtype`` (bf16 on a GPU, fp32 on CPU by default), ``batch_size`` (32 on a GPU, 4 on
     CPU), ``max_new_tokens``, e.g. ``hf:/models/llava?dtype=fp16&batch_size=64``), or
     ``serve[:APP]`` (the replicas of a running MouseGPT Serve application, ``mousegpt`` by
-    default, on the Ray cluster this process is connected to)."""
+    default, on the Ray cluster this process is connected to).
+    """
     if spec == "kinematic":
         from mousegpt.describe.kinematic import KinematicDescriber
 
@@ -104,7 +114,9 @@ def load_model(spec: str = DEFAULT_MODEL) -> BehaviorModel:
 
         path = WEIGHTS / DEFAULT_MODEL if spec == DEFAULT_MODEL else Path(spec[5:])
         if not (path / "config.json").exists():
-            raise MouseGPTError(f"{path}: no MouseGPT-tiny checkpoint here (no config.json); train one with `mousegpt train`")
+            raise MouseGPTError(
+                f"{path}: no MouseGPT-tiny checkpoint here (no config.json); train one with `mousegpt train`"
+            )
         return TinyDescriber(path)
     if spec == "serve" or spec.startswith("serve:"):
         from mousegpt.describe.served import DEFAULT_APP, ServedDescriber
@@ -115,4 +127,6 @@ def load_model(spec: str = DEFAULT_MODEL) -> BehaviorModel:
 
         path, kwargs = options(spec[3:])
         return HFVisionLanguageDescriber(path, **kwargs)
-    raise MouseGPTError(f"unknown model {spec!r}; available: {DEFAULT_MODEL}, tiny:/path, kinematic, hf:/path/to/checkpoint, serve[:APP]")
+    raise MouseGPTError(
+        f"unknown model {spec!r}; available: {DEFAULT_MODEL}, tiny:/path, kinematic, hf:/path/to/checkpoint, serve[:APP]"
+    )

@@ -49,9 +49,11 @@ def _pace(speed: float | None) -> str | None:
 
 def fact_sheet(facts: dict) -> dict:
     """The structured facts of one segment: ``measured`` values with their units, and the
-    ``categories`` a description may state. Missing facts are left out (None categories)."""
+    ``categories`` a description may state. Missing facts are left out (None categories).
+    """
     measured = {
-        "mean speed (mm/s)": _number(facts.get("speed_mean_mm_s")), "top speed (mm/s)": _number(facts.get("speed_max_mm_s")),
+        "mean speed (mm/s)": _number(facts.get("speed_mean_mm_s")),
+        "top speed (mm/s)": _number(facts.get("speed_max_mm_s")),
         "distance travelled (mm)": _number(facts.get("displacement_mm")),
         "body length (mm)": _number(facts.get("body_length_mm")),
         "body length / stretched length": _number(facts.get("body_length_ratio")),
@@ -62,20 +64,28 @@ def fact_sheet(facts: dict) -> dict:
         "fraction of time immobile": _number(facts.get("immobile_fraction")),
         "distance to nearest wall (mm)": _number(facts.get("wall_distance_mm")),
     }
-    return {"measured": {k: round(v, 1) for k, v in measured.items() if v is not None}, "categories": categories(facts)}
+    return {
+        "measured": {k: round(v, 1) for k, v in measured.items() if v is not None},
+        "categories": categories(facts),
+    }
 
 
 def categories(facts: dict) -> dict:
     """The categories a description of one segment may state (None where a fact is missing):
-    its pace, posture, zone, whether it turned and whether its head moved rhythmically."""
+    its pace, posture, zone, whether it turned and whether its head moved rhythmically.
+    """
     speed = _number(facts.get("speed_mean_mm_s"))
     ratio = _number(facts.get("body_length_ratio_min", facts.get("body_length_ratio")))
     turning = _number(facts.get("angular_speed_deg_s"))
     rhythm = _number(facts.get("head_motion_hz"))
     return {
         "pace": _pace(speed),
-        "posture": None if ratio is None else ("upright or hunched" if ratio < UPRIGHT_RATIO else "stretched"),
-        "zone": facts.get("zone") if isinstance(facts.get("zone"), str) and facts.get("zone") else None,  # NaN: unknown
+        "posture": None
+        if ratio is None
+        else ("upright or hunched" if ratio < UPRIGHT_RATIO else "stretched"),
+        "zone": facts.get("zone")
+        if isinstance(facts.get("zone"), str) and facts.get("zone")
+        else None,  # NaN: unknown
         "turning": None if turning is None else turning >= TURNING_DEG_S,
         "rhythmic head motion": None if rhythm is None else rhythm >= RHYTHMIC_HZ,
     }
@@ -83,7 +93,8 @@ def categories(facts: dict) -> dict:
 
 def prompt(facts: dict) -> str:
     """Instructions for a vision-language model: the frames it sees plus this segment's
-    facts, answered as JSON with the five description fields."""
+    facts, answered as JSON with the five description fields.
+    """
     sheet = fact_sheet(facts)
     return (
         "You see consecutive frames of one mouse in an open-field arena, filmed from above. "
@@ -103,8 +114,15 @@ def contradictions(fields: dict, facts: dict, known: dict | None = None) -> list
     wall), and rearing claimed while its body stayed stretched out. ``known``: the facts'
     ``categories``, when the caller has them already.
     """
-    text = " ".join([fields.get("overall", ""), fields.get("head", ""), fields.get("limbs", ""),
-                     fields.get("torso", ""), " ".join(fields.get("keywords", []))]).lower()
+    text = " ".join(
+        [
+            fields.get("overall", ""),
+            fields.get("head", ""),
+            fields.get("limbs", ""),
+            fields.get("torso", ""),
+            " ".join(fields.get("keywords", [])),
+        ]
+    ).lower()
     known = known if known is not None else categories(facts)
     found = []
     pace = known["pace"]

@@ -26,7 +26,8 @@ that autoscaling sees the load, large enough to fill a GPU batch."""
 
 class ServedDescriber:
     """Describes through the ``MouseGPT`` replicas of the Serve application ``app`` on the Ray
-    cluster this process is connected to."""
+    cluster this process is connected to.
+    """
 
     def __init__(self, app: str = DEFAULT_APP, timeout_s: float = 600.0):
         from ray import serve
@@ -36,16 +37,24 @@ class ServedDescriber:
             self.handle = serve.get_deployment_handle(DEPLOYMENT, app_name=app)
             info = self.handle.info.remote().result(timeout_s=60)
         except Exception as exc:
-            raise MouseGPTError(f"no MouseGPT Serve application {app!r} answers on this Ray cluster "
-                                f"({exc.__class__.__name__}); start one with `mousegpt serve` on the same cluster") from None
+            raise MouseGPTError(
+                f"no MouseGPT Serve application {app!r} answers on this Ray cluster "
+                f"({exc.__class__.__name__}); start one with `mousegpt serve` on the same cluster"
+            ) from None
         self.name = info["name"]
         self.uses_crops = bool(info["uses_crops"])
         self.warnings: list[str] = []
 
-    def describe(self, facts: pd.DataFrame, kinematics: pd.DataFrame | None = None, crops: np.ndarray | None = None,
-                 windows: list[Window] | None = None) -> list[Description]:
+    def describe(
+        self,
+        facts: pd.DataFrame,
+        kinematics: pd.DataFrame | None = None,
+        crops: np.ndarray | None = None,
+        windows: list[Window] | None = None,
+    ) -> list[Description]:
         """As ``BehaviorModel.describe``; requests of REQUEST_SEGMENTS segments go out at once
-        and are answered by whichever replicas are free."""
+        and are answered by whichever replicas are free.
+        """
         import ray
 
         # The session's kinematics go into the object store once; every request refers to them.
@@ -53,8 +62,12 @@ class ServedDescriber:
         pending = []
         for start in range(0, len(facts), REQUEST_SEGMENTS):
             stop = min(len(facts), start + REQUEST_SEGMENTS)
-            body = wire.pack(facts.iloc[start:stop].reset_index(drop=True), None,
-                             None if crops is None else crops[start:stop], windows[start:stop] if shared else None)
+            body = wire.pack(
+                facts.iloc[start:stop].reset_index(drop=True),
+                None,
+                None if crops is None else crops[start:stop],
+                windows[start:stop] if shared else None,
+            )
             pending.append(self.handle.describe_packed.remote(body, shared))
         descriptions, self.warnings = [], []
         for response in pending:

@@ -37,18 +37,34 @@ from mousegpt.segments import Window, stretched_length
 from mousegpt.vocabulary import BEHAVIORS, ZONES
 
 SEQUENCE_FEATURES: dict[str, float] = {
-    "speed_mm_s": 200.0, "forward_speed_mm_s": 200.0, "left_speed_mm_s": 100.0, "angular_speed_deg_s": 360.0,
-    "head_yaw_deg": 90.0, "head_speed_mm_s": 100.0, "body_length_ratio": 1.0, "wall_distance_mm": 100.0,
+    "speed_mm_s": 200.0,
+    "forward_speed_mm_s": 200.0,
+    "left_speed_mm_s": 100.0,
+    "angular_speed_deg_s": 360.0,
+    "head_yaw_deg": 90.0,
+    "head_speed_mm_s": 100.0,
+    "body_length_ratio": 1.0,
+    "wall_distance_mm": 100.0,
 }
 """Per-frame kinematics the model reads (columns of ``kinematics.compute``, and the body
 length over the session's stretched length) and the scale each is divided by; then one
 column per zone and one saying whether the frame has a position."""
 
 FACT_FEATURES: dict[str, float] = {
-    "speed_mean_mm_s": 200.0, "speed_max_mm_s": 400.0, "displacement_mm": 100.0, "body_length_ratio": 1.0,
-    "body_length_ratio_min": 1.0, "heading_change_deg": 180.0, "angular_speed_deg_s": 360.0, "head_yaw_std_deg": 45.0,
-    "head_yaw_abs_deg": 90.0, "head_motion_hz": 10.0, "head_speed_mm_s": 100.0, "immobile_fraction": 1.0,
-    "wall_distance_mm": 100.0, "visible_fraction": 1.0,
+    "speed_mean_mm_s": 200.0,
+    "speed_max_mm_s": 400.0,
+    "displacement_mm": 100.0,
+    "body_length_ratio": 1.0,
+    "body_length_ratio_min": 1.0,
+    "heading_change_deg": 180.0,
+    "angular_speed_deg_s": 360.0,
+    "head_yaw_std_deg": 45.0,
+    "head_yaw_abs_deg": 90.0,
+    "head_motion_hz": 10.0,
+    "head_speed_mm_s": 100.0,
+    "immobile_fraction": 1.0,
+    "wall_distance_mm": 100.0,
+    "visible_fraction": 1.0,
 }
 """Segment facts the model reads and their scales; then one column per zone."""
 
@@ -66,24 +82,37 @@ def sequence_features(kin: pd.DataFrame, windows: list[Window], n_steps: int) ->
     evenly spaced frames, scaled by SEQUENCE_FEATURES; NaN becomes 0 (the last column says
     which frames had a position). The body length is read over the session's stretched
     length: ``kin``'s ``body_length_ratio`` column where it has one (a part of a session, as
-    ``analysis.plan_sessions`` cuts it), else over ``kin``'s own 85th percentile."""
+    ``analysis.plan_sessions`` cuts it), else over ``kin``'s own 85th percentile.
+    """
     table = kin
     if "body_length_ratio" not in kin:
         table = kin.assign(body_length_ratio=kin["body_length_mm"].to_numpy(float) / stretched_length(kin))
     columns = [table[c].to_numpy(float) / scale for c, scale in SEQUENCE_FEATURES.items()]
-    per_frame = np.concatenate([np.stack(columns, axis=1), _zones(table["zone"].to_numpy()),
-                                table[["x_mm"]].notna().to_numpy(np.float32)], axis=1)
+    per_frame = np.concatenate(
+        [
+            np.stack(columns, axis=1),
+            _zones(table["zone"].to_numpy()),
+            table[["x_mm"]].notna().to_numpy(np.float32),
+        ],
+        axis=1,
+    )
     per_frame = np.nan_to_num(np.clip(per_frame, -5, 5), nan=0.0).astype(np.float32)
     if not windows:
         return np.zeros((0, n_steps, per_frame.shape[1]), np.float32)
-    steps = np.stack([np.round(np.linspace(w.start_frame, w.end_frame - 1, n_steps)).astype(int) for w in windows])
+    steps = np.stack(
+        [np.round(np.linspace(w.start_frame, w.end_frame - 1, n_steps)).astype(int) for w in windows]
+    )
     return per_frame[np.clip(steps, 0, len(per_frame) - 1)]
 
 
 def fact_features(facts: pd.DataFrame) -> np.ndarray:
     """(segment, feature) float32: the facts scaled by FACT_FEATURES, then the zone one-hot; NaN becomes 0."""
-    columns = [pd.to_numeric(facts[c], errors="coerce").to_numpy(float) / scale if c in facts else np.zeros(len(facts))
-               for c, scale in FACT_FEATURES.items()]
+    columns = [
+        pd.to_numeric(facts[c], errors="coerce").to_numpy(float) / scale
+        if c in facts
+        else np.zeros(len(facts))
+        for c, scale in FACT_FEATURES.items()
+    ]
     zones = facts["zone"].to_numpy() if "zone" in facts else np.full(len(facts), None)
     values = np.concatenate([np.stack(columns, axis=1), _zones(zones)], axis=1)
     return np.nan_to_num(np.clip(values, -5, 5), nan=0.0).astype(np.float32)
@@ -106,22 +135,41 @@ def caption_tokens(fields: dict[str, str]) -> list[str]:
 def in_dtype(batch: dict, dtype: torch.dtype) -> dict:
     """A training batch for a model whose weights are ``dtype`` (bf16 under DeepSpeed on a GPU):
     floating inputs are cast; integer ones (labels, tokens, uint8 crops, which the model scales
-    itself) and the loss's class weights are left as they are."""
+    itself) and the loss's class weights are left as they are.
+    """
     return {k: v.to(dtype) if v.is_floating_point() and k != "label_weights" else v for k, v in batch.items()}
 
 
 class MouseGPTTinyConfig(PretrainedConfig):
     model_type = "mousegpt-tiny"
 
-    def __init__(self, behaviors=BEHAVIORS, vocab=SPECIAL_TOKENS, n_steps=16, crop_frames=8, crop_size=64, d_model=128,
-                 hidden=256, text_dim=384, token_dim=64, decoder_hidden=192, max_tokens=96, dropout=0.1,
-                 probability_temperature=1.0, adapted=None, decoder_behaviors=None, **kwargs):
+    def __init__(
+        self,
+        behaviors=BEHAVIORS,
+        vocab=SPECIAL_TOKENS,
+        n_steps=16,
+        crop_frames=8,
+        crop_size=64,
+        d_model=128,
+        hidden=256,
+        text_dim=384,
+        token_dim=64,
+        decoder_hidden=192,
+        max_tokens=96,
+        dropout=0.1,
+        probability_temperature=1.0,
+        adapted=None,
+        decoder_behaviors=None,
+        **kwargs,
+    ):
         self.behaviors = list(behaviors)
         self.adapted = dict(adapted or {})
         """Classes a lab added by adapting the model to its own labels (``mousegpt adapt``):
         name -> {"parent": the core behaviour it specialises or None, "description": the lab's
         wording or None}. They follow the classes the checkpoint was trained with."""
-        self.decoder_behaviors = int(decoder_behaviors) if decoder_behaviors is not None else len(self.behaviors)
+        self.decoder_behaviors = (
+            int(decoder_behaviors) if decoder_behaviors is not None else len(self.behaviors)
+        )
         """How many leading ``behaviors`` the text decoder's context reads: an adapted class's
         probability is folded into its parent's (or spread over them all) before it does, so the
         decoder trained before adaptation still fits."""
@@ -163,30 +211,55 @@ class MouseGPTTiny(PreTrainedModel):
         super().__init__(config)
         d, h = config.d_model, config.hidden
         self.sequence_encoder = nn.Sequential(
-            nn.Conv1d(config.sequence_dim, 64, 3, padding=1), nn.GELU(), nn.Conv1d(64, d, 3, padding=1), nn.GELU(),
-            nn.Conv1d(d, d, 3, padding=2, dilation=2), nn.GELU())
-        self.frame_encoder = nn.Sequential(  # one crop -> 64 numbers: 4x4 patches, then 16x16 -> 4x4 before pooling
-            nn.Conv2d(1, 16, 4, stride=4), nn.GELU(), nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.GELU(),
-            nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.GELU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+            nn.Conv1d(config.sequence_dim, 64, 3, padding=1),
+            nn.GELU(),
+            nn.Conv1d(64, d, 3, padding=1),
+            nn.GELU(),
+            nn.Conv1d(d, d, 3, padding=2, dilation=2),
+            nn.GELU(),
+        )
+        self.frame_encoder = (
+            nn.Sequential(  # one crop -> 64 numbers: 4x4 patches, then 16x16 -> 4x4 before pooling
+                nn.Conv2d(1, 16, 4, stride=4),
+                nn.GELU(),
+                nn.Conv2d(16, 32, 3, stride=2, padding=1),
+                nn.GELU(),
+                nn.Conv2d(32, 64, 3, stride=2, padding=1),
+                nn.GELU(),
+                nn.AdaptiveAvgPool2d(1),
+                nn.Flatten(),
+            )
+        )
         self.crop_encoder = nn.Sequential(nn.Conv1d(64, d, 3, padding=1), nn.GELU())
-        self.fact_encoder = nn.Sequential(nn.Linear(config.fact_dim, d), nn.GELU(), nn.Linear(d, d), nn.GELU())
+        self.fact_encoder = nn.Sequential(
+            nn.Linear(config.fact_dim, d), nn.GELU(), nn.Linear(d, d), nn.GELU()
+        )
         # Stand-ins for an absent sequence (facts only) or absent crops (pose only), learned.
         self.no_sequence = nn.Parameter(torch.zeros(2 * d))
         self.no_crops = nn.Parameter(torch.zeros(2 * d))
-        self.fuse = nn.Sequential(nn.Linear(5 * d, h), nn.GELU(), nn.Dropout(config.dropout), nn.Linear(h, h), nn.GELU())
+        self.fuse = nn.Sequential(
+            nn.Linear(5 * d, h), nn.GELU(), nn.Dropout(config.dropout), nn.Linear(h, h), nn.GELU()
+        )
         self.classifier = nn.Linear(h, len(config.behaviors))
         self.motion_projection = nn.Linear(h, config.text_dim)
-        self.logit_scale = nn.Parameter(torch.tensor([math.log(1 / 0.07)]))  # 1-d: DeepSpeed broadcasts parameters as bytes
+        self.logit_scale = nn.Parameter(
+            torch.tensor([math.log(1 / 0.07)])
+        )  # 1-d: DeepSpeed broadcasts parameters as bytes
         self.token_embedding = nn.Embedding(len(config.vocab), config.token_dim, padding_idx=PAD)
-        self.context = nn.Linear(config.text_dim + config.decoder_behaviors + config.fact_dim, config.decoder_hidden)
-        self.decoder = nn.GRU(config.token_dim + config.decoder_hidden, config.decoder_hidden, batch_first=True)
+        self.context = nn.Linear(
+            config.text_dim + config.decoder_behaviors + config.fact_dim, config.decoder_hidden
+        )
+        self.decoder = nn.GRU(
+            config.token_dim + config.decoder_hidden, config.decoder_hidden, batch_first=True
+        )
         self.lm_head = nn.Linear(config.decoder_hidden, len(config.vocab))
         self.post_init()
 
     @staticmethod
     def _fold_matrix(config: MouseGPTTinyConfig) -> torch.Tensor:
         """(behaviours, decoder behaviours): each class's probability goes to itself when the
-        decoder knows it, else to its parent, else spread evenly (``decoder_behaviors``)."""
+        decoder knows it, else to its parent, else spread evenly (``decoder_behaviors``).
+        """
         n, known = len(config.behaviors), config.decoder_behaviors
         fold = torch.zeros(n, known)
         fold[:known, :known] = torch.eye(known)
@@ -209,8 +282,9 @@ class MouseGPTTiny(PreTrainedModel):
         """(batch, channels, time) -> (batch, 2 * channels): mean and max over time."""
         return torch.cat([x.mean(-1), x.amax(-1)], dim=-1)
 
-    def encode(self, facts: torch.Tensor, sequence: torch.Tensor | None = None,
-               crops: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode(
+        self, facts: torch.Tensor, sequence: torch.Tensor | None = None, crops: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Behaviour logits and the unit motion embedding of a batch.
 
         ``facts`` (batch, fact_dim); ``sequence`` (batch, n_steps, sequence_dim) or None;
@@ -235,44 +309,70 @@ class MouseGPTTiny(PreTrainedModel):
         hidden = self.fuse(torch.cat([seq, vis, self.fact_encoder(facts)], dim=-1))
         return self.classifier(hidden), F.normalize(self.motion_projection(hidden), dim=-1)
 
-    def _decoder_context(self, motion: torch.Tensor, logits: torch.Tensor, facts: torch.Tensor) -> torch.Tensor:
+    def _decoder_context(
+        self, motion: torch.Tensor, logits: torch.Tensor, facts: torch.Tensor
+    ) -> torch.Tensor:
         probs = self.decoder_probs(logits.softmax(-1).detach())
         return torch.tanh(self.context(torch.cat([motion, probs, facts], dim=-1)))
 
     def _decode(self, tokens: torch.Tensor, context: torch.Tensor, state: torch.Tensor | None = None):
-        steps = torch.cat([self.token_embedding(tokens), context[:, None].expand(-1, tokens.shape[1], -1)], dim=-1)
+        steps = torch.cat(
+            [self.token_embedding(tokens), context[:, None].expand(-1, tokens.shape[1], -1)], dim=-1
+        )
         out, state = self.decoder(steps, context[None].contiguous() if state is None else state)
         return self.lm_head(out), state
 
-    def forward(self, facts: torch.Tensor, sequence: torch.Tensor | None = None, crops: torch.Tensor | None = None,
-                labels: torch.Tensor | None = None, text_embeddings: torch.Tensor | None = None,
-                caption_groups: torch.Tensor | None = None, tokens: torch.Tensor | None = None,
-                label_weights: torch.Tensor | None = None) -> MouseGPTTinyOutput:
+    def forward(
+        self,
+        facts: torch.Tensor,
+        sequence: torch.Tensor | None = None,
+        crops: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        text_embeddings: torch.Tensor | None = None,
+        caption_groups: torch.Tensor | None = None,
+        tokens: torch.Tensor | None = None,
+        label_weights: torch.Tensor | None = None,
+    ) -> MouseGPTTinyOutput:
         """Training: ``labels`` (batch,) behaviour index or -1 when unknown; ``text_embeddings``
         (batch, text_dim) of each target description, ``caption_groups`` (batch,) saying which
         rows' descriptions are the same behaviour (positives for each other); ``tokens``
         (batch, length) the description as token ids, ``<bos> ... <eos>``, padded with ``<pad>``;
-        ``label_weights`` (behaviours,) weighs the behaviour loss per class (rare ones up)."""
+        ``label_weights`` (behaviours,) weighs the behaviour loss per class (rare ones up).
+        """
         logits, motion = self.encode(facts, sequence, crops)
         losses = {}
         if labels is not None and (labels >= 0).any():
             weight = label_weights.to(logits.dtype) if label_weights is not None else None
             losses["behavior"] = F.cross_entropy(logits, labels, weight=weight, ignore_index=-1)
         if text_embeddings is not None:
-            similarity = self.logit_scale.exp().clamp(max=100) * motion @ F.normalize(text_embeddings, dim=-1).T
-            groups = caption_groups if caption_groups is not None else torch.arange(len(motion), device=motion.device)
+            similarity = (
+                self.logit_scale.exp().clamp(max=100) * motion @ F.normalize(text_embeddings, dim=-1).T
+            )
+            groups = (
+                caption_groups
+                if caption_groups is not None
+                else torch.arange(len(motion), device=motion.device)
+            )
             positive = (groups[:, None] == groups[None, :]).float()
-            losses["contrastive"] = 0.5 * (torch.sum(-positive / positive.sum(1, keepdim=True) * similarity.log_softmax(1), 1).mean()
-                                           + torch.sum(-positive / positive.sum(0, keepdim=True) * similarity.log_softmax(0), 0).mean())
+            losses["contrastive"] = 0.5 * (
+                torch.sum(-positive / positive.sum(1, keepdim=True) * similarity.log_softmax(1), 1).mean()
+                + torch.sum(-positive / positive.sum(0, keepdim=True) * similarity.log_softmax(0), 0).mean()
+            )
         token_logits = None
         if tokens is not None:
             token_logits, _ = self._decode(tokens[:, :-1], self._decoder_context(motion, logits, facts))
-            losses["text"] = F.cross_entropy(token_logits.flatten(0, 1), tokens[:, 1:].flatten(), ignore_index=PAD)
+            losses["text"] = F.cross_entropy(
+                token_logits.flatten(0, 1), tokens[:, 1:].flatten(), ignore_index=PAD
+            )
         loss = sum(losses.values()) if losses else None
-        return MouseGPTTinyOutput(loss=loss, logits=logits, motion_embedding=motion, token_logits=token_logits, losses=losses)
+        return MouseGPTTinyOutput(
+            loss=loss, logits=logits, motion_embedding=motion, token_logits=token_logits, losses=losses
+        )
 
     @torch.no_grad()
-    def generate_tokens(self, motion: torch.Tensor, logits: torch.Tensor, facts: torch.Tensor) -> list[list[int]]:
+    def generate_tokens(
+        self, motion: torch.Tensor, logits: torch.Tensor, facts: torch.Tensor
+    ) -> list[list[int]]:
         """Greedy decoding of each row's description, up to ``max_tokens``; without bos/eos."""
         context = self._decoder_context(motion, logits, facts)
         batch = len(motion)
@@ -307,7 +407,9 @@ class TinyDescriber:
 
     uses_crops = True
 
-    def __init__(self, path: str | Path, device: str | None = None, batch_size: int = 256, ensemble: bool = True):
+    def __init__(
+        self, path: str | Path, device: str | None = None, batch_size: int = 256, ensemble: bool = True
+    ):
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
@@ -319,15 +421,25 @@ class TinyDescriber:
         self.name = f"mousegpt-tiny:{Path(path).name}"
         self.warnings: list[str] = []
 
-    def describe(self, facts: pd.DataFrame, kinematics: pd.DataFrame | None = None, crops: np.ndarray | None = None,
-                 windows: list[Window] | None = None) -> list[Description]:
+    def describe(
+        self,
+        facts: pd.DataFrame,
+        kinematics: pd.DataFrame | None = None,
+        crops: np.ndarray | None = None,
+        windows: list[Window] | None = None,
+    ) -> list[Description]:
         """One description per row of ``facts``. ``kinematics`` (per frame, with the
         ``windows`` the facts were computed over) and ``crops`` (segment, frame, y, x) are
-        optional."""
+        optional.
+        """
         config = self.model.config
         self.warnings = []
         fact_x = fact_features(facts)
-        seq_x = sequence_features(kinematics, windows, config.n_steps) if kinematics is not None and windows else None
+        seq_x = (
+            sequence_features(kinematics, windows, config.n_steps)
+            if kinematics is not None and windows
+            else None
+        )
         probs, motion, generated = [], [], []
         for start in range(0, len(facts), self.batch_size):
             part = slice(start, start + self.batch_size)
@@ -337,18 +449,22 @@ class TinyDescriber:
             with torch.inference_mode():
                 logits, m = self._encode(f, s, c)
                 generated += self.model.generate_tokens(m, logits, f)
-            probs.append((logits / getattr(config, "probability_temperature", 1.0)).softmax(-1).float().cpu().numpy())
+            probs.append(
+                (logits / getattr(config, "probability_temperature", 1.0)).softmax(-1).float().cpu().numpy()
+            )
             motion.append(m.float().cpu().numpy())
         if not len(facts):
             return []
         return self._descriptions(facts, np.concatenate(probs), np.concatenate(motion), generated)
 
-    def _descriptions(self, facts: pd.DataFrame, probs: np.ndarray, motion: np.ndarray,
-                      generated: list[list[int]]) -> list[Description]:
+    def _descriptions(
+        self, facts: pd.DataFrame, probs: np.ndarray, motion: np.ndarray, generated: list[list[int]]
+    ) -> list[Description]:
         """The model's outputs as descriptions. What costs per segment is only what differs
         per segment (numbers filled in, one dataclass): decoding the tokens, tidying the
         wording and checking it against the facts' categories are done once per distinct
-        generated sequence (a few hundred in a session of thousands of segments)."""
+        generated sequence (a few hundred in a session of thousands of segments).
+        """
         from mousegpt.describe.kinematic import measurable, not_described
 
         config = self.model.config
@@ -385,19 +501,44 @@ class TinyDescriber:
             problems = checked[claim]
             if problems or not all(fields.values()):
                 why = "; ".join(problems) if problems else "an empty field"
-                self.warnings.append(f"segment {i}: the generated description {why}; kept the facts-only description")
-                out.append(mark_uncertain(Description(behavior, p, *self._facts_only(behavior, row), motion=motion[i],
-                                                      confidence=p[behavior])))
+                self.warnings.append(
+                    f"segment {i}: the generated description {why}; kept the facts-only description"
+                )
+                out.append(
+                    mark_uncertain(
+                        Description(
+                            behavior,
+                            p,
+                            *self._facts_only(behavior, row),
+                            motion=motion[i],
+                            confidence=p[behavior],
+                        )
+                    )
+                )
                 continue
-            out.append(mark_uncertain(Description(behavior, p, fields["overall"], fields["head"], fields["limbs"],
-                                                  fields["torso"], keywords, motion=motion[i], confidence=p[behavior])))
+            out.append(
+                mark_uncertain(
+                    Description(
+                        behavior,
+                        p,
+                        fields["overall"],
+                        fields["head"],
+                        fields["limbs"],
+                        fields["torso"],
+                        keywords,
+                        motion=motion[i],
+                        confidence=p[behavior],
+                    )
+                )
+            )
         return out
 
     def _encode(self, facts, sequence, crops):
         """Logits and motion embedding, averaged over the views of the input the model was
         trained to read alone (all of it, without crops, facts only; each present one once).
         One view's quirks then count for a third: crops of real arenas and another pose
-        estimator's kinematics differ from the synthetic ones in ways a single view over-reads."""
+        estimator's kinematics differ from the synthetic ones in ways a single view over-reads.
+        """
         views = [(sequence, crops)]
         if self.ensemble:
             views += [(sequence, None)] if crops is not None and sequence is not None else []
@@ -417,12 +558,17 @@ class TinyDescriber:
     @classmethod
     def _facts_only(cls, behavior: str, row: dict) -> tuple:
         """The rule-based wording of ``behavior`` filled from the facts, or, when even that
-        contradicts them, the rule-based describer's own description."""
+        contradicts them, the rule-based describer's own description.
+        """
         from mousegpt.describe.kinematic import write
 
         overall, head, limbs, torso, keywords = write(behavior, row)
         fields = {"overall": overall, "head": head, "limbs": limbs, "torso": torso, "keywords": keywords}
-        return tuple(fields.values()) if not contradictions(fields, row) else tuple(cls._grounded(row).fields().values())
+        return (
+            tuple(fields.values())
+            if not contradictions(fields, row)
+            else tuple(cls._grounded(row).fields().values())
+        )
 
     @classmethod
     def _adapted(cls, behavior: str, spec: dict, row: dict, p: dict, motion: np.ndarray) -> Description:
@@ -430,7 +576,8 @@ class TinyDescriber:
         is the lab's own wording of it, or "The mouse shows <name>." followed by the facts-only
         wording of the core behaviour it specialises; head, limbs and torso are that wording's
         (the rule-based describer's, when there is no parent or the wording contradicts the
-        facts); the keywords start with the name."""
+        facts); the keywords start with the name.
+        """
         from mousegpt.describe.kinematic import write
 
         parent, said = spec.get("parent"), spec.get("description")
@@ -443,5 +590,14 @@ class TinyDescriber:
         named = said or f"The mouse shows {behavior}." + (f" {fields['overall']}" if fields else "")
         source = fields or cls._grounded(row).fields()
         keywords = list(dict.fromkeys([behavior, *source["keywords"]]))
-        return Description(behavior, p, named, source["head"], source["limbs"], source["torso"], keywords,
-                           motion=motion, confidence=p[behavior])
+        return Description(
+            behavior,
+            p,
+            named,
+            source["head"],
+            source["limbs"],
+            source["torso"],
+            keywords,
+            motion=motion,
+            confidence=p[behavior],
+        )

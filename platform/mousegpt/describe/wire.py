@@ -42,8 +42,12 @@ def _table(data: np.ndarray) -> pd.DataFrame:
     return pa.ipc.open_stream(pa.py_buffer(data.tobytes())).read_all().to_pandas()
 
 
-def pack(facts: pd.DataFrame, kinematics: pd.DataFrame | None = None, crops: np.ndarray | None = None,
-         windows: list[Window] | None = None) -> bytes:
+def pack(
+    facts: pd.DataFrame,
+    kinematics: pd.DataFrame | None = None,
+    crops: np.ndarray | None = None,
+    windows: list[Window] | None = None,
+) -> bytes:
     """A describe request as bytes (see the module's docstring)."""
     arrays = {"facts": _table_bytes(facts)}
     if kinematics is not None:
@@ -65,9 +69,12 @@ def table_bytes(table: pd.DataFrame) -> bytes:
 def unpack(body: bytes, kinematics: bytes | None = None) -> dict:
     """The describer's arguments from a request: ``facts``, ``kinematics``, ``crops``,
     ``windows`` (None where not sent). ``kinematics`` (``table_bytes``) comes beside the body
-    when many requests share one session's. A body that is not such a request raises InputError."""
+    when many requests share one session's. A body that is not such a request raises InputError.
+    """
     if len(body) > MAX_BYTES:
-        raise InputError(f"describe request of {len(body) / 2**20:.0f} MiB: the limit is {MAX_BYTES // 2**20} MiB")
+        raise InputError(
+            f"describe request of {len(body) / 2**20:.0f} MiB: the limit is {MAX_BYTES // 2**20} MiB"
+        )
     try:
         archive = np.load(io.BytesIO(body), allow_pickle=False)
         names = set(archive.files)
@@ -77,8 +84,11 @@ def unpack(body: bytes, kinematics: bytes | None = None) -> dict:
         windows = crops = None
         if "kinematics" in names:
             kinematics = archive["kinematics"]
-        kinematics = None if kinematics is None else _table(np.frombuffer(kinematics, np.uint8)
-                                                              if isinstance(kinematics, bytes) else kinematics)
+        kinematics = (
+            None
+            if kinematics is None
+            else _table(np.frombuffer(kinematics, np.uint8) if isinstance(kinematics, bytes) else kinematics)
+        )
         if kinematics is not None and "windows" in names:
             bounds = archive["windows"]
             if bounds.ndim != 2 or bounds.shape != (len(facts), 2):
@@ -87,25 +97,43 @@ def unpack(body: bytes, kinematics: bytes | None = None) -> dict:
         if "crops" in names:
             crops = archive["crops"]
             if crops.ndim != 4 or len(crops) != len(facts) or crops.dtype != np.uint8:
-                raise InputError(f"describe request: crops must be uint8 (segment, frame, y, x) for {len(facts)} "
-                                 f"segments, got {crops.dtype} {crops.shape}")
+                raise InputError(
+                    f"describe request: crops must be uint8 (segment, frame, y, x) for {len(facts)} "
+                    f"segments, got {crops.dtype} {crops.shape}"
+                )
     except InputError:
         raise
     except Exception as exc:  # not a zip, an array that is not there, a table that is not Arrow
-        raise InputError(f"describe request is not an .npz of facts, kinematics and crops ({exc.__class__.__name__}: {exc})") from None
+        raise InputError(
+            f"describe request is not an .npz of facts, kinematics and crops ({exc.__class__.__name__}: {exc})"
+        ) from None
     return {"facts": facts, "kinematics": kinematics, "crops": crops, "windows": windows}
 
 
 def to_dict(d: Description) -> dict:
     """One description as JSON-able values."""
-    return {"behavior": d.behavior, "probs": d.probs, "confidence": d.confidence, "uncertain": d.uncertain,
-            "description": d.fields(), "motion": None if d.motion is None else [float(v) for v in d.motion]}
+    return {
+        "behavior": d.behavior,
+        "probs": d.probs,
+        "confidence": d.confidence,
+        "uncertain": d.uncertain,
+        "description": d.fields(),
+        "motion": None if d.motion is None else [float(v) for v in d.motion],
+    }
 
 
 def from_dict(answer: dict) -> Description:
     """``to_dict``'s inverse."""
     fields = answer["description"]
     motion = answer.get("motion")
-    return Description(behavior=answer["behavior"], probs=answer["probs"], overall=fields["overall"], head=fields["head"],
-                       limbs=fields["limbs"], torso=fields["torso"], keywords=list(fields["keywords"]),
-                       motion=None if motion is None else np.asarray(motion, np.float32), confidence=answer["confidence"])
+    return Description(
+        behavior=answer["behavior"],
+        probs=answer["probs"],
+        overall=fields["overall"],
+        head=fields["head"],
+        limbs=fields["limbs"],
+        torso=fields["torso"],
+        keywords=list(fields["keywords"]),
+        motion=None if motion is None else np.asarray(motion, np.float32),
+        confidence=answer["confidence"],
+    )

@@ -16,8 +16,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-KEYPOINTS = ("nose", "left_ear", "right_ear", "neck", "body_center", "left_hip", "right_hip",
-             "tail_base", "tail_mid", "tail_tip")
+KEYPOINTS = (
+    "nose",
+    "left_ear",
+    "right_ear",
+    "neck",
+    "body_center",
+    "left_hip",
+    "right_hip",
+    "tail_base",
+    "tail_mid",
+    "tail_tip",
+)
 """Keypoints of the truth table, as ``<keypoint>_x`` / ``<keypoint>_y`` in pixels."""
 
 TAIL_SEGMENTS = 8
@@ -84,7 +94,9 @@ def skeleton(p: Posture, body_length_mm: float) -> dict[str, np.ndarray]:
     tail = [tail_base]
     for i in range(1, TAIL_SEGMENTS + 1):
         frac = i / TAIL_SEGMENTS
-        angle = rear_angle + np.pi - 0.8 * p.bend * frac + 0.35 * frac * np.sin(p.tail_wave + 2 * np.pi * frac)
+        angle = (
+            rear_angle + np.pi - 0.8 * p.bend * frac + 0.35 * frac * np.sin(p.tail_wave + 2 * np.pi * frac)
+        )
         tail.append(tail[-1] + segment * _unit(angle))
     tail = np.stack(tail, axis=1)
 
@@ -97,12 +109,30 @@ def skeleton(p: Posture, body_length_mm: float) -> dict[str, np.ndarray]:
     fore_side = col(0.075 * body_length_mm * (1 - 0.5 * p.forepaws_up)) * left_of(front_angle)
     hind_centre = centre - col(0.30 * length * hunch) * rear_
     hind_side = col(0.115 * body_length_mm * np.ones_like(length)) * left_of(rear_angle)
-    paws = np.stack([fore_centre + fore_side + swing * front * (1 - up), fore_centre - fore_side - swing * front * (1 - up),
-                     hind_centre + hind_side - swing * rear_, hind_centre - hind_side + swing * rear_], axis=1)
+    paws = np.stack(
+        [
+            fore_centre + fore_side + swing * front * (1 - up),
+            fore_centre - fore_side - swing * front * (1 - up),
+            hind_centre + hind_side - swing * rear_,
+            hind_centre - hind_side + swing * rear_,
+        ],
+        axis=1,
+    )
 
     return {
-        "nose": nose, "left_ear": ear_base + ear_side, "right_ear": ear_base - ear_side, "neck": neck,
-        "body_center": centre, "left_hip": hip_base + hip_side, "right_hip": hip_base - hip_side,
-        "tail_base": tail_base, "tail_mid": tail[:, TAIL_SEGMENTS // 2], "tail_tip": tail[:, -1],
-        "tail": tail, "paws": paws, "front_dir": front, "rear_dir": rear_, "head_dir": head,
+        "nose": nose,
+        "left_ear": ear_base + ear_side,
+        "right_ear": ear_base - ear_side,
+        "neck": neck,
+        "body_center": centre,
+        "left_hip": hip_base + hip_side,
+        "right_hip": hip_base - hip_side,
+        "tail_base": tail_base,
+        "tail_mid": tail[:, TAIL_SEGMENTS // 2],
+        "tail_tip": tail[:, -1],
+        "tail": tail,
+        "paws": paws,
+        "front_dir": front,
+        "rear_dir": rear_,
+        "head_dir": head,
     }

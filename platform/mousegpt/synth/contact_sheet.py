@@ -16,14 +16,23 @@ from mousegpt.synth.render import FUR, Renderer, Scene
 CELL = 220
 """Side of one cell (px)."""
 
-KEYPOINT_COLOURS = [tuple(int(c) for c in cv2.applyColorMap(np.uint8([[int(255 * i / (len(KEYPOINTS) - 1))]]),
-                                                               cv2.COLORMAP_TURBO)[0, 0]) for i in range(len(KEYPOINTS))]
+KEYPOINT_COLOURS = [
+    tuple(
+        int(c)
+        for c in cv2.applyColorMap(np.uint8([[int(255 * i / (len(KEYPOINTS) - 1))]]), cv2.COLORMAP_TURBO)[
+            0, 0
+        ]
+    )
+    for i in range(len(KEYPOINTS))
+]
 
 
 def _rows() -> list[tuple[str, str]]:
     rows = []
     for behavior in (*BOUT_SECONDS, *NOVEL_BEHAVIORS):
-        rows += [(behavior, v) for v in VARIANTS.get(behavior, ("",))][: 2 if behavior in ("rear", "groom") else 1]
+        rows += [(behavior, v) for v in VARIANTS.get(behavior, ("",))][
+            : 2 if behavior in ("rear", "groom") else 1
+        ]
     return rows
 
 
@@ -39,8 +48,15 @@ def _cell(scene: Scene, behavior: str, variant: str, seed: int, keypoints: bool)
     size = geometry.size_mm
     # A supported rear happens facing a wall; everything else in the middle of the arena.
     start = (size / 2, 0.2 * size, -np.pi / 2) if variant == "supported" else (size / 2, size / 2, 0.3)
-    traj = simulate(3.0, "control", seed, scene.fps, geometry, program=[("walk", 1.0), (behavior, 2.0, variant)],
-                    start=start)
+    traj = simulate(
+        3.0,
+        "control",
+        seed,
+        scene.fps,
+        geometry,
+        program=[("walk", 1.0), (behavior, 2.0, variant)],
+        start=start,
+    )
     middle = int(round((1.0 + (0.2 if behavior == "jump" else 1.0)) * scene.fps))
     renderer = Renderer(traj, scene, seed)
     frame = cv2.cvtColor(renderer.i420(middle), cv2.COLOR_YUV2BGR_I420)
@@ -51,14 +67,15 @@ def _cell(scene: Scene, behavior: str, variant: str, seed: int, keypoints: bool)
     half = int(1.4 * traj.body_length_mm * scene.px_per_mm)
     cx, cy = (int(round(v)) for v in points["body_center"][middle])
     padded = cv2.copyMakeBorder(frame, half, half, half, half, cv2.BORDER_CONSTANT, value=(0, 0, 0))
-    crop = padded[cy:cy + 2 * half, cx:cx + 2 * half]
+    crop = padded[cy : cy + 2 * half, cx : cx + 2 * half]
     return cv2.resize(crop, (CELL, CELL), interpolation=cv2.INTER_AREA)
 
 
 def contact_sheet(path: str | Path, scene: Scene | None = None, seed: int = 0) -> Path:
     """Write a PNG grid: a row per behaviour (and variant), columns top / top with truth
     keypoints / bottom / bottom with keypoints; furs alternate by row; a last row of whole
-    frames shows the arenas. Returns the path."""
+    frames shows the arenas. Returns the path.
+    """
     scene = scene or Scene()
     furs = list(FUR)
     grid = []
@@ -68,17 +85,30 @@ def contact_sheet(path: str | Path, scene: Scene | None = None, seed: int = 0) -
         for view in ("top", "bottom"):
             for with_keypoints in (False, True):
                 cell = _cell(replace(scene, view=view, fur=fur), behavior, variant, seed + r, with_keypoints)
-                _label(cell, f"{behavior}{' ' + variant if variant else ''}, {view}{' + truth' if with_keypoints else ''}")
+                _label(
+                    cell,
+                    f"{behavior}{' ' + variant if variant else ''}, {view}{' + truth' if with_keypoints else ''}",
+                )
                 cells.append(cell)
         grid.append(np.hstack(cells))
     wholes = []
-    for i, (view, fur, arena) in enumerate([("top", "black", "square"), ("top", "white", "circle"),
-                                            ("bottom", "agouti", "square"), ("top", "agouti", "circle")]):
+    for i, (view, fur, arena) in enumerate(
+        [
+            ("top", "black", "square"),
+            ("top", "white", "circle"),
+            ("bottom", "agouti", "square"),
+            ("top", "agouti", "circle"),
+        ]
+    ):
         whole_scene = replace(scene, view=view, fur=fur, arena=arena)
         traj = simulate(1.0, "control", seed + 100 + i, whole_scene.fps, whole_scene.geometry)
         frame = cv2.cvtColor(Renderer(traj, whole_scene, seed).i420(0), cv2.COLOR_YUV2BGR_I420)
-        frame = cv2.resize(frame, (CELL, int(CELL * scene.height / scene.width)), interpolation=cv2.INTER_AREA)
-        frame = cv2.copyMakeBorder(frame, 0, CELL - frame.shape[0], 0, 0, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+        frame = cv2.resize(
+            frame, (CELL, int(CELL * scene.height / scene.width)), interpolation=cv2.INTER_AREA
+        )
+        frame = cv2.copyMakeBorder(
+            frame, 0, CELL - frame.shape[0], 0, 0, cv2.BORDER_CONSTANT, value=(0, 0, 0)
+        )
         _label(frame, f"{arena} {view} {fur}")
         wholes.append(frame)
     grid.append(np.hstack(wholes))

@@ -7,10 +7,10 @@ video is ever held in memory; the mp4 appears under its final name only when com
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable
 
 import av
 import numpy as np
@@ -31,11 +31,16 @@ Progress = Callable[[int], None]
 def truth_table(traj: Trajectory, scene: Scene, points: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
     """One row per frame: frame, time_s, behavior, variant, and ``<keypoint>_x/_y`` in pixels.
 
-    ``points`` are ``project(traj, scene)`` when the caller already has them."""
+    ``points`` are ``project(traj, scene)`` when the caller already has them.
+    """
     points = points if points is not None else project(traj, scene)
     n = len(traj)
-    table = {"frame": np.arange(n), "time_s": np.arange(n) / scene.fps, "behavior": traj.behavior,
-             "variant": traj.variant}
+    table = {
+        "frame": np.arange(n),
+        "time_s": np.arange(n) / scene.fps,
+        "behavior": traj.behavior,
+        "variant": traj.variant,
+    }
     for name in KEYPOINTS:
         table[f"{name}_x"], table[f"{name}_y"] = points[name][:, 0], points[name][:, 1]
     return pd.DataFrame(table)
@@ -46,8 +51,14 @@ def truth_poses(truth: pd.DataFrame, fps: float):
     from movement.io import load_poses
 
     position = np.stack([truth[[f"{k}_x", f"{k}_y"]].to_numpy() for k in KEYPOINTS], axis=-1)[..., None]
-    return load_poses.from_numpy(position, np.ones((len(truth), len(KEYPOINTS), 1)), individual_names=["mouse"],
-                                 keypoint_names=list(KEYPOINTS), fps=fps, source_software="mousegpt-synth")
+    return load_poses.from_numpy(
+        position,
+        np.ones((len(truth), len(KEYPOINTS), 1)),
+        individual_names=["mouse"],
+        keypoint_names=list(KEYPOINTS),
+        fps=fps,
+        source_software="mousegpt-synth",
+    )
 
 
 def encoder_options(scene: Scene) -> dict[str, str]:
@@ -55,8 +66,11 @@ def encoder_options(scene: Scene) -> dict[str, str]:
     # them (and on one thread: one session per core) the same seed gives the same bytes.
     # Adaptive quantisation and B-frames would spend most of the time and bits on sensor
     # noise in the flat floor; without them encoding is about twice as fast.
-    return {"preset": "superfast", "crf": str(scene.crf),
-            "x264-params": "mbtree=0:rc-lookahead=0:threads=1:bframes=0:aq-mode=0:weightp=0"}
+    return {
+        "preset": "superfast",
+        "crf": str(scene.crf),
+        "x264-params": "mbtree=0:rc-lookahead=0:threads=1:bframes=0:aq-mode=0:weightp=0",
+    }
 
 
 def encode(renderer: Renderer, path: Path, progress: Progress | None = None) -> None:
@@ -81,9 +95,18 @@ def encode(renderer: Renderer, path: Path, progress: Progress | None = None) -> 
         progress(len(renderer.traj) % 250)
 
 
-def write_session(out_dir: str | Path, name: str, seconds: float, condition: str, seed: int, scene: Scene,
-                  novel: tuple[str, ...] = (), progress: Progress | None = None,
-                  emphasis: dict[str, float] | None = None, video: bool = True) -> dict:
+def write_session(
+    out_dir: str | Path,
+    name: str,
+    seconds: float,
+    condition: str,
+    seed: int,
+    scene: Scene,
+    novel: tuple[str, ...] = (),
+    progress: Progress | None = None,
+    emphasis: dict[str, float] | None = None,
+    video: bool = True,
+) -> dict:
     """Simulate, render and encode one session; write ``<name>.mp4``, ``<name>.truth.parquet``
     (with the scene in its metadata) and ``<name>.truth_dlc.csv``. Returns its manifest row.
     ``emphasis`` multiplies the condition's rates of the behaviours it names. Without ``video``
@@ -105,9 +128,18 @@ def write_session(out_dir: str | Path, name: str, seconds: float, condition: str
         if progress:
             progress(len(traj))
     table = pa.Table.from_pandas(truth, preserve_index=False)
-    meta = {"scene": asdict(scene), "seed": seed, "condition": condition, "novel": list(novel), "emphasis": emphasis or {},
-            "body_length_mm": traj.body_length_mm, "px_per_mm": scene.px_per_mm}
-    table = table.replace_schema_metadata({**table.schema.metadata, b"mousegpt.synth": json.dumps(meta).encode()})
+    meta = {
+        "scene": asdict(scene),
+        "seed": seed,
+        "condition": condition,
+        "novel": list(novel),
+        "emphasis": emphasis or {},
+        "body_length_mm": traj.body_length_mm,
+        "px_per_mm": scene.px_per_mm,
+    }
+    table = table.replace_schema_metadata(
+        {**table.schema.metadata, b"mousegpt.synth": json.dumps(meta).encode()}
+    )
     # Written under temporary names, then renamed: a re-run replaces them whole.
     tmp_truth, tmp_dlc = out_dir / f".{name}.truth.tmp.parquet", out_dir / f".{name}.truth_dlc.tmp.csv"
     try:
@@ -119,33 +151,44 @@ def write_session(out_dir: str | Path, name: str, seconds: float, condition: str
     finally:
         tmp_truth.unlink(missing_ok=True)
         tmp_dlc.unlink(missing_ok=True)
-    row = {"video": f"{name}.mp4" if video else "", "condition": condition, "fps": scene.fps,
-           "px_per_mm": round(scene.px_per_mm, 6), "view": scene.view, "seed": seed}
+    row = {
+        "video": f"{name}.mp4" if video else "",
+        "condition": condition,
+        "fps": scene.fps,
+        "px_per_mm": round(scene.px_per_mm, 6),
+        "view": scene.view,
+        "seed": seed,
+    }
     return row if video else row | {"pose": f"{name}.truth_dlc.csv"}
 
 
 def _segment_frames(segments: pd.DataFrame):
     """Per segment (``start_s``, ``end_s`` and its session's ``video`` or ``pose``): the truth
-    table's behaviour labels of its frames, read from the truth table beside that file."""
+    table's behaviour labels of its frames, read from the truth table beside that file.
+    """
     tables = {}
     for row in segments.itertuples():
         source = str(getattr(row, "video", None) or getattr(row, "pose", None))
         path = source.removesuffix(".mp4").removesuffix(".truth_dlc.csv") + ".truth.parquet"
         truth = tables.setdefault(path, pd.read_parquet(path, columns=["time_s", "behavior"]))
-        yield truth.loc[(truth["time_s"] >= row.start_s - 1e-6) & (truth["time_s"] < row.end_s - 1e-6), "behavior"]
+        yield truth.loc[
+            (truth["time_s"] >= row.start_s - 1e-6) & (truth["time_s"] < row.end_s - 1e-6), "behavior"
+        ]
 
 
 def segment_truth(segments: pd.DataFrame) -> pd.Series:
     """The majority ground-truth behaviour of each segment (``start_s``, ``end_s`` and its
     session's ``video`` or ``pose``), read from the truth table beside that file; None where
-    the truth has no frame in the segment."""
+    the truth has no frame in the segment.
+    """
     labels = [part.mode().iloc[0] if len(part) else None for part in _segment_frames(segments)]
     return pd.Series(labels, index=segments.index, dtype=object)
 
 
 def segment_coverage(segments: pd.DataFrame, behavior: str) -> pd.Series:
     """The fraction of each segment's frames that the truth labels ``behavior`` (0 where the
-    truth has no frame in the segment)."""
+    truth has no frame in the segment).
+    """
     shares = [float((part == behavior).mean()) if len(part) else 0.0 for part in _segment_frames(segments)]
     return pd.Series(shares, index=segments.index, dtype=float)
 
@@ -153,7 +196,8 @@ def segment_coverage(segments: pd.DataFrame, behavior: str) -> pd.Series:
 def shows_planted(coverage: pd.Series, planted: str, window_s: float = 1.0) -> pd.Series:
     """Whether a segment shows a planted behaviour: it fills at least half the segment, or,
     for a behaviour whose bouts can be shorter than a segment (a head twitch of 0.3 s in a
-    1 s window is never the majority), at least half of its shortest bout."""
+    1 s window is never the majority), at least half of its shortest bout.
+    """
     from mousegpt.synth.program import NOVEL_BEHAVIORS
 
     shortest_s = NOVEL_BEHAVIORS[planted][0]
@@ -164,25 +208,37 @@ def discovery_scores(workspace, clusters: list[dict], planted: str | None = None
     """How well a ``mousegpt discover`` run over synthetic sessions found their truth:
     ``ari`` (adjusted Rand index of clusters against the majority truth, over segments of core
     behaviours that do not show the planted one) and, with ``planted``, the precision and
-    recall of the segments that show it (``shows_planted``) in the clusters flagged novel."""
+    recall of the segments that show it (``shows_planted``) in the clusters flagged novel.
+    """
     from sklearn.metrics import adjusted_rand_score
 
     from mousegpt.segments import WINDOW_S
     from mousegpt.vocabulary import BEHAVIORS
 
     with workspace.connect(read_only=True) as con:
-        seg = con.execute("SELECT s.start_s, s.end_s, s.cluster_id, ss.video, ss.pose FROM segments s "
-                          "JOIN sessions ss USING (session_id) WHERE s.cluster_id IS NOT NULL").fetchdf()
+        seg = con.execute(
+            "SELECT s.start_s, s.end_s, s.cluster_id, ss.video, ss.pose FROM segments s "
+            "JOIN sessions ss USING (session_id) WHERE s.cluster_id IS NOT NULL"
+        ).fetchdf()
     truth = segment_truth(seg)
     flagged = seg["cluster_id"].isin({c["cluster_id"] for c in clusters if c["novel"]})
-    is_planted = shows_planted(segment_coverage(seg, planted), planted, WINDOW_S) if planted else pd.Series(False, index=seg.index)
+    is_planted = (
+        shows_planted(segment_coverage(seg, planted), planted, WINDOW_S)
+        if planted
+        else pd.Series(False, index=seg.index)
+    )
     core = truth.isin(BEHAVIORS) & ~is_planted
-    scores = {"clusters": len(clusters), "novel_clusters": int(sum(c["novel"] for c in clusters)),
-              "ari": float(adjusted_rand_score(truth[core], seg.loc[core, "cluster_id"]))}
+    scores = {
+        "clusters": len(clusters),
+        "novel_clusters": int(sum(c["novel"] for c in clusters)),
+        "ari": float(adjusted_rand_score(truth[core], seg.loc[core, "cluster_id"])),
+    }
     if planted:
-        scores |= {"planted_segments": int(is_planted.sum()),
-                   "precision": float((is_planted & flagged).sum() / max(1, flagged.sum())),
-                   "recall": float((is_planted & flagged).sum() / max(1, is_planted.sum()))}
+        scores |= {
+            "planted_segments": int(is_planted.sum()),
+            "precision": float((is_planted & flagged).sum() / max(1, flagged.sum())),
+            "recall": float((is_planted & flagged).sum() / max(1, is_planted.sum())),
+        }
     return scores
 
 
@@ -230,7 +286,9 @@ def synth_dataset(
         raise InputError(f"--workers must be at least 1, got {workers}")
     unknown = [c for c in conditions if c not in CONDITIONS]
     if not conditions or unknown:
-        raise InputError(f"unknown synthetic condition(s) {unknown or '(none given)'}; known: {', '.join(CONDITIONS)}")
+        raise InputError(
+            f"unknown synthetic condition(s) {unknown or '(none given)'}; known: {', '.join(CONDITIONS)}"
+        )
     check_novel(novel)
     check_emphasis(emphasis)
     scene = scene or Scene()
@@ -238,22 +296,34 @@ def synth_dataset(
     for i in range(sessions):
         condition = conditions[i % len(conditions)]
         session_scene = replace(scene, fur=_cycle(furs, i, scene.fur), arena=_cycle(arenas, i, scene.arena))
-        plans.append((f"{condition}_m{i + 1:02d}", condition, seed * 10_007 + i, session_scene))  # validates the scene
+        plans.append(
+            (f"{condition}_m{i + 1:02d}", condition, seed * 10_007 + i, session_scene)
+        )  # validates the scene
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if (workers > 1 or address) and sessions > 1:
         rows = _write_on_ray(out, plans, seconds, novel, address, progress, video, emphasis)
     else:
-        rows = [write_session(out, name, seconds, cond, s, sc, novel, progress, video=video, emphasis=emphasis)
-                for name, cond, s, sc in plans]
+        rows = [
+            write_session(out, name, seconds, cond, s, sc, novel, progress, video=video, emphasis=emphasis)
+            for name, cond, s, sc in plans
+        ]
     manifest = pd.DataFrame(rows)
     manifest.insert(1, "animal", [f"m{i + 1:02d}" for i in range(sessions)])
     manifest.to_csv(out / "manifest.csv", index=False)
     return manifest
 
 
-def _write_on_ray(out: Path, plans: list, seconds: float, novel: tuple[str, ...], address: str | None,
-                  progress: Progress | None, video: bool = True, emphasis: dict[str, float] | None = None) -> list[dict]:
+def _write_on_ray(
+    out: Path,
+    plans: list,
+    seconds: float,
+    novel: tuple[str, ...],
+    address: str | None,
+    progress: Progress | None,
+    video: bool = True,
+    emphasis: dict[str, float] | None = None,
+) -> list[dict]:
     import ray
 
     from mousegpt.cluster import connect
@@ -261,8 +331,10 @@ def _write_on_ray(out: Path, plans: list, seconds: float, novel: tuple[str, ...]
     connect(address)
     task = ray.remote(num_cpus=1, max_retries=1)(write_session)
     # Absolute paths: Ray's workers do not run in this process's working directory.
-    pending = {task.remote(str(out.resolve()), name, seconds, cond, s, sc, novel, video=video, emphasis=emphasis): i
-               for i, (name, cond, s, sc) in enumerate(plans)}
+    pending = {
+        task.remote(str(out.resolve()), name, seconds, cond, s, sc, novel, video=video, emphasis=emphasis): i
+        for i, (name, cond, s, sc) in enumerate(plans)
+    }
     rows: list[dict | None] = [None] * len(plans)
     frames = int(round(seconds * plans[0][3].fps))
     while pending:
@@ -275,7 +347,9 @@ def _write_on_ray(out: Path, plans: list, seconds: float, novel: tuple[str, ...]
                 for other in pending:
                     ray.cancel(other)
                 cause = getattr(exc, "cause", None) or exc
-                raise MouseGPTError(f"rendering {out / plans[i][0]}.mp4 failed: {str(cause).splitlines()[-1]}") from None
+                raise MouseGPTError(
+                    f"rendering {out / plans[i][0]}.mp4 failed: {str(cause).splitlines()[-1]}"
+                ) from None
             if progress:
                 progress(frames)
     return rows

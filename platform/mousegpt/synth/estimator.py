@@ -41,9 +41,13 @@ class Estimator:
 
 def draw(rng: np.random.Generator) -> Estimator:
     """A plausible lab's pose estimator."""
-    return Estimator(jitter_bl=float(rng.uniform(0.003, 0.02)), drift_bl=float(rng.uniform(0.0, 0.01)),
-                     dropout=float(rng.uniform(0.0, 0.05)), outliers=float(rng.uniform(0.0, 0.003)),
-                     keypoints=str(rng.choice(KEYPOINT_SETS)))
+    return Estimator(
+        jitter_bl=float(rng.uniform(0.003, 0.02)),
+        drift_bl=float(rng.uniform(0.0, 0.01)),
+        dropout=float(rng.uniform(0.0, 0.05)),
+        outliers=float(rng.uniform(0.0, 0.003)),
+        keypoints=str(rng.choice(KEYPOINT_SETS)),
+    )
 
 
 def _drift(n: int, fps: float, rng: np.random.Generator) -> np.ndarray:
@@ -57,11 +61,14 @@ def _drift(n: int, fps: float, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def observe(ds: xr.Dataset, estimator: Estimator, rng: np.random.Generator, body_length_px: float) -> xr.Dataset:
+def observe(
+    ds: xr.Dataset, estimator: Estimator, rng: np.random.Generator, body_length_px: float
+) -> xr.Dataset:
     """True poses (platform keypoints, pixels, one individual) as ``estimator`` reports them:
     noisy positions and likelihoods (0.9-1 where seen, 0-0.5 where lost); lost points keep a
     position, as DeepLabCut writes one for every point. ``body_center`` is moved or removed
-    as ``estimator.keypoints`` says."""
+    as ``estimator.keypoints`` says.
+    """
     fps = float(ds.attrs.get("fps") or 25.0)
     position = ds.position.transpose("time", "space", "keypoints", "individuals").values.copy()
     n, _, k, _ = position.shape
@@ -75,7 +82,7 @@ def observe(ds: xr.Dataset, estimator: Estimator, rng: np.random.Generator, body
         position[:, :, j, 0] += error * body_length_px
         lost = np.zeros(n, dtype=bool)
         for start in np.flatnonzero(rng.random(n) < estimator.dropout / 4):  # bursts of 1-7 frames
-            lost[start:start + rng.integers(1, 8)] = True
+            lost[start : start + rng.integers(1, 8)] = True
         confidence[lost, j, 0] = rng.uniform(0.0, 0.5, lost.sum())
         wild = np.flatnonzero(rng.random(n) < estimator.outliers)
         position[wild, :, j, 0] += rng.uniform(-1, 1, (len(wild), 2)) * body_length_px

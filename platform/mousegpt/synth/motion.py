@@ -76,18 +76,23 @@ def _wrap(angle: float) -> float:
     return (angle + math.pi) % (2 * math.pi) - math.pi
 
 
-def _along_wall(arena: ArenaGeometry, x: float, y: float, wall_dir: float, heading: float, length: float) -> float:
+def _along_wall(
+    arena: ArenaGeometry, x: float, y: float, wall_dir: float, heading: float, length: float
+) -> float:
     """Direction along the wall at ``wall_dir``: the one closer to ``heading`` unless it runs
-    into another wall (a corner) sooner than the other."""
+    into another wall (a corner) sooner than the other.
+    """
     options = sorted((wall_dir + math.pi / 2, wall_dir - math.pi / 2), key=lambda a: abs(_wrap(a - heading)))
     room = [arena.wall(x + length * math.cos(a), y + length * math.sin(a))[0] for a in options]
     return options[1] if room[1] > room[0] + 0.2 * length else options[0]
 
 
-def _open_field_point(arena: ArenaGeometry, rng: np.random.Generator, x: float, y: float,
-                      heading: float) -> tuple[float, float]:
+def _open_field_point(
+    arena: ArenaGeometry, rng: np.random.Generator, x: float, y: float, heading: float
+) -> tuple[float, float]:
     """A random place in the arena's inner 70% (across), preferably ahead of the mouse: a
-    walking mouse curves toward where it goes rather than spinning round."""
+    walking mouse curves toward where it goes rather than spinning round.
+    """
     cx, cy = arena.centre
     point = (cx, cy)
     for _ in range(20):
@@ -129,25 +134,43 @@ body lengths of the floor's edge in 19% of frames and the nose is over the edge 
 29 mm at the 5th percentile); walking with its nose at the wall, the centre is 0.58 away."""
 
 
-def _rearing_centre(origin: tuple[float, float, float, float], ramp: float, t: float, variant: str, length: float,
-                    phase: float, shuffle_hz: float) -> tuple[float, float]:
+def _rearing_centre(
+    origin: tuple[float, float, float, float],
+    ramp: float,
+    t: float,
+    variant: str,
+    length: float,
+    phase: float,
+    shuffle_hz: float,
+) -> tuple[float, float]:
     """The body centre of a rearing mouse (mm), seen from above. Against a wall it moves to the
     wall as the mouse rises (``ramp`` 0..1) and back as it comes down (``origin``: x, y where
     the rear began, the nearest wall's direction and distance); up on its hind legs a mouse
-    shifts its weight and shuffles, 5-15 mm either way at about half a hertz (along the wall)."""
+    shifts its weight and shuffles, 5-15 mm either way at about half a hertz (along the wall).
+    """
     x0, y0, wall_dir, wall_mm = origin
     climb = ramp * max(0.0, wall_mm - REAR_CLIMB * length) if variant == "supported" else 0.0
     amplitude = 5.0 + 10.0 * (shuffle_hz - 5.0) / 2.0  # from the bout's groom rate, already drawn: 5-15 mm
     sway = ramp * amplitude * math.sin(2 * math.pi * 0.5 * t + phase)
     along = wall_dir + math.pi / 2
-    return (x0 + climb * math.cos(wall_dir) + sway * math.cos(along),
-            y0 + climb * math.sin(wall_dir) + sway * math.sin(along))
+    return (
+        x0 + climb * math.cos(wall_dir) + sway * math.cos(along),
+        y0 + climb * math.sin(wall_dir) + sway * math.sin(along),
+    )
 
 
-def simulate(seconds: float, condition: str, seed: int, fps: float = 25.0, arena: ArenaGeometry = ArenaGeometry(),
-             novel: tuple[str, ...] = (), body_length_mm: float | None = None,
-             program: list[tuple] | None = None, start: tuple[float, float, float] | None = None,
-             emphasis: dict[str, float] | None = None) -> Trajectory:
+def simulate(
+    seconds: float,
+    condition: str,
+    seed: int,
+    fps: float = 25.0,
+    arena: ArenaGeometry = ArenaGeometry(),
+    novel: tuple[str, ...] = (),
+    body_length_mm: float | None = None,
+    program: list[tuple] | None = None,
+    start: tuple[float, float, float] | None = None,
+    emphasis: dict[str, float] | None = None,
+) -> Trajectory:
     """Simulate a session of ``seconds`` at ``fps``: bouts from the condition's Markov chain,
     each with its own kinematics; the walls keep the mouse in and draw it along them as
     much as the condition's wall affinity says.
@@ -171,13 +194,27 @@ def simulate(seconds: float, condition: str, seed: int, fps: float = 25.0, arena
         x, y, heading = start
     bend = yaw = rear = lift = up = 0.0
     stretch, stride, tail_wave = 1.0, 0.0, rng.uniform(0, 2 * math.pi)
-    keys = ("x", "y", "heading", "bend", "head_yaw", "rear", "stretch", "lift", "forepaws_up", "stride", "tail_wave")
+    keys = (
+        "x",
+        "y",
+        "heading",
+        "bend",
+        "head_yaw",
+        "rear",
+        "stretch",
+        "lift",
+        "forepaws_up",
+        "stride",
+        "tail_wave",
+    )
     out: dict[str, list[float]] = {k: [] for k in keys}
     behaviors: list[str] = []
     variants: list[str] = []
 
     # A little extra program, so rounding bouts to whole frames never leaves the session short.
-    bouts = program if program is not None else behavior_program(seconds + 2.0, condition, rng, novel, emphasis)
+    bouts = (
+        program if program is not None else behavior_program(seconds + 2.0, condition, rng, novel, emphasis)
+    )
     for behavior, duration, *forced in bouts:
         n = max(1, int(round(duration * fps)))
         wall_mm, wall_dir = arena.wall(x, y)
@@ -189,12 +226,20 @@ def simulate(seconds: float, condition: str, seed: int, fps: float = 25.0, arena
         elif behavior in VARIANTS:
             variant = str(rng.choice(VARIANTS[behavior], p=[0.6, 0.4] if behavior == "groom" else None))
         side = -1.0 if variant == "left" else 1.0  # the animal's left is a decreasing heading
-        speed = {"walk": rng.uniform(50, 90), "run": rng.uniform(180, 260), "turn": 12.0, "sniff": 4.0,
-                 "jump": rng.uniform(380, 450), "circling": rng.uniform(90, 120)}.get(behavior, 0.0)
+        speed = {
+            "walk": rng.uniform(50, 90),
+            "run": rng.uniform(180, 260),
+            "turn": 12.0,
+            "sniff": 4.0,
+            "jump": rng.uniform(380, 450),
+            "circling": rng.uniform(90, 120),
+        }.get(behavior, 0.0)
         turn_rate = math.radians(rng.uniform(160, 240)) * side
         groom_hz, groom_side = rng.uniform(5.0, 7.0), float(rng.choice([-1.0, 1.0]))
         phase = rng.uniform(0, 2 * math.pi)
-        scan_hz = groom_hz / 7.0  # head scanning at 0.7-1 Hz, from a rate already drawn (seeds keep their sessions)
+        scan_hz = (
+            groom_hz / 7.0
+        )  # head scanning at 0.7-1 Hz, from a rate already drawn (seeds keep their sessions)
         # How far up this rear goes (the body's pitch). Taken from the phase, not a new draw, so
         # every other random choice of a seeded session stays as it was.
         rear_peak = REAR_PEAK[0] + (REAR_PEAK[1] - REAR_PEAK[0]) * phase / (2 * math.pi)
@@ -213,7 +258,9 @@ def simulate(seconds: float, condition: str, seed: int, fps: float = 25.0, arena
             label = behavior
             if approach_frames:
                 wall_mm, wall_dir = arena.wall(x, y)
-                nose_gap = arena.wall(x + 0.58 * length * math.cos(heading), y + 0.58 * length * math.sin(heading))[0]
+                nose_gap = arena.wall(
+                    x + 0.58 * length * math.cos(heading), y + 0.58 * length * math.sin(heading)
+                )[0]
                 if nose_gap > 3.0:
                     label, step_speed, approach_frames = "walk", 60.0, approach_frames - 1
                     heading += 0.3 * _wrap(wall_dir - heading)
@@ -227,8 +274,13 @@ def simulate(seconds: float, condition: str, seed: int, fps: float = 25.0, arena
                     if wall_mm > 0.8 * length:
                         desired = wall_dir
                     else:
-                        along = min((wall_dir + math.pi / 2, wall_dir - math.pi / 2), key=lambda a: abs(_wrap(a - heading)))
-                        closer = float(np.clip((wall_mm - 0.25 * length) / (0.5 * length), -1, 1)) * math.radians(35)
+                        along = min(
+                            (wall_dir + math.pi / 2, wall_dir - math.pi / 2),
+                            key=lambda a: abs(_wrap(a - heading)),
+                        )
+                        closer = float(
+                            np.clip((wall_mm - 0.25 * length) / (0.5 * length), -1, 1)
+                        ) * math.radians(35)
                         desired = along + closer * math.copysign(1.0, _wrap(wall_dir - along))
                 else:  # exploring: head for a place in the open field
                     desired = math.atan2(goal[1] - y, goal[0] - x)
@@ -236,7 +288,9 @@ def simulate(seconds: float, condition: str, seed: int, fps: float = 25.0, arena
                         goal = _open_field_point(arena, rng, x, y, heading)
                 # Walking mice steer gently (a sharp change of direction is a turn bout).
                 limit = math.radians(50 if behavior == "walk" else 70)
-                turning = float(np.clip(1.5 * _wrap(desired - heading) + rng.normal(0, math.radians(40)), -limit, limit))
+                turning = float(
+                    np.clip(1.5 * _wrap(desired - heading) + rng.normal(0, math.radians(40)), -limit, limit)
+                )
                 heading += turning * dt
                 target["bend"] = float(np.clip(0.25 * turning, -0.5, 0.5))
                 target["stretch"] = 1.05 if behavior == "run" else 1.0
@@ -257,7 +311,10 @@ def simulate(seconds: float, condition: str, seed: int, fps: float = 25.0, arena
                     target["yaw"], target["rear"] = 0.45 * stroke, 0.15 + 0.08 * stroke
                     target["up"] = 0.75 + 0.25 * stroke
                 else:  # licking a flank: the head turns back along the body and strokes it, rocking the body
-                    target["yaw"], target["bend"] = groom_side * (0.9 + 0.3 * stroke), groom_side * (0.5 + 0.2 * stroke)
+                    target["yaw"], target["bend"] = (
+                        groom_side * (0.9 + 0.3 * stroke),
+                        groom_side * (0.5 + 0.2 * stroke),
+                    )
             elif behavior == "rear":
                 ramp = max(0.0, min(1.0, t / 0.3, (duration - t) / 0.3))
                 target["rear"], target["up"] = ramp * rear_peak, ramp
@@ -289,16 +346,25 @@ def simulate(seconds: float, condition: str, seed: int, fps: float = 25.0, arena
             # The whole body stays inside: a nose that reaches a wall stops the mouse, which then
             # turns along the wall; a rump swung into a wall pushes the body away from it.
             front, head, back = heading + bend / 2, heading + bend / 2 + yaw, heading - bend / 2
-            neck_mm, snout_mm = length * stretch * 0.30 * (1 - 0.6 * rear), length * stretch * 0.28 * (1 - 0.7 * rear)
-            nose_gap, nose_wall = arena.wall(x_new + neck_mm * math.cos(front) + snout_mm * math.cos(head),
-                                             y_new + neck_mm * math.sin(front) + snout_mm * math.sin(head))
-            rump_gap, rump_wall = arena.wall(x_new - 0.45 * length * stretch * math.cos(back),
-                                             y_new - 0.45 * length * stretch * math.sin(back))
+            neck_mm, snout_mm = (
+                length * stretch * 0.30 * (1 - 0.6 * rear),
+                length * stretch * 0.28 * (1 - 0.7 * rear),
+            )
+            nose_gap, nose_wall = arena.wall(
+                x_new + neck_mm * math.cos(front) + snout_mm * math.cos(head),
+                y_new + neck_mm * math.sin(front) + snout_mm * math.sin(head),
+            )
+            rump_gap, rump_wall = arena.wall(
+                x_new - 0.45 * length * stretch * math.cos(back),
+                y_new - 0.45 * length * stretch * math.sin(back),
+            )
             if nose_gap < 2.0 and label != "rear":  # reared up the wall, the raised head shows over its foot
                 x_new -= (2.0 - nose_gap) * math.cos(nose_wall)
                 y_new -= (2.0 - nose_gap) * math.sin(nose_wall)
                 if behavior not in ("rear", "groom", "rest"):
-                    heading += 0.3 * _wrap(_along_wall(arena, x_new, y_new, nose_wall, heading, length) - heading)
+                    heading += 0.3 * _wrap(
+                        _along_wall(arena, x_new, y_new, nose_wall, heading, length) - heading
+                    )
             if rump_gap < 2.0:
                 x_new -= (2.0 - rump_gap) * math.cos(rump_wall)
                 y_new -= (2.0 - rump_gap) * math.sin(rump_wall)
@@ -311,7 +377,9 @@ def simulate(seconds: float, condition: str, seed: int, fps: float = 25.0, arena
             x, y = x_new, y_new
             stride += 2 * math.pi * (step_mm_s / (0.45 * length)) * dt
             tail_wave += 2 * math.pi * (0.6 + step_mm_s / 150) * dt
-            for key, value in zip(keys, (x, y, heading, bend, yaw, rear, stretch, lift, up, stride, tail_wave)):
+            for key, value in zip(
+                keys, (x, y, heading, bend, yaw, rear, stretch, lift, up, stride, tail_wave)
+            ):
                 out[key].append(value)
             behaviors.append(label)
             variants.append(variant if label == behavior else "")

@@ -16,8 +16,14 @@ from mousegpt.errors import InputError
 from mousegpt.vocabulary import BEHAVIORS
 
 BOUT_SECONDS = {
-    "walk": (1.0, 3.0), "run": (0.6, 1.5), "rear": (1.0, 2.5), "groom": (2.0, 5.0),
-    "rest": (2.0, 6.0), "turn": (0.6, 1.2), "sniff": (1.0, 3.0), "jump": (0.3, 0.5),
+    "walk": (1.0, 3.0),
+    "run": (0.6, 1.5),
+    "rear": (1.0, 2.5),
+    "groom": (2.0, 5.0),
+    "rest": (2.0, 6.0),
+    "turn": (0.6, 1.2),
+    "sniff": (1.0, 3.0),
+    "jump": (0.3, 0.5),
 }
 
 NOVEL_BEHAVIORS = {"circling": (2.0, 4.0), "head_twitch": (0.3, 0.6)}
@@ -27,8 +33,12 @@ test novel-behaviour discovery: tight repeated rotations, and brief rapid head r
 NOVEL_RATE = 0.08
 """Rate of each planted novel behaviour, relative to the condition's core rates (which sum to 1)."""
 
-VARIANTS = {"rear": ("supported", "unsupported"), "groom": ("face", "body"), "turn": ("left", "right"),
-            "circling": ("left", "right")}
+VARIANTS = {
+    "rear": ("supported", "unsupported"),
+    "groom": ("face", "body"),
+    "turn": ("left", "right"),
+    "circling": ("left", "right"),
+}
 """Sub-kinds of a behaviour, written to the truth table's ``variant`` column. A rear is
 supported when it happens at a wall (forepaws on the wall) and unsupported in the open."""
 
@@ -58,12 +68,45 @@ class Condition:
 CONDITIONS = {
     # Conditions differ measurably: `stim` moves more and rests less; `anx` hugs the walls,
     # rears (mostly at walls) and freezes more.
-    "control": Condition({"walk": .24, "run": .06, "rear": .12, "groom": .14, "rest": .14, "turn": .12,
-                          "sniff": .15, "jump": .03}, wall_affinity=0.45),
-    "stim": Condition({"walk": .30, "run": .22, "rear": .10, "groom": .08, "rest": .04, "turn": .12,
-                       "sniff": .10, "jump": .04}, wall_affinity=0.35),
-    "anx": Condition({"walk": .16, "run": .04, "rear": .26, "groom": .12, "rest": .22, "turn": .10,
-                      "sniff": .10, "jump": .02}, wall_affinity=0.95),
+    "control": Condition(
+        {
+            "walk": 0.24,
+            "run": 0.06,
+            "rear": 0.12,
+            "groom": 0.14,
+            "rest": 0.14,
+            "turn": 0.12,
+            "sniff": 0.15,
+            "jump": 0.03,
+        },
+        wall_affinity=0.45,
+    ),
+    "stim": Condition(
+        {
+            "walk": 0.30,
+            "run": 0.22,
+            "rear": 0.10,
+            "groom": 0.08,
+            "rest": 0.04,
+            "turn": 0.12,
+            "sniff": 0.10,
+            "jump": 0.04,
+        },
+        wall_affinity=0.35,
+    ),
+    "anx": Condition(
+        {
+            "walk": 0.16,
+            "run": 0.04,
+            "rear": 0.26,
+            "groom": 0.12,
+            "rest": 0.22,
+            "turn": 0.10,
+            "sniff": 0.10,
+            "jump": 0.02,
+        },
+        wall_affinity=0.95,
+    ),
 }
 CONDITION_RATES = {name: c.rates for name, c in CONDITIONS.items()}
 
@@ -91,8 +134,13 @@ def check_emphasis(emphasis: dict[str, float] | None) -> None:
         raise InputError(f"emphasis multipliers must be positive, got {negative}")
 
 
-def behavior_program(seconds: float, condition: str, rng: np.random.Generator,
-                     novel: tuple[str, ...] = (), emphasis: dict[str, float] | None = None) -> list[tuple[str, float]]:
+def behavior_program(
+    seconds: float,
+    condition: str,
+    rng: np.random.Generator,
+    novel: tuple[str, ...] = (),
+    emphasis: dict[str, float] | None = None,
+) -> list[tuple[str, float]]:
     """A Markov chain of bouts ``(behaviour, duration_s)`` that fills ``seconds``.
 
     Behaviours named in ``novel`` join the chain at ``NOVEL_RATE`` each; without them

@@ -25,12 +25,33 @@ VIEWS = ("top", "bottom")
 
 # Colours (BGR) per fur: back, dorsal highlight, belly, ears, paws/nose/tail skin, eyes.
 FUR = {
-    "black": dict(back=(38, 36, 40), highlight=(72, 70, 74), belly=(62, 60, 64), ear=(70, 68, 92),
-                  skin=(84, 88, 118), tail=(70, 74, 92), eye=(20, 20, 20)),
-    "agouti": dict(back=(52, 78, 104), highlight=(86, 116, 142), belly=(150, 172, 192), ear=(96, 110, 160),
-                   skin=(150, 160, 215), tail=(118, 128, 160), eye=(15, 15, 15)),
-    "white": dict(back=(222, 226, 230), highlight=(246, 247, 249), belly=(236, 238, 240), ear=(175, 180, 232),
-                  skin=(178, 184, 238), tail=(178, 188, 228), eye=(60, 40, 170)),
+    "black": dict(
+        back=(38, 36, 40),
+        highlight=(72, 70, 74),
+        belly=(62, 60, 64),
+        ear=(70, 68, 92),
+        skin=(84, 88, 118),
+        tail=(70, 74, 92),
+        eye=(20, 20, 20),
+    ),
+    "agouti": dict(
+        back=(52, 78, 104),
+        highlight=(86, 116, 142),
+        belly=(150, 172, 192),
+        ear=(96, 110, 160),
+        skin=(150, 160, 215),
+        tail=(118, 128, 160),
+        eye=(15, 15, 15),
+    ),
+    "white": dict(
+        back=(222, 226, 230),
+        highlight=(246, 247, 249),
+        belly=(236, 238, 240),
+        ear=(175, 180, 232),
+        skin=(178, 184, 238),
+        tail=(178, 188, 228),
+        eye=(60, 40, 170),
+    ),
 }
 """Mouse coat colours: black (C57BL/6), agouti (wild-type brown) and white (albino, red eyes)."""
 
@@ -106,13 +127,15 @@ class Scene:
 
 def apparent_scale(scene: Scene, lift: np.ndarray) -> np.ndarray:
     """Size as seen by the camera relative to on the floor: a jumping mouse comes closer to a
-    top camera (looks larger) and moves away from a bottom one (looks smaller)."""
+    top camera (looks larger) and moves away from a bottom one (looks smaller).
+    """
     return 1 + (0.15 if scene.view == "top" else -0.12) * lift
 
 
 def project(traj: Trajectory, scene: Scene) -> dict[str, np.ndarray]:
     """Every body point of every frame in image pixels, as this scene's camera sees it
-    (scaled about the body centre by ``apparent_scale``): where the drawn parts are."""
+    (scaled about the body centre by ``apparent_scale``): where the drawn parts are.
+    """
     points = traj.skeleton()
     centre = scene.to_px(points["body_center"])
     grow = apparent_scale(scene, traj.posture.lift)
@@ -126,7 +149,7 @@ def project(traj: Trajectory, scene: Scene) -> dict[str, np.ndarray]:
 
 def _lighting_field(scene: Scene, rng: np.random.Generator) -> np.ndarray:
     """Multiplicative illumination: a tilted gradient and a vignette, float32 (y, x)."""
-    yy, xx = np.mgrid[0:scene.height, 0:scene.width].astype(np.float32)
+    yy, xx = np.mgrid[0 : scene.height, 0 : scene.width].astype(np.float32)
     u, v = xx / scene.width - 0.5, yy / scene.height - 0.5
     tilt = rng.uniform(-0.1, 0.1, size=2) * scene.lighting
     return (1 + tilt[0] * u + tilt[1] * v - 0.25 * scene.lighting * (u**2 + v**2)).astype(np.float32)
@@ -146,10 +169,23 @@ def _background(scene: Scene, field: np.ndarray, rng: np.random.Generator) -> np
     side = scene.arena_mm * k
     mask = np.zeros((scene.height, scene.width), np.uint8)
     if scene.arena == "circle":
-        cv2.circle(mask, (int(round((ox + side / 2) * 16)), int(round((oy + side / 2) * 16))), int(side / 2 * 16), 255, -1,
-                   cv2.LINE_AA, 4)
+        cv2.circle(
+            mask,
+            (int(round((ox + side / 2) * 16)), int(round((oy + side / 2) * 16))),
+            int(side / 2 * 16),
+            255,
+            -1,
+            cv2.LINE_AA,
+            4,
+        )
     else:
-        cv2.rectangle(mask, (int(round(ox)), int(round(oy))), (int(round(ox + side)) - 1, int(round(oy + side)) - 1), 255, -1)
+        cv2.rectangle(
+            mask,
+            (int(round(ox)), int(round(oy))),
+            (int(round(ox + side)) - 1, int(round(oy + side)) - 1),
+            255,
+            -1,
+        )
     inside = mask.astype(np.float32) / 255
     # The inner faces of the walls, seen in perspective, are a slightly darker rim.
     rim = cv2.GaussianBlur(inside, (0, 0), max(1.0, 2.5 * k)) < 0.97
@@ -161,7 +197,10 @@ def _background(scene: Scene, field: np.ndarray, rng: np.random.Generator) -> np
     if scene.distractors and scene.view == "top":
         for _ in range(int(rng.integers(1, 3))):  # reflections of the ceiling lights
             spot = np.zeros_like(grey)
-            centre = (int(rng.uniform(ox + 0.2 * side, ox + 0.8 * side)), int(rng.uniform(oy + 0.2 * side, oy + 0.8 * side)))
+            centre = (
+                int(rng.uniform(ox + 0.2 * side, ox + 0.8 * side)),
+                int(rng.uniform(oy + 0.2 * side, oy + 0.8 * side)),
+            )
             axes = (int(rng.uniform(12, 30) * k), int(rng.uniform(6, 14) * k))
             cv2.ellipse(spot, centre, axes, float(rng.uniform(0, 180)), 0, 360, 1.0, -1)
             grey = grey + 18 * cv2.GaussianBlur(spot, (0, 0), 4 * k) * inside
@@ -205,7 +244,8 @@ class Renderer:
 
     def bgr(self, i: int) -> np.ndarray:
         """Frame ``i`` in BGR without sensor noise. Droppings stay on the floor from the frame
-        they fall, so frames skipped before it miss them."""
+        they fall, so frames skipped before it miss them.
+        """
         if i in self.droppings:
             self._drop(self.droppings[i], math.degrees(self.traj.posture.heading[i]))
         frame = self.plate.copy()
@@ -219,8 +259,8 @@ class Renderer:
             luma = yuv[: self.scene.height]
             dy, dx = self.noise_offsets[i]
             h, w = luma.shape
-            cv2.add(luma, self.noise_up[dy:dy + h, dx:dx + w], dst=luma)
-            cv2.subtract(luma, self.noise_down[dy:dy + h, dx:dx + w], dst=luma)
+            cv2.add(luma, self.noise_up[dy : dy + h, dx : dx + w], dst=luma)
+            cv2.subtract(luma, self.noise_down[dy : dy + h, dx : dx + w], dst=luma)
         return yuv
 
     def _composite_mouse(self, frame: np.ndarray, i: int) -> None:
@@ -241,8 +281,10 @@ class Renderer:
         colour, alpha = cv2.GaussianBlur(colour, (3, 3), 0), cv2.GaussianBlur(alpha, (3, 3), 0)
         if blur is not None:
             colour, alpha = cv2.filter2D(colour, -1, blur), cv2.filter2D(alpha, -1, blur)
-        light = self.field[int(np.clip(pts["body_center"][1], 0, self.scene.height - 1)),
-                           int(np.clip(pts["body_center"][0], 0, self.scene.width - 1))]
+        light = self.field[
+            int(np.clip(pts["body_center"][1], 0, self.scene.height - 1)),
+            int(np.clip(pts["body_center"][0], 0, self.scene.width - 1)),
+        ]
         if self.scene.reflection > 0:  # drawn first: the mouse's own patch may reach over them
             for line, strength in self._mirrors(pts["body_center"]):
                 self._reflect(frame, colour, alpha, (x0, y0), line, strength * light)
@@ -262,7 +304,8 @@ class Renderer:
         """The walls that reflect a mouse whose body centre is at ``centre`` (px): each as its
         line ``(n, c)`` (the points q with n . q = c, n the unit normal pointing out of the
         arena) and the reflection's opacity there. A wall reflects what is within about a body
-        length of it: a mouse farther away is seen in it only at angles the camera misses."""
+        length of it: a mouse farther away is seen in it only at angles the camera misses.
+        """
         scene = self.scene
         side = scene.arena_mm * scene.px_per_mm
         ox, oy = scene.origin_px
@@ -272,8 +315,12 @@ class Renderer:
             n = offset / max(1e-6, float(np.hypot(*offset)))  # the tangent nearest the mouse
             walls = [(n, float(n @ middle) + side / 2)]
         else:
-            walls = [(np.array([-1.0, 0.0]), -ox), (np.array([1.0, 0.0]), ox + side),
-                     (np.array([0.0, -1.0]), -oy), (np.array([0.0, 1.0]), oy + side)]
+            walls = [
+                (np.array([-1.0, 0.0]), -ox),
+                (np.array([1.0, 0.0]), ox + side),
+                (np.array([0.0, -1.0]), -oy),
+                (np.array([0.0, 1.0]), oy + side),
+            ]
         mirrors = []
         for n, c in walls:
             fade = 1 - (c - float(n @ centre)) / self.length_px
@@ -281,10 +328,18 @@ class Renderer:
                 mirrors.append(((n, c), self.scene.reflection * min(1.0, fade)))
         return mirrors
 
-    def _reflect(self, frame: np.ndarray, colour: np.ndarray, alpha: np.ndarray, corner: tuple[int, int],
-                 line: tuple[np.ndarray, float], opacity: float) -> None:
+    def _reflect(
+        self,
+        frame: np.ndarray,
+        colour: np.ndarray,
+        alpha: np.ndarray,
+        corner: tuple[int, int],
+        line: tuple[np.ndarray, float],
+        opacity: float,
+    ) -> None:
         """Composite the mouse's patch (premultiplied ``colour`` and ``alpha``, top-left at
-        ``corner`` in the frame) mirrored across ``line``, at ``opacity``, where it lands."""
+        ``corner`` in the frame) mirrored across ``line``, at ``opacity``, where it lands.
+        """
         n, c = line
         mirror = np.eye(2) - 2 * np.outer(n, n)
         shift = 2 * c * n
@@ -300,7 +355,9 @@ class Renderer:
         affine = np.hstack([mirror, (mirror @ np.asarray(corner, np.float64) + shift - (x0, y0))[:, None]])
         size = (x1 - x0, y1 - y0)
         mirrored = cv2.warpAffine(colour, affine, size, flags=cv2.INTER_LINEAR).astype(np.float32)
-        cover = cv2.warpAffine(alpha, affine, size, flags=cv2.INTER_LINEAR).astype(np.float32) * np.float32(opacity / 255)
+        cover = cv2.warpAffine(alpha, affine, size, flags=cv2.INTER_LINEAR).astype(np.float32) * np.float32(
+            opacity / 255
+        )
         roi = frame[y0:y1, x0:x1].astype(np.float32)
         roi = roi * (1 - cover)[..., None] + mirrored * np.float32(opacity)
         frame[y0:y1, x0:x1] = np.clip(roi, 0, 255).astype(np.uint8)
@@ -317,8 +374,15 @@ class Renderer:
         kernel = np.zeros((size, size), np.float32)
         c = size // 2
         d = step / np.hypot(*step) * reach / 2
-        cv2.line(kernel, (int(round((c - d[0]) * 16)), int(round((c - d[1]) * 16))),
-                 (int(round((c + d[0]) * 16)), int(round((c + d[1]) * 16))), 1.0, 1, cv2.LINE_AA, self.SHIFT)
+        cv2.line(
+            kernel,
+            (int(round((c - d[0]) * 16)), int(round((c - d[1]) * 16))),
+            (int(round((c + d[0]) * 16)), int(round((c + d[1]) * 16))),
+            1.0,
+            1,
+            cv2.LINE_AA,
+            self.SHIFT,
+        )
         return kernel / kernel.sum()
 
     def _draw_mouse(self, colour: np.ndarray, alpha: np.ndarray, p: dict[str, np.ndarray], i: int) -> None:
@@ -367,8 +431,13 @@ class Renderer:
         rear_c = (p["tail_base"] + p["body_center"]) / 2 + 0.05 * L_drawn * rear_dir
         front_c = (p["body_center"] + p["neck"]) / 2
         ellipse(rear_c, rear_len / 2 + 0.06 * L_drawn, 0.19 * L_drawn * girth, rear_dir, body_tone)
-        ellipse(front_c, front_len / 2 + 0.14 * L_drawn * (1 - 0.7 * posture.rear[i]), 0.165 * L_drawn * girth, front_dir,
-                body_tone)
+        ellipse(
+            front_c,
+            front_len / 2 + 0.14 * L_drawn * (1 - 0.7 * posture.rear[i]),
+            0.165 * L_drawn * girth,
+            front_dir,
+            body_tone,
+        )
         # The head: a rounded cranium behind a tapering snout that ends at the nose. Rearing
         # brings head and shoulders toward a top camera, so they look broader.
         side = np.array([-head_dir[1], head_dir[0]])
@@ -377,20 +446,35 @@ class Renderer:
         disc(cranium, 0.11 * L_drawn * broad, body_tone)
         half = 0.1 * L_drawn * broad
         tip = p["nose"] - 0.012 * L_drawn * head_dir  # the rounded tip's centre: its edge is the nose
-        snout = np.array([cranium + half * side, tip + 0.3 * half * side, tip - 0.3 * half * side, cranium - half * side])
-        cv2.fillConvexPoly(colour, np.round(snout * 16).astype(np.int32), tuple(body_tone), cv2.LINE_AA, self.SHIFT)
+        snout = np.array(
+            [cranium + half * side, tip + 0.3 * half * side, tip - 0.3 * half * side, cranium - half * side]
+        )
+        cv2.fillConvexPoly(
+            colour, np.round(snout * 16).astype(np.int32), tuple(body_tone), cv2.LINE_AA, self.SHIFT
+        )
         cv2.fillConvexPoly(alpha, np.round(snout * 16).astype(np.int32), 255, cv2.LINE_AA, self.SHIFT)
         disc(tip, 0.3 * half, c["skin"] if bottom or self.scene.fur != "black" else body_tone)
         if not bottom:
             # A soft dorsal highlight along the spine, lit from the upper left.
             shine = np.array([-1.0, -1.0]) * 0.02 * L_drawn
             spine_dir, spine_len = direction(p["tail_base"], p["neck"])
-            ellipse((p["tail_base"] + p["neck"]) / 2 + shine, spine_len / 2, 0.08 * L_drawn * girth, spine_dir,
-                    (c["back"] + 2 * c["highlight"]) / 3, False)
+            ellipse(
+                (p["tail_base"] + p["neck"]) / 2 + shine,
+                spine_len / 2,
+                0.08 * L_drawn * girth,
+                spine_dir,
+                (c["back"] + 2 * c["highlight"]) / 3,
+                False,
+            )
             for ear in ("left_ear", "right_ear"):
                 disc(p[ear], 0.055 * L_drawn, c["ear"])
             for s in (-1, 1):
-                disc(p["neck"] + 0.55 * head_len * head_dir + s * 0.05 * L_drawn * side, 0.016 * L_drawn, c["eye"], False)
+                disc(
+                    p["neck"] + 0.55 * head_len * head_dir + s * 0.05 * L_drawn * side,
+                    0.016 * L_drawn,
+                    c["eye"],
+                    False,
+                )
         # Forepaws show from above only when raised (rearing, grooming); from below always.
         if bottom or posture.forepaws_up[i] > 0.3:
             for paw in paws[:2]:
