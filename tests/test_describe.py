@@ -4,11 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mousegpt import tracking
-from mousegpt.analysis import session_facts
-from mousegpt.arena import from_background
 from mousegpt.describe import load_model
+from mousegpt.describe.model import DESCRIBERS, register_describer
 from mousegpt.errors import MouseGPTError
+from mousegpt.pipeline import measure_video
 from mousegpt.segments import FACT_COLUMNS
 from mousegpt.vocabulary import BEHAVIORS
 
@@ -104,6 +103,40 @@ def test_unknown_model_is_refused():
         load_model("gpt-9")
 
 
+def test_unknown_describer_names_the_registered_ones():
+    with pytest.raises(MouseGPTError, match="unknown model 'gpt-9'; available: ") as refused:
+        load_model("gpt-9")
+    for usage in ("mousegpt-tiny", "tiny:/path", "kinematic", "hf:/path/to/checkpoint", "serve[:APP]"):
+        assert usage in str(refused.value)
+    assert {"mousegpt-tiny", "tiny", "kinematic", "hf", "serve"} <= set(DESCRIBERS)
+    # a registered name with an argument it does not take, or without one it needs
+    with pytest.raises(MouseGPTError, match=r"unknown model 'kinematic:x' \(write kinematic\)"):
+        load_model("kinematic:x")
+    with pytest.raises(MouseGPTError, match=r"unknown model 'hf' \(write hf:/path/to/checkpoint\)"):
+        load_model("hf")
+
+
+def test_a_registered_describer_is_loaded_by_name():
+    @register_describer("echo-test", argument="optional", usage="echo-test[:WORD]")
+    class EchoDescriber:
+        uses_crops = False
+
+        def __init__(self, word: str = "hello"):
+            self.name, self.word, self.warnings = f"echo:{word}", word, []
+
+    try:
+        assert isinstance(load_model("echo-test"), EchoDescriber) and load_model("echo-test").word == "hello"
+        assert load_model("echo-test:mouse").word == "mouse"
+        with pytest.raises(MouseGPTError, match=r"available: .*echo-test\[:WORD\]"):
+            load_model("gpt-9")
+        with pytest.raises(ValueError, match="registered already"):
+            register_describer("echo-test")(lambda: None)
+    finally:
+        DESCRIBERS.pop("echo-test")
+    with pytest.raises(MouseGPTError, match="unknown model 'echo-test'"):
+        load_model("echo-test")
+
+
 def test_behaviour_matches_truth_on_tracked_synthetic_video(synth_dir):
     """The whole video path (tracker, kinematics, facts, describer) against ground truth."""
     import pandas as pd
@@ -112,9 +145,8 @@ def test_behaviour_matches_truth_on_tracked_synthetic_video(synth_dir):
     truth_labels, predicted = [], []
     for name in ("control_m01", "stim_m02"):
         path = synth_dir / f"{name}.mp4"
-        bg = tracking.estimate_background(path)
         px_per_mm = manifest.px_per_mm[name.split("_")[1]]
-        facts = session_facts(tracking.track(path, background=bg), 25.0, px_per_mm, from_background(bg.image))
+        facts = measure_video(path, px_per_mm, fps=25.0)[0].facts
         predicted += [d.behavior for d in load_model("kinematic").describe(facts)]
         truth_labels += [truth_label(path, s, e) for s, e in zip(facts.start_s, facts.end_s)]
     assert np.mean(np.array(predicted) == np.array(truth_labels)) >= 0.7

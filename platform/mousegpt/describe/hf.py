@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from mousegpt.describe.kinematic import KinematicDescriber
-from mousegpt.describe.model import Description, mark_uncertain
+from mousegpt.describe.model import Description, mark_uncertain, register_describer
 from mousegpt.describe.prompt import contradictions, prompt
 from mousegpt.errors import MouseGPTError
 
@@ -216,3 +216,27 @@ class HFVisionLanguageDescriber:
                 confidence=grounded.confidence,
             )
         )
+
+
+@register_describer("hf", argument="required", usage="hf:/path/to/checkpoint")
+def load_checkpoint(spec: str) -> HFVisionLanguageDescriber:
+    """The describer of ``--model hf:SPEC``: a local checkpoint and its options (``options``).
+
+    Parameters
+    ----------
+    spec
+        ``/path/to/checkpoint``, optionally followed by ``?`` and options, e.g.
+        ``/models/llava?dtype=fp16&batch_size=64``.
+
+    Returns
+    -------
+    HFVisionLanguageDescriber
+        The checkpoint, loaded (torch and transformers are imported only now).
+
+    Raises
+    ------
+    MouseGPTError
+        If an option is unknown or malformed, or the folder holds no loadable checkpoint.
+    """
+    path, kwargs = options(spec)
+    return HFVisionLanguageDescriber(path, **kwargs)

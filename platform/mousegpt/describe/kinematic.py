@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from mousegpt.describe.captions import place
-from mousegpt.describe.model import Description, mark_uncertain
+from mousegpt.describe.model import Description, mark_uncertain, register_describer
 from mousegpt.vocabulary import BEHAVIORS
 
 CORE_FACTS = (
@@ -41,6 +41,19 @@ def _missing(value) -> bool:
 
 
 def behaviour_likelihoods(f: dict) -> dict[str, float]:
+    """Each core behaviour's likelihood given one segment's facts: products of soft thresholds.
+
+    Parameters
+    ----------
+    f
+        One row of the facts (``mousegpt.segments.FACT_COLUMNS``) with every one of the
+        CORE_FACTS measured.
+
+    Returns
+    -------
+    dict
+        Behaviour -> likelihood in 0..1, not normalised (``describe_one`` normalises them).
+    """
     moving = _above(f["speed_mean_mm_s"], 25, 5)
     fast = _above(f["speed_mean_mm_s"], 120, 15)
     leaping = _above(f["speed_max_mm_s"], 350, 30)
@@ -215,7 +228,10 @@ def not_described(f: dict) -> Description:
     )
 
 
+@register_describer("kinematic")
 class KinematicDescriber:
+    """Describes segments by transparent rules over their facts (``--model kinematic``)."""
+
     name = "kinematic"
     uses_crops = False
     warnings: list[str] = []

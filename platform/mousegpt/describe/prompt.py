@@ -2,7 +2,7 @@
 and as grounding that no description may contradict.
 
 ``fact_sheet`` turns one row of ``segments.facts`` into a small dict of measured values
-(units as in ``segments.FACTS``) plus the categories a description may state (pace,
+(units as in ``records.FACTS``) plus the categories a description may state (pace,
 posture, zone, turning, head rhythm). ``prompt`` renders it for a vision-language model.
 ``contradictions`` lists the claims of a five-field description that the facts rule out:
 a speed, a zone or a posture the measurements contradict.

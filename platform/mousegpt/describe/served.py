@@ -8,13 +8,16 @@ same autoscaled replicas, on the cluster's GPUs, and the pipeline's own workers 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
-from mousegpt.describe import wire
-from mousegpt.describe.model import Description
+from mousegpt.describe.model import Description, register_describer
 from mousegpt.errors import MouseGPTError
-from mousegpt.segments import Window
+
+if TYPE_CHECKING:
+    from mousegpt.segments import Window
 
 DEPLOYMENT = "MouseGPT"
 """The describer deployment's name in the Serve application (``serve/app.py``)."""
@@ -24,14 +27,16 @@ REQUEST_SEGMENTS = 512
 that autoscaling sees the load, large enough to fill a GPU batch."""
 
 
+@register_describer("serve", argument="optional", usage="serve[:APP]")
 class ServedDescriber:
-    """Describes through the ``MouseGPT`` replicas of the Serve application ``app`` on the Ray
-    cluster this process is connected to.
+    """Describes through the ``MouseGPT`` replicas of the Serve application ``app`` (DEFAULT_APP
+    when empty) on the Ray cluster this process is connected to.
     """
 
     def __init__(self, app: str = DEFAULT_APP, timeout_s: float = 600.0):
         from ray import serve
 
+        app = app or DEFAULT_APP
         self.timeout_s = timeout_s
         try:
             self.handle = serve.get_deployment_handle(DEPLOYMENT, app_name=app)
@@ -56,6 +61,9 @@ class ServedDescriber:
         and are answered by whichever replicas are free.
         """
         import ray
+
+        # Not at the top: registering this backend (`import mousegpt.describe`) loads no segment tables.
+        from mousegpt.describe import wire
 
         # The session's kinematics go into the object store once; every request refers to them.
         shared = ray.put(wire.table_bytes(kinematics)) if kinematics is not None and windows else None

@@ -27,7 +27,8 @@ from mousegpt.errors import InputError
 from mousegpt.segments import Window
 
 MAX_BYTES = 256 * 2**20
-"""Largest request body accepted (256 MiB: about 1,000 segments of 16 frames of 64x64 crops, 16 times over)."""
+"""Largest request body accepted (256 MiB: about 1,000 segments of 16 frames of 64x64 crops,
+16 times over)."""
 
 
 def _table_bytes(table: pd.DataFrame) -> np.ndarray:
@@ -105,7 +106,8 @@ def unpack(body: bytes, kinematics: bytes | None = None) -> dict:
         raise
     except Exception as exc:  # not a zip, an array that is not there, a table that is not Arrow
         raise InputError(
-            f"describe request is not an .npz of facts, kinematics and crops ({exc.__class__.__name__}: {exc})"
+            "describe request is not an .npz of facts, kinematics and crops "
+            f"({exc.__class__.__name__}: {exc})"
         ) from None
     return {"facts": facts, "kinematics": kinematics, "crops": crops, "windows": windows}
 
