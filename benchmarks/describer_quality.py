@@ -1,6 +1,7 @@
 """Quality of a describer on data it was never trained on: behaviour F1, retrieval, real-video agreement.
 
-    .venv/bin/python benchmarks/describer_quality.py [--model mousegpt-tiny] [--sessions 6] [--seconds 60] [--emphasis 8]
+    .venv/bin/python benchmarks/describer_quality.py [--model mousegpt-tiny] [--sessions 6]
+                                                     [--seconds 60] [--emphasis 8]
                                                      [--card platform/mousegpt/describe/weights/mousegpt-tiny]
 
 1. Behaviour. Synthetic sessions per view (top, bottom), furs and arena shapes in turn, with
@@ -40,7 +41,7 @@ from rich.table import Table
 from jobs.analyze import run
 from jobs.train import TRAINING_EMPHASIS, macro_f1
 from mousegpt.describe import load_model
-from mousegpt.inputs import read_manifest, resolve
+from mousegpt.inputs import input_specs, read_manifest
 from mousegpt.search import Searcher
 from mousegpt.segments import FACT_COLUMNS
 from mousegpt.store import Workspace
@@ -112,7 +113,8 @@ def behaviour_tables(segments: pd.DataFrame, model: str, emphasis: float = 1.0) 
             *[f"{per_class[b]:.2f} (n={counts[b]})" if b in per_class else "-" for b in BEHAVIORS],
         )
         summary.append(
-            f"{view} view{planted}: macro-F1 {f1:.3f} over {len(known)} segments (rules: {base:.3f}); per class: "
+            f"{view} view{planted}: macro-F1 {f1:.3f} over {len(known)} segments "
+            f"(rules: {base:.3f}); per class: "
             + ", ".join(f"{b} {v:.2f} (n={counts[b]})" for b, v in per_class.items())
         )
     return table, summary
@@ -126,10 +128,10 @@ def retrieval_table(ws: Workspace, segments: pd.DataFrame) -> tuple[Table, list[
         table.add_column(column, justify="right")
     precisions, summary = [], []
     for query, (behavior, zones) in QUERIES.items():
-        hits = searcher.search(query, k=10)["hits"]
+        hits = searcher.search(query, k=10)
         right = [
-            truth.loc[h["segment_id"], "truth"] == behavior
-            and (zones is None or truth.loc[h["segment_id"], "zone"] in zones)
+            truth.loc[h.segment_id, "truth"] == behavior
+            and (zones is None or truth.loc[h.segment_id, "zone"] in zones)
             for h in hits
         ]
         precision = float(np.mean(right)) if right else 0.0
@@ -139,7 +141,7 @@ def retrieval_table(ws: Workspace, segments: pd.DataFrame) -> tuple[Table, list[
             behavior + (" at a wall" if zones else ""),
             f"{precision:.1f}",
             f"{float(any(right)):.0f}",
-            ", ".join(str(truth.loc[h["segment_id"], "truth"]) for h in hits),
+            ", ".join(str(truth.loc[h.segment_id, "truth"]) for h in hits),
         )
         summary.append(f'"{query}": precision@10 {precision:.1f}, recall@10 {float(any(right)):.0f}')
     table.add_row("mean", "", f"{np.mean(precisions):.2f}", "", "")
@@ -158,7 +160,10 @@ def real_agreement(root: Path, model: str) -> tuple[Table, list[str]]:
     ):
         table.add_column(column, justify="right")
     runs = {}
-    for name, spec in (("tracker", resolve([str(video)])), ("dlc", resolve([str(video)], pose=str(dlc)))):
+    for name, spec in (
+        ("tracker", input_specs([str(video)])),
+        ("dlc", input_specs([str(video)], pose=str(dlc))),
+    ):
         ws = Workspace(root / f"real-{name}")
         report = run(spec, ws, model=model)
         if report["failed"]:
@@ -184,7 +189,8 @@ def real_agreement(root: Path, model: str) -> tuple[Table, list[str]]:
         fmt = lambda s: ", ".join(f"{k} {v}" for k, v in s.value_counts().items())  # noqa: E731
         table.add_row(describer, str(len(both)), f"{agree:.1%}", fmt(a), fmt(b))
         summary.append(
-            f"real openfield, {describer}: tracker pose and DeepLabCut pose agree on {agree:.1%} of {len(both)} segments"
+            f"real openfield, {describer}: tracker pose and DeepLabCut pose agree on {agree:.1%} "
+            f"of {len(both)} segments"
         )
     return table, summary
 

@@ -282,7 +282,8 @@ def hf_backend(n: int, hidden: int = 512, layers: int = 4, new_tokens: int = 32)
     assert len(described) == n
     return [
         (
-            f"hf: random LLaVA ({hidden}-d, {layers} layers), {dtype}, batch {describer.batch_size}: segments/s",
+            f"hf: random LLaVA ({hidden}-d, {layers} layers), {dtype}, "
+            f"batch {describer.batch_size}: segments/s",
             f"{n / seconds:,.2f}",
         )
     ]

@@ -67,7 +67,8 @@ def main() -> None:
         planted = segments[(segments["group"] == "stim") | segments["animal"].isin(control[: args.animals])]
         result = profile.profile(ws, segments=planted)
         shown = Table(
-            title=f"Planted effect: {args.animals} control vs {args.animals} stim animals, time fraction per behaviour"
+            title=f"Planted effect: {args.animals} control vs {args.animals} stim animals, "
+            "time fraction per behaviour"
         )
         for col in (
             "behaviour",
@@ -93,7 +94,8 @@ def main() -> None:
         console.print(shown)
         p = result["prediction"]
         console.print(
-            f"phenotype prediction: accuracy {p['accuracy']:.2f} (chance {p['chance']:.2f}), permutation p {p['p_value']:.3g}"
+            f"phenotype prediction: accuracy {p['accuracy']:.2f} (chance {p['chance']:.2f}), "
+            f"permutation p {p['p_value']:.3g}"
         )
 
         rng = np.random.default_rng(0)

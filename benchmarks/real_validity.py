@@ -245,7 +245,8 @@ def summary(rows: list[dict], synthetic: dict[str, float]) -> list[str]:
     """One line per row (the model card's), and the synthetic figures."""
     out = [
         f"{r['file']}, {r['behavior']}: F1 {_fmt(r['f1'])} (precision {_fmt(r['precision'])}, recall "
-        f"{_fmt(r['recall'])}; {r['truth']} of {r['segments']} segments; raters agree at F1 {_fmt(r['rater_f1'])}; "
+        f"{_fmt(r['recall'])}; {r['truth']} of {r['segments']} segments; "
+        f"raters agree at F1 {_fmt(r['rater_f1'])}; "
         f"ECE {r['ece']:.2f})"
         for r in rows
         if r["truth"] and "copy" not in r["file"]
@@ -273,7 +274,8 @@ def _fmt(x: float) -> str:
 
 def print_table(rows: list[dict], synthetic: dict[str, float], report: dict) -> None:
     head = (
-        f"{'file':32} {'behaviour':18} {'segs':>5} {'truth':>5} {'pred':>5} {'prec':>5} {'recall':>6} {'F1':>5} "
+        f"{'file':32} {'behaviour':18} {'segs':>5} {'truth':>5} {'pred':>5} {'prec':>5} "
+        f"{'recall':>6} {'F1':>5} "
         f"{'target':>8} {'raters':>6} {'raters F1':>9} {'ECE':>5} {'unsure':>6}"
     )
     print(head)
@@ -289,7 +291,8 @@ def print_table(rows: list[dict], synthetic: dict[str, float], report: dict) -> 
     for view in ("top", "bottom"):
         if view in synthetic:
             print(
-                f"{'synthetic held-out (describer_quality.py)':51} {view:>6} view macro-F1 {synthetic[view]:.3f} "
+                f"{'synthetic held-out (describer_quality.py)':51} {view:>6} "
+                f"view macro-F1 {synthetic[view]:.3f} "
                 f"(target >= {TARGETS['synthetic ' + view]:.2f})"
             )
     print()

@@ -10,7 +10,8 @@ without a condition filter. Reported per size:
 
 - the index build at commit (s);
 - the first query after start (s): the index opened and one query answered, text model loaded before;
-- p50 and p99 latency (ms) of a query, the text embedding of the query included, then the same with ``condition``;
+- p50 and p99 latency (ms) of a query, the text embedding of the query included, then the same
+  with ``condition``;
 - recall@10 of the index against exact search (brute force over every vector, in this process);
 - the peak resident memory of the searching process (GB).
 """
@@ -33,6 +34,7 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from discovery_scale import build, seed_workspace  # noqa: E402
 
+from mousegpt import catalog_index  # noqa: E402
 from mousegpt.store import Workspace  # noqa: E402
 
 console = Console(width=140)
@@ -88,9 +90,9 @@ def child(root: str, rounds: int) -> None:
             for kind, condition in (("all", None), ("condition", "stim")):
                 embedder._cache.clear()  # every query is embedded, as a new one would be
                 t = time.perf_counter()
-                hits = searcher.search(query, k=K, condition=condition)["hits"]
+                hits = searcher.search(query, k=K, condition=condition)
                 timings[kind].append((time.perf_counter() - t) * 1000)
-                assert len(hits) == K and (condition is None or {h["condition"] for h in hits} == {condition})
+                assert len(hits) == K and (condition is None or {h.condition for h in hits} == {condition})
     vectors = embedder(QUERIES)
     index = searcher.current().index
     found = [index.search(v, K)[1].tolist() for v in vectors]
@@ -122,7 +124,7 @@ def exact_top(ws: Workspace, queries: np.ndarray, k: int) -> list[set[int]]:
     best_scores = np.full((len(queries), 0), -np.inf, np.float32)
     best_ids = np.zeros((len(queries), 0), np.int64)
     with ws.connect(read_only=True) as con:
-        for ids, vectors in ws._vectors(con, 0):
+        for ids, vectors in catalog_index.vectors(con, 0):
             scores = np.concatenate([best_scores, (vectors @ queries.T).T], axis=1)
             every = np.concatenate([best_ids, np.broadcast_to(ids, (len(queries), len(ids)))], axis=1)
             keep = np.argsort(-scores, axis=1)[:, :k]

@@ -1,6 +1,7 @@
 """Search while sessions commit: what Serve's ``/search`` clients see while a writer commits.
 
-    .venv/bin/python benchmarks/search_under_commits.py [--base 100000] [--sessions 500] [--per-commit 25] [--clients 8]
+    .venv/bin/python benchmarks/search_under_commits.py [--base 100000] [--sessions 500]
+                                                        [--per-commit 25] [--clients 8]
 
 A catalogue of ``--base`` segments is built with ``discovery_scale.build`` (noisy copies of a
 small analysed synthetic workspace's segments) and published. The Serve application is started
@@ -44,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from discovery_scale import SESSION_SEGMENTS, build, seed_workspace  # noqa: E402
 from search_scale import QUERIES  # noqa: E402
 
+from mousegpt.records import Session  # noqa: E402
 from mousegpt.store import Workspace  # noqa: E402
 
 console = Console(width=140)
@@ -75,18 +77,18 @@ def write_shards(source: Workspace, ws: Workspace, sessions: int, seed: int = 1)
         part["start_s"] = part["segment_index"] * 0.5
         part["end_s"] = part["start_s"] + 1.0
         part["segment_id"] = [f"{session_id}-{i:06d}" for i in range(len(part))]
-        session = {
-            "session_id": session_id,
-            "video": f"{session_id}.mp4",
-            "animal": f"a{s % 64:02d}",
-            "condition": "stim" if s % 2 else "control",
-            "fps": 25.0,
-            "view": "top",
-            "duration_s": 120.0,
-            "n_frames": 3000,
-            "source": "video",
-            "model": "kinematic",
-        }
+        session = Session(
+            session_id=session_id,
+            video=f"{session_id}.mp4",
+            animal=f"a{s % 64:02d}",
+            condition="stim" if s % 2 else "control",
+            fps=25.0,
+            view="top",
+            duration_s=120.0,
+            n_frames=3000,
+            source="video",
+            model="kinematic",
+        )
         paths.append(ws.write_shard(session, pd.DataFrame(part)))
     return paths
 
@@ -182,7 +184,8 @@ def main() -> None:
             requests.get(f"{url}/search", params={"q": query}, timeout=120).raise_for_status()
 
         console.print(
-            f"{args.clients} clients searching while {args.sessions} sessions commit, {args.per_commit} per commit"
+            f"{args.clients} clients searching while {args.sessions} sessions commit, "
+            f"{args.per_commit} per commit"
         )
         stop, answers = threading.Event(), []
         threads = [
@@ -265,7 +268,8 @@ def main() -> None:
     console.print(table)
     console.print(
         f"after the commits /healthz reads: {health['catalogue']} "
-        f"(expected {args.sessions + args.base // SESSION_SEGMENTS + (args.base % SESSION_SEGMENTS > 0)} sessions, "
+        f"(expected {args.sessions + args.base // SESSION_SEGMENTS + (args.base % SESSION_SEGMENTS > 0)} "
+        "sessions, "
         f"{args.base + args.sessions * SESSION_SEGMENTS:,} segments)"
     )
 

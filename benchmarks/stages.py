@@ -18,11 +18,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from mousegpt import crops, kinematics, qc, segments, tracking, video
-from mousegpt.analysis import TRACKER_QC, session_facts
+from mousegpt import crops, kinematics, tracking, video
 from mousegpt.arena import from_background
 from mousegpt.describe import load_model
 from mousegpt.embed import TextEmbedder
+from mousegpt.pipeline import measure_poses
 from mousegpt.synth import Scene, synth_dataset
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,11 +40,11 @@ def measure(path: Path, embedder: TextEmbedder, px_per_mm: float | None, model) 
     bg, bg_s = timed(lambda: tracking.estimate_background(path))
     ds, track_s = timed(lambda: tracking.track(path, background=bg))
     scale = px_per_mm or kinematics.estimate_px_per_mm(ds)
-    cleaned, _ = qc.clean(ds, info.fps, TRACKER_QC)
-    kin = kinematics.compute(cleaned, info.fps, scale, from_background(bg.image))
-    facts, facts_s = timed(lambda: session_facts(ds, info.fps, scale, from_background(bg.image)))
-    windows = segments.windows(len(kin), info.fps)
-    cut, crops_s = timed(lambda: crops.extract(path, cleaned, windows, bg))
+    arena = from_background(bg.image)
+    # The same steps as ``analyze`` (``mousegpt.pipeline``): clean, measure, cut.
+    measured, facts_s = timed(lambda: measure_poses(ds, info.fps, scale, arena=arena, tracked=True))
+    facts, kin, windows = measured.facts, measured.kinematics, measured.windows
+    cut, crops_s = timed(lambda: crops.extract(path, measured.poses, windows, bg))
     descriptions, describe_s = timed(
         lambda: model.describe(facts, kinematics=kin, crops=cut, windows=windows)
     )

@@ -10,8 +10,8 @@ from typing import Annotated
 
 import typer
 
-from mousegpt.cli import WorkspaceOpt, err, workspace_of
 from mousegpt.errors import MouseGPTError
+from mousegpt.terminal import WorkspaceOpt, err, workspace_of
 
 TokenOpt = Annotated[
     str | None,

@@ -228,7 +228,7 @@ class _Writer:
         self.results: list[SessionResult] = []
         self.parts: dict[int, int] = {}
         self.expected: dict[int, list[str]] = {}
-        self.waiting: dict[str, tuple[analysis.Session, list]] = {}
+        self.waiting: dict[str, tuple[analysis.SessionPlan, list]] = {}
         self.over: set[str] = set()
         self.segments = 0
 

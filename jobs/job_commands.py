@@ -24,7 +24,7 @@ from jobs.commands import (
     StorageOpt,
     ViewOpt,
 )
-from mousegpt.cli import JsonOpt, WorkspaceOpt, err, out, print_json, workspace_of
+from mousegpt.terminal import JsonOpt, WorkspaceOpt, err, out, print_json, workspace_of
 
 AddressOpt = Annotated[
     str | None,
@@ -251,12 +251,16 @@ def job_head(
     ] = "http://127.0.0.1:8265",
     port: Annotated[int, typer.Option(help="Port of the head's GCS (Ray's own address).")] = 6379,
 ):
-    """Start a local Ray head with job submission (what `submit` does when no cluster answers); `ray stop` stops it."""
+    """Start a local Ray head with job submission (what `submit` does when no cluster answers).
+
+    `ray stop` stops it.
+    """
     from jobs.submit import start_local_head
 
     if start_local_head(address, gcs_port=port):
         err.print(
-            f"started a local Ray head: job server {address}, cluster address 127.0.0.2:{port}; `ray stop` stops it"
+            f"started a local Ray head: job server {address}, cluster address 127.0.0.2:{port}; "
+            "`ray stop` stops it"
         )
     else:
         err.print(f"a job server already answers at {address}")

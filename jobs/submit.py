@@ -30,7 +30,7 @@ from pathlib import Path
 from mousegpt import sources
 from mousegpt.access import is_loopback
 from mousegpt.errors import InputError, MouseGPTError
-from mousegpt.inputs import InputSpec, parse_keypoint_map, resolve
+from mousegpt.inputs import InputSpec, input_specs, parse_keypoint_map
 from mousegpt.storage import normalise
 
 LOCAL_ADDRESS = "http://127.0.0.1:8265"
@@ -84,7 +84,7 @@ class AnalysisRequest:
     def check(self) -> list[InputSpec]:
         """The sessions' specs, or the command line's one-line ``InputError``; also refuses
         here the files that ``analyze`` would report missing only once it runs."""
-        specs = resolve(
+        specs = input_specs(
             self.inputs,
             manifest=self.manifest,
             pose=self.pose,

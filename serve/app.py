@@ -23,19 +23,21 @@ import faiss
 import pandas as pd
 import ray
 from fastapi import Depends, FastAPI, HTTPException, Request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from ray import serve
 
 from mousegpt.access import TOKEN_ENV, token_matches, token_sha256
 from mousegpt.describe import load_model, wire
 from mousegpt.describe.model import DEFAULT_MODEL
 from mousegpt.errors import InputError, MouseGPTError
+from mousegpt.records import FACTS, Fact, Hit
 from mousegpt.search import Searcher
 from mousegpt.segments import FACT_COLUMNS
-from mousegpt.store import Workspace, resolve
+from mousegpt.store import Workspace, workspace_path
 
 _token_sha256: str | None = None
-"""The SHA-256 of the access token, in each ingress replica's process (``MouseGPTAPI``); None: no token asked."""
+"""The SHA-256 of the access token, in each ingress replica's process (``MouseGPTAPI``);
+None: no token asked."""
 
 
 def _authorised(request: Request) -> None:
@@ -58,46 +60,48 @@ api = FastAPI(
 )
 
 
-def _public(hit: dict) -> dict:
+def _public(hit: Hit) -> dict:
     """A hit as clients get it: its files by name."""
-    return hit | {k: Path(hit[k]).name for k in ("video", "pose") if hit.get(k)}
+    return hit.to_dict() | {k: Path(v).name for k in ("video", "pose") if (v := getattr(hit, k))}
 
 
 MAX_SEGMENTS = 1024
 """Segments one ``/describe`` request may carry."""
 
 
-class SegmentFacts(BaseModel):
-    """Kinematic facts of one segment (units as in ``mousegpt.segments``). The ones every
-    behaviour decision uses are required; the others may be left out. NaN and infinities are
-    refused (JSON's ``NaN``/``Infinity``, or a number too large for a double): a fact the client
-    does not know is left out instead."""
+def _fact_field(fact: Fact) -> tuple:
+    """A request field for one fact: required or optional as ``records.FACTS`` says, with its
+    range, and its meaning and unit as the schema's description."""
+    described = {"description": f"{fact.meaning} ({fact.unit})"}
+    if fact.choices:
+        return str | None, Field(default=None, pattern=f"^({'|'.join(fact.choices)})$", **described)
+    if fact.minimum is not None:
+        described["gt" if fact.above_minimum else "ge"] = fact.minimum
+    if fact.required:
+        return float, Field(**described)
+    if fact.default is not None:
+        return float, Field(default=fact.default, **described)
+    return float | None, Field(default=None, **described)
 
+
+class _FactsBase(BaseModel):
     model_config = ConfigDict(allow_inf_nan=False)
 
-    speed_mean_mm_s: float = Field(ge=0)
-    speed_max_mm_s: float = Field(ge=0)
-    body_length_mm: float = Field(gt=0)
-    body_length_ratio: float = Field(gt=0)
-    heading_change_deg: float
-    angular_speed_deg_s: float = Field(ge=0)
-    head_speed_mm_s: float = Field(ge=0)
-    head_motion_hz: float = Field(ge=0)
-    body_length_ratio_min: float | None = None
-    displacement_mm: float | None = None
-    head_yaw_std_deg: float | None = None
-    head_yaw_abs_deg: float | None = None
-    head_yaw_fast_deg: float | None = None
-    immobile_fraction: float | None = None
-    wall_distance_mm: float | None = None
-    zone: str | None = Field(default=None, pattern="^(wall|centre|corner)$")
-    visible_fraction: float = 1.0
-
     def row(self) -> dict:
+        """The facts as the describer's table row: a fact left out is NaN (``zone``: None)."""
         values = self.model_dump()
-        return {
-            c: (math.nan if values.get(c) is None and c != "zone" else values.get(c)) for c in FACT_COLUMNS
-        }
+        return {c: (math.nan if values[c] is None and c != "zone" else values[c]) for c in FACT_COLUMNS}
+
+
+SegmentFacts = create_model(
+    "SegmentFacts",
+    __base__=_FactsBase,
+    __doc__="""Kinematic facts of one segment, built from ``mousegpt.records.FACTS`` (units and
+    ranges as defined there). The ones every behaviour decision uses are required; the others
+    may be left out. NaN and infinities are refused (JSON's ``NaN``/``Infinity``, or a number too
+    large for a double): a fact the client does not know is left out instead.""",
+    **{fact.name: _fact_field(fact) for fact in FACTS},
+)
 
 
 class DescribeRequest(BaseModel):
@@ -155,7 +159,8 @@ class MouseGPT:
             IndexError,
         ) as exc:  # a table without a column the model reads, crops of another size
             return {
-                "error": f"describe request does not fit the model {self.model.name} ({exc.__class__.__name__}: {exc})"
+                "error": f"describe request does not fit the model {self.model.name} "
+                f"({exc.__class__.__name__}: {exc})"
             }
         return {"descriptions": [wire.to_dict(d) for d in descriptions], "warnings": warnings}
 
@@ -259,13 +264,13 @@ class MouseGPTAPI:
         if not q.strip():
             raise HTTPException(status_code=422, detail="q must not be empty")
         try:
-            result = await self._search_batch((q, max(1, min(k, 1000)), condition))
+            hits = await self._search_batch((q, max(1, min(k, 1000)), condition))
         except MouseGPTError as exc:  # no workspace yet, newer schema, catalogue unreadable
             raise HTTPException(status_code=503, detail=self._redact(exc)) from None
-        return result | {"hits": [_public(h) for h in result["hits"]]}
+        return {"query": q, "hits": [_public(h) for h in hits]}
 
     @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.005)
-    async def _search_batch(self, queries: list[tuple[str, int, str | None]]) -> list[dict]:
+    async def _search_batch(self, queries: list[tuple[str, int, str | None]]) -> list[list[Hit]]:
         """Concurrent queries, answered together: their texts embedded in one forward pass, one
         batch at a time (threads each running the text model would fight over the cores), off
         the event loop."""
@@ -309,7 +314,7 @@ def build_app(args: dict) -> serve.Application:
     A relative workspace is resolved where the builder runs: with ``serve run config.yaml``
     on a cluster, give an absolute path (``GET /healthz`` shows the one in use).
     """
-    workspace = str(resolve(args.get("workspace")).resolve())
+    workspace = str(workspace_path(args.get("workspace")).resolve())
     gpus = ray.cluster_resources().get("GPU", 0) if ray.is_initialized() else 0
     describer = MouseGPT.options(**describer_options(args, gpus)).bind(args.get("model", DEFAULT_MODEL))
     token = args.get("token_sha256") or (

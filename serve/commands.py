@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from mousegpt.cli import WorkspaceOpt, err, workspace_of
 from mousegpt.errors import MouseGPTError
+from mousegpt.terminal import WorkspaceOpt, err, workspace_of
 
 
 def serve_cmd(
@@ -17,7 +17,8 @@ def serve_cmd(
     replicas: Annotated[
         int | None,
         typer.Option(
-            help="A fixed number of MouseGPT describer replicas; without it they autoscale from 1 to --max-replicas.",
+            help="A fixed number of MouseGPT describer replicas; "
+            "without it they autoscale from 1 to --max-replicas.",
             min=1,
         ),
     ] = None,
@@ -36,7 +37,8 @@ def serve_cmd(
             "--token",
             envvar="MOUSEGPT_TOKEN",
             show_envvar=True,
-            help="Access token every request must carry (Authorization: Bearer TOKEN); required off loopback.",
+            help="Access token every request must carry (Authorization: Bearer TOKEN); "
+            "required off loopback.",
         ),
     ] = None,
 ):
@@ -56,7 +58,8 @@ def serve_cmd(
     connect(address)
     serve.start(http_options={"host": host, "port": port})
     err.print(
-        f"MouseGPT serving {ws.root} on http://{host}:{port}  (POST /describe, GET /search?q=...); Ctrl-C stops"
+        f"MouseGPT serving {ws.root} on http://{host}:{port}  "
+        "(POST /describe, GET /search?q=...); Ctrl-C stops"
     )
     try:
         scaling = {"replicas": replicas} if replicas else {"max_replicas": max_replicas}

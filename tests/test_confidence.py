@@ -1,4 +1,5 @@
-"""Honest uncertainty: every segment's confidence, its calibration, and what uncertain moments are left out of."""
+"""Honest uncertainty: every segment's confidence, its calibration, and what uncertain moments are
+left out of."""
 
 from pathlib import Path
 

@@ -84,8 +84,8 @@ def test_segment_crops_reach_the_model_as_rgb_images(tiny_checkpoint, monkeypatc
 def test_a_valid_answer_is_kept_and_a_contradicting_one_is_not(tiny_checkpoint, monkeypatch):
     model = load_model(f"hf:{tiny_checkpoint}")
     answer = (
-        'Sure! {"overall": "The mouse walks along the wall.", "head": "Head forward.", "limbs": "Steady steps.", '
-        '"torso": "Stretched out.", "keywords": "walking, wall"} Hope this helps.'
+        'Sure! {"overall": "The mouse walks along the wall.", "head": "Head forward.", '
+        '"limbs": "Steady steps.", "torso": "Stretched out.", "keywords": "walking, wall"} Hope this helps.'
     )
     monkeypatch.setattr(model, "_generate", lambda prompts, frames: [answer] * len(prompts))
     walking, _, resting = model.describe(FACTS)
@@ -162,7 +162,8 @@ def test_an_instruction_tuned_model_is_prompted_through_its_chat_template(tiny_c
     assert model.chat("Describe.", 2) == "<image><image>\nDescribe."  # no template: the raw prompt
     model.processor.chat_template = (
         "{% for m in messages %}USER: {% for c in m['content'] %}{% if c['type'] == 'image' %}<image>"
-        "{% else %}{{ c['text'] }}{% endif %}{% endfor %}{% endfor %}{% if add_generation_prompt %} ASSISTANT:{% endif %}"
+        "{% else %}{{ c['text'] }}{% endif %}{% endfor %}{% endfor %}"
+        "{% if add_generation_prompt %} ASSISTANT:{% endif %}"
     )
     assert model.chat("Describe.", 2) == "USER: <image><image>Describe. ASSISTANT:"
     sent = []

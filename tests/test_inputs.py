@@ -1,7 +1,7 @@
 import pytest
 
 from mousegpt.errors import InputError
-from mousegpt.inputs import read_manifest, resolve
+from mousegpt.inputs import input_specs, read_manifest
 
 
 def test_manifest_paths_are_relative_to_the_manifest(tmp_path):
@@ -35,14 +35,14 @@ def test_inputs_resolve_folders_and_pose_files(tmp_path):
     (tmp_path / "v").mkdir()
     for name in ("b.mp4", "a.avi", "notes.txt"):
         (tmp_path / "v" / name).write_bytes(b"")
-    specs = resolve([str(tmp_path / "v"), str(tmp_path / "track.slp")], condition="saline", fps=25)
+    specs = input_specs([str(tmp_path / "v"), str(tmp_path / "track.slp")], condition="saline", fps=25)
     assert [s.name.rsplit("/", 1)[-1] for s in specs] == ["a.avi", "b.mp4", "track.slp"]
     assert specs[2].video is None and specs[2].pose.endswith("track.slp")
     assert {s.condition for s in specs} == {"saline"}
     with pytest.raises(InputError, match="--pose pairs one pose file with one video, got 2 inputs"):
-        resolve([str(tmp_path / "v" / "a.avi"), str(tmp_path / "v" / "b.mp4")], pose="x.csv")
+        input_specs([str(tmp_path / "v" / "a.avi"), str(tmp_path / "v" / "b.mp4")], pose="x.csv")
     with pytest.raises(InputError, match="nothing to analyse"):
-        resolve([])
+        input_specs([])
 
 
 def test_keypoint_map_from_the_command_line():
@@ -52,5 +52,5 @@ def test_keypoint_map_from_the_command_line():
     assert parse_keypoint_map("") is None
     with pytest.raises(InputError, match="write it as source=platform pairs"):
         parse_keypoint_map("Head:nose")
-    (spec,) = resolve(["a.slp"], fps=30, keypoint_map={"Head": "nose"})
+    (spec,) = input_specs(["a.slp"], fps=30, keypoint_map={"Head": "nose"})
     assert spec.keypoint_map == {"Head": "nose"}

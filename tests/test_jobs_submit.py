@@ -92,8 +92,8 @@ def test_an_unreachable_cluster_is_one_clear_line(pose_data, tmp_path):
         result = _cli(*args, "--address", address)
         assert result.returncode == 1, args
         assert result.stderr.strip().splitlines() == [
-            f"error: cannot reach the Ray job server at {address} (nothing answers); start a local one with `mousegpt "
-            "jobs head`, or give the cluster's dashboard address (http://HEAD:8265)"
+            f"error: cannot reach the Ray job server at {address} (nothing answers); "
+            "start a local one with `mousegpt jobs head`, or give the cluster's dashboard address (http://HEAD:8265)"
         ], args
 
 

@@ -171,8 +171,8 @@ def test_the_open_field_file_s_arena_points_are_not_the_mouse(real_labelled):
         ds.position.sel(keypoints="body_center").values, raw.position.sel(keypoints="bodycentre").values
     )
     assert ds.attrs["pose_warnings"] == [
-        f"{real_labelled / OFT}: keypoint 'centre' stays put while the animal moves: taken as an arena landmark, "
-        "not the mouse's body_center"
+        f"{real_labelled / OFT}: keypoint 'centre' stays put while the animal moves: "
+        "taken as an arena landmark, not the mouse's body_center"
     ]
 
 
@@ -195,11 +195,11 @@ def test_the_freezing_file_s_mid_back_is_the_body_centre(real_labelled):
 @pytest.mark.ray
 def test_arena_corners_give_walls_and_scale(real_labelled, tmp_path, ray_local):
     from jobs.analyze import run
-    from mousegpt.inputs import resolve
+    from mousegpt.inputs import input_specs
     from mousegpt.store import Workspace
 
     ws = Workspace(tmp_path)
-    report = run(resolve([str(real_labelled / OFT)], fps=25, arena_mm=420), ws)
+    report = run(input_specs([str(real_labelled / OFT)], fps=25, arena_mm=420), ws)
     assert report["failed"] == []
     (qc,) = report["qc"]
     assert qc["px_per_mm_source"].startswith("arena corners tl, tr, br, bl (420 mm")

@@ -11,7 +11,7 @@ import pytest
 
 from jobs.analyze import run
 from mousegpt.errors import WorkspaceError
-from mousegpt.inputs import InputSpec, read_manifest, resolve
+from mousegpt.inputs import InputSpec, input_specs, read_manifest
 from mousegpt.search import Searcher
 from mousegpt.store import SCHEMA_VERSION, Workspace
 
@@ -76,11 +76,11 @@ def test_scale_from_the_arena_and_an_fps_that_disagrees_with_the_container(synth
 )
 def test_search_finds_the_planted_behaviour(analyzed, embedder, query, planted, k, correct):
     ws, _ = analyzed
-    hits = Searcher(ws, embedder=embedder).search(query, k=k)["hits"]
+    hits = Searcher(ws, embedder=embedder).search(query, k=k)
     assert len(hits) == k
     # A hit finds the behaviour when it fills at least 40% of the 1-second window: a moment
     # that straddles the start of a bout still shows it.
-    shares = [truth_share(h["video"], h["start_s"], h["end_s"], planted) for h in hits]
+    shares = [truth_share(h.video, h.start_s, h.end_s, planted) for h in hits]
     assert sum(share >= 0.4 for share in shares) >= correct, shares
     assert all(hits[i]["score"] >= hits[i + 1]["score"] for i in range(k - 1))
 
@@ -88,14 +88,14 @@ def test_search_finds_the_planted_behaviour(analyzed, embedder, query, planted, 
 def test_hits_are_distinct_moments(analyzed, embedder):
     ws, _ = analyzed
     searcher = Searcher(ws, embedder=embedder)
-    hits = searcher.search("a mouse grooming itself", k=10)["hits"]
+    hits = searcher.search("a mouse grooming itself", k=10)
     assert len(hits) == 10
     for i, a in enumerate(hits):
         for b in hits[i + 1 :]:
             assert (
                 a["session_id"] != b["session_id"] or a["end_s"] <= b["start_s"] or b["end_s"] <= a["start_s"]
             )
-    every = searcher.search("a mouse grooming itself", k=10, distinct=False)["hits"]
+    every = searcher.search("a mouse grooming itself", k=10, distinct=False)
     assert every[0]["segment_id"] == hits[0]["segment_id"]
     assert any(
         a["session_id"] == b["session_id"] and a["start_s"] < b["end_s"] and b["start_s"] < a["end_s"]
@@ -108,9 +108,9 @@ def test_condition_filter(analyzed, embedder):
     ws, _ = analyzed
     searcher = Searcher(ws, embedder=embedder)
     # One stim session of 24 s holds about a dozen distinct (non-overlapping) moments.
-    hits = searcher.search("a mouse walking", k=10, condition="stim")["hits"]
-    assert len(hits) == 10 and {h["condition"] for h in hits} == {"stim"}
-    assert searcher.search("a mouse walking", k=5, condition="no-such-condition")["hits"] == []
+    hits = searcher.search("a mouse walking", k=10, condition="stim")
+    assert len(hits) == 10 and {h.condition for h in hits} == {"stim"}
+    assert searcher.search("a mouse walking", k=5, condition="no-such-condition") == []
 
 
 def test_rerun_adds_nothing(analyzed, synth_dir):
@@ -127,7 +127,7 @@ def test_bad_videos_fail_alone(tmp_path, synth_dir, ray_local):
     shutil.copy(synth_dir / "control_m01.mp4", good)
     corrupt = tmp_path / "corrupt.mp4"
     corrupt.write_bytes(np.random.default_rng(0).bytes(20000))
-    specs = resolve([str(tmp_path / "missing.mp4"), str(corrupt), str(good)], px_per_mm=1.104)
+    specs = input_specs([str(tmp_path / "missing.mp4"), str(corrupt), str(good)], px_per_mm=1.104)
     ws = Workspace(tmp_path / "ws")
     report = run(specs, ws)
     assert report["sessions"] == 1 and report["segments"] == SEGMENTS_PER_SESSION

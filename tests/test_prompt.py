@@ -97,8 +97,8 @@ def test_consistent_descriptions_pass():
 
 def test_the_kinematic_describer_never_contradicts_its_facts():
     """Every description it writes for a busy synthetic session is grounded in its facts."""
-    from mousegpt.analysis import session_facts
     from mousegpt.arena import Arena
+    from mousegpt.pipeline import measure_poses
     from mousegpt.synth import Scene, simulate, truth_table
     from mousegpt.synth.dataset import truth_poses
 
@@ -108,7 +108,9 @@ def test_the_kinematic_describer_never_contradicts_its_facts():
     checked = 0
     for condition, seed in (("stim", 1), ("anx", 2), ("control", 3)):
         truth = truth_table(simulate(60, condition, seed=seed, fps=scene.fps, arena=scene.geometry), scene)
-        facts = session_facts(truth_poses(truth, scene.fps), scene.fps, scene.px_per_mm, arena)
+        facts = measure_poses(
+            truth_poses(truth, scene.fps), scene.fps, scene.px_per_mm, arena=arena, tracked=True
+        ).facts
         for row, d in zip(facts.to_dict("records"), load_model("kinematic").describe(facts)):
             assert contradictions(d.fields(), row) == [], (d.overall, fact_sheet(row)["categories"])
             checked += 1

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from jobs.analyze import run
-from mousegpt.inputs import resolve
+from mousegpt.inputs import input_specs
 from mousegpt.search import Searcher, list_segments
 from mousegpt.store import Workspace
 
@@ -16,7 +16,7 @@ OPENFIELD_SEGMENTS = (2330 - 30) // 15 + 1  # 77.7 s at 30 fps, 1.0 s windows ev
 @pytest.fixture(scope="module")
 def openfield(tmp_path_factory, real_data, ray_local):
     ws = Workspace(tmp_path_factory.mktemp("real"))
-    report = run(resolve([str(real_data / "openfield_m3v1.mp4")], condition="baseline"), ws)
+    report = run(input_specs([str(real_data / "openfield_m3v1.mp4")], condition="baseline"), ws)
     return ws, report
 
 
@@ -33,24 +33,24 @@ def test_real_video_is_analysed_and_searchable(openfield, embedder):
     assert 0.8 < px_per_mm < 2.0  # a ~115 px mouse of 80-100 mm
     assert '"rect"' in arena
     segments = list_segments(ws)
-    visible = [s for s in segments if s["behavior"] is not None]
+    visible = [s for s in segments if s.behavior is not None]
     assert len(visible) >= 0.95 * len(segments)
-    assert len({s["behavior"] for s in visible}) >= 3  # a real mouse does more than one thing
-    hits = Searcher(ws, embedder=embedder).search("a mouse walking around the arena", k=5)["hits"]
-    assert len(hits) == 5 and all(h["video"].endswith("openfield_m3v1.mp4") for h in hits)
-    assert all(h["condition"] == "baseline" for h in hits)
+    assert len({s.behavior for s in visible}) >= 3  # a real mouse does more than one thing
+    hits = Searcher(ws, embedder=embedder).search("a mouse walking around the arena", k=5)
+    assert len(hits) == 5 and all(h.video.endswith("openfield_m3v1.mp4") for h in hits)
+    assert all(h.condition == "baseline" for h in hits)
 
 
 def test_pose_file_alone_gives_the_same_segments(openfield, real_data, tmp_path):
     ws = Workspace(tmp_path)
-    report = run(resolve([str(real_data / "openfield_m3v1_dlc.csv")], fps=30), ws)
+    report = run(input_specs([str(real_data / "openfield_m3v1_dlc.csv")], fps=30), ws)
     assert report["failed"] == [] and report["segments"] == OPENFIELD_SEGMENTS
     rows = list_segments(ws)
     assert rows[0]["video"] is None and rows[0]["pose"].endswith("openfield_m3v1_dlc.csv")
 
 
 def test_pose_file_without_frame_rate_needs_fps(real_data, tmp_path, ray_local):
-    report = run(resolve([str(real_data / "deepof_single_sleap.slp")]), Workspace(tmp_path))
+    report = run(input_specs([str(real_data / "deepof_single_sleap.slp")]), Workspace(tmp_path))
     assert report["sessions"] == 0
     assert "deepof_single_sleap.slp: pose file has no frame rate; pass --fps" in report["failed"][0]["error"]
 
@@ -58,7 +58,8 @@ def test_pose_file_without_frame_rate_needs_fps(real_data, tmp_path, ray_local):
 def test_video_with_its_deeplabcut_pose(real_data, tmp_path, ray_local):
     ws = Workspace(tmp_path)
     report = run(
-        resolve([str(real_data / "openfield_m3v1.mp4")], pose=str(real_data / "openfield_m3v1_dlc.csv")), ws
+        input_specs([str(real_data / "openfield_m3v1.mp4")], pose=str(real_data / "openfield_m3v1_dlc.csv")),
+        ws,
     )
     assert report["failed"] == [] and report["segments"] == OPENFIELD_SEGMENTS
     with ws.connect(read_only=True) as con:
@@ -68,7 +69,7 @@ def test_video_with_its_deeplabcut_pose(real_data, tmp_path, ray_local):
 
 
 def test_pose_and_video_frame_counts_must_agree(real_data, tmp_path, ray_local):
-    specs = resolve(
+    specs = input_specs(
         [str(real_data / "deepof_single_topview.mp4")], pose=str(real_data / "deepof_single_dlc.csv")
     )
     report = run(specs, Workspace(tmp_path))
@@ -108,15 +109,15 @@ def test_each_mouse_of_a_multi_animal_file_is_its_own_session(real_data, tmp_pat
         assert r["frames"] == 97 and r["low_confidence"] > 0 and r["gaps_filled"] > 0
     assert any("px_per_mm estimated" in w for w in report["warnings"])
     rows = list_segments(Workspace(tmp_path))
-    assert {r["animal"] for r in rows} == {"mouse_black_tail", "mouse_white_tail"}
-    assert len({r["session_id"] for r in rows}) == 2
+    assert {r.animal for r in rows} == {"mouse_black_tail", "mouse_white_tail"}
+    assert len({r.session_id for r in rows}) == 2
 
 
 def test_an_implausible_scale_is_a_warning_with_an_estimate(real_data, tmp_path, embedder):
     from mousegpt.analysis import analyze
     from mousegpt.describe import load_model
 
-    spec = resolve([str(real_data / "openfield_m3v1_dlc.csv")], fps=30, px_per_mm=5.0)[0]
+    spec = input_specs([str(real_data / "openfield_m3v1_dlc.csv")], fps=30, px_per_mm=5.0)[0]
     (result,) = analyze(spec, Workspace(tmp_path), load_model(), embedder)
     assert result.error is None and result.px_per_mm == 5.0
     (warning,) = [w for w in result.warnings if "px_per_mm" in w]  # the describer may warn too

@@ -6,7 +6,7 @@ import pytest
 
 from jobs.analyze import run
 from mousegpt import labels, segments
-from mousegpt.inputs import resolve
+from mousegpt.inputs import input_specs
 from mousegpt.search import list_segments
 from mousegpt.store import Workspace
 
@@ -19,9 +19,9 @@ def _f1(truth: np.ndarray, predicted: np.ndarray) -> float:
 
 def _described(real_labelled, tmp_path, name: str, fps: float, n_frames: int):
     ws = Workspace(tmp_path)
-    report = run(resolve([str(real_labelled / name)], fps=fps), ws)
+    report = run(input_specs([str(real_labelled / name)], fps=fps), ws)
     assert report["failed"] == []
-    rows = sorted(list_segments(ws), key=lambda s: s["start_s"])
+    rows = sorted(list_segments(ws), key=lambda s: s.start_s)
     windows = segments.windows(n_frames, fps)
     assert len(rows) == len(windows)
     return rows, windows
@@ -34,10 +34,10 @@ def test_rearing_in_another_lab_s_open_field(real_labelled, tmp_path, ray_local)
     )
     votes = labels.frame_votes(labels.read_rater_table(raters), ("Supported", "Unsupported"), 1998, 25.0)
     truth = labels.segment_truth(labels.majority(votes), windows)
-    predicted = np.array([r["behavior"] == "rear" for r in rows])
+    predicted = np.array([r.behavior == "rear" for r in rows])
     # Before the synthetic world was calibrated to real poses: 2 rears found of 29 (F1 0.13).
     assert _f1(truth, predicted) >= 0.45 and (truth & predicted).sum() >= 10
-    assert all(r["confidence"] is not None for r in rows if r["behavior"])
+    assert all(r.confidence is not None for r in rows if r.behavior)
 
 
 def test_freezing_is_rest(real_labelled, tmp_path, ray_local):
@@ -49,5 +49,5 @@ def test_freezing_is_rest(real_labelled, tmp_path, ray_local):
         labels.frame_votes(labels.read_behaviordepot(mat, fps=50.0), ("Freezing",), 6000, 50.0)
     )
     truth = labels.segment_truth(frozen, windows)
-    predicted = np.array([r["behavior"] == "rest" for r in rows])
+    predicted = np.array([r.behavior == "rest" for r in rows])
     assert _f1(truth, predicted) >= 0.5

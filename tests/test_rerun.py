@@ -28,7 +28,9 @@ def pose_inputs(tmp_path_factory) -> Path:
 
 
 def catalogue(ws: Workspace) -> tuple[list, dict]:
-    """Sessions (id, condition, px_per_mm, settings' px_per_mm) and each segment's vec_id, from the catalogue itself."""
+    """Sessions (id, condition, px_per_mm, settings' px_per_mm) and each segment's vec_id, from the
+    catalogue itself.
+    """
     with ws.connect(read_only=True) as con:
         sessions = con.execute(
             "SELECT session_id, condition, px_per_mm, json_extract(settings, '$.px_per_mm')::DOUBLE "

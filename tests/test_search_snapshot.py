@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mousegpt import catalog_index, snapshot
 from mousegpt import index as index_mod
-from mousegpt import snapshot
 from mousegpt.embed import DIM
 from mousegpt.index import VectorIndex
 from mousegpt.search import Searcher
@@ -21,7 +21,9 @@ from .test_store import make_shard
 
 
 class QueryIsVector:
-    """A text model whose "embedding" of a query is the vector it names (``"v:3"``: the 4th of ``vectors``)."""
+    """A text model whose "embedding" of a query is the vector it names (``"v:3"``: the 4th of
+    ``vectors``).
+    """
 
     def __init__(self, vectors):
         self.vectors = vectors
@@ -76,19 +78,19 @@ def test_a_commit_publishes_a_snapshot_that_readers_map(tmp_path, monkeypatch):
 
     vectors = np.concatenate([v for _, v in first])
     searcher = Searcher(Workspace(tmp_path / "ws"), QueryIsVector(vectors))
-    hit = searcher.search("v:150", k=1)["hits"][0]
-    assert (hit["segment_id"], hit["condition"], hit["video"]) == ("s1-000050", "control", "s1.mp4")
-    assert hit["score"] == pytest.approx(1.0, abs=2e-3)  # (8-bit codes: scores within a few thousandths)
-    stim = searcher.search("v:150", k=5, condition="stim")["hits"]
-    assert len(stim) == 5 and {h["condition"] for h in stim} == {"stim"}
-    assert searcher.search("v:150", k=5, condition="unknown")["hits"] == []
+    hit = searcher.search("v:150", k=1)[0]
+    assert (hit.segment_id, hit.condition, hit.video) == ("s1-000050", "control", "s1.mp4")
+    assert hit.score == pytest.approx(1.0, abs=2e-3)  # (8-bit codes: scores within a few thousandths)
+    stim = searcher.search("v:150", k=5, condition="stim")
+    assert len(stim) == 5 and {h.condition for h in stim} == {"stim"}
+    assert searcher.search("v:150", k=5, condition="unknown") == []
 
     # A second commit adds a rows file, and the open searcher takes the new snapshot up.
     more, more_vectors = make_shard(ws, "s9", "stim", n=50, seed=9)
     ws.commit([more])
     assert len(list((tmp_path / "ws" / "index").glob("segments-*.arrow"))) == 2
     searcher.embedder = QueryIsVector(np.concatenate([vectors, more_vectors]))
-    assert searcher.search("v:420", k=1)["hits"][0]["segment_id"] == "s9-000020"
+    assert searcher.search("v:420", k=1)[0].segment_id == "s9-000020"
     assert searcher.current().segments == 450
 
 
@@ -116,7 +118,7 @@ def test_readers_first_opened_while_a_writer_holds_the_catalogue_answer(tmp_path
             duckdb.connect(str(ws.catalog_path), read_only=True)
         # A fresh reader finds the snapshot through workspace.json, not the catalogue.
         searcher = Searcher(Workspace(tmp_path / "ws"), QueryIsVector(vectors))
-        hits = [searcher.search(f"v:{i}", k=1)["hits"][0]["segment_id"] for i in (3, 7, 11)]
+        hits = [searcher.search(f"v:{i}", k=1)[0].segment_id for i in (3, 7, 11)]
         assert hits == ["aaa-000003", "aaa-000007", "aaa-000011"]
         with Workspace(tmp_path / "ws").reader() as con:  # the dashboard's SQL, same table names
             assert con.execute("SELECT count(*), count(DISTINCT session_id) FROM segments").fetchone() == (
@@ -137,7 +139,8 @@ ws = Workspace(Path(sys.argv[1]))
 con = ws.reader()  # held open, as a dashboard page or Serve replica holds its reader
 print(con.execute("SELECT count(*) FROM segments").fetchone()[0], flush=True)
 sys.stdin.readline()
-print(con.execute("SELECT count(*) FROM segments").fetchone()[0], ws.reader().execute("SELECT count(*) FROM segments").fetchone()[0], flush=True)
+print(con.execute("SELECT count(*) FROM segments").fetchone()[0], \
+ws.reader().execute("SELECT count(*) FROM segments").fetchone()[0], flush=True)
 """
 
 
@@ -167,7 +170,7 @@ def test_a_workspace_without_a_snapshot_is_searched_from_its_catalogue(tmp_path)
     for path in (tmp_path / "ws" / "index").iterdir():  # as a workspace from before snapshots
         path.unlink()
     searcher = Searcher(Workspace(tmp_path / "ws"), QueryIsVector(vectors))
-    assert searcher.search("v:5", k=1)["hits"][0]["segment_id"] == "aaa-000005"
+    assert searcher.search("v:5", k=1)[0].segment_id == "aaa-000005"
     assert searcher.current().stamp is None
 
 
@@ -182,13 +185,13 @@ def test_a_torn_manifest_is_not_a_snapshot(tmp_path):
         snapshot.load(
             ws.store,
             catalog_id,
-            lambda name: ws._read_index(ws.store, name),
+            lambda name: catalog_index.read(ws.store, name),
             snapshot.stamp(ws.store, catalog_id),
         )
         is None
     )
     searcher = Searcher(Workspace(tmp_path / "ws"), QueryIsVector(vectors))
-    assert searcher.search("v:2", k=1)["hits"][0]["segment_id"] == "aaa-000002"  # rebuilt from the catalogue
+    assert searcher.search("v:2", k=1)[0].segment_id == "aaa-000002"  # rebuilt from the catalogue
 
 
 def test_an_index_write_that_fails_after_the_commit_leaves_the_commit_and_is_written_next_time(
@@ -216,9 +219,7 @@ def test_an_index_write_that_fails_after_the_commit_leaves_the_commit_and_is_wri
     ] == []  # no temporary left
     vectors = np.concatenate([first_vectors, second_vectors])
     searcher = Searcher(Workspace(tmp_path / "ws"), QueryIsVector(vectors))
-    assert (
-        searcher.search("v:14", k=1)["hits"][0]["segment_id"] == "bbb-000004"
-    )  # the published snapshot lags: rebuilt
+    assert searcher.search("v:14", k=1)[0].segment_id == "bbb-000004"  # the published snapshot lags: rebuilt
     monkeypatch.undo()
     assert ws.commit([second]) == (0, 0)  # nothing new, but the index and snapshot are written now
     assert Workspace(tmp_path / "ws").snapshot().stamp is not None
@@ -232,9 +233,7 @@ def test_a_truncated_index_file_is_rebuilt(tmp_path):
     index_file = next((tmp_path / "ws" / "index").glob("segments-*.faiss"))
     index_file.write_bytes(index_file.read_bytes()[:1000])
     searcher = Searcher(Workspace(tmp_path / "ws"), QueryIsVector(vectors))
-    assert (
-        searcher.search("v:21", k=1)["hits"][0]["segment_id"] == "aaa-000021"
-    )  # a reader rebuilds it in memory
+    assert searcher.search("v:21", k=1)[0].segment_id == "aaa-000021"  # a reader rebuilds it in memory
     more, _ = make_shard(ws, "bbb", "stim", n=5, seed=6)
     assert ws.commit([more]) == (1, 5)  # the writer rebuilds and writes it
     assert VectorIndex.load(index_file).size == 35
@@ -248,14 +247,15 @@ def test_a_recomputed_session_replaces_its_segments_and_a_relabelled_one_its_con
     with ws.connect() as con:  # a discovery run put aaa's segments in cluster 3
         con.execute("INSERT INTO discovery_runs VALUES (1, now(), 20, 20, '{}')")
         con.execute(
-            "INSERT INTO segment_clusters SELECT 1, segment_id, 3, 0, 0, 0, 0 FROM segments WHERE session_id = 'aaa'"
+            "INSERT INTO segment_clusters SELECT 1, segment_id, 3, 0, 0, 0, 0 FROM segments "
+            "WHERE session_id = 'aaa'"
         )
         con.execute("UPDATE segments SET cluster_id = 3 WHERE session_id = 'aaa'")
         ws.publish(con, changed=snapshot.DISCOVERY)
     a2, va2 = make_shard(ws, "aaa", "control", n=6, seed=3)  # aaa analysed again, with other settings
     searcher = Searcher(Workspace(tmp_path / "ws"), QueryIsVector(np.concatenate([va, vb, va2])))
-    assert searcher.search("v:3", k=1)["hits"][0]["segment_id"] == "aaa-000003"
-    assert searcher.search("v:12", k=3, condition="stim")["hits"] == []
+    assert searcher.search("v:3", k=1)[0].segment_id == "aaa-000003"
+    assert searcher.search("v:12", k=3, condition="stim") == []
 
     assert ws.commit([a2], replace={"aaa"}, labels={"bbb": {"animal": "m1", "condition": "stim"}}) == (1, 6)
     with Workspace(tmp_path / "ws").reader() as con:
@@ -267,13 +267,11 @@ def test_a_recomputed_session_replaces_its_segments_and_a_relabelled_one_its_con
             ("aaa", "control"),
             ("bbb", "stim"),
         ]
-    hit = searcher.search("v:22", k=1)["hits"][0]  # the new aaa's third segment
-    assert (hit["segment_id"], hit["score"]) == ("aaa-000002", 1.0)
-    assert (
-        searcher.search("v:8", k=1)["hits"][0]["score"] < 0.5
-    )  # the old aaa's vectors are gone from the index
-    stim = searcher.search("v:12", k=3, condition="stim")["hits"]
-    assert [h["session_id"] for h in stim] == ["bbb"] * 3 and stim[0]["segment_id"] == "bbb-000002"
+    hit = searcher.search("v:22", k=1)[0]  # the new aaa's third segment
+    assert (hit.segment_id, hit.score) == ("aaa-000002", 1.0)
+    assert searcher.search("v:8", k=1)[0].score < 0.5  # the old aaa's vectors are gone from the index
+    stim = searcher.search("v:12", k=3, condition="stim")
+    assert [h.session_id for h in stim] == ["bbb"] * 3 and stim[0].segment_id == "bbb-000002"
 
 
 def test_a_background_searcher_answers_from_the_held_snapshot_until_the_newer_one_is_loaded(
@@ -297,8 +295,8 @@ def test_a_background_searcher_answers_from_the_held_snapshot_until_the_newer_on
 
     monkeypatch.setattr(Workspace, "snapshot", loading_slowly)
     assert searcher.current() is held  # a refresh started; the held snapshot answers meanwhile
-    assert searcher.search("v:12", k=1)["hits"][0]["session_id"] == "aaa"  # bbb not in it yet
+    assert searcher.search("v:12", k=1)[0].session_id == "aaa"  # bbb not in it yet
     release.set()
     searcher._refresh.join(30)
     assert searcher.current().segments == 20
-    assert searcher.search("v:12", k=1)["hits"][0]["segment_id"] == "bbb-000002"
+    assert searcher.search("v:12", k=1)[0].segment_id == "bbb-000002"

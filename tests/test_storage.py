@@ -31,12 +31,12 @@ def test_analyze_from_s3_into_s3_then_search_from_it(s3, pose_inputs, synth_dir,
     """Inputs, shards and index all in the object store: a manifest of pose files and a folder
     of videos read by URL, each stage's worker reading its machine's copy."""
     from jobs.analyze import run
-    from mousegpt.inputs import read_manifest, resolve
+    from mousegpt.inputs import input_specs, read_manifest
 
     fs = Storage("s3://lab").fs
     fs.put(str(pose_inputs) + "/", "lab/in/pose/", recursive=True)
     fs.put_file(str(synth_dir / "control_m01.mp4"), "lab/in/videos/control_m01.mp4")
-    specs = read_manifest("s3://lab/in/pose/manifest.csv") + resolve(
+    specs = read_manifest("s3://lab/in/pose/manifest.csv") + input_specs(
         ["s3://lab/in/videos/"], condition="control"
     )
     assert [s.pose or s.video for s in specs] == [
@@ -51,7 +51,8 @@ def test_analyze_from_s3_into_s3_then_search_from_it(s3, pose_inputs, synth_dir,
     store = Storage("s3://lab/mousegpt")
     shards = store.fs.ls("lab/mousegpt/segments")
     assert len(shards) == 3 and all(s.endswith(".parquet") for s in shards)
-    # The snapshot readers read: the index, this commit's segments, the small tables, and the manifest naming them.
+    # The snapshot readers read: the index, this commit's segments, the small tables, and the
+    # manifest naming them.
     assert sorted(
         name.rsplit("/", 1)[1].split("-")[0] + name[name.rindex(".") :]
         for name in store.fs.ls("lab/mousegpt/index")
@@ -74,8 +75,8 @@ def test_analyze_from_s3_into_s3_then_search_from_it(s3, pose_inputs, synth_dir,
 
     reader = Workspace(ws)  # no storage given: workspace.json (as the catalogue) says where
     assert reader.store.url == "s3://lab/mousegpt"
-    hits = Searcher(reader).search("a mouse rearing up", k=3)["hits"]  # the index read back from S3
-    assert len(hits) == 3 and {h["session_id"] for h in hits} <= {r["session_id"] for r in report["qc"]}
+    hits = Searcher(reader).search("a mouse rearing up", k=3)  # the index read back from S3
+    assert len(hits) == 3 and {h.session_id for h in hits} <= {r["session_id"] for r in report["qc"]}
     with reader.connect(read_only=True) as con:
         named = con.execute("SELECT session_id, coalesce(video, pose) FROM sessions ORDER BY 2").fetchall()
     assert [url for _, url in named] == [s.pose or s.video for s in specs]
@@ -101,7 +102,8 @@ def test_analyze_from_s3_into_s3_then_search_from_it(s3, pose_inputs, synth_dir,
     )
     assert other.returncode == 1
     assert other.stderr.strip().splitlines()[-1] == (
-        f"error: {ws / 'catalog.duckdb'}: this catalogue keeps its shards and index in s3://lab/mousegpt, not in "
+        f"error: {ws / 'catalog.duckdb'}: "
+        "this catalogue keeps its shards and index in s3://lab/mousegpt, not in "
         f"--storage {tmp_path / 'elsewhere'}; give the same storage or a new workspace"
     )
 

@@ -9,6 +9,7 @@ import pytest
 
 from mousegpt.embed import DIM
 from mousegpt.errors import WorkspaceError
+from mousegpt.records import Session
 from mousegpt.segments import FACT_COLUMNS
 from mousegpt.store import SCHEMA_VERSION, Workspace, content_hash
 
@@ -40,22 +41,20 @@ def make_shard(
     )
     if drop:
         table = table.drop(columns=[drop])
-    session = {
-        "session_id": session_id,
-        "video": f"{session_id}.mp4",
-        "pose": None,
-        "animal": "m1",
-        "condition": condition,
-        "fps": 25.0,
-        "px_per_mm": 1.0,
-        "px_per_mm_source": "given",
-        "view": "top",
-        "n_frames": 100,
-        "duration_s": 4.0,
-        "source": "video",
-        "model": "kinematic",
-        "arena": None,
-    }
+    session = Session(
+        session_id=session_id,
+        video=f"{session_id}.mp4",
+        animal="m1",
+        condition=condition,
+        fps=25.0,
+        px_per_mm=1.0,
+        px_per_mm_source="given",
+        view="top",
+        n_frames=100,
+        duration_s=4.0,
+        source="video",
+        model="kinematic",
+    )
     return ws.write_shard(session, table), vectors
 
 
@@ -110,7 +109,8 @@ def test_newer_schema_is_refused_and_left_untouched(tmp_path):
 def test_a_v1_catalogue_is_upgraded_when_opened_for_writing(tmp_path):
     ws = Workspace(tmp_path)
     ws.commit([make_shard(ws, "aaa", "control")[0]])
-    # What v1 looked like: no head_yaw_abs_deg, individual, qc, discovery runs, head_yaw_fast_deg, confidence, settings.
+    # What v1 looked like: no head_yaw_abs_deg, individual, qc, discovery runs, head_yaw_fast_deg,
+    # confidence, settings.
     with duckdb.connect(str(ws.catalog_path)) as con:
         for table in ("discovery_runs", "clusters", "segment_clusters"):
             con.execute(f"DROP TABLE {table}")

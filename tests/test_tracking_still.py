@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from mousegpt import tracking
 from mousegpt.cli import app
 from mousegpt.errors import InputError
-from mousegpt.inputs import read_manifest, resolve
+from mousegpt.inputs import input_specs, read_manifest
 from mousegpt.synth import Renderer, Scene, simulate, truth_table
 from mousegpt.synth.dataset import encode
 
@@ -282,7 +282,7 @@ def test_bad_empty_arena_images_are_rejected_before_tracking(with_empty_arena, t
         assert result.exit_code == 1 and isinstance(result.exception, InputError), name
         assert str(tmp_path / name) in str(result.exception) and message in str(result.exception)
         with pytest.raises(InputError, match=message):
-            resolve([str(path)], background=str(tmp_path / name))
+            input_specs([str(path)], background=str(tmp_path / name))
     assert not (tmp_path / "t.csv").exists()
 
 
@@ -338,7 +338,7 @@ def test_an_empty_arena_image_needs_a_video(tmp_path):
     with pytest.raises(
         InputError, match="empty.png: an empty-arena image needs a video; .*track.csv is a pose file alone"
     ):
-        resolve([str(tmp_path / "track.csv")], fps=25, background=str(tmp_path / "empty.png"))
+        input_specs([str(tmp_path / "track.csv")], fps=25, background=str(tmp_path / "empty.png"))
 
 
 def test_analyze_tracks_with_the_empty_arena_image(with_empty_arena, tmp_path, monkeypatch):
@@ -355,7 +355,7 @@ def test_analyze_tracks_with_the_empty_arena_image(with_empty_arena, tmp_path, m
     path, _, _, empty = with_empty_arena
     asked, estimate = [], tracking.estimate_background
     monkeypatch.setattr(tracking, "estimate_background", lambda *a, **k: asked.append(k) or estimate(*a, **k))
-    (spec,) = resolve([str(path)], view="bottom", background=str(empty))
+    (spec,) = input_specs([str(path)], view="bottom", background=str(empty))
     spec = InputSpec(**json.loads(json.dumps(spec.to_dict())))
     unit = lambda texts: np.tile(np.eye(1, DIM, dtype=np.float32), (len(texts), 1))  # noqa: E731  (no text model needed)
     (result,) = analyze(spec, Workspace(tmp_path / "ws"), load_model("kinematic"), unit)

@@ -1,4 +1,5 @@
-"""The describer's bytes (``mousegpt.describe.wire``): what goes in comes out, bad bodies are one clear error."""
+"""The describer's bytes (``mousegpt.describe.wire``): what goes in comes out, bad bodies are one
+clear error."""
 
 import io
 

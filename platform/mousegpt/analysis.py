@@ -11,12 +11,13 @@ import re
 import time
 from dataclasses import dataclass, field
 
+import attrs
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
 from mousegpt import arena as arena_mod
-from mousegpt import changes, kinematics, landmarks, pose, qc, segments, sources, tracking, video
+from mousegpt import changes, kinematics, landmarks, pipeline, pose, segments, sources, tracking, video
 from mousegpt import crops as crops_mod
 from mousegpt.changes import Change
 from mousegpt.describe import BehaviorModel
@@ -24,6 +25,7 @@ from mousegpt.describe.model import DEFAULT_MODEL
 from mousegpt.embed import TextEmbedder
 from mousegpt.errors import InputError, MouseGPTError, WorkspaceError
 from mousegpt.inputs import InputSpec
+from mousegpt.records import Session
 from mousegpt.store import Workspace, content_hash
 
 
@@ -64,7 +66,8 @@ def _frame_rate(spec: InputSpec, info: video.VideoInfo | None, warnings: list[st
         return spec.fps
     if spec.fps is not None and abs(spec.fps - info.fps) > 0.01 * info.fps:
         warnings.append(
-            f"{spec.video}: given fps {spec.fps:g} differs from the container's {info.fps:.3f}; using {spec.fps:g}"
+            f"{spec.video}: given fps {spec.fps:g} differs from the container's {info.fps:.3f}; "
+            f"using {spec.fps:g}"
         )
     return spec.fps or info.fps
 
@@ -86,7 +89,8 @@ def _imported_poses(spec: InputSpec, info: video.VideoInfo | None, fps: float | 
         fps = float(fps)
         if fps < 5:
             warnings.append(
-                f"{spec.pose}: the file's frame rate is {fps:g} fps, implausible for behaviour video; pass --fps if it is wrong"
+                f"{spec.pose}: the file's frame rate is {fps:g} fps, implausible for behaviour video; "
+                "pass --fps if it is wrong"
             )
     return ds, fps
 
@@ -111,7 +115,8 @@ def _scale(
         if floor is not None:
             measured = (
                 floor.arena.width,
-                f"arena corners {', '.join(floor.corners)} ({spec.arena_mm:g} mm, {floor.arena.width:.0f} px)",
+                f"arena corners {', '.join(floor.corners)} "
+                f"({spec.arena_mm:g} mm, {floor.arena.width:.0f} px)",
             )
         elif arena is not None and spec.video is not None:
             measured = arena.width, f"arena ({spec.arena_mm:g} mm, {arena.width:.0f} px)"
@@ -132,57 +137,21 @@ def _scale(
     return px_per_mm, "estimated from body length"
 
 
-def _floor(spec: InputSpec, ds, where: dict, warnings: list[str]) -> landmarks.Floor | None:
-    """The arena floor from the pose file's corner landmarks (``where``: name -> (x, y) px), when
+def _floor(spec: InputSpec, ds, corners: dict, warnings: list[str]) -> landmarks.Floor | None:
+    """The arena floor from the pose file's corner landmarks (``corners``: name -> (x, y) px), when
     four of them enclose the mouse's path; with ``--arena-mm`` the floor is square.
     """
-    if len(where) < 4:
+    if len(corners) < 4:
         return None
     centre = ds.position.sel(keypoints="body_center").transpose("space", ...).values.reshape(2, -1)
-    floor = landmarks.floor(where, centre[0], centre[1], square=spec.arena_mm is not None)
+    floor = landmarks.floor(corners, centre[0], centre[1], square=spec.arena_mm is not None)
     if floor is not None and spec.arena_mm is not None and abs(floor.stretch - 1) > 0.1:
         warnings.append(
-            f"{spec.name}: arena corners {', '.join(floor.corners)} look {floor.stretch:.2f} times wider than "
+            f"{spec.name}: arena corners {', '.join(floor.corners)} "
+            f"look {floor.stretch:.2f} times wider than "
             f"tall; taken as a square floor {spec.arena_mm:g} mm on a side, and the poses rectified to it"
         )
     return floor
-
-
-TRACKER_QC = qc.QCConfig(min_confidence=0.0)
-"""The built-in tracker's confidences rank how sure it is of head versus tail, they are not
-likelihoods; it leaves frames without a mouse empty itself."""
-
-
-def session_facts(
-    ds,
-    fps: float,
-    px_per_mm: float,
-    arena: arena_mod.Arena | None,
-    view: str = "top",
-    config: qc.QCConfig = TRACKER_QC,
-) -> pd.DataFrame:
-    """Per-segment facts of the first individual, after quality control and kinematics: what
-    ``analyze`` computes for a tracked video.
-    """
-    cleaned, _ = qc.clean(ds.isel(individuals=[0]), fps, config)
-    return segments.facts(kinematics.compute(cleaned, fps, px_per_mm, arena, view=view), fps)
-
-
-def pose_file_kinematics(ds, fps: float, px_per_mm: float | None = None, view: str = "top") -> pd.DataFrame:
-    """Per-frame kinematics of the first individual of an imported pose file alone (no video),
-    as ``analyze`` computes them: import quality control, the arena from the path, and the
-    scale estimated from the mouse's body length unless ``px_per_mm`` is given.
-    """
-    cleaned, _ = qc.clean(ds.isel(individuals=[0]), fps, qc.QCConfig())
-    px_per_mm = px_per_mm or kinematics.estimate_px_per_mm(cleaned)
-    return kinematics.compute(cleaned, fps, px_per_mm, _arena_from_path(cleaned), view=view)
-
-
-def pose_file_facts(ds, fps: float, px_per_mm: float, view: str = "top") -> pd.DataFrame:
-    """Per-segment facts of the first individual of an imported pose file alone (no video):
-    ``pose_file_kinematics`` at a known scale, cut into segments.
-    """
-    return segments.facts(pose_file_kinematics(ds, fps, px_per_mm, view), fps)
 
 
 PART_SECONDS = 60.0
@@ -407,19 +376,19 @@ class Chunk:
 
 
 @dataclass
-class Session:
-    """One individual of an input, tracked and measured: its catalogue row (``record``), its
-    result so far, and its chunks still to cut, describe and embed.
+class SessionPlan:
+    """One individual of an input, tracked and measured: its catalogue record, its result so
+    far, and its chunks still to cut, describe and embed.
     """
 
-    record: dict
+    record: Session
     result: SessionResult
     chunks: list[Chunk]
 
 
 def plan_sessions(
     prepared: Prepared, parts: list[tracking.TrackedPart], crops: bool = True, chunk: int | None = None
-) -> list[Session]:
+) -> list[SessionPlan]:
     """An input's sessions once its ``parts`` are tracked (none for a pose file): the parts
     stitched into one track, then quality control, kinematics and windows, cut into chunks of
     ``chunk`` segments (DESCRIBE_CHUNK). With ``crops`` (and a video), each chunk carries what
@@ -428,13 +397,12 @@ def plan_sessions(
     chunk = chunk or DESCRIBE_CHUNK
     spec, fps, warnings, background = prepared.spec, prepared.fps, prepared.warnings, prepared.background
     arena = arena_mod.from_background(background.image) if background is not None else None
-    config = qc.QCConfig()
     ds = prepared.poses
     if ds is None:
         joined, _ = tracking.stitch(spec.video, background, parts)
-        ds, config = tracking.poses_dataset(joined, prepared.info.fps), TRACKER_QC
+        ds = tracking.poses_dataset(joined, prepared.info.fps)
     marks = ds.attrs.get("landmarks") or {}
-    ds, reports = qc.clean(ds, fps, config)
+    ds, reports = pipeline.clean(ds, fps, tracked=prepared.poses is None)
     # Kinematics are measured on the floor as it is (rectified, when its corners are known);
     # crops are cut from the image as it is.
     floor = _floor(spec, ds, marks, warnings)
@@ -443,8 +411,8 @@ def plan_sessions(
     with_crops = crops and background is not None
     sessions = []
     for k, (session_id, individual, report) in enumerate(zip(prepared.ids, prepared.individuals, reports)):
-        where = floor.arena if floor else (arena or _arena_from_path(on_floor.isel(individuals=[k])))
-        kin = kinematics.compute(on_floor, fps, px_per_mm, where, individual=k, view=spec.view)
+        walls = floor.arena if floor else (arena or pipeline.arena_from_path(on_floor.isel(individuals=[k])))
+        kin = pipeline.measure(on_floor, fps, px_per_mm, walls, spec.view, individual=k)
         windows = segments.windows(len(kin), fps)
         if report.missing_fraction > 0.5:
             warnings.append(
@@ -456,25 +424,25 @@ def plan_sessions(
             if session_id in prepared.changes
             else changes.labels(spec, individual, len(prepared.ids))
         )
-        record = {
-            "session_id": session_id,
-            "video": spec.video,
-            "pose": spec.pose,
-            "animal": named["animal"],
-            "individual": individual,
-            "condition": named["condition"],
-            "fps": fps,
-            "px_per_mm": px_per_mm,
-            "px_per_mm_source": px_source,
-            "view": spec.view,
-            "n_frames": report.frames,
-            "duration_s": report.frames / fps,
-            "source": "video+pose" if spec.video and spec.pose else ("video" if spec.video else "pose"),
-            "model": None,  # the describer's name, once it has described the session (``write``)
-            "arena": json.dumps(where.__dict__) if where else None,
-            "qc": json.dumps(report.to_dict()),
-            "settings": json.dumps(prepared.settings),
-        }
+        record = Session(
+            session_id=session_id,
+            video=spec.video,
+            pose=spec.pose,
+            animal=named["animal"],
+            individual=individual,
+            condition=named["condition"],
+            fps=fps,
+            px_per_mm=px_per_mm,
+            px_per_mm_source=px_source,
+            view=spec.view,
+            n_frames=report.frames,
+            duration_s=report.frames / fps,
+            source="video+pose" if spec.video and spec.pose else ("video" if spec.video else "pose"),
+            model=None,  # the describer's name, once it has described the session (``write``)
+            arena=walls.__dict__ if walls else None,
+            qc=report.to_dict(),
+            settings=prepared.settings,
+        )
         result = SessionResult(
             input=spec.name,
             session_id=session_id,
@@ -513,7 +481,7 @@ def plan_sessions(
                     poses=mine.isel(time=slice(first, last)) if with_crops else None,
                 )
             )
-        sessions.append(Session(record, result, chunks))
+        sessions.append(SessionPlan(record, result, chunks))
     sessions[0].result.warnings = warnings
     return sessions
 
@@ -566,7 +534,7 @@ def describe(chunk: Chunk, model: BehaviorModel) -> Chunk:
 def embed(chunk: Chunk, embedder: TextEmbedder) -> Chunk:
     """A chunk's rows of the session's shard: facts, descriptions and search vectors."""
     descriptions = chunk.descriptions
-    vectors = search_vectors(descriptions, embedder([d.text() for d in descriptions]))
+    vectors = pipeline.search_vectors(descriptions, embedder([d.text() for d in descriptions]))
     table = chunk.facts.copy()
     table.insert(0, "segment_id", [f"{chunk.session_id}-{i:06d}" for i in table["segment_index"]])
     table.insert(1, "session_id", chunk.session_id)
@@ -580,7 +548,7 @@ def embed(chunk: Chunk, embedder: TextEmbedder) -> Chunk:
     return chunk
 
 
-def write(session: Session, chunks: list[Chunk], workspace: Workspace) -> SessionResult:
+def write(session: SessionPlan, chunks: list[Chunk], workspace: Workspace) -> SessionResult:
     """The session's shard, written from every one of its ``chunks`` embedded; its result,
     with the describer's warnings added.
     """
@@ -588,14 +556,15 @@ def write(session: Session, chunks: list[Chunk], workspace: Workspace) -> Sessio
     if not chunks or [c.index for c in chunks] != list(range(chunks[0].of)):
         raise ValueError(f"{session.result.input}: chunks {[c.index for c in chunks]} of a session to write")
     result = session.result
-    record = session.record | {"model": chunks[0].model}
+    record = attrs.evolve(session.record, model=chunks[0].model)
     try:
         result.shard = str(
             workspace.write_shard(record, pd.concat([c.table for c in chunks], ignore_index=True))
         )
     except OSError as exc:  # a full disk, a store gone away: the input fails, written whole or not at all
         raise WorkspaceError(
-            f"{result.input}: cannot write its shard {workspace.store.uri(f'segments/{session.result.session_id}.parquet')} "
+            f"{result.input}: cannot write its shard "
+            f"{workspace.store.uri(f'segments/{session.result.session_id}.parquet')} "
             f"({exc.strerror or exc})"
         ) from None
     result.warnings = result.warnings + _model_warnings(
@@ -604,33 +573,12 @@ def write(session: Session, chunks: list[Chunk], workspace: Workspace) -> Sessio
     return result
 
 
-def _arena_from_path(ds) -> arena_mod.Arena | None:
-    """A pose file alone has no image to find the walls in: the arena is the extent of the
-    path, padded by a quarter body length.
-    """
-    centre = pose.positions(ds)["body_center"]
-    pad = 0.25 * qc.body_length_px(ds.position.isel(individuals=0))
-    return arena_mod.from_track(centre[:, 0], centre[:, 1], pad_px=pad)
-
-
 def _model_warnings(name: str, model: str, found: list[str]) -> list[str]:
     """The describer's per-segment warnings, as one line (the first few shown)."""
     if not found:
         return []
     shown = "; ".join(found[:3]) + (f"; and {len(found) - 3} more" if len(found) > 3 else "")
     return [f"{name}: {model}: {len(found)} segment(s) described from the facts only ({shown})"]
-
-
-def search_vectors(descriptions: list, text_vectors: np.ndarray) -> np.ndarray:
-    """Each segment's search vector: its description's text embedding, plus the model's
-    motion embedding where the model learned one (both unit vectors in the same space),
-    renormalised, so a query matches what was written and what was seen.
-    """
-    vectors = np.asarray(text_vectors, np.float32).copy()
-    for i, d in enumerate(descriptions):
-        if d.motion is not None:
-            vectors[i] += d.motion
-    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-12)
 
 
 def _from_shards(prepared: Prepared, workspace: Workspace) -> list[SessionResult]:
@@ -650,25 +598,26 @@ def _from_shards(prepared: Prepared, workspace: Workspace) -> list[SessionResult
                 f"{spec.name}: a shard left by an earlier run cannot be read, so it is analysed again ({exc})"
             )
             return []
-        if json.loads(session.get("settings") or "null") != prepared.settings:
+        if json.loads(session.settings or "null") != prepared.settings:
             return []
         change = prepared.changes.get(sid)
         named = change.labels if change else changes.labels(spec, individual, len(prepared.ids))
-        if any(session.get(k) != v for k, v in named.items()) and change is None:
+        was = {k: getattr(session, k) for k in named}
+        if was != named and change is None:
             change = changes.Change(
-                sid, "new", {k: (session.get(k), v) for k, v in named.items() if session.get(k) != v}, named
+                sid, "new", {k: (was[k], v) for k, v in named.items() if was[k] != v}, named
             )
         results.append(
             SessionResult(
                 input=spec.name,
-                session_id=session["session_id"],
-                individual=session.get("individual"),
+                session_id=session.session_id,
+                individual=session.individual,
                 shard=path,
-                frames=int(session["n_frames"]),
+                frames=session.n_frames,
                 segments=rows,
-                px_per_mm=session.get("px_per_mm"),
-                px_per_mm_source=session.get("px_per_mm_source"),
-                qc=json.loads(session["qc"]) if session.get("qc") else None,
+                px_per_mm=session.px_per_mm,
+                px_per_mm_source=session.px_per_mm_source,
+                qc=json.loads(session.qc) if session.qc else None,
                 change=change,
             )
         )

@@ -15,6 +15,11 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Arena:
+    """An arena floor in image pixels: a rectangle or a circle centred at (``cx``, ``cy``).
+
+    ``width`` and ``height`` are in pixels; a circle's are both its diameter.
+    """
+
     shape: str
     """``"rect"`` or ``"circle"``."""
     cx: float

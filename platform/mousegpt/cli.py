@@ -8,17 +8,16 @@ one ``error:`` line and exits with status 1.
 
 from __future__ import annotations
 
-import json
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from mousegpt.errors import MouseGPTError
+from mousegpt.terminal import JsonOpt, WorkspaceOpt, err, out, print_hits, print_json, workspace_of
 
 app = typer.Typer(
     name="mousegpt",
@@ -27,55 +26,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Mouse videos and pose files to searchable natural-language behaviour descriptions.",
 )
-err = Console(stderr=True)
-out = Console()
-
-WorkspaceOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--workspace", "-w", help="Workspace folder [default: $MOUSEGPT_WORKSPACE or ./mousegpt-workspace]"
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
-
-
-def print_json(document: dict) -> None:
-    out.file.write(json.dumps(document, indent=2, default=str) + "\n")
-    out.file.flush()
-
-
-def ray_output_to(log: Path) -> None:
-    """For the rest of this process, send everything written to file descriptors 1 and 2 into
-    ``log`` (appended): Ray's logging, its core's own messages, its workers' output forwarded
-    to the driver (some of it late, at shutdown), warnings. This command's own output (``out``,
-    ``err``, ``print_json``) still reaches the terminal, as does an unexpected error's last
-    line (its traceback is in ``log``).
-    """
-    import os
-    import traceback
-
-    log.parent.mkdir(parents=True, exist_ok=True)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    terminal_out, terminal_err = os.fdopen(os.dup(1), "w"), os.fdopen(os.dup(2), "w")
-    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
-    out.file, err.file = terminal_out, terminal_err
-
-    def excepthook(kind, value, tb):
-        traceback.print_exception(kind, value, tb)  # into the log
-        terminal_err.write(f"error: {kind.__name__}: {value} (the traceback is in {log})\n")
-        terminal_err.flush()
-
-    sys.excepthook = excepthook
-
-
-def workspace_of(path: Path | None):
-    from mousegpt.store import Workspace, resolve
-
-    return Workspace(resolve(path))
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -194,7 +144,8 @@ def tracks(
         Path,
         typer.Option(
             "--out",
-            help="Pose file to write; its suffix picks the format: .csv (DeepLabCut) or .nwb (NWB, ndx-pose).",
+            help="Pose file to write; its suffix picks the format: "
+            ".csv (DeepLabCut) or .nwb (NWB, ndx-pose).",
         ),
     ],
     background: Annotated[
@@ -240,7 +191,7 @@ def segments_cmd(
 
     rows = list_segments(workspace_of(workspace), session=session)
     if as_json:
-        print_json({"segments": rows})
+        print_json({"segments": [r.to_dict() for r in rows]})
     elif as_csv:
         from mousegpt.search import flat_segments
 
@@ -249,31 +200,13 @@ def segments_cmd(
         table = Table("session", "start", "end", "behaviour", "description")
         for r in rows:
             table.add_row(
-                r["session_id"],
-                f"{r['start_s']:.1f}",
-                f"{r['end_s']:.1f}",
-                r["behavior"] or "-",
-                r["description"]["overall"],
+                r.session_id,
+                f"{r.start_s:.1f}",
+                f"{r.end_s:.1f}",
+                r.behavior or "-",
+                r.description["overall"],
             )
         out.print(table)
-
-
-def print_hits(result: dict) -> None:
-    table = Table(title=f"\u201c{result['query']}\u201d", title_justify="left", expand=True)
-    for col in ("#", "score", "animal", "condition", "time (s)", "behaviour"):
-        table.add_column(col, no_wrap=True)
-    table.add_column("description", ratio=1)
-    for rank, hit in enumerate(result["hits"], 1):
-        table.add_row(
-            str(rank),
-            f"{hit['score']:.3f}",
-            f"{hit['animal'] or hit['session_id']}",
-            hit["condition"] or "-",
-            f"{hit['start_s']:.1f}\u2013{hit['end_s']:.1f}",
-            hit["behavior"] or "-",
-            hit["description"]["overall"],
-        )
-    out.print(table)
 
 
 @app.command()
@@ -285,15 +218,15 @@ def search(
     workspace: WorkspaceOpt = None,
 ):
     """Natural-language search over every analysed moment."""
-    from mousegpt.search import Searcher
+    from mousegpt.search import Searcher, hits_document
 
     ws = workspace_of(workspace)
     ws.snapshot()  # a missing or newer workspace fails here, before loading the text model
-    result = Searcher(ws).search(query, k=k, condition=condition)
+    hits = Searcher(ws).search(query, k=k, condition=condition)
     if as_json:
-        print_json(result)
+        print_json(hits_document(query, hits))
     else:
-        print_hits(result)
+        print_hits(query, hits)
 
 
 @app.command()
@@ -331,31 +264,32 @@ def discover(
             sample_size=sample_size, seed=seed, include_uncertain=include_uncertain
         )
         result = discovery.discover(ws, config, progress=lambda stage: status.update(f"discovery: {stage}"))
+        document = result.to_dict()
         if plots is not None:
-            result["plots"] = [str(p) for p in discovery.write_map(ws, result["run_id"], plots)]
+            document["plots"] = [str(p) for p in discovery.write_map(ws, result.run_id, plots)]
     if as_json:
-        print_json(result)
+        print_json(document)
         return
     table = Table(
-        title=f"Discovery run {result['run_id']}: {result['segments']:,} segments in {result['seconds']:.0f} s",
+        title=f"Discovery run {result.run_id}: {result.segments:,} segments in {result.seconds:.0f} s",
         title_justify="left",
     )
     for col in ("cluster", "name", "size", "novel", "outliers", "keywords", "by condition"):
         table.add_column(col)
-    for c in result["clusters"]:
+    for c in result.clusters:
         table.add_row(
-            str(c["cluster_id"]),
-            c["name"],
-            f"{c['size']:,}",
-            "[bold red]novel[/]" if c["novel"] else "",
-            f"{c['outlier_fraction']:.0%}",
-            ", ".join(c["keywords"]),
-            ", ".join(f"{k} {v}" for k, v in c["size_by_condition"].items()),
+            str(c.cluster_id),
+            c.name,
+            f"{c.size:,}",
+            "[bold red]novel[/]" if c.novel else "",
+            f"{c.outlier_fraction:.0%}",
+            ", ".join(c.keywords),
+            ", ".join(f"{k} {v}" for k, v in c.size_by_condition.items()),
         )
     out.print(table)
-    for path in result.get("plots", []):
+    for path in document.get("plots", []):
         err.print(f"wrote {path}")
-    for warning in result["warnings"]:
+    for warning in result.warnings:
         err.print(f"[yellow]warning:[/] {warning}")
 
 
@@ -436,6 +370,7 @@ def _load_plugins() -> None:
 
 
 def main() -> None:
+    """The ``mousegpt`` command: a user error is one ``error:`` line and exit status 1."""
     _load_plugins()
     try:
         app()
@@ -446,7 +381,7 @@ def main() -> None:
 
 if __name__ == "__main__":
     # `python -m mousegpt.cli` runs this file as __main__, a second copy beside the
-    # `mousegpt.cli` that plugins import: run that one's main, so one `err` and `out` serve all.
+    # `mousegpt.cli` whose `app` the plugins add their commands to: run that one's main.
     from mousegpt.cli import main as canonical_main
 
     canonical_main()

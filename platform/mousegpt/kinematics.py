@@ -207,7 +207,8 @@ def stretched_length_px(ds: xr.Dataset) -> float:
     lengths = np.hypot(*(nose - tail))
     if np.all(np.isnan(lengths)):
         raise InputError(
-            f"{ds.attrs.get('source_file', 'pose')}: no frame with both nose and tail base to measure the mouse"
+            f"{ds.attrs.get('source_file', 'pose')}: "
+            "no frame with both nose and tail base to measure the mouse"
         )
     return float(np.nanpercentile(lengths, 85))
 
@@ -228,5 +229,6 @@ def implausible_scale(ds: xr.Dataset, px_per_mm: float) -> str | None:
         return None
     return (
         f"px_per_mm {px_per_mm:g} makes the mouse {length_mm:.0f} mm from nose to tail base, implausible "
-        f"for a mouse ({low:.0f}-{high:.0f} mm); its body length suggests about {length_px / MOUSE_BODY_MM:.2f} px/mm"
+        f"for a mouse ({low:.0f}-{high:.0f} mm); "
+        f"its body length suggests about {length_px / MOUSE_BODY_MM:.2f} px/mm"
     )

@@ -301,7 +301,8 @@ def skeleton_warnings(ds: xr.Dataset, source: str | Path, renamed: dict[str, str
             out.append(
                 f"{source}: keypoint {source_name!r}"
                 + (f" (read as {name})" if source_name != name else "")
-                + f" lies more than {OFF_AXIS_BODY_LENGTHS:g} body length from the nose-tail line in {far:.0%} "
+                + f" lies more than {OFF_AXIS_BODY_LENGTHS:g} body length from the nose-tail line "
+                f"in {far:.0%} "
                 "of frames; is it on the mouse? Map it with --keypoint-map NAME=PART or NAME=ignore"
             )
     return out
@@ -391,6 +392,7 @@ def load(
 
 
 def n_frames(ds: xr.Dataset) -> int:
+    """The number of frames (the length of the ``time`` dimension) in a pose dataset."""
     return int(ds.sizes["time"])
 
 

@@ -37,6 +37,10 @@ UNSMOOTHED = "unsmoothed_position"
 
 @dataclass(frozen=True)
 class QCConfig:
+    """Settings of pose quality control; the ``_s`` fields are in seconds, turned into frames
+    with the session's fps.
+    """
+
     min_confidence: float = 0.6
     """Points below this confidence are dropped; 0 keeps every point that has a position."""
     max_gap_s: float = 0.25
@@ -48,6 +52,7 @@ class QCConfig:
     jump_window_s: float = 0.2
     """Running-median window for jump rejection (at least 3 frames)."""
     repair_swaps: bool = True
+    """Whether step 2 (head/tail swap repair) runs."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,7 @@ class QCReport:
     """Frames without a body position (body_center) after cleaning."""
 
     def to_dict(self) -> dict:
+        """The report as a plain dict of its fields."""
         return asdict(self)
 
 

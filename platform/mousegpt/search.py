@@ -7,7 +7,6 @@ sessions (an unknown condition gives no hits, not an error).
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING
 from mousegpt.describe.model import is_uncertain
 from mousegpt.embed import TextEmbedder
 from mousegpt.index import VectorIndex
+from mousegpt.records import HIT_COLUMNS, Hit, ListedSegment
 from mousegpt.snapshot import Snapshot
 from mousegpt.store import Workspace
 
@@ -29,52 +29,6 @@ SELECT s.segment_id, s.vec_id, s.session_id, ss.video, ss.pose, ss.animal, ss.co
        s.behavior, s.probs, s.confidence, s.overall, s.head, s.limbs, s.torso, s.keywords, s.cluster_id
 FROM segments s JOIN sessions ss USING (session_id)
 """
-
-
-HIT_COLUMNS = (
-    "segment_id",
-    "vec_id",
-    "session_id",
-    "start_s",
-    "end_s",
-    "behavior",
-    "confidence",
-    "overall",
-    "head",
-    "limbs",
-    "torso",
-    "keywords",
-)
-"""What a hit shows of its segment (with its session's ``snapshot.SESSION_COLUMNS``)."""
-
-
-def _row_to_segment(row: dict) -> dict:
-    return {
-        "segment_id": row["segment_id"],
-        "session_id": row["session_id"],
-        "video": row["video"],
-        "pose": row["pose"],
-        "animal": row["animal"],
-        "condition": row["condition"],
-        "start_s": float(row["start_s"]),
-        "end_s": float(row["end_s"]),
-        "behavior": row["behavior"],
-        "description": {
-            "overall": row["overall"],
-            "head": row["head"],
-            "limbs": row["limbs"],
-            "torso": row["torso"],
-            "keywords": [] if row["keywords"] is None else list(row["keywords"]),
-        },
-        "probs": json.loads(row["probs"]) if row["probs"] else {},
-        "confidence": None
-        if row["confidence"] is None or row["confidence"] != row["confidence"]
-        else float(row["confidence"]),
-        "uncertain": is_uncertain(row["confidence"]),
-        "cluster_id": None
-        if row["cluster_id"] is None or row["cluster_id"] != row["cluster_id"]
-        else int(row["cluster_id"]),
-    }
 
 
 class Searcher:
@@ -131,58 +85,59 @@ class Searcher:
             latest.index = VectorIndex(latest.index.index, gpu=True)
         self._snapshot = latest  # one assignment: a query sees the old snapshot or the new, whole
 
-    def search(self, query: str, k: int = 10, condition: str | None = None, distinct: bool = True) -> dict:
-        """``{"query", "hits": [...]}``; each hit is a segment row with its ``score``.
+    def search(
+        self, query: str, k: int = 10, condition: str | None = None, distinct: bool = True
+    ) -> list[Hit]:
+        """The ``k`` segments most like ``query``, best first.
 
         Segments overlap (1.0 s windows every 0.5 s), so one bout matches several times; with
         ``distinct`` a segment overlapping a better hit of the same session is left out, and
-        the k hits are k different moments.
+        the k hits are k different moments. An unknown ``condition`` gives no hits.
         """
         return self.search_many([(query, k, condition)], distinct)[0]
 
-    def search_many(self, queries: list[tuple[str, int, str | None]], distinct: bool = True) -> list[dict]:
+    def search_many(
+        self, queries: list[tuple[str, int, str | None]], distinct: bool = True
+    ) -> list[list[Hit]]:
         """``search`` of each ``(query, k, condition)``, their texts embedded in one batch and
         answered from one snapshot (Serve gathers concurrent requests so).
         """
         snapshot = self.current()
         vectors = self.embedder([query for query, _, _ in queries])
         return [
-            self._answer(snapshot, query, vector, k, condition, distinct)
-            for (query, k, condition), vector in zip(queries, vectors)
+            self._answer(snapshot, vector, k, condition, distinct)
+            for (_, k, condition), vector in zip(queries, vectors)
         ]
 
     @staticmethod
-    def _answer(
-        snapshot: Snapshot, query: str, vector, k: int, condition: str | None, distinct: bool
-    ) -> dict:
+    def _answer(snapshot: Snapshot, vector, k: int, condition: str | None, distinct: bool) -> list[Hit]:
         allowed = None
         if condition is not None:
             allowed = snapshot.selector(condition)
             if allowed is None:
-                return {"query": query, "hits": []}
+                return []
         # Overlapping neighbours of a hit take at most 2 more places each; fetch enough
         # candidates that k distinct moments remain.
         scores, ids = snapshot.index.search(vector, 4 * k if distinct else k, allowed_ids=allowed)
-        hits = []
+        hits: list[Hit] = []
         for score, row in zip(scores, snapshot.take(ids, HIT_COLUMNS)):
             if distinct and any(
-                h["session_id"] == row["session_id"]
-                and h["start_s"] < row["end_s"]
-                and row["start_s"] < h["end_s"]
+                h.session_id == row["session_id"] and h.start_s < row["end_s"] and row["start_s"] < h.end_s
                 for h in hits
             ):
                 continue
-            hit = _row_to_segment(row | {"probs": None, "cluster_id": None})
-            hit["score"] = round(float(score), 4)
-            hit.pop("probs")
-            hit.pop("cluster_id")
-            hits.append(hit)
+            hits.append(Hit.from_row(row, score, is_uncertain(row["confidence"])))
             if len(hits) == k:
                 break
-        return {"query": query, "hits": hits}
+        return hits
 
 
-def flat_segments(rows: list[dict]) -> pd.DataFrame:
+def hits_document(query: str, hits: list[Hit]) -> dict:
+    """``{"query", "hits": [...]}``: the design's JSON answer to a search (CLI and Serve)."""
+    return {"query": query, "hits": [h.to_dict() for h in hits]}
+
+
+def flat_segments(rows: list[ListedSegment]) -> pd.DataFrame:
     """Segments (``list_segments``) as one flat table, for CSV and Parquet: the description's
     fields as columns, keywords joined by ``;``, and a ``p_<behaviour>`` column per probability.
     """
@@ -190,20 +145,33 @@ def flat_segments(rows: list[dict]) -> pd.DataFrame:
 
     return pd.DataFrame(
         [
-            {k: v for k, v in r.items() if k not in ("description", "probs")}
-            | r["description"]
-            | {"keywords": ";".join(r["description"]["keywords"])}
-            | {f"p_{b}": p for b, p in r["probs"].items()}
+            {k: v for k, v in r.to_dict().items() if k not in ("description", "probs")}
+            | r.description
+            | {"keywords": ";".join(r.description["keywords"])}
+            | {f"p_{b}": p for b, p in r.probs.items()}
             for r in rows
         ]
     )
 
 
-def list_segments(workspace: Workspace, session: str | None = None) -> list[dict]:
-    """All segments (optionally of one session), in session and time order."""
+def list_segments(
+    workspace: Workspace, session: str | None = None, segment_ids: list[str] | None = None
+) -> list[ListedSegment]:
+    """Segments in session and time order: all of them, one ``session``'s, or those of
+    ``segment_ids`` (in the order given; an unknown id is left out).
+    """
+    clauses, params = [], []
+    if session:
+        clauses.append("s.session_id = ?")
+        params.append(session)
+    if segment_ids is not None:
+        clauses.append("s.segment_id IN (SELECT unnest(?))")
+        params.append(list(segment_ids))
+    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
     with workspace.reader() as con:
-        where = " WHERE s.session_id = ?" if session else ""
-        rows = con.execute(
-            _ROW_SQL + where + " ORDER BY s.session_id, s.segment_index", [session] if session else []
-        ).fetchdf()
-    return [_row_to_segment(r) for r in rows.to_dict("records")]
+        rows = con.execute(_ROW_SQL + where + " ORDER BY s.session_id, s.segment_index", params).fetchdf()
+    listed = [ListedSegment.from_row(r, is_uncertain(r["confidence"])) for r in rows.to_dict("records")]
+    if segment_ids is None:
+        return listed
+    found = {r.segment_id: r for r in listed}
+    return [found[i] for i in segment_ids if i in found]

@@ -1,7 +1,8 @@
 """Fixed windows over a session and the kinematic facts of each (the describer's input).
 
-Facts use the units of ``kinematics``: mm, mm/s, degrees, Hz. A window where fewer than half
-the frames have a position gets NaN facts and ``visible_fraction`` says so.
+The facts are defined, with their units and ranges, in ``records.FACTS``; they use the units
+of ``kinematics``: mm, mm/s, degrees, Hz. A window where fewer than half the frames have a
+position gets NaN facts and ``visible_fraction`` says so.
 """
 
 from __future__ import annotations
@@ -11,46 +12,22 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from mousegpt.records import FACTS, IMMOBILE_MM_S
+
 WINDOW_S = 1.0
 HOP_S = 0.5
 
-IMMOBILE_MM_S = 15.0
-"""Body-centre speed below which a frame counts as immobile."""
-
-FACTS: dict[str, tuple[str, str]] = {
-    "speed_mean_mm_s": ("mm/s", "mean body-centre speed"),
-    "speed_max_mm_s": ("mm/s", "highest body-centre speed"),
-    "displacement_mm": ("mm", "straight-line distance from the window's first to last position"),
-    "body_length_mm": ("mm", "mean nose-to-tail-base length (seen from the camera: shorter when rearing)"),
-    "body_length_ratio": ("ratio", "body_length_mm over the session's stretched length (85th percentile)"),
-    "body_length_ratio_min": (
-        "ratio",
-        "10th percentile of the length within the window over the stretched length",
-    ),
-    "heading_change_deg": ("deg", "net change of heading, positive clockwise seen from above"),
-    "angular_speed_deg_s": ("deg/s", "mean absolute turning rate of the heading"),
-    "head_yaw_std_deg": ("deg", "standard deviation of head yaw (head direction relative to the torso)"),
-    "head_yaw_abs_deg": ("deg", "median absolute head yaw"),
-    "head_motion_hz": ("Hz", "dominant frequency of head yaw"),
-    "head_speed_mm_s": ("mm/s", "mean nose speed relative to the body centre"),
-    "head_yaw_fast_deg": (
-        "deg",
-        "root-mean-square of head yaw's fast part (8 Hz and above: twitches, tremor), "
-        "measured before smoothing; empty below 16 fps",
-    ),
-    "immobile_fraction": ("fraction", f"frames with body-centre speed below {IMMOBILE_MM_S:g} mm/s"),
-    "wall_distance_mm": ("mm", "mean distance from the body centre to the nearest wall"),
-    "zone": ("wall|centre|corner", "most frequent open-field zone"),
-    "visible_fraction": ("fraction", "frames with a body position"),
-}
-"""Every per-segment fact the describer reads: name -> (unit, meaning). Directions are as
-seen from above (a bottom view is mirrored first), see ``kinematics``."""
-
-FACT_COLUMNS = tuple(FACTS)
+FACT_COLUMNS = tuple(f.name for f in FACTS)
+"""The facts' column names, in order (each ``records.Fact`` says its unit and meaning)."""
 
 
 @dataclass(frozen=True)
 class Window:
+    """One window of a session: its position in the session and its frames.
+
+    ``index`` counts windows from 0; ``start_frame`` and ``end_frame`` are frame numbers.
+    """
+
     index: int
     start_frame: int
     end_frame: int

@@ -38,6 +38,7 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from mousegpt.index import VectorIndex
+from mousegpt.records import SESSION_LABELS
 from mousegpt.storage import Storage
 
 FORMAT = 2
@@ -46,23 +47,24 @@ TABLES = ("sessions", "jobs", "discovery_runs", "clusters", "segment_clusters")
 """The catalogue's tables other than segments, published whole."""
 DISCOVERY = ("discovery_runs", "clusters", "segment_clusters")
 """The tables only ``mousegpt discover`` changes (other commits carry their files forward)."""
-SESSION_COLUMNS = ("video", "pose", "animal", "condition")
-"""What a search hit shows of its session."""
 REMOTE_CHECK_S = 2.0
 """How often a reader of an object store asks for a newer snapshot."""
 
 _SEGMENTS_SQL = "SELECT * EXCLUDE (embedding, cluster_id) FROM segments ORDER BY vec_id OFFSET ?"
-_CLUSTER_SQL = """
-CREATE VIEW segments AS
-SELECT r.*, a.cluster_id FROM segment_rows r LEFT JOIN (
-    SELECT segment_id, cluster_id FROM segment_clusters WHERE run_id = (SELECT max(run_id) FROM discovery_runs)
-) a USING (segment_id)
-"""
+_CLUSTER_SQL = (
+    "\n"
+    "CREATE VIEW segments AS\n"
+    "SELECT r.*, a.cluster_id FROM segment_rows r LEFT JOIN (\n"
+    "    SELECT segment_id, cluster_id FROM segment_clusters "
+    "WHERE run_id = (SELECT max(run_id) FROM discovery_runs)\n"
+    ") a USING (segment_id)\n"
+)
 """Segments as the catalogue holds them: with the latest discovery run's cluster
 (``discover.store_run`` sets ``segments.cluster_id`` so)."""
 
 
 def manifest_name(catalog_id: str) -> str:
+    """The storage name of the manifest of catalogue ``catalog_id``'s published snapshot."""
     return f"index/current-{catalog_id}.json"
 
 
@@ -173,20 +175,22 @@ class Snapshot:
         # join its chunks, a copy of every row per query.
         self._batches = self.rows.to_batches()
         self._starts = np.cumsum([0] + [b.num_rows for b in self._batches])
-        sessions = self.tables["sessions"].select(["session_id", *SESSION_COLUMNS]).to_pylist()
+        sessions = self.tables["sessions"].select(["session_id", *SESSION_LABELS]).to_pylist()
         self._sessions = {s.pop("session_id"): s for s in sessions}
 
     @property
     def segments(self) -> int:
+        """The number of segments in the snapshot (one per indexed vector)."""
         return self.rows.num_rows
 
     @property
     def sessions(self) -> int:
+        """The number of sessions in the snapshot."""
         return self.tables["sessions"].num_rows
 
     def take(self, ids: np.ndarray, columns: tuple[str, ...]) -> list[dict]:
         """The segments of the vectors ``ids``, in that order: their ``columns`` and their
-        session's ``SESSION_COLUMNS``.
+        session's ``SESSION_LABELS``.
         """
         positions = np.searchsorted(self.vec_ids, np.asarray(ids, dtype=np.int64))
         batch_of = np.searchsorted(self._starts, positions, side="right") - 1

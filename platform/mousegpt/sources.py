@@ -103,11 +103,15 @@ def join(folder: str, relative: str) -> str:
 
 
 def parent(url: str) -> str:
+    """The folder URL holding the object at ``url`` (``s3://lab/a/m.csv`` -> ``s3://lab/a``)."""
     protocol, _, rest = url.partition("://")
     return f"{protocol}://{posixpath.dirname(rest)}"
 
 
 def cache_dir() -> Path:
+    """The folder remote inputs are cached in: ``$MOUSEGPT_CACHE``, or ``~/.cache/mousegpt/inputs``
+    when it is unset or empty.
+    """
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "mousegpt" / "inputs")
 
 

@@ -28,6 +28,10 @@ def normalise(url: str) -> str:
 
 @dataclass(frozen=True)
 class Storage:
+    """A workspace's bulk-data store, a folder or an fsspec URL, whose writes are whole or not
+    at all.
+    """
+
     url: str
     """A folder or an fsspec URL; names below are relative to it, with ``/`` separators."""
 
@@ -41,10 +45,12 @@ class Storage:
 
     @property
     def fs(self) -> fsspec.AbstractFileSystem:
+        """The fsspec file system of ``url`` (made once, on first use)."""
         return self._fs_base[0]
 
     @property
     def is_local(self) -> bool:
+        """Whether the store is a local (or NFS) folder rather than an object store."""
         return "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
 
     def path(self, name: str) -> str:
@@ -63,10 +69,12 @@ class Storage:
         return PyFileSystem(FSSpecHandler(self.fs))
 
     def exists(self, name: str) -> bool:
+        """Whether ``name`` exists, asked anew (fsspec's listing cache is dropped first)."""
         self.fs.invalidate_cache()  # another process (a worker, another node) may have written it
         return self.fs.exists(self.path(name))
 
     def read_bytes(self, name: str) -> bytes:
+        """The whole content of ``name``; FileNotFoundError when there is none."""
         return self.fs.cat_file(self.path(name))
 
     def remove(self, name: str) -> None:

@@ -27,123 +27,35 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import time
-import uuid
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 import duckdb
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mousegpt import catalog_index, catalog_schema, sources
 from mousegpt import snapshot as snapshot_mod
-from mousegpt import sources
-from mousegpt.embed import DIM
+from mousegpt.catalog_schema import (
+    JOB_COLUMNS,
+    SCHEMA_VERSION,
+    SEGMENT_COLUMNS,
+    SESSION_COLUMNS,
+)
 from mousegpt.errors import WorkspaceError
 from mousegpt.index import VectorIndex
-from mousegpt.segments import FACT_COLUMNS
+from mousegpt.records import Session
 from mousegpt.storage import Storage
-
-SCHEMA_VERSION = 7
 
 DEFAULT_WORKSPACE = "mousegpt-workspace"
 POINTER = "workspace.json"
 """Beside the catalogue: what a reader needs to find the snapshot (``Workspace.pointer``)."""
 
-SESSION_COLUMNS = {
-    "session_id": "VARCHAR PRIMARY KEY",
-    "video": "VARCHAR",
-    "pose": "VARCHAR",
-    "animal": "VARCHAR",
-    "condition": "VARCHAR",
-    "fps": "DOUBLE",
-    "px_per_mm": "DOUBLE",
-    "px_per_mm_source": "VARCHAR",
-    "view": "VARCHAR",
-    "n_frames": "BIGINT",
-    "duration_s": "DOUBLE",
-    "source": "VARCHAR",
-    "model": "VARCHAR",
-    "arena": "VARCHAR",
-    "added_at": "TIMESTAMP",
-    "individual": "VARCHAR",
-    "qc": "VARCHAR",
-    "settings": "VARCHAR",
-}
-"""``qc`` is the session's ``qc.QCReport`` as JSON; ``individual`` the pose file's name for the animal."""
-_FACT_TYPES = {c: ("VARCHAR" if c == "zone" else "DOUBLE") for c in FACT_COLUMNS}
-SEGMENT_COLUMNS = {
-    "segment_id": "VARCHAR PRIMARY KEY",
-    "vec_id": "BIGINT UNIQUE",
-    "session_id": "VARCHAR",
-    "segment_index": "INTEGER",
-    "start_s": "DOUBLE",
-    "end_s": "DOUBLE",
-    "behavior": "VARCHAR",
-    "probs": "VARCHAR",
-    "confidence": "DOUBLE",
-    "overall": "VARCHAR",
-    "head": "VARCHAR",
-    "limbs": "VARCHAR",
-    "torso": "VARCHAR",
-    "keywords": "VARCHAR[]",
-    **_FACT_TYPES,
-    "embedding": f"FLOAT[{DIM}]",
-    "cluster_id": "INTEGER",
-}
-"""Segment table columns; shards carry all of them but ``vec_id`` and ``cluster_id``."""
 
-DISCOVERY_TABLES = {
-    "discovery_runs": {
-        "run_id": "INTEGER PRIMARY KEY",
-        "created_at": "TIMESTAMP",
-        "segments": "BIGINT",
-        "sample": "BIGINT",
-        "config": "VARCHAR",
-    },
-    "clusters": {
-        "run_id": "INTEGER",
-        "cluster_id": "INTEGER",
-        "name": "VARCHAR",
-        "keywords": "VARCHAR[]",
-        "size": "BIGINT",
-        "behavior": "VARCHAR",
-        "novel": "BOOLEAN",
-        "outlier_fraction": "DOUBLE",
-        "size_by_condition": "VARCHAR",
-        "exemplars": "VARCHAR[]",
-    },
-    "segment_clusters": {
-        "run_id": "INTEGER",
-        "segment_id": "VARCHAR",
-        "cluster_id": "INTEGER",
-        "outlier_score": "DOUBLE",
-        "vocabulary_distance": "DOUBLE",
-        "map_x": "DOUBLE",
-        "map_y": "DOUBLE",
-    },
-}
-"""``mousegpt discover`` runs: each run's settings, its clusters (``size_by_condition`` as JSON,
-``exemplars`` as segment ids) and every segment's cluster, isolation-forest score (below 0 is
-an outlier), kinematic distance to the nearest vocabulary behaviour and position on the 2-D map."""
-
-JOB_COLUMNS = {
-    "job_id": "VARCHAR PRIMARY KEY",
-    "kind": "VARCHAR",
-    "started_at": "TIMESTAMP",
-    "finished_at": "TIMESTAMP",
-    "inputs": "INTEGER",
-    "sessions_added": "INTEGER",
-    "segments_added": "INTEGER",
-    "failed": "VARCHAR",
-}
-
-
-def resolve(workspace: str | Path | None) -> Path:
+def workspace_path(workspace: str | Path | None) -> Path:
     """``--workspace``, else ``$MOUSEGPT_WORKSPACE``, else ``./mousegpt-workspace``."""
     return Path(workspace or os.environ.get("MOUSEGPT_WORKSPACE") or DEFAULT_WORKSPACE)
 
@@ -163,40 +75,19 @@ def content_hash(*paths: str | Path | None) -> str:
     return digest.hexdigest()[:16]
 
 
-def _ddl(name: str, columns: dict[str, str]) -> str:
-    return f"CREATE TABLE IF NOT EXISTS {name} ({', '.join(f'{c} {t}' for c, t in columns.items())})"
-
-
-MIGRATIONS = {
-    # v1 -> v2: the head_yaw_abs_deg fact (median |head yaw| per segment, degrees).
-    1: ["ALTER TABLE segments ADD COLUMN head_yaw_abs_deg DOUBLE"],
-    # v2 -> v3: one session per individual of a multi-animal pose file, and the QC report.
-    2: ["ALTER TABLE sessions ADD COLUMN individual VARCHAR", "ALTER TABLE sessions ADD COLUMN qc VARCHAR"],
-    # v3 -> v4: versioned discovery runs.
-    3: [_ddl(name, columns) for name, columns in DISCOVERY_TABLES.items()],
-    # v4 -> v5: the head_yaw_fast_deg fact (fast head movements, degrees); empty for older segments.
-    4: ["ALTER TABLE segments ADD COLUMN head_yaw_fast_deg DOUBLE"],
-    # v5 -> v6: each segment's calibrated confidence in its behaviour; empty for older segments.
-    5: ["ALTER TABLE segments ADD COLUMN confidence DOUBLE"],
-    # v6 -> v7: what each session was computed with (``changes.settings``, JSON); empty for older sessions.
-    6: ["ALTER TABLE sessions ADD COLUMN settings VARCHAR"],
-}
-"""Statements that take a catalogue from version k to k + 1, applied when it is opened for writing."""
-
-
 log = logging.getLogger(__name__)
 _HELD: dict[tuple, snapshot_mod.Snapshot] = {}
 """``Workspace.reader``'s snapshot of each workspace, for this process."""
 
 
-def _matrix(column) -> np.ndarray:
-    """An Arrow column of fixed-size float lists as an (n, DIM) float32 array."""
-    values = column.combine_chunks().values.to_numpy(zero_copy_only=False)
-    return values.reshape(-1, DIM).astype(np.float32, copy=False)
-
-
 @dataclass(frozen=True)
 class Workspace:
+    """A workspace folder: its catalogue, and the storage of its shards, index and clips.
+
+    Nothing is opened or created until it is used; ``connect`` creates the folder and the
+    catalogue when it opens them for writing.
+    """
+
     root: Path
     storage_url: str | None = None
     """Where shards, index and clips live: None for the one the catalogue records (the
@@ -204,6 +95,7 @@ class Workspace:
 
     @property
     def catalog_path(self) -> Path:
+        """The catalogue's DuckDB file, ``catalog.duckdb`` in the workspace folder."""
         return self.root / "catalog.duckdb"
 
     @cached_property
@@ -238,7 +130,8 @@ class Workspace:
             return None
         if pointer.get("schema_version", 0) > SCHEMA_VERSION:
             raise WorkspaceError(
-                f"{self.catalog_path}: written by catalogue schema v{pointer['schema_version']}, newer than this "
+                f"{self.catalog_path}: written by catalogue schema v{pointer['schema_version']}, "
+                "newer than this "
                 f"mousegpt (reads up to v{SCHEMA_VERSION}); upgrade mousegpt to use it"
             )
         return pointer
@@ -309,6 +202,7 @@ class Workspace:
         return self.root / "clips"
 
     def exists(self) -> bool:
+        """Whether the workspace has a catalogue (``catalog.duckdb``) yet."""
         return self.catalog_path.exists()
 
     # -- catalogue -------------------------------------------------------------------
@@ -337,7 +231,7 @@ class Workspace:
                     ) from None
                 time.sleep(0.2)
         try:
-            self._check_schema(con, create=not read_only)
+            catalog_schema.ensure(con, self.catalog_path, create=not read_only)
             if not read_only and self.storage_url:
                 self._check_storage(con)
             if not read_only:
@@ -346,37 +240,6 @@ class Workspace:
             con.close()
             raise
         return con
-
-    def _check_schema(self, con: duckdb.DuckDBPyConnection, create: bool) -> None:
-        has_meta = con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'"
-        ).fetchone()[0]
-        if has_meta:
-            row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            version = int(row[0]) if row else 0
-            if version > SCHEMA_VERSION:
-                raise WorkspaceError(
-                    f"{self.catalog_path}: written by catalogue schema v{version}, newer than this mousegpt "
-                    f"(reads up to v{SCHEMA_VERSION}); upgrade mousegpt to use it"
-                )
-            if version < SCHEMA_VERSION:
-                self._migrate(con, version, writable=create)
-            return
-        if not create:
-            raise WorkspaceError(f"{self.catalog_path}: not a mousegpt catalogue (no meta table)")
-        con.execute("BEGIN")
-        con.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
-        con.execute(
-            "INSERT INTO meta VALUES ('schema_version', ?), ('catalog_id', ?)",
-            [str(SCHEMA_VERSION), uuid.uuid4().hex[:12]],
-        )
-        con.execute(_ddl("sessions", SESSION_COLUMNS))
-        con.execute(_ddl("segments", SEGMENT_COLUMNS))
-        con.execute(_ddl("jobs", JOB_COLUMNS))
-        for name, columns in DISCOVERY_TABLES.items():
-            con.execute(_ddl(name, columns))
-        con.execute("CREATE SEQUENCE IF NOT EXISTS vec_ids START 0 MINVALUE 0")
-        con.execute("COMMIT")
 
     def _check_storage(self, con: duckdb.DuckDBPyConnection) -> None:
         """Record the storage given for a new catalogue; refuse one that differs from the
@@ -394,35 +257,12 @@ class Workspace:
             f"not in --storage {self.storage_url}; give the same storage or a new workspace"
         )
 
-    def _migrate(self, con: duckdb.DuckDBPyConnection, version: int, writable: bool) -> None:
-        """Bring an older catalogue up to SCHEMA_VERSION in one transaction (all or nothing)."""
-        if any(v not in MIGRATIONS for v in range(version, SCHEMA_VERSION)):
-            raise WorkspaceError(
-                f"{self.catalog_path}: schema v{version} is older than v{SCHEMA_VERSION} and has no migration"
-            )
-        if not writable:
-            raise WorkspaceError(
-                f"{self.catalog_path}: catalogue schema v{version} needs upgrading to v{SCHEMA_VERSION}; "
-                "run any writing command on it first (e.g. mousegpt analyze)"
-            )
-        con.execute("BEGIN")
-        try:
-            for v in range(version, SCHEMA_VERSION):
-                for statement in MIGRATIONS[v]:
-                    con.execute(statement)
-            con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)])
-            con.execute("COMMIT")
-        except duckdb.Error as exc:
-            con.execute("ROLLBACK")
-            raise WorkspaceError(
-                f"{self.catalog_path}: upgrading the catalogue failed ({str(exc).splitlines()[0]})"
-            ) from None
-
     def shard_path(self, session_id: str) -> str:
         """The session's shard, in ``store``."""
         return self.store.path(f"segments/{session_id}.parquet")
 
     def has_shard(self, session_id: str) -> bool:
+        """Whether the session's shard exists in ``store``."""
         return self.store.exists(f"segments/{session_id}.parquet")
 
     def recorded(self) -> dict[str, dict]:
@@ -453,20 +293,20 @@ class Workspace:
         return table.drop(columns="kind")
 
     # -- shards (workers) ----------------------------------------------------------------
-    def write_shard(self, session: dict, segments: pd.DataFrame) -> str:
-        """Write one session's segments (and its metadata) as a Parquet shard, whole or not at all."""
+    def write_shard(self, session: Session, segments: pd.DataFrame) -> str:
+        """Write one session's segments (and its record) as a Parquet shard, whole or not at all."""
         table = pa.Table.from_pandas(segments, preserve_index=False)
         table = table.replace_schema_metadata(
-            {**(table.schema.metadata or {}), b"mousegpt.session": json.dumps(session).encode()}
+            {**(table.schema.metadata or {}), b"mousegpt.session": json.dumps(session.to_dict()).encode()}
         )
         return self.store.write_with(
-            f"segments/{session['session_id']}.parquet",
+            f"segments/{session.session_id}.parquet",
             lambda path: pq.write_table(table, path, filesystem=self.store.arrow),
         )
 
-    def read_shard(self, path: str, schema_only: bool = False) -> tuple[dict, pa.Table | pa.Schema]:
-        """A shard's session metadata, and its table (or only its schema); a shard that cannot
-        be read is a ``WorkspaceError`` naming it.
+    def read_shard(self, path: str, schema_only: bool = False) -> tuple[Session, pa.Table | pa.Schema]:
+        """A shard's session record, and its table (or only its schema); a shard that cannot
+        be read, or whose record is not a session's, is a ``WorkspaceError`` naming it.
         """
         where = path if self.store.is_local else self.store.fs.unstrip_protocol(path)
         try:
@@ -477,9 +317,13 @@ class Workspace:
         metadata = table.metadata if schema_only else table.schema.metadata
         if b"mousegpt.session" not in (metadata or {}):
             raise WorkspaceError(f"{where}: not a mousegpt segment shard (no session metadata)")
-        return json.loads(metadata[b"mousegpt.session"]), table
+        try:
+            return Session.from_dict(json.loads(metadata[b"mousegpt.session"])), table
+        except (TypeError, ValueError) as exc:
+            raise WorkspaceError(f"{where}: its session record is not one ({exc})") from None
 
-    def read_shard_session(self, path: str) -> dict:
+    def read_shard_session(self, path: str) -> Session:
+        """A shard's session record (``read_shard`` without the table)."""
         return self.read_shard(path, schema_only=True)[0]
 
     # -- commit (driver only) ----------------------------------------------------------------
@@ -510,7 +354,7 @@ class Workspace:
             try:
                 for path in shards:
                     session, table = self.read_shard(path)
-                    sid = session["session_id"]
+                    sid = session.session_id
                     if sid in known and sid not in replace:
                         continue
                     if sid in known:
@@ -522,9 +366,10 @@ class Workspace:
                         ):
                             con.execute(statement, [sid])
                     known.add(sid)
-                    row = {c: session.get(c) for c in SESSION_COLUMNS if c != "added_at"}
+                    row = {c: getattr(session, c) for c in SESSION_COLUMNS if c != "added_at"}
                     con.execute(
-                        f"INSERT INTO sessions ({', '.join(row)}, added_at) VALUES ({', '.join('?' * len(row))}, now())",
+                        f"INSERT INTO sessions ({', '.join(row)}, added_at) "
+                        f"VALUES ({', '.join('?' * len(row))}, now())",
                         list(row.values()),
                     )
                     shard_columns = [c for c in SEGMENT_COLUMNS if c not in ("vec_id", "cluster_id")]
@@ -587,7 +432,8 @@ class Workspace:
         except Exception as exc:  # a full disk, a store gone away, a faiss error: the data is committed
             message = (
                 f"{self.root}: the commit stands, but the snapshot that search and the dashboard read could "
-                f"not be published ({exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+                f"not be published ({exc.__class__.__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else ''}); "
                 "they read the catalogue itself until the next commit publishes it"
             )
             log.warning(message)
@@ -616,7 +462,7 @@ class Workspace:
         if previous is not None and token == previous.stamp:
             previous.checked = time.monotonic()
             return previous
-        found = snapshot_mod.load(store, catalog_id, lambda name: self._read_index(store, name), token)
+        found = snapshot_mod.load(store, catalog_id, lambda name: catalog_index.read(store, name), token)
         if found is not None and found.version < (self.pointer() or {}).get("version", 0):
             found = None
         if found is None:
@@ -641,92 +487,10 @@ class Workspace:
     def _sync_index(
         self, con: duckdb.DuckDBPyConnection, save: bool = True, gpu: bool = False
     ) -> tuple[VectorIndex, int]:
-        """The FAISS index brought up to date with the catalogue: new vectors appended, or
-        built anew when it does not match (sessions were replaced) or has outgrown its kind
-        (``VectorIndex.outgrown``); and how many of its vectors it held before (0 when built
-        anew). Only the writer (``save``) writes it back.
+        """``catalog_index.sync`` of this catalogue's index: up to date, and how many vectors
+        it held before (0 when built anew); written back only with ``save``.
         """
-        n_segments = con.execute("SELECT count(*) FROM segments").fetchone()[0]
-        store = self.store_in(con)
-        name = self._index_name(con)
-        index = self._read_index(store, name) if store.exists(name) else None
-        if index is not None and index.size > n_segments:
-            index = None  # more vectors than segments: not this catalogue's index
-        if index is not None and index.size > 0:
-            # The index must hold exactly the catalogue's first vectors: compare its last id.
-            expected = con.execute(
-                "SELECT vec_id FROM segments ORDER BY vec_id LIMIT 1 OFFSET ?", [index.size - 1]
-            ).fetchone()
-            if expected is None or expected[0] != index.last_id():
-                index = None
-        current = index is not None and index.size == n_segments
-        kept = index.size if index is not None else 0
-        if not current:
-            if index is None or index.outgrown(n_segments):
-                index, kept = VectorIndex.untrained(DIM, n_segments), 0
-                if index.lists:
-                    size = int(index.training_size(n_segments))  # an int: DuckDB takes only a literal here
-                    sample = (
-                        con.cursor()
-                        .sql(
-                            f"SELECT embedding FROM segments USING SAMPLE reservoir({size} ROWS) REPEATABLE (0)"
-                        )
-                        .to_arrow_table()
-                    )
-                    index.train(_matrix(sample.column("embedding")))
-            for ids, vectors in self._vectors(con, index.size):
-                index.add(ids, vectors)
-        if save and not current:
-            self._write_index(store, name, index)
-        return (VectorIndex(index.index, gpu=gpu) if gpu else index), kept
-
-    @staticmethod
-    def _vectors(con: duckdb.DuckDBPyConnection, offset: int, batch: int = 100_000):
-        """(vec_ids, embeddings (n, DIM) float32) from the ``offset``-th vector on, in vec_id
-        order, ``batch`` vectors at a time: a million vectors are never all in memory twice.
-        """
-        start = con.execute(
-            "SELECT vec_id FROM segments ORDER BY vec_id LIMIT 1 OFFSET ?", [offset]
-        ).fetchone()
-        if start is None:
-            return
-        low, high = start[0], con.execute("SELECT max(vec_id) FROM segments").fetchone()[0]
-        while low <= high:  # vec_ids grow with the rows' order, so a range reads few row groups
-            table = (
-                con.cursor()
-                .sql(
-                    "SELECT vec_id, embedding FROM segments WHERE vec_id >= ? AND vec_id < ? ORDER BY vec_id",
-                    params=[low, low + batch],
-                )
-                .to_arrow_table()
-            )
-            if table.num_rows:
-                yield table.column("vec_id").to_numpy(), _matrix(table.column("embedding"))
-            low += batch
-
-    @staticmethod
-    def _read_index(store: Storage, name: str) -> VectorIndex | None:
-        """The index file ``name``; None when it cannot be read (cut short, corrupt): it is then
-        rebuilt from the catalogue, which is the source of truth.
-        """
-        try:
-            if store.is_local:
-                return VectorIndex.load(store.path(name))
-            return VectorIndex.from_bytes(store.read_bytes(name))
-        except RuntimeError as exc:  # faiss's reader: "read error in ...", "Index type ... not recognized"
-            log.warning(
-                f"{store.uri(name)}: unreadable search index, rebuilt from the catalogue ({str(exc).splitlines()[0]})"
-            )
-            return None
-
-    @staticmethod
-    def _write_index(store: Storage, name: str, index: VectorIndex) -> None:
-        if store.is_local:
-            store.write_with(name, index.write)  # written to a temporary file, renamed into place
-        else:
-            with tempfile.TemporaryDirectory(prefix="mousegpt-index-") as tmp:
-                index.write(f"{tmp}/index.faiss")
-                store.put_file(f"{tmp}/index.faiss", name)
+        return catalog_index.sync(con, self.store_in(con), self._index_name(con), save, gpu)
 
     def load_index(self, gpu: bool = False) -> VectorIndex:
         """The vector index for reading; rebuilt in memory if the file is missing or stale."""

@@ -22,6 +22,8 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".web
 
 @dataclass(frozen=True)
 class VideoInfo:
+    """What ``probe`` reads of a video: its frame size (px), frame rate (fps) and length."""
+
     path: str | Path
     """As given: a local path or an object-store URL (``sources``)."""
     width: int
@@ -32,6 +34,7 @@ class VideoInfo:
 
     @property
     def duration_s(self) -> float:
+        """The video's length in seconds (``n_frames / fps``)."""
         return self.n_frames / self.fps
 
 

@@ -87,7 +87,8 @@ def contact_sheet(path: str | Path, scene: Scene | None = None, seed: int = 0) -
                 cell = _cell(replace(scene, view=view, fur=fur), behavior, variant, seed + r, with_keypoints)
                 _label(
                     cell,
-                    f"{behavior}{' ' + variant if variant else ''}, {view}{' + truth' if with_keypoints else ''}",
+                    f"{behavior}{' ' + variant if variant else ''}, "
+                    f"{view}{' + truth' if with_keypoints else ''}",
                 )
                 cells.append(cell)
         grid.append(np.hstack(cells))

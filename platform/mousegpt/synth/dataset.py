@@ -62,6 +62,9 @@ def truth_poses(truth: pd.DataFrame, fps: float):
 
 
 def encoder_options(scene: Scene) -> dict[str, str]:
+    """libx264 options for PyAV: ``scene.crf``, with the settings that make the same seed give
+    the same bytes.
+    """
     # x264's lookahead and macroblock tree make its output differ from run to run; without
     # them (and on one thread: one session per core) the same seed gives the same bytes.
     # Adaptive quantisation and B-frames would spend most of the time and bits on sensor

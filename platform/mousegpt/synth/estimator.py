@@ -27,6 +27,10 @@ way toward the tail base, or none."""
 
 @dataclass(frozen=True)
 class Estimator:
+    """One lab's pose estimator: its errors (in body lengths, or shares of frames) and the
+    keypoints it tracks.
+    """
+
     jitter_bl: float
     """Standard deviation of each keypoint's independent per-frame error, in body lengths."""
     drift_bl: float

@@ -27,6 +27,7 @@ class ArenaGeometry:
 
     @property
     def centre(self) -> tuple[float, float]:
+        """The arena's centre (x, y) in mm from its bounding box's top-left corner."""
         return self.size_mm / 2, self.size_mm / 2
 
     def wall(self, x: float, y: float) -> tuple[float, float]:

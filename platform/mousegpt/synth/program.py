@@ -114,18 +114,23 @@ assert all(set(c.rates) == set(BEHAVIORS) for c in CONDITIONS.values())
 
 
 def check_condition(condition: str) -> Condition:
+    """The ``Condition`` named ``condition``; InputError naming the known ones for any other."""
     if condition not in CONDITIONS:
         raise InputError(f"unknown synthetic condition {condition!r}; known: {', '.join(CONDITIONS)}")
     return CONDITIONS[condition]
 
 
 def check_novel(novel: tuple[str, ...]) -> None:
+    """Refuse (InputError) any name in ``novel`` that is not one of ``NOVEL_BEHAVIORS``."""
     unknown = [n for n in novel if n not in NOVEL_BEHAVIORS]
     if unknown:
         raise InputError(f"unknown novel behaviour(s) {unknown}; known: {', '.join(NOVEL_BEHAVIORS)}")
 
 
 def check_emphasis(emphasis: dict[str, float] | None) -> None:
+    """Refuse (InputError) emphasis on a behaviour not in ``BEHAVIORS``, or a multiplier that
+    is not positive (NaN included); None or empty is accepted.
+    """
     unknown = sorted(set(emphasis or {}) - set(BEHAVIORS))
     if unknown:
         raise InputError(f"cannot emphasise unknown behaviour(s) {unknown}; known: {', '.join(BEHAVIORS)}")

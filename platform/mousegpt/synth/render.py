@@ -104,6 +104,7 @@ class Scene:
 
     @property
     def px_per_mm(self) -> float:
+        """Image scale (px per arena mm): the arena spans 92% of the frame's shorter side."""
         return 0.92 * min(self.width, self.height) / self.arena_mm
 
     @property
@@ -114,6 +115,7 @@ class Scene:
 
     @property
     def geometry(self) -> ArenaGeometry:
+        """The arena's shape and size in mm, as the motion simulation uses it."""
         return ArenaGeometry(self.arena, self.arena_mm)
 
     def to_px(self, points_mm: np.ndarray) -> np.ndarray:
