@@ -7,7 +7,7 @@ import pynwb
 import pytest
 from movement.io import load_poses, save_poses
 
-from mousegpt import pose, tracking
+from mousegpt import pose, pose_export, tracking
 from mousegpt.errors import InputError
 
 FPS = 25.0
@@ -55,7 +55,7 @@ def _same_poses(back, ds):
 
 
 def test_csv_round_trip_through_movement(tracked, tmp_path):
-    assert pose.save(tracked, tmp_path / "tracks.csv") == [tmp_path / "tracks.csv"]
+    assert pose_export.save(tracked, tmp_path / "tracks.csv") == [tmp_path / "tracks.csv"]
     back = load_poses.from_dlc_file(tmp_path / "tracks.csv", fps=FPS)
     _same_poses(back, tracked)
     assert list(back.keypoints.values) == list(tracked.keypoints.values)
@@ -64,7 +64,7 @@ def test_csv_round_trip_through_movement(tracked, tmp_path):
 
 def test_nwb_round_trip_through_movement_and_pose_load(tracked, video, tmp_path):
     out = tmp_path / "tracks.nwb"
-    assert pose.save(tracked, out, source=video) == [out]
+    assert pose_export.save(tracked, out, source=video) == [out]
     back = load_poses.from_file(out, source_software="NWB")
     _same_poses(back, tracked)
     assert back.attrs["fps"] == FPS and back.attrs["time_unit"] == "seconds"
@@ -80,7 +80,7 @@ def test_nwb_round_trip_through_movement_and_pose_load(tracked, video, tmp_path)
 
 def test_nwb_session_metadata(tracked, video, tmp_path):
     start = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
-    pose.save(tracked, tmp_path / "tracks.nwb", source=video, start_time=start)
+    pose_export.save(tracked, tmp_path / "tracks.nwb", source=video, start_time=start)
     with pynwb.NWBHDF5IO(tmp_path / "tracks.nwb", mode="r") as io:
         nwb = io.read()
         assert video.name in nwb.session_description
@@ -97,7 +97,7 @@ def test_nwb_writes_one_file_per_individual(tmp_path):
         keypoint_names=["nose", "tailbase"],
         fps=30,
     )
-    written = pose.save(ds, tmp_path / "pair.nwb")
+    written = pose_export.save(ds, tmp_path / "pair.nwb")
     assert written == [tmp_path / "pair_a.nwb", tmp_path / "pair_b.nwb"]
     for path, individual in zip(written, "ab"):
         back = load_poses.from_file(path, source_software="NWB")
@@ -113,14 +113,14 @@ def test_nwb_needs_a_frame_rate(tmp_path):
         np.zeros((5, 2, 2, 1)), np.ones((5, 2, 1)), keypoint_names=["nose", "tailbase"]
     )
     with pytest.raises(InputError, match="no frame rate"):
-        pose.save(ds, tmp_path / "frames.nwb")
+        pose_export.save(ds, tmp_path / "frames.nwb")
     assert not list(tmp_path.iterdir())
 
 
 def test_save_replaces_an_existing_file(tracked, tmp_path):
     out = tmp_path / "tracks.csv"
     out.write_text("old")
-    pose.save(tracked, out)
+    pose_export.save(tracked, out)
     _same_poses(load_poses.from_dlc_file(out, fps=FPS), tracked)
 
 
@@ -133,14 +133,14 @@ def test_failed_export_leaves_no_half_file(tracked, tmp_path, monkeypatch):
     out = tmp_path / "tracks.csv"
     out.write_text("old")
     with pytest.raises(InputError, match="tracks.csv: cannot write .No space left on device"):
-        pose.save(tracked, out)
+        pose_export.save(tracked, out)
     assert out.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["tracks.csv"]
 
 
 def test_unsupported_export_suffix_names_the_path_and_the_formats(tracked, tmp_path):
     with pytest.raises(InputError, match=r"tracks\.h5: .*\.csv \(DeepLabCut\), \.nwb \(NWB\)"):
-        pose.save(tracked, tmp_path / "tracks.h5")
+        pose_export.save(tracked, tmp_path / "tracks.h5")
     assert not list(tmp_path.iterdir())
 
 

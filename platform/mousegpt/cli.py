@@ -160,9 +160,9 @@ def tracks(
     """Track one mouse with the built-in tracker and write its poses as DeepLabCut CSV or NWB."""
     from rich.progress import Progress
 
-    from mousegpt import pose, tracking, video
+    from mousegpt import pose_export, tracking, video
 
-    pose.export_format(out_file)  # a bad suffix fails now, not after tracking the whole video
+    pose_export.export_format(out_file)  # a bad suffix fails now, not after tracking the whole video
     info = video.probe(video_path)
     if background is not None:
         tracking.read_empty_arena(background, info)  # a bad image fails now, too
@@ -172,7 +172,7 @@ def tracks(
         ds = tracking.track(
             video_path, background=bg, progress=lambda done: progress.update(task, completed=done)
         )
-    written = pose.save(ds, out_file, source=video_path)
+    written = pose_export.save(ds, out_file, source=video_path)
     missing = float(ds.position.sel(keypoints="body_center").isnull().any("space").mean())
     err.print(
         f"wrote {', '.join(map(str, written))}: {ds.sizes['time']} frames, {missing:.1%} without a position"
