@@ -44,8 +44,8 @@ from pathlib import Path
 
 import ray
 
+from jobs.shard_writer import ShardWriter
 from mousegpt import analysis, tracking
-from mousegpt.analysis import SessionResult
 from mousegpt.cluster import connect
 from mousegpt.describe import load_model
 from mousegpt.describe.model import DEFAULT_MODEL
@@ -219,103 +219,6 @@ class Embed:
         return _chunk_step(row, lambda chunk: analysis.embed(chunk, self.embedder))
 
 
-class _Writer:
-    """Stage 5, on the driver: gathers each session's chunks as they come out of the pipeline
-    and writes its shard once all are in."""
-
-    def __init__(self, workspace: Workspace, specs: list[InputSpec]):
-        self.workspace, self.specs = workspace, specs
-        self.results: list[SessionResult] = []
-        self.parts: dict[int, int] = {}
-        self.expected: dict[int, list[str]] = {}
-        self.waiting: dict[str, tuple[analysis.SessionPlan, list]] = {}
-        self.over: set[str] = set()
-        self.segments = 0
-
-    def progress(self) -> dict:
-        """How far the run is: inputs settled (each partly, by its described chunks), sessions
-        written, their frames, and segments described so far."""
-        done = 0.0
-        for key in range(len(self.specs)):
-            sids = self.expected.get(key)
-            if sids is None:
-                continue
-            for sid in sids:
-                if sid in self.over:
-                    done += 1 / len(sids)
-                elif sid in self.waiting:
-                    chunks = self.waiting[sid][1]
-                    done += (len(chunks) / chunks[0].of if chunks else 0.0) / len(sids)
-            done += 0 if sids else 1
-        ok = [r for r in self.results if r.error is None and not r.skipped]
-        return {
-            "inputs": len(self.specs),
-            "inputs_done": round(done, 3),
-            "sessions": len(ok),
-            "frames": int(sum(r.frames for r in ok)),
-            "segments": self.segments,
-        }
-
-    def add(self, row: dict) -> None:
-        key = row["key"]
-        self.parts[key] = max(self.parts.get(key, 0), row["parts"])
-        if row["settled"]:
-            self.expected[key] = []
-            self.results += pickle.loads(row["settled"])
-            return
-        self.expected[key] = json.loads(row["sessions"])
-        sid = row["session"]
-        if sid in self.over:
-            return
-        header, chunks = self.waiting.setdefault(sid, (pickle.loads(row["header"]), []))
-        if row["error"]:
-            self._fail(key, sid, row["error"])
-            return
-        chunk = pickle.loads(row["chunk"])
-        chunks.append(chunk)
-        self.segments += len(chunk.windows)
-        if len(chunks) == chunk.of:
-            del self.waiting[sid]
-            self.over.add(sid)
-            header.result.node = row["node"] or None
-            self.results += analysis.guarded(
-                header.result.input, lambda: [analysis.write(header, chunks, self.workspace)]
-            )
-
-    def _fail(self, key: int, sid: str | None, error: str) -> None:
-        header, _ = self.waiting.pop(sid, (None, None))
-        self.over.add(sid)
-        self.results.append(
-            SessionResult(
-                input=self.specs[key].name,
-                session_id=sid,
-                error=error,
-                individual=header.result.individual if header else None,
-                warnings=header.result.warnings if header else [],
-            )
-        )
-
-    def finish(self) -> list[SessionResult]:
-        """Every result, with a failure for each input or session some of whose rows never
-        came out of the pipeline: a worker died on every try."""
-        died = f"its worker died {TASK_RETRIES + 1} times"
-        for key, spec in enumerate(self.specs):
-            if key not in self.expected:
-                self._fail(key, None, f"{spec.name}: lost in the pipeline: {died}")
-            for sid in self.expected.get(key, []):
-                if sid not in self.over:
-                    chunks = self.waiting.get(sid, (None, []))[1]
-                    have = sorted(c.index for c in chunks)
-                    self._fail(
-                        key,
-                        sid,
-                        f"{spec.name}: session {sid} lost in the pipeline"
-                        + (f" after chunk(s) {have}" if have else "")
-                        + f": {died}",
-                    )
-        return self.results
-
-
 BLOCK_BYTES = 256 * 1024
 """Ray Data's block size for this pipeline: a chunk's row is larger, so each chunk is a block
 of its own and the chunks of one session go through each stage in parallel."""
@@ -409,7 +312,7 @@ def run(
     """Analyse ``specs`` and commit them; returns the analyze JSON document. ``max_workers``
     caps the inputs worked on at once (as many as CPUs by default); videos are tracked in parts
     of ``part_seconds``, and sessions described in chunks of ``chunk_segments``
-    (``analysis.DESCRIBE_CHUNK``). ``progress`` is called with ``_Writer.progress()``'s counts
+    (``analysis.DESCRIBE_CHUNK``). ``progress`` is called with ``ShardWriter.progress()``'s counts
     as results come in; ``job_id`` names the run in the catalogue's jobs table (a Ray Job's
     submission id; a new id by default)."""
     started = time.perf_counter()
@@ -423,7 +326,7 @@ def run(
     resources = ray.cluster_resources()
     cpus = int(resources.get("CPU", 1))
     gpus = int(resources.get("GPU", 0))
-    writer = _Writer(workspace, specs)
+    writer = ShardWriter(workspace, specs, TASK_RETRIES)
     context = ray.data.DataContext.get_current()
     saved = context.max_errored_blocks, context.target_max_block_size
     context.max_errored_blocks = -1  # a chunk whose worker died fails its session, not the job
