@@ -145,24 +145,28 @@ def main() -> None:
         return
     print(
         f"Sturman open field: adapted on {result['bouts']} majority bouts of the first {SPLIT_S:g} s "
-        f"({result['adapt']['segments']['labelled']} labelled + {result['adapt']['segments']['none_of_these']} "
+        f"({result['adapt']['segments']['labelled']} labelled + "
+        f"{result['adapt']['segments']['none_of_these']} "
         f"other segments), tested on the {result['test_segments']} segments from {SPLIT_S:g} s on"
     )
     print(f"{'class':24} {'n':>3}  {'BEFORE P':>8} {'R':>5} {'F1':>5}  {'AFTER P':>8} {'R':>5} {'F1':>5}")
     for r in result["rows"]:
         b, a = r["before"], r["after"]
         print(
-            f"{r['class']:24} {r['truth']:>3}  {_fmt(b['precision']):>8} {_fmt(b['recall']):>5} {_fmt(b['f1']):>5}  "
+            f"{r['class']:24} {r['truth']:>3}  "
+            f"{_fmt(b['precision']):>8} {_fmt(b['recall']):>5} {_fmt(b['f1']):>5}  "
             f"{_fmt(a['precision']):>8} {_fmt(a['recall']):>5} {_fmt(a['f1']):>5}"
         )
     print(
-        f"BEFORE: the shipped model (its rear for either kind). Adaptation wall time {result['adapt_wall_s']:.1f} s "
+        "BEFORE: the shipped model (its rear for either kind). "
+        f"Adaptation wall time {result['adapt_wall_s']:.1f} s "
         f"(fine-tuning {result['adapt']['seconds']['training']:.1f} s, {result['adapt']['steps']} steps)."
     )
     if result["adapt"].get("held_out"):
         tried = ", ".join(f"{s}: {f:.2f}" for s, f in result["adapt"]["held_out"]["f1"].items())
         print(
-            f"Steps chosen on held-out halves of the first {SPLIT_S:g} s (macro-F1 of the lab's classes per length: {tried})."
+            f"Steps chosen on held-out halves of the first {SPLIT_S:g} s "
+            f"(macro-F1 of the lab's classes per length: {tried})."
         )
 
 

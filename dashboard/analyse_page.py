@@ -72,7 +72,8 @@ def _request(root: Path, data_root: Path | None) -> AnalysisRequest | None:
         else:
             picked = []
             st.caption(
-                "Start the dashboard with `--data-root DIR` (or set $MOUSEGPT_DATA_ROOT) to choose files here."
+                "Start the dashboard with `--data-root DIR` (or set $MOUSEGPT_DATA_ROOT) "
+                "to choose files here."
             )
         urls = st.text_area(
             "Object-store URLs, one per line",
@@ -175,7 +176,8 @@ def follow(address: str, root: Path, data_root: Path | None) -> None:
         if view.ended and view.job_id not in seen:
             seen.add(view.job_id)
             if view.status == "SUCCEEDED":
-                st.cache_data.clear()  # its sessions are committed: search, sessions and conditions read them anew
+                # its sessions are committed: search, sessions and conditions read them anew
+                st.cache_data.clear()
     ended_logs = st.session_state.setdefault("ended-logs", {})
     for view in views[:10]:
         # A running job's log is read once per redraw (its progress and its tail); an ended
@@ -191,7 +193,8 @@ def follow(address: str, root: Path, data_root: Path | None) -> None:
             p = view.progress or {}
             head.markdown(f"**{view.job_id}** · `{view.status}` · {view.inputs or '?'} input(s)")
             detail = (
-                f"{p['inputs_done']:g}/{p['inputs']} inputs · {p['frames']:,} frames · {p['segments']:,} segments"
+                f"{p['inputs_done']:g}/{p['inputs']} inputs · {p['frames']:,} frames · "
+                f"{p['segments']:,} segments"
                 if p
                 else "waiting for its first results"
             )

@@ -139,7 +139,8 @@ def render(root: Path) -> None:
         options,
         key="bout",
         format_func=lambda i: (
-            f"{table.loc[i, 'level']}: {table.loc[i, 'label']} · {table.loc[i, 'start_s']:.1f}–{table.loc[i, 'end_s']:.1f} s"
+            f"{table.loc[i, 'level']}: {table.loc[i, 'label']} · "
+            f"{table.loc[i, 'start_s']:.1f}–{table.loc[i, 'end_s']:.1f} s"
         ),
     )
     chosen = table.loc[bout]

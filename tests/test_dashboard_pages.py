@@ -89,8 +89,8 @@ def test_analyse_page_refuses_a_bad_manifest_and_says_when_the_cluster_is_unreac
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert not at.exception
     assert [w.value for w in at.warning if w.value.startswith("Jobs:")] == [
-        f"Jobs: cannot reach the Ray job server at {address} (nothing answers); start a local one with `mousegpt jobs "
-        "head`, or give the cluster's dashboard address (http://HEAD:8265)"
+        f"Jobs: cannot reach the Ray job server at {address} (nothing answers); "
+        "start a local one with `mousegpt jobs head`, or give the cluster's dashboard address (http://HEAD:8265)"
     ]
     at.radio(key="source").set_value("A manifest")
     at.selectbox(key="manifest").set_value("manifest.csv")

@@ -82,7 +82,7 @@ def test_search_finds_the_planted_behaviour(analyzed, embedder, query, planted, 
     # that straddles the start of a bout still shows it.
     shares = [truth_share(h.video, h.start_s, h.end_s, planted) for h in hits]
     assert sum(share >= 0.4 for share in shares) >= correct, shares
-    assert all(hits[i]["score"] >= hits[i + 1]["score"] for i in range(k - 1))
+    assert all(hits[i].score >= hits[i + 1].score for i in range(k - 1))
 
 
 def test_hits_are_distinct_moments(analyzed, embedder):
@@ -93,12 +93,12 @@ def test_hits_are_distinct_moments(analyzed, embedder):
     for i, a in enumerate(hits):
         for b in hits[i + 1 :]:
             assert (
-                a["session_id"] != b["session_id"] or a["end_s"] <= b["start_s"] or b["end_s"] <= a["start_s"]
+                a.session_id != b.session_id or a.end_s <= b.start_s or b.end_s <= a.start_s
             )
     every = searcher.search("a mouse grooming itself", k=10, distinct=False)
-    assert every[0]["segment_id"] == hits[0]["segment_id"]
+    assert every[0].segment_id == hits[0].segment_id
     assert any(
-        a["session_id"] == b["session_id"] and a["start_s"] < b["end_s"] and b["start_s"] < a["end_s"]
+        a.session_id == b.session_id and a.start_s < b.end_s and b.start_s < a.end_s
         for i, a in enumerate(every)
         for b in every[i + 1 :]
     )

@@ -46,7 +46,7 @@ def test_pose_file_alone_gives_the_same_segments(openfield, real_data, tmp_path)
     report = run(input_specs([str(real_data / "openfield_m3v1_dlc.csv")], fps=30), ws)
     assert report["failed"] == [] and report["segments"] == OPENFIELD_SEGMENTS
     rows = list_segments(ws)
-    assert rows[0]["video"] is None and rows[0]["pose"].endswith("openfield_m3v1_dlc.csv")
+    assert rows[0].video is None and rows[0].pose.endswith("openfield_m3v1_dlc.csv")
 
 
 def test_pose_file_without_frame_rate_needs_fps(real_data, tmp_path, ray_local):
