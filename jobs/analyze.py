@@ -46,12 +46,12 @@ import ray
 
 from jobs.shard_writer import ShardWriter
 from mousegpt import analysis, tracking
-from mousegpt.cluster import connect
 from mousegpt.describe import load_model
 from mousegpt.describe.model import DEFAULT_MODEL
 from mousegpt.embed import TextEmbedder
 from mousegpt.errors import InputError, MouseGPTError
 from mousegpt.inputs import InputSpec
+from mousegpt.ray_connection import connect
 from mousegpt.store import Workspace
 
 TASK_RETRIES = 2

@@ -46,7 +46,7 @@ def serve_cmd(
     from ray import serve
 
     from mousegpt.access import TOKEN_ENV, is_loopback, token_sha256
-    from mousegpt.cluster import connect
+    from mousegpt.ray_connection import connect
     from serve.app import build_app
 
     if not is_loopback(host) and not token:

@@ -92,7 +92,7 @@ def ray_local():
     """One embedded Ray for every test that needs it."""
     import ray
 
-    from mousegpt.cluster import connect
+    from mousegpt.ray_connection import connect
 
     connect(None)
     yield ray

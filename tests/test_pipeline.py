@@ -92,9 +92,7 @@ def test_hits_are_distinct_moments(analyzed, embedder):
     assert len(hits) == 10
     for i, a in enumerate(hits):
         for b in hits[i + 1 :]:
-            assert (
-                a.session_id != b.session_id or a.end_s <= b.start_s or b.end_s <= a.start_s
-            )
+            assert a.session_id != b.session_id or a.end_s <= b.start_s or b.end_s <= a.start_s
     every = searcher.search("a mouse grooming itself", k=10, distinct=False)
     assert every[0].segment_id == hits[0].segment_id
     assert any(

@@ -28,7 +28,7 @@ def faulty(tmp_path_factory, synth_dir, ray_local):
     """The analysis report of a good video and one of each fault, on a local Ray of 2 CPUs
     whose workers die as the video's name says; and the folder where the tries are counted
     (``<video name>.tries``, a line per try)."""
-    from mousegpt.cluster import LOOPBACK_NODE_IP, connect
+    from mousegpt.ray_connection import LOOPBACK_NODE_IP, connect
 
     marks = str(tmp_path_factory.mktemp("tries"))
 

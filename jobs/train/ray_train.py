@@ -18,7 +18,7 @@ def train_on_ray(loop_config: dict, arrays: dict, config: TrainConfig) -> None:
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
-    from mousegpt.cluster import connect
+    from mousegpt.ray_connection import connect
 
     connect(None)
     cpus = int(ray.cluster_resources().get("CPU", 1))

@@ -150,7 +150,7 @@ def synthetic_examples(
     ``config.pose_sessions`` more seen as pose files (other seeds), analysed on Ray."""
     import ray
 
-    from mousegpt.cluster import connect
+    from mousegpt.ray_connection import connect
 
     connect(None)
     plans = training_scenes(config.sessions, config.seed)

@@ -111,8 +111,8 @@ def contradictions(fields: dict, facts: dict, known: dict | None = None) -> list
 
     Checked: a running pace claimed while the mouse was still or slow, walking claimed while
     it was still, stillness claimed while it walked or ran, a zone it was not in (the wall and
-    corner zones both touch a wall), and rearing claimed while its body stayed stretched out. ``known``: the facts'
-    ``categories``, when the caller has them already.
+    corner zones both touch a wall), and rearing claimed while its body stayed stretched out.
+    ``known``: the facts' ``categories``, when the caller has them already.
     """
     text = " ".join(
         [

@@ -329,7 +329,7 @@ def _write_on_ray(
 ) -> list[dict]:
     import ray
 
-    from mousegpt.cluster import connect
+    from mousegpt.ray_connection import connect
 
     connect(address)
     task = ray.remote(num_cpus=1, max_retries=1)(write_session)
