@@ -48,7 +48,7 @@ from jobs.adapt.checkpoint import write_checkpoint
 from jobs.adapt.fine_tune import (
     STEP_CHOICES,
     TRAINABLE,
-    Progress,
+    StageProgress,
     _halves,
     choose_steps,
     fine_tune,
@@ -66,7 +66,7 @@ __all__ = [
     "STEP_CHOICES",
     "TRAINABLE",
     "Bout",
-    "Progress",
+    "StageProgress",
     "adapt",
     "base_path",
     "behavior_name",
@@ -85,7 +85,7 @@ def adapt(
     steps: int | None = None,
     seed: int = 0,
     lr: float = 3e-3,
-    progress: Progress | None = None,
+    progress: StageProgress | None = None,
 ) -> dict:
     """Fine-tune a MouseGPT-tiny checkpoint on the bouts in ``annotations`` and write the
     adapted checkpoint to ``out`` (whole or not at all). ``steps``: the fine-tuning length, or

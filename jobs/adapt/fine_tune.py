@@ -4,13 +4,12 @@ on held-out halves of the lab's segments (``choose_steps``)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import numpy as np
 
 from jobs.adapt.model import output_log_probs
+from jobs.train.config import StageProgress
 
-Progress = Callable[[str, int, int], None]
 """Called with (stage, done, total)."""
 
 STEP_CHOICES = (0, 25, 50, 100, 200, 300)
@@ -83,7 +82,7 @@ def fine_tune(
     lr: float,
     seed: int,
     temperature: float,
-    progress: Progress | None = None,
+    progress: StageProgress | None = None,
 ) -> None:
     """``model`` from ``start_state``, trained ``steps`` full-batch steps on ``rows`` (the last fuse layer
     and the classifier; AdamW, cosine decay; every segment weighing the same)."""
@@ -135,7 +134,7 @@ def choose_steps(
     temperature: float,
     lr: float,
     seed: int,
-    progress: Progress | None = None,
+    progress: StageProgress | None = None,
 ) -> dict:
     """The fine-tuning length (of ``STEP_CHOICES``) whose models, each trained on one fold and
     run on the other, give the best macro-F1 over the lab's ``classes`` on the held-out

@@ -38,7 +38,7 @@ from jobs.train.calibration import (
 )
 from jobs.train.captions import CAPTIONS_PER_SEGMENT
 from jobs.train.card import model_card, write_model_card
-from jobs.train.config import TRAINING_EMPHASIS, Progress, TrainConfig
+from jobs.train.config import TRAINING_EMPHASIS, StageProgress, TrainConfig
 from jobs.train.evaluate import evaluate, macro_f1, training_metrics
 from jobs.train.loop import train_loop
 from jobs.train.ray_train import train_on_ray
@@ -57,7 +57,7 @@ __all__ = [
     "POSE_FPS",
     "TRAINING_EMPHASIS",
     "Augmentation",
-    "Progress",
+    "StageProgress",
     "TrainConfig",
     "behavior_from_text",
     "calibrate",
@@ -75,7 +75,7 @@ __all__ = [
 ]
 
 
-def train(config: TrainConfig, progress: Progress | None = None, data: dict | None = None) -> dict:
+def train(config: TrainConfig, progress: StageProgress | None = None, data: dict | None = None) -> dict:
     """Build the data (unless given), train, and write the checkpoint, its model card and
     metrics to ``config.out``. Returns the metrics."""
     started = time.perf_counter()

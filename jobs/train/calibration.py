@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jobs.train.config import Progress, TrainConfig
+from jobs.train.config import StageProgress, TrainConfig
 from jobs.train.sessions import synthetic_examples
 from mousegpt.describe.model import UNCERTAIN_BELOW
 from mousegpt.describe.tiny import MouseGPTTinyConfig, fact_features
@@ -75,7 +75,7 @@ def calibration_figures(log_probs: np.ndarray, labels: np.ndarray, temperature: 
     }
 
 
-def calibrate(folder: str | Path, config: TrainConfig, progress: Progress | None = None) -> dict:
+def calibrate(folder: str | Path, config: TrainConfig, progress: StageProgress | None = None) -> dict:
     """Fit the checkpoint's temperature on held-out synthetic sessions (``calibration_sessions``:
     other seeds than training's, rendered and seen as pose files, described as ``analyze``
     describes them) and write it into its ``config.json``; returns the calibration figures."""

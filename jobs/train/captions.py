@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from jobs.train.config import Progress
+from jobs.train.config import StageProgress
 from mousegpt.describe import captions
 
 CAPTIONS_PER_SEGMENT = 2
@@ -52,7 +52,7 @@ def caption_embeddings(
     caption_sets: list[list[dict]],
     keys: list[str],
     seed: int,
-    progress: Progress | None = None,
+    progress: StageProgress | None = None,
     pool: int = TEXT_POOL,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Contrastive targets: for every (caption key, zone) among the segments, ``pool`` captions

@@ -10,14 +10,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from jobs.train.config import Progress, TrainConfig
+from jobs.train.config import StageProgress, TrainConfig
 from jobs.train.scenes import training_scenes
 from jobs.train.sessions import most_common_value, synthetic_examples
 from mousegpt import segments
 from mousegpt.describe.tiny import MouseGPTTinyConfig
 
 
-def pose_reference(config: TrainConfig, progress: Progress | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+def pose_reference(
+    config: TrainConfig, progress: StageProgress | None = None
+) -> tuple[pd.DataFrame, np.ndarray]:
     """Facts and majority labels of the training sessions as a pose file alone would give them:
     the same simulated sessions (same seeds, scenes and emphasis), their true keypoints read as
     an imported pose file (``pipeline.measure_poses``). Nothing is rendered. Pose-file facts
@@ -49,7 +51,7 @@ def pose_reference(config: TrainConfig, progress: Progress | None = None) -> tup
 
 
 def write_vocabulary_facts(
-    folder: str | Path, config: TrainConfig, data: dict | None = None, progress: Progress | None = None
+    folder: str | Path, config: TrainConfig, data: dict | None = None, progress: StageProgress | None = None
 ) -> Path:
     """The vocabulary in kinematic terms, for novelty detection (``mousegpt discover``):
     ``vocabulary_facts.parquet`` in ``folder``, from the training data's tracked-video segments

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from jobs.train.config import Progress, TrainConfig
+from jobs.train.config import StageProgress, TrainConfig
 from jobs.train.scenes import POSE_FPS, training_scenes
 from jobs.train.tracked_video import video_segments
 from mousegpt import segments
@@ -143,7 +143,7 @@ def concatenate(parts: list[dict]) -> dict:
 def synthetic_examples(
     config: TrainConfig,
     n_steps: int,
-    progress: Progress | None = None,
+    progress: StageProgress | None = None,
     stage: str = "simulating and analysing synthetic sessions",
 ) -> dict:
     """Labelled segments of ``config.sessions`` synthetic sessions rendered and tracked, and of

@@ -8,7 +8,7 @@ import numpy as np
 
 from jobs.train.augment import augment
 from jobs.train.captions import build_captions, caption_embeddings
-from jobs.train.config import Progress, TrainConfig
+from jobs.train.config import StageProgress, TrainConfig
 from jobs.train.tokens import build_vocab, encode_tokens
 from mousegpt.describe.tiny import MouseGPTTinyConfig, caption_tokens, fact_features
 from mousegpt.vocabulary import BEHAVIORS
@@ -35,7 +35,7 @@ def validation_split(sessions: np.ndarray, fraction: float, seed: int) -> tuple[
 
 
 def prepare(
-    data: dict, config: TrainConfig, progress: Progress | None = None
+    data: dict, config: TrainConfig, progress: StageProgress | None = None
 ) -> tuple[dict, dict, np.ndarray, np.ndarray]:
     """Arrays for training, the model config, and the training and validation rows
     (validation: whole sessions, ``validation_fraction`` of them)."""

@@ -24,7 +24,7 @@ from mousegpt.synth.motion import Trajectory, simulate
 from mousegpt.synth.program import CONDITIONS, check_emphasis, check_novel
 from mousegpt.synth.render import Renderer, Scene, project
 
-Progress = Callable[[int], None]
+FramesDone = Callable[[int], None]
 """Called with a number of frames just finished."""
 
 
@@ -76,7 +76,7 @@ def encoder_options(scene: Scene) -> dict[str, str]:
     }
 
 
-def encode(renderer: Renderer, path: Path, progress: Progress | None = None) -> None:
+def encode(renderer: Renderer, path: Path, progress: FramesDone | None = None) -> None:
     """Render every frame into an H.264 mp4 at ``path``, written under a temporary name first."""
     scene = renderer.scene
     tmp_path = path.with_name(f".{path.stem}.tmp.mp4")
@@ -106,7 +106,7 @@ def write_session(
     seed: int,
     scene: Scene,
     novel: tuple[str, ...] = (),
-    progress: Progress | None = None,
+    progress: FramesDone | None = None,
     emphasis: dict[str, float] | None = None,
     video: bool = True,
 ) -> dict:
@@ -266,7 +266,7 @@ def synth_dataset(
     arenas: tuple[str, ...] | None = None,
     workers: int = 1,
     address: str | None = None,
-    progress: Progress | None = None,
+    progress: FramesDone | None = None,
     video: bool = True,
     emphasis: dict[str, float] | None = None,
 ) -> pd.DataFrame:
@@ -323,7 +323,7 @@ def _write_on_ray(
     seconds: float,
     novel: tuple[str, ...],
     address: str | None,
-    progress: Progress | None,
+    progress: FramesDone | None,
     video: bool = True,
     emphasis: dict[str, float] | None = None,
 ) -> list[dict]:
