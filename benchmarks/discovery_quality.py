@@ -71,14 +71,13 @@ def main() -> None:
                 if report["failed"]:
                     raise SystemExit(f"analysis failed: {report['failed']}")
                 result = discover(ws, DiscoverConfig(seed=seed))
-                scores = discovery_scores(ws, result["clusters"], planted)
-                rows.append(
-                    {"seed": seed, "planted": planted or "none", "seconds": result["seconds"], **scores}
-                )
+                scores = discovery_scores(ws, [c.to_dict() for c in result.clusters], planted)
+                rows.append({"seed": seed, "planted": planted or "none", "seconds": result.seconds, **scores})
                 console.print(rows[-1])
     table = pd.DataFrame(rows)
     show = Table(
-        title=f"Discovery on the synthetic world, {args.seeds} seeds ({'video' if args.video else 'pose files'})"
+        title=f"Discovery on the synthetic world, {args.seeds} seeds "
+        f"({'video' if args.video else 'pose files'})"
     )
     for col in (
         "planted",

@@ -102,7 +102,8 @@ def build(source: Workspace, target: Workspace, n: int, seed: int = 0) -> float:
             con.register("chunk", table)
             columns = [c for c in SEGMENT_COLUMNS if c not in ("vec_id", "cluster_id")]
             con.execute(
-                f"INSERT INTO segments ({', '.join(columns)}, vec_id) SELECT {', '.join(columns)}, nextval('vec_ids') FROM chunk"
+                f"INSERT INTO segments ({', '.join(columns)}, vec_id) "
+                f"SELECT {', '.join(columns)}, nextval('vec_ids') FROM chunk"
             )
             con.unregister("chunk")
             done += size
@@ -125,11 +126,14 @@ def main() -> None:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # kB -> GB
         print(
             json.dumps(
-                {k: result[k] for k in ("segments", "sample", "seconds", "timings")}
-                | {
-                    "clusters": len(result["clusters"]),
+                {
+                    "segments": result.segments,
+                    "sample": result.sample,
+                    "seconds": result.seconds,
+                    "timings": result.timings,
+                    "clusters": len(result.clusters),
                     "peak_gb": peak,
-                    "novel": [c["name"] for c in result["clusters"] if c["novel"]],
+                    "novel": [c.name for c in result.clusters if c.novel],
                 }
             )
         )

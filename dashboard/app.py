@@ -66,16 +66,14 @@ with search_tab:
     choice = right.selectbox("Condition", ["all", *known_conditions], key="condition-filter")
     if query.strip():
         try:
-            result = searcher(str(root)).search(
-                query, k=int(k), condition=None if choice == "all" else choice
-            )
+            hits = searcher(str(root)).search(query, k=int(k), condition=None if choice == "all" else choice)
         except MouseGPTError as exc:
             st.error(redact(str(exc), root))
             st.stop()
-        if not result["hits"]:
+        if not hits:
             st.info("No matching moments.")
-        for rank, hit in enumerate(result["hits"], 1):
-            show_moment(root, hit, f"{rank}. {hit['behavior'] or 'not visible'}")
+        for rank, hit in enumerate(hits, 1):
+            show_moment(root, hit, f"{rank}. {hit.behavior or 'not visible'}")
             correct_moment(root, hit)
 
 with clusters_tab:
@@ -89,7 +87,8 @@ with clusters_tab:
         novel = clusters[clusters["novel"]]
         st.markdown(
             f"Discovery run {run['run_id']}: **{len(clusters)} clusters**, "
-            f"**{len(novel)} flagged novel** (most members are outliers, and no vocabulary behaviour names them)."
+            f"**{len(novel)} flagged novel** "
+            "(most members are outliers, and no vocabulary behaviour names them)."
         )
         for row in novel.itertuples():
             st.warning(f"Novel behaviour? cluster {row.cluster_id}: {row.name} ({row.size} segments)")
@@ -116,7 +115,7 @@ with clusters_tab:
         picked = st.selectbox("Exemplars of cluster", list(names.values()), key="exemplars-of")
         cluster = clusters.loc[clusters["cluster_id"] == int(picked.split(":")[0])].iloc[0]
         for i, hit in enumerate(moments(str(root), list(cluster["exemplars"])), 1):
-            show_moment(root, hit, f"{i}. described as {hit['behavior'] or 'not visible'}")
+            show_moment(root, hit, f"{i}. described as {hit.behavior or 'not visible'}")
 
 with profiles_tab:
     if len(known_conditions) < 2:
@@ -135,7 +134,8 @@ with profiles_tab:
             st.metric(
                 "Condition predicted from the profile (cross-validated accuracy)",
                 f"{prediction['accuracy']:.0%}",
-                help=f"chance {prediction.get('chance', float('nan')):.0%}; permutation p = {prediction.get('p_value')}",
+                help=f"chance {prediction.get('chance', float('nan')):.0%}; "
+                f"permutation p = {prediction.get('p_value')}",
             )
         levels = sorted({key.split("/")[0] for key in result["charts"]})
         level = st.radio("Level", levels, horizontal=True, key="level")

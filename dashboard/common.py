@@ -13,8 +13,9 @@ import streamlit as st
 
 from mousegpt.clips import clip_for
 from mousegpt.errors import WorkspaceError
-from mousegpt.search import Searcher
-from mousegpt.store import Workspace, resolve
+from mousegpt.records import Hit, Moment
+from mousegpt.search import Searcher, list_segments
+from mousegpt.store import Workspace, workspace_path
 
 DATA_ROOT_ENV = "MOUSEGPT_DATA_ROOT"
 
@@ -26,7 +27,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--workspace", default=None)
     parser.add_argument("--data-root", default=None)
     args, _ = parser.parse_known_args()
-    args.workspace = resolve(args.workspace).resolve()
+    args.workspace = workspace_path(args.workspace).resolve()
     data_root = args.data_root or os.environ.get(DATA_ROOT_ENV)
     args.data_root = Path(data_root).resolve() if data_root else None
     return args
@@ -79,12 +80,13 @@ def sessions_quality(root: str) -> pd.DataFrame:
 
 @st.cache_data(ttl=30)
 def discovery(root: str) -> dict | None:
-    """The latest discovery run's clusters and a sample of its map; None before the first run."""
+    """The latest discovery run's clusters and a sample of its map; None before the first run.
+    A dict (``ClusterRun.to_dict()``, clusters as dicts) with ``points``: the pages read it as one."""
     from mousegpt.discover import latest_clusters
 
     workspace = Workspace(Path(root))
     try:
-        run = latest_clusters(workspace)
+        run = latest_clusters(workspace).to_dict()
     except WorkspaceError:
         return None
     with workspace.reader() as con:
@@ -96,24 +98,9 @@ def discovery(root: str) -> dict | None:
 
 
 @st.cache_data(ttl=30)
-def moments(root: str, segment_ids: list[str]) -> list[dict]:
-    """Segments as search hits (for ``show_moment``), in the order given."""
-    with Workspace(Path(root)).reader() as con:
-        rows = con.execute(
-            "SELECT s.segment_id, s.session_id, ss.video, ss.animal, ss.condition, s.start_s, s.end_s, s.behavior, "
-            "s.overall, s.head, s.limbs, s.torso, s.keywords FROM segments s JOIN sessions ss USING (session_id) "
-            "WHERE s.segment_id IN (SELECT unnest(?))",
-            [segment_ids],
-        ).fetchdf()
-    found = {r["segment_id"]: r for r in json.loads(rows.to_json(orient="records"))}
-    return [
-        {
-            **r,
-            "score": None,
-            "description": {k: r[k] for k in ("overall", "head", "limbs", "torso", "keywords")},
-        }
-        for r in (found[i] for i in segment_ids if i in found)
-    ]
+def moments(root: str, segment_ids: list[str]) -> list[Moment]:
+    """Segments (``records.ListedSegment``) for ``show_moment``, in the order given."""
+    return list_segments(Workspace(Path(root)), segment_ids=segment_ids)
 
 
 @st.cache_data(ttl=300, show_spinner="Comparing conditions…")
@@ -151,18 +138,18 @@ ANNOTATIONS = "annotations.jsonl"
 """Confirmed and corrected behaviours, one ``mousegpt adapt`` annotation line each, in the workspace."""
 
 
-def annotation_line(root: str, hit: dict, behavior: str) -> dict:
+def annotation_line(root: str, hit: Moment, behavior: str) -> dict:
     """The annotation of a hit's segment as ``behavior``: its recording (absolute path), times
     and what ``mousegpt adapt`` needs to read a pose file alone (its frame rate and view)."""
     with Workspace(Path(root)).reader() as con:
         video, pose, fps, view = con.execute(
-            "SELECT video, pose, fps, view FROM sessions WHERE session_id = ?", [hit["session_id"]]
+            "SELECT video, pose, fps, view FROM sessions WHERE session_id = ?", [hit.session_id]
         ).fetchone()
     where = {"video": video} if video else {"pose": pose, "fps": float(fps)}
     return {
         **where,
-        "start_s": float(hit["start_s"]),
-        "end_s": float(hit["end_s"]),
+        "start_s": hit.start_s,
+        "end_s": hit.end_s,
         "behavior": " ".join(behavior.split()),
         "view": view or "top",
     }
@@ -187,15 +174,15 @@ def append_annotation(root: str, line: dict) -> Path:
     return path
 
 
-def correct_moment(root: Path, hit: dict) -> None:
+def correct_moment(root: Path, hit: Moment) -> None:
     """Under a hit: confirm its behaviour, pick another core behaviour, or type a new name;
     saved as an annotation line for ``mousegpt adapt``."""
     from mousegpt.vocabulary import BEHAVIORS
 
-    shown = hit.get("behavior")
+    shown = hit.behavior
     if not shown:
         return
-    key = hit["segment_id"]
+    key = hit.segment_id
     pick, typed, save = st.columns([2, 2, 1])
     options = [f"{shown} (as shown)", *[b for b in BEHAVIORS if b != shown]]
     choice = pick.selectbox("Behaviour", options, key=f"label-{key}", label_visibility="collapsed")
@@ -209,27 +196,27 @@ def correct_moment(root: Path, hit: dict) -> None:
         behavior = name or (shown if choice == options[0] else choice)
         path = append_annotation(str(root), annotation_line(str(root), hit, behavior))
         st.success(
-            f"Saved {hit['start_s']:.1f}–{hit['end_s']:.1f} s as “{behavior}” to {path.name} in the "
+            f"Saved {hit.start_s:.1f}–{hit.end_s:.1f} s as “{behavior}” to {path.name} in the "
             f"workspace; adapt the model with `mousegpt adapt OUT --annotations {root.name}/{path.name}`"
         )
 
 
-def show_moment(root: Path, hit: dict, title: str) -> None:
-    """One moment: what the describer said, and its clip."""
-    d = hit["description"]
+def show_moment(root: Path, hit: Moment, title: str) -> None:
+    """One moment (a search ``Hit`` shows its score): what the describer said, and its clip."""
+    d = hit.description
     with st.container(border=True):
         text, clip = st.columns([3, 2])
-        score = f" · score {hit['score']:.2f}" if hit.get("score") is not None else ""
+        score = f" · score {hit.score:.2f}" if isinstance(hit, Hit) else ""
         text.markdown(
-            f"**{title}** · {hit['animal'] or hit['session_id']} · {hit['condition'] or '-'}"
-            f" · {hit['start_s']:.1f}–{hit['end_s']:.1f} s{score}"
+            f"**{title}** · {hit.animal or hit.session_id} · {hit.condition or '-'}"
+            f" · {hit.start_s:.1f}–{hit.end_s:.1f} s{score}"
         )
         text.markdown(d["overall"])
         text.caption(
             f"Head: {d['head']}  \nLimbs: {d['limbs']}  \nTorso: {d['torso']}  \n"
             f"Keywords: {', '.join(d['keywords'])}"
         )
-        show_clip(clip, root, hit["segment_id"], hit["video"], hit["start_s"], hit["end_s"])
+        show_clip(clip, root, hit.segment_id, hit.video, hit.start_s, hit.end_s)
 
 
 def show_clip(

@@ -71,11 +71,11 @@ def test_clusters_and_condition_profiles(tmp_path, monkeypatch, ray_local):
     at = AppTest.from_file(APP, default_timeout=300).run()
     assert not at.exception
     clusters = at.dataframe[1].value
-    assert list(clusters["cluster_id"]) == [c["cluster_id"] for c in result["clusters"]]
-    assert clusters["size"].sum() == result["segments"]
+    assert list(clusters["cluster_id"]) == [c.cluster_id for c in result.clusters]
+    assert clusters["size"].sum() == result.segments
     assert (clusters[["control", "stim"]].sum(axis=1) == clusters["size"]).all()
     exemplars = [m.value for m in at.markdown if "described as" in m.value]
-    assert len(exemplars) == len(result["clusters"][0]["exemplars"])
+    assert len(exemplars) == len(result.clusters[0].exemplars)
     at.button[0].click().run()  # compare conditions
     assert not at.exception
     predicted = [m for m in at.metric if m.label.startswith("Condition predicted")]

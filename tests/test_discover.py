@@ -19,6 +19,11 @@ from mousegpt.synth import discovery_scores, segment_truth
 MOUSEGPT = str(Path(sys.executable).parent / "mousegpt")
 
 
+def _scores(ws: Workspace, result, planted: str | None = None) -> dict:
+    """``synth.discovery_scores`` of a run (it reads clusters as dicts)."""
+    return discovery_scores(ws, [c.to_dict() for c in result.clusters], planted)
+
+
 def _workspace(root: Path, seed: int, novel: tuple[str, ...]) -> Workspace:
     from jobs.analyze import run
     from mousegpt.inputs import read_manifest
@@ -47,11 +52,11 @@ def circling(tmp_path_factory, ray_local):
 
 def test_planted_circling_is_recovered_as_a_flagged_cluster(circling):
     ws, result = circling
-    scores = discovery_scores(ws, result["clusters"], "circling")
+    scores = _scores(ws, result, "circling")
     assert scores["planted_segments"] > 50
     assert scores["precision"] >= 0.8 and scores["recall"] >= 0.8, scores
-    for cluster in (c for c in result["clusters"] if c["novel"]):
-        assert cluster["name"].startswith("unlabelled") and cluster["outlier_fraction"] >= 0.5
+    for cluster in (c for c in result.clusters if c.novel):
+        assert cluster.name.startswith("unlabelled") and cluster.outlier_fraction >= 0.5
 
 
 @pytest.fixture(scope="module")
@@ -63,18 +68,18 @@ def twitching(tmp_path_factory, ray_local):
 def test_planted_head_twitches_are_recovered_as_a_flagged_cluster(twitching):
     # twitches of 0.3-0.6 s: a segment shows one when it holds at least 0.15 s of it (synth.shows_planted)
     ws, result = twitching
-    scores = discovery_scores(ws, result["clusters"], "head_twitch")
+    scores = _scores(ws, result, "head_twitch")
     assert scores["planted_segments"] > 20
     assert scores["precision"] >= 0.8 and scores["recall"] >= 0.8, scores
     assert scores["ari"] >= 0.6
-    flagged = [c for c in result["clusters"] if c["novel"]]
-    assert flagged and all("fast head jerks" in c["name"] for c in flagged)
+    flagged = [c for c in result.clusters if c.novel]
+    assert flagged and all("fast head jerks" in c.name for c in flagged)
 
 
 def test_clusters_agree_with_the_core_behaviours(circling):
     ws, result = circling
-    assert discovery_scores(ws, result["clusters"], "circling")["ari"] >= 0.6
-    named = {c["behavior"] for c in result["clusters"] if c["behavior"]}
+    assert _scores(ws, result, "circling")["ari"] >= 0.6
+    named = {c.behavior for c in result.clusters if c.behavior}
     assert {"walk", "rest", "rear", "sniff", "run"} <= named
 
 
@@ -85,10 +90,11 @@ def test_the_planted_behaviour_is_far_from_the_vocabulary(circling):
             "SELECT s.start_s, s.end_s, a.vocabulary_distance, a.outlier_score, ss.video, ss.pose "
             "FROM segment_clusters a JOIN segments s USING (segment_id) JOIN sessions ss USING (session_id) "
             "WHERE a.run_id = ?",
-            [result["run_id"]],
+            [result.run_id],
         ).fetchdf()
     distance = seg["vocabulary_distance"].groupby(segment_truth(seg)).median()
-    # a tight circle at walking speed moves like nothing the describer learned: further than any core behaviour
+    # a tight circle at walking speed moves like nothing the describer learned: further than any
+    # core behaviour
     assert distance["circling"] > distance.drop("circling").max()
 
 
@@ -129,35 +135,35 @@ def test_each_cluster_has_exemplars_sizes_and_its_segments(circling):
             ).fetchall()
         )
         exemplar_clusters = {
-            c["cluster_id"]: {
+            c.cluster_id: {
                 r[0]
                 for r in con.execute(
-                    "SELECT cluster_id FROM segments WHERE segment_id IN (SELECT unnest(?))", [c["exemplars"]]
+                    "SELECT cluster_id FROM segments WHERE segment_id IN (SELECT unnest(?))", [c.exemplars]
                 ).fetchall()
             }
-            for c in result["clusters"]
+            for c in result.clusters
         }
-    for c in result["clusters"]:
-        assert per_cluster[c["cluster_id"]] == c["size"] == sum(c["size_by_condition"].values())
-        assert exemplar_clusters[c["cluster_id"]] == {c["cluster_id"]} and len(c["exemplars"]) == 5
+    for c in result.clusters:
+        assert per_cluster[c.cluster_id] == c.size == sum(c.size_by_condition.values())
+        assert exemplar_clusters[c.cluster_id] == {c.cluster_id} and len(c.exemplars) == 5
 
 
 def test_runs_are_versioned_and_segments_follow_the_latest(circling, tmp_path):
     ws, first = circling
     second = discover(ws, DiscoverConfig(seed=1, sample_size=600))  # fitted on a sample, the rest assigned
-    assert second["run_id"] == first["run_id"] + 1 and second["sample"] == 600
+    assert second.run_id == first.run_id + 1 and second.sample == 600
     with ws.connect(read_only=True) as con:
         runs = con.execute("SELECT run_id, segments, sample FROM discovery_runs ORDER BY run_id").fetchall()
         latest = con.execute(
             "SELECT count(*) FROM segments s JOIN segment_clusters a USING (segment_id) "
             "WHERE a.run_id = ? AND s.cluster_id = a.cluster_id",
-            [second["run_id"]],
+            [second.run_id],
         ).fetchone()[0]
-    assert [r[0] for r in runs][-2:] == [first["run_id"], second["run_id"]] and runs[-1][2] == 600
-    assert latest == second["segments"]
-    assert latest_clusters(ws, first["run_id"])["clusters"] == [
-        {k: v for k, v in c.items()} for c in first["clusters"]
-    ]
+    assert [r[0] for r in runs][-2:] == [first.run_id, second.run_id] and runs[-1][2] == 600
+    assert latest == second.segments
+    stored = latest_clusters(ws, first.run_id)
+    assert stored.run_id == first.run_id and stored.clusters == first.clusters
+    assert stored.to_dict()["clusters"] == first.to_dict()["clusters"]
 
 
 def test_cli_discover_json_and_plots_then_profile_by_cluster(circling, tmp_path):
@@ -191,8 +197,8 @@ def test_cli_discover_json_and_plots_then_profile_by_cluster(circling, tmp_path)
 def test_nothing_planted_nothing_flagged(tmp_path, ray_local):
     ws = _workspace(tmp_path, seed=102, novel=())
     result = discover(ws, DiscoverConfig(seed=0))
-    assert not [c["name"] for c in result["clusters"] if c["novel"]]
-    assert discovery_scores(ws, result["clusters"])["ari"] >= 0.6
+    assert not [c.name for c in result.clusters if c.novel]
+    assert _scores(ws, result)["ari"] >= 0.6
 
 
 def test_an_empty_workspace_is_one_clear_error(tmp_path):

@@ -8,11 +8,15 @@ figure of a project reads alike; clusters use a categorical palette in cluster o
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from mousegpt.vocabulary import BEHAVIORS
+
+if TYPE_CHECKING:
+    from mousegpt.records import Cluster
 
 BEHAVIOR_COLOURS = dict(
     zip(BEHAVIORS, ("#4e79a7", "#e15759", "#f28e2b", "#76b7b2", "#bab0ac", "#59a14f", "#edc948", "#b07aa1"))
@@ -123,15 +127,20 @@ def profile_bars(
 
 
 def behaviour_map(
-    points: pd.DataFrame, clusters: list[dict], png: Path, html: Path | None = None, max_points: int = 20_000
+    points: pd.DataFrame,
+    clusters: list[Cluster],
+    png: Path,
+    html: Path | None = None,
+    max_points: int = 20_000,
 ) -> list[Path]:
     """The 2-D UMAP of segments coloured by cluster (novel clusters outlined in the legend);
-    ``points`` has map_x, map_y, cluster_id (and, for the HTML page, overall and behavior).
+    ``points`` has map_x, map_y, cluster_id (and, for the HTML page, overall and behavior);
+    ``clusters`` are the run's (``discover.latest_clusters``), which name them.
     """
     plt = _pyplot()
     if len(points) > max_points:
         points = points.sample(max_points, random_state=0)
-    names = {c["cluster_id"]: c["name"] + (" [novel]" if c["novel"] else "") for c in clusters}
+    names = {c.cluster_id: c.name + (" [novel]" if c.novel else "") for c in clusters}
     palette = plt.get_cmap("tab20").colors
     fig, ax = plt.subplots(figsize=(8, 7))
     for cluster_id, part in points.groupby("cluster_id"):

@@ -59,9 +59,11 @@ def load_segments(
     with workspace.reader() as con:
         table = con.execute(
             f"SELECT s.session_id, s.segment_index, s.start_s, s.end_s, "
-            f"CASE WHEN {not include_uncertain} AND s.confidence < {UNCERTAIN_BELOW} THEN NULL ELSE s.behavior END "
+            f"CASE WHEN {not include_uncertain} AND s.confidence < {UNCERTAIN_BELOW} "
+            "THEN NULL ELSE s.behavior END "
             "AS behavior, s.cluster_id, "
-            f"coalesce(ss.animal, ss.session_id) AS animal, coalesce(ss.{by}, 'unknown') AS \"group\", ss.duration_s "
+            "coalesce(ss.animal, ss.session_id) AS animal, "
+            f"coalesce(ss.{by}, 'unknown') AS \"group\", ss.duration_s "
             "FROM segments s JOIN sessions ss USING (session_id) ORDER BY s.session_id, s.segment_index"
         ).fetchdf()
     if table.empty:
@@ -398,10 +400,7 @@ def write_plots(workspace: Workspace, result: dict, folder) -> list:
     if segments["cluster_id"].notna().any():
         from mousegpt.discover import latest_clusters
 
-        names = {
-            str(c["cluster_id"]): f"{c['cluster_id']}: {c['name']}"
-            for c in latest_clusters(workspace)["clusters"]
-        }
+        names = {str(c.cluster_id): f"{c.cluster_id}: {c.name}" for c in latest_clusters(workspace).clusters}
     written = []
     for level, column in (("behavior", "behavior"), ("cluster", "cluster_id")):
         if not segments[column].notna().any():
