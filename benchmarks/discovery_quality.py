@@ -71,7 +71,7 @@ def main() -> None:
                 if report["failed"]:
                     raise SystemExit(f"analysis failed: {report['failed']}")
                 result = discover(ws, DiscoverConfig(seed=seed))
-                scores = discovery_scores(ws, [c.to_dict() for c in result.clusters], planted)
+                scores = discovery_scores(ws, result.clusters, planted)
                 rows.append({"seed": seed, "planted": planted or "none", "seconds": result.seconds, **scores})
                 console.print(rows[-1])
     table = pd.DataFrame(rows)

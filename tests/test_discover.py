@@ -19,11 +19,6 @@ from mousegpt.synth import discovery_scores, segment_truth
 MOUSEGPT = str(Path(sys.executable).parent / "mousegpt")
 
 
-def _scores(ws: Workspace, result, planted: str | None = None) -> dict:
-    """``synth.discovery_scores`` of a run (it reads clusters as dicts)."""
-    return discovery_scores(ws, [c.to_dict() for c in result.clusters], planted)
-
-
 def _workspace(root: Path, seed: int, novel: tuple[str, ...]) -> Workspace:
     from jobs.analyze import run
     from mousegpt.inputs import read_manifest
@@ -52,7 +47,7 @@ def circling(tmp_path_factory, ray_local):
 
 def test_planted_circling_is_recovered_as_a_flagged_cluster(circling):
     ws, result = circling
-    scores = _scores(ws, result, "circling")
+    scores = discovery_scores(ws, result.clusters, "circling")
     assert scores["planted_segments"] > 50
     assert scores["precision"] >= 0.8 and scores["recall"] >= 0.8, scores
     for cluster in (c for c in result.clusters if c.novel):
@@ -68,7 +63,7 @@ def twitching(tmp_path_factory, ray_local):
 def test_planted_head_twitches_are_recovered_as_a_flagged_cluster(twitching):
     # twitches of 0.3-0.6 s: a segment shows one when it holds at least 0.15 s of it (synth.shows_planted)
     ws, result = twitching
-    scores = _scores(ws, result, "head_twitch")
+    scores = discovery_scores(ws, result.clusters, "head_twitch")
     assert scores["planted_segments"] > 20
     assert scores["precision"] >= 0.8 and scores["recall"] >= 0.8, scores
     assert scores["ari"] >= 0.6
@@ -78,7 +73,7 @@ def test_planted_head_twitches_are_recovered_as_a_flagged_cluster(twitching):
 
 def test_clusters_agree_with_the_core_behaviours(circling):
     ws, result = circling
-    assert _scores(ws, result, "circling")["ari"] >= 0.6
+    assert discovery_scores(ws, result.clusters, "circling")["ari"] >= 0.6
     named = {c.behavior for c in result.clusters if c.behavior}
     assert {"walk", "rest", "rear", "sniff", "run"} <= named
 
@@ -198,7 +193,7 @@ def test_nothing_planted_nothing_flagged(tmp_path, ray_local):
     ws = _workspace(tmp_path, seed=102, novel=())
     result = discover(ws, DiscoverConfig(seed=0))
     assert not [c.name for c in result.clusters if c.novel]
-    assert _scores(ws, result)["ari"] >= 0.6
+    assert discovery_scores(ws, result.clusters)["ari"] >= 0.6
 
 
 def test_an_empty_workspace_is_one_clear_error(tmp_path):

@@ -49,7 +49,7 @@ The modules, in the order a run uses them:
 - ``runs``: ``discover`` itself, storing a run and reading it back.
 """
 
-from mousegpt.discover.config import DiscoverConfig, Progress
+from mousegpt.discover.config import DiscoverConfig, StageNotice
 from mousegpt.discover.features import (
     CANONICAL_ORDER,
     FEATURE_FACTS,
@@ -96,7 +96,7 @@ __all__ = [
     "DiscoverConfig",
     "DiscoveryRun",
     "Fit",
-    "Progress",
+    "StageNotice",
     "RobustStandardiser",
     "Segments",
     "VocabularyDistance",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-Progress = Callable[[str], None]
+StageNotice = Callable[[str], None]
 """Told the name of each stage as discovery reaches it ("UMAP", "HDBSCAN", ...)."""
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mousegpt.discover.config import DiscoverConfig, Progress
+from mousegpt.discover.config import DiscoverConfig, StageNotice
 from mousegpt.discover.neighbours import majority_of_neighbours, nearest_neighbours
 
 
@@ -46,7 +46,7 @@ class Fit:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def fit(x: np.ndarray, config: DiscoverConfig, progress: Progress | None = None) -> Fit:
+def fit(x: np.ndarray, config: DiscoverConfig, progress: StageNotice | None = None) -> Fit:
     """Cluster the features: fit on a sample, assign the rest.
 
     PCA to ``pca_dim`` dimensions (fitted on the sample, applied to every segment), UMAP of the
@@ -62,7 +62,7 @@ def fit(x: np.ndarray, config: DiscoverConfig, progress: Progress | None = None)
         (segments, features) float32 (``features``); no NaN (PCA refuses it).
     config : DiscoverConfig
         The sample, dimensions, neighbours, cluster sizes and seed.
-    progress : Progress or None
+    progress : StageNotice or None
         Told each stage's name.
 
     Returns

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from mousegpt import snapshot
-from mousegpt.discover.config import DiscoverConfig, Progress
+from mousegpt.discover.config import DiscoverConfig, StageNotice
 from mousegpt.discover.features import Segments, fact_matrix, features, load
 from mousegpt.discover.fit import Fit, fit
 from mousegpt.discover.naming import (
@@ -93,7 +93,7 @@ class ClusterRun:
 
 
 def discover(
-    workspace: Workspace, config: DiscoverConfig = DiscoverConfig(), progress: Progress | None = None
+    workspace: Workspace, config: DiscoverConfig = DiscoverConfig(), progress: StageNotice | None = None
 ) -> DiscoveryRun:
     """Cluster every visible segment of the workspace, flag novel clusters, and store the run.
 
@@ -103,7 +103,7 @@ def discover(
         An analysed workspace; its catalogue gains the run.
     config : DiscoverConfig
         The run's settings.
-    progress : Progress or None
+    progress : StageNotice or None
         Told each stage's name.
 
     Returns

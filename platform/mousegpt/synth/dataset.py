@@ -207,11 +207,12 @@ def shows_planted(coverage: pd.Series, planted: str, window_s: float = 1.0) -> p
     return coverage >= min(0.5, shortest_s / 2 / window_s) - 1e-9
 
 
-def discovery_scores(workspace, clusters: list[dict], planted: str | None = None) -> dict:
+def discovery_scores(workspace, clusters: list, planted: str | None = None) -> dict:
     """How well a ``mousegpt discover`` run over synthetic sessions found their truth:
     ``ari`` (adjusted Rand index of clusters against the majority truth, over segments of core
     behaviours that do not show the planted one) and, with ``planted``, the precision and
     recall of the segments that show it (``shows_planted``) in the clusters flagged novel.
+    ``clusters`` are the run's ``records.Cluster``.
     """
     from sklearn.metrics import adjusted_rand_score
 
@@ -224,7 +225,7 @@ def discovery_scores(workspace, clusters: list[dict], planted: str | None = None
             "JOIN sessions ss USING (session_id) WHERE s.cluster_id IS NOT NULL"
         ).fetchdf()
     truth = segment_truth(seg)
-    flagged = seg["cluster_id"].isin({c["cluster_id"] for c in clusters if c["novel"]})
+    flagged = seg["cluster_id"].isin({c.cluster_id for c in clusters if c.novel})
     is_planted = (
         shows_planted(segment_coverage(seg, planted), planted, WINDOW_S)
         if planted
@@ -233,7 +234,7 @@ def discovery_scores(workspace, clusters: list[dict], planted: str | None = None
     core = truth.isin(BEHAVIORS) & ~is_planted
     scores = {
         "clusters": len(clusters),
-        "novel_clusters": int(sum(c["novel"] for c in clusters)),
+        "novel_clusters": int(sum(c.novel for c in clusters)),
         "ari": float(adjusted_rand_score(truth[core], seg.loc[core, "cluster_id"])),
     }
     if planted:
