@@ -18,7 +18,7 @@ agreement and speed need. Checks:
   downloaded) in bf16: segments/s;
 - FAISS on the GPU, when a GPU build is installed: the same neighbours as on the CPU.
 
-Without a GPU every check runs on the CPU (``tests/test_gpu_check.py`` runs them small), so the
+Without a GPU every check runs on the CPU (``tests/benchmarks/test_gpu_check.py`` runs them small), so the
 script is known to work before a GPU machine is borrowed for it.
 """
 

@@ -33,7 +33,7 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-# The S3 server of tests/test_storage.py (moto, on loopback) and its test credentials, set
+# The S3 server of tests/mousegpt/test_storage.py (moto, on loopback) and its test credentials, set
 # before any Ray starts, so that its workers reach it too; never a real account's.
 S3_ENDPOINT = f"http://127.0.0.1:{free_port()}"
 os.environ.update(

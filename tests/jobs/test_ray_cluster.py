@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import free_port
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.ray
 RAY = str(Path(sys.executable).with_name("ray"))

@@ -27,8 +27,7 @@ from mousegpt.describe.tiny import (
 )
 from mousegpt.errors import MouseGPTError
 from mousegpt.segments import windows
-
-from .conftest import truth_label
+from tests.conftest import truth_label
 
 
 def tiny_config(**changes) -> MouseGPTTinyConfig:

@@ -13,9 +13,8 @@ from mousegpt import sources
 from mousegpt.errors import InputError, WorkspaceError
 from mousegpt.storage import Storage
 from mousegpt.store import Workspace, content_hash
-
-from .conftest import free_port
-from .test_store import counts, make_shard
+from tests.conftest import free_port
+from tests.mousegpt.test_store import counts, make_shard
 
 
 @pytest.fixture(scope="module")

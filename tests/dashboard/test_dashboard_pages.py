@@ -1,15 +1,13 @@
 """The dashboard's Sessions and Analyse pages and its access gate, driven with Streamlit's AppTest."""
 
-from pathlib import Path
-
 import pandas as pd
 import pytest
 from streamlit import config
 from streamlit.testing.v1 import AppTest
 
-from .conftest import free_port
+from tests.conftest import REPO, free_port
 
-APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
+APP = str(REPO / "dashboard" / "app.py")
 
 
 @pytest.fixture

@@ -6,12 +6,13 @@ a misspelt or misplaced field is silently dropped by the operator, so it is caug
 
 import re
 import shlex
-from pathlib import Path
 
 import pytest
 import yaml
 
-INFRA = Path(__file__).resolve().parents[1] / "infra"
+from tests.conftest import REPO
+
+INFRA = REPO / "infra"
 K8S = INFRA / "k8s"
 
 RAY_CLUSTER_SPEC = {

@@ -9,8 +9,7 @@ import pytest
 
 from jobs.submit import AnalysisRequest, JobView, parse_progress, progress_line
 from mousegpt.errors import InputError
-
-from .conftest import free_port
+from tests.conftest import free_port
 
 
 def _cli(*args):

@@ -9,7 +9,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .conftest import free_port
+from tests.conftest import REPO, free_port
 
 pytestmark = pytest.mark.ray
 
@@ -176,14 +176,13 @@ def test_binary_describe_takes_everything_the_model_reads(server):
 
 
 def test_describer_replicas_autoscale_as_serve_config_yaml_says():
-    from pathlib import Path
 
     import yaml
 
     from mousegpt.errors import MouseGPTError
     from serve.app import describer_options
 
-    config = yaml.safe_load((Path(__file__).parents[1] / "serve" / "config.yaml").read_text())
+    config = yaml.safe_load((REPO / "serve" / "config.yaml").read_text())
     args = config["applications"][0]["args"]
     options = describer_options(args, gpus_in_cluster=0)
     assert options["autoscaling_config"] == {

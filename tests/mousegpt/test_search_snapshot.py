@@ -16,8 +16,7 @@ from mousegpt.embed import DIM
 from mousegpt.index import VectorIndex
 from mousegpt.search import Searcher
 from mousegpt.store import Workspace
-
-from .test_store import make_shard
+from tests.mousegpt.test_store import make_shard
 
 
 class QueryIsVector:

@@ -4,7 +4,9 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
+from tests.conftest import REPO
+
+APP = str(REPO / "dashboard" / "app.py")
 
 
 def test_search_lists_hits_with_descriptions_and_clips(analyzed, monkeypatch):

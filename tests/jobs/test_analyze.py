@@ -14,8 +14,7 @@ from mousegpt.errors import WorkspaceError
 from mousegpt.inputs import InputSpec, input_specs, read_manifest
 from mousegpt.search import Searcher
 from mousegpt.store import SCHEMA_VERSION, Workspace
-
-from .conftest import truth_share
+from tests.conftest import truth_share
 
 pytestmark = pytest.mark.ray
 

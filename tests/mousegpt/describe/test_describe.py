@@ -10,8 +10,7 @@ from mousegpt.errors import MouseGPTError
 from mousegpt.pipeline import measure_video
 from mousegpt.segments import FACT_COLUMNS
 from mousegpt.vocabulary import BEHAVIORS
-
-from .conftest import truth_label
+from tests.conftest import truth_label
 
 BASE = dict(
     speed_mean_mm_s=2.0,

@@ -2,7 +2,6 @@
 (no download): loading, prompting with frames, and robust parsing of its answers."""
 
 import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,6 +10,7 @@ import pytest
 from mousegpt.describe import load_model
 from mousegpt.describe.hf import parse_answer
 from mousegpt.errors import MouseGPTError
+from tests.conftest import REPO
 
 FACTS = pd.DataFrame(
     [
@@ -41,9 +41,7 @@ FACTS = pd.DataFrame(
 
 
 def _benchmark(name: str):
-    spec = importlib.util.spec_from_file_location(
-        name, Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
-    )
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

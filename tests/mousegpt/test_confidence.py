@@ -11,9 +11,8 @@ from jobs.train import expected_calibration_error, fit_temperature
 from mousegpt import profile
 from mousegpt.describe.model import UNCERTAIN_BELOW, Description, is_uncertain, mark_uncertain
 from mousegpt.store import Workspace
-
-from .test_describe import describe
-from .test_store import make_shard
+from tests.mousegpt.describe.test_describe import describe
+from tests.mousegpt.test_store import make_shard
 
 
 def test_an_uncertain_description_says_so():
