@@ -28,6 +28,16 @@ app = typer.Typer(
 )
 
 
+IncludeUncertainOpt = Annotated[
+    bool,
+    typer.Option(
+        "--include-uncertain",
+        help="Count the moments whose behaviour the describer is uncertain of "
+        "(calibrated confidence below 50%; left out by default).",
+    ),
+]
+
+
 def _names(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
@@ -243,14 +253,7 @@ def discover(
         Path | None,
         typer.Option(help="Folder for the behaviour map: behaviour_map.png and behaviour_map.html."),
     ] = None,
-    include_uncertain: Annotated[
-        bool,
-        typer.Option(
-            "--include-uncertain",
-            help="Count the moments whose behaviour the describer is uncertain of "
-            "(calibrated confidence below 50%; left out by default).",
-        ),
-    ] = False,
+    include_uncertain: IncludeUncertainOpt = False,
     as_json: JsonOpt = False,
     workspace: WorkspaceOpt = None,
 ):
@@ -302,14 +305,7 @@ def profile(
         Path | None,
         typer.Option(help="Folder for figures: an ethogram per session and bar charts of every metric."),
     ] = None,
-    include_uncertain: Annotated[
-        bool,
-        typer.Option(
-            "--include-uncertain",
-            help="Count the moments whose behaviour the describer is uncertain of "
-            "(calibrated confidence below 50%; left out by default).",
-        ),
-    ] = False,
+    include_uncertain: IncludeUncertainOpt = False,
     as_json: JsonOpt = False,
     workspace: WorkspaceOpt = None,
 ):
