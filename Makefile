@@ -18,6 +18,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[dev]'
+	# DeepSpeed compiles its shared-memory communication op (C++) the first time CPU training
+	# runs; compile it here, once per machine, not inside the first training run (or test).
+	# Only a warm-up: where it cannot be built, training builds it (or says why) itself.
+	-$(BIN)/python -c "from deepspeed.ops.op_builder.cpu.comm import ShareMemCommBuilder; \
+		ShareMemCommBuilder().load(verbose=False)" >/dev/null 2>&1
 	touch $(STAMP)
 
 demo: $(STAMP)
