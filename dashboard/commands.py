@@ -42,7 +42,7 @@ def dashboard(
     token: TokenOpt = None,
 ):
     """Open the dashboard: search, sessions, clusters, profiles, and analyses to launch and follow."""
-    from mousegpt.access import TOKEN_ENV, is_loopback
+    from mousegpt.access import TOKEN_ENV, is_loopback  # hashlib: not loaded for --help
 
     if not is_loopback(host) and not token:
         raise MouseGPTError(

@@ -11,7 +11,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
+from jobs.model_commands import adapt, train
+from mousegpt.errors import MouseGPTError
 from mousegpt.terminal import (
     JsonOpt,
     WorkspaceOpt,
@@ -30,8 +33,6 @@ def _print_qc(rows: list[dict]) -> None:
     """The quality-control report of each new session, as a table on stderr."""
     if not rows:
         return
-    from rich.table import Table
-
     table = Table(
         "input",
         "individual",
@@ -157,6 +158,7 @@ def quiet_ray(root: Path, command: str) -> Path | None:
 def analyze_bar(inputs: int):
     """``run``'s progress callback: one bar of inputs done, with frames, segments per second
     and the time left, on stderr."""
+    # rich.progress is not needed for --help (rich.table, above, is loaded by mousegpt.terminal anyway).
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     columns = (
@@ -196,7 +198,7 @@ class _ProgressLines:
         self.last: dict | None = None
 
     def __call__(self, counts: dict) -> None:
-        from jobs.submit import progress_line
+        from jobs.submit import progress_line  # jobs.submit loads the input readers (cv2, movement)
 
         self.last = counts | {"elapsed_s": round(time.perf_counter() - self.started, 1)}
         if time.perf_counter() - self.printed >= 1.0 or counts["inputs_done"] >= counts["inputs"]:
@@ -277,6 +279,7 @@ def analyze(
     background), they are recomputed. Exits with status 1 when any input failed (the others
     are still committed).
     """
+    # The analysis' modules load Ray, the readers and the catalogue: imported when it runs, not for --help.
     from jobs.analyze import run
     from mousegpt.inputs import input_specs, parse_keypoint_map
     from mousegpt.storage import normalise
@@ -352,7 +355,6 @@ def analyze(
 def _print_plan(specs, ws, model: str, as_json: bool) -> None:
     """``analyze --dry-run``: one row per session of each input, what the run would do to it."""
     from mousegpt.analysis import planned_changes
-    from mousegpt.errors import MouseGPTError
 
     known = ws.recorded()
     rows = []
@@ -373,8 +375,6 @@ def _print_plan(specs, ws, model: str, as_json: bool) -> None:
 
 
 def _plan_table(ws, rows: list[dict]) -> None:
-    from rich.table import Table
-
     table = Table(
         title=f"analyze --dry-run: what would change in {ws.root} (nothing is changed)", title_justify="left"
     )
@@ -441,8 +441,6 @@ def demo(
 
 def register(app: typer.Typer) -> None:
     """Add ``analyze``, ``demo``, ``train`` and ``adapt`` to the ``mousegpt`` command line."""
-    from jobs.model_commands import adapt, train
-
     app.command()(analyze)
     app.command()(demo)
     app.command()(train)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -62,7 +63,7 @@ def _progress_text(job) -> str:
 
 def _follow(jobs, job_id: str) -> None:
     """Draw the job's progress until it ends."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn  # not for --help
 
     with Progress(
         TextColumn("{task.description}"),
@@ -104,6 +105,7 @@ def submit(
     The inputs are checked first: a missing file or a bad manifest is refused before anything
     reaches the cluster. The workspace and inputs must be on storage the cluster's nodes see.
     """
+    # jobs.submit loads the input readers (cv2, movement): imported when a command runs, not for --help.
     from jobs.submit import AnalysisRequest, Jobs, default_address, start_local_head
 
     request = AnalysisRequest(
@@ -210,8 +212,6 @@ def job_logs(
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing until the job ends.")] = False,
 ):
     """A job's log (its `mousegpt analyze` output)."""
-    import sys
-
     from jobs.submit import Jobs
 
     jobs = Jobs(address)

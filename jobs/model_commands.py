@@ -28,6 +28,7 @@ def _stdout_to_stderr():
 @contextmanager
 def stage_bars():
     """A progress callback ``(stage, done, total)`` drawing one bar per stage on stderr."""
+    # Like the training and adaptation modules below, not loaded for --help.
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(

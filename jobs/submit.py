@@ -26,6 +26,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from urllib.parse import urlparse
 
 from mousegpt import sources
 from mousegpt.access import is_loopback
@@ -194,8 +195,6 @@ def auth_headers(address: str) -> dict[str, str]:
     """The bearer token of Ray's token authentication for the job server at ``address``:
     ``$RAY_AUTH_TOKEN`` (or the file ``$RAY_AUTH_TOKEN_PATH``) wherever it is; this user's
     ``~/.ray/auth_token``, written by a head started here, only for a head on this machine."""
-    from urllib.parse import urlparse
-
     token = os.environ.get("RAY_AUTH_TOKEN")
     path = os.environ.get("RAY_AUTH_TOKEN_PATH")
     if not path and is_loopback(urlparse(address).hostname):
@@ -207,7 +206,7 @@ def auth_headers(address: str) -> dict[str, str]:
 
 def _reachable(address: str, timeout_s: float = 3.0) -> bool:
     """Whether a Ray job server answers at ``address`` (one that wants a token answers too)."""
-    import requests
+    import requests  # only when a job server is asked
 
     try:
         answer = requests.get(
@@ -221,8 +220,6 @@ def _reachable(address: str, timeout_s: float = 3.0) -> bool:
 def start_local_head(address: str = LOCAL_ADDRESS, gcs_port: int = 6379, cpus: int | None = None) -> bool:
     """Start a Ray head on this machine whose job server answers at ``address`` (a loopback
     URL); False when one already answers. The head keeps running (``ray stop`` stops it)."""
-    from urllib.parse import urlparse
-
     if _reachable(address):
         return False
     url = urlparse(address)

@@ -43,6 +43,7 @@ def serve_cmd(
     ] = None,
 ):
     """Serve POST /describe and GET /search?q= over HTTP until interrupted."""
+    # Loaded when serving starts, not for --help (access needs hashlib, ray_connection logging).
     from ray import serve
 
     from mousegpt.access import TOKEN_ENV, is_loopback, token_sha256

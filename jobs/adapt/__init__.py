@@ -42,6 +42,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from jobs.adapt.bouts import KEYS, Bout, behavior_name, read_bouts
 from jobs.adapt.checkpoint import write_checkpoint
@@ -59,6 +60,7 @@ from jobs.adapt.fine_tune import (
 )
 from jobs.adapt.model import base_path, expanded_model, fuse_inputs, new_classes, output_log_probs
 from jobs.adapt.recordings import labelled_segments, recording_segments, segment_labels, stacked_inputs
+from mousegpt.describe.tiny import MouseGPTTiny
 from mousegpt.errors import InputError
 
 __all__ = [
@@ -91,10 +93,6 @@ def adapt(
     adapted checkpoint to ``out`` (whole or not at all). ``steps``: the fine-tuning length, or
     None to choose it on held-out halves of the bouts (``choose_steps``). Returns the figures
     (``adaptation.json``)."""
-    import torch
-
-    from mousegpt.describe.tiny import MouseGPTTiny
-
     started = time.perf_counter()
     out = Path(out)
     source = base_path(base)

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from mousegpt import pose, video
 from mousegpt.errors import InputError
 
 KEYS = {
@@ -113,8 +114,6 @@ def _line(path: Path, number: int, text: str) -> Bout:
 
 def _duration(bout: Bout, where: str) -> tuple[float, object]:
     """The recording's duration (s) and, for a pose file, its poses (read once, reused)."""
-    from mousegpt import pose, video
-
     try:
         if bout.kind == "video":
             info = video.probe(bout.file)

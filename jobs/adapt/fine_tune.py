@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import torch
 
 from jobs.adapt.model import output_log_probs
 from jobs.train.config import StageProgress
@@ -25,8 +26,6 @@ def targets(base_log_probs, labels: np.ndarray, names: list[str], n_base: int, e
     probabilities (``base_log_probs``) with ``excluded`` (the lab's core behaviours and the
     parents of its new ones) taken out, or, where the base saw nothing else, an even share of
     the base classes left."""
-    import torch
-
     index = {b: i for i, b in enumerate(names)}
     target = torch.zeros(len(labels), len(names))
     target[:, :n_base] = base_log_probs.exp()
@@ -54,8 +53,6 @@ def _halves(start_s: np.ndarray) -> np.ndarray:
 
 def mean_loss(model, inputs: dict, target, rows: np.ndarray, temperature: float):
     """Mean cross-entropy of the describer's output against ``target`` over ``rows`` (every segment alike)."""
-    import torch
-
     with torch.no_grad():
         return round(
             float(-(target[rows] * output_log_probs(model, inputs, temperature)[rows]).sum(1).mean()), 4
@@ -63,8 +60,6 @@ def mean_loss(model, inputs: dict, target, rows: np.ndarray, temperature: float)
 
 
 def predict(model, inputs: dict, temperature: float) -> np.ndarray:
-    import torch
-
     model.eval()
     with torch.no_grad():
         return np.asarray(model.config.behaviors)[
@@ -86,8 +81,6 @@ def fine_tune(
 ) -> None:
     """``model`` from ``start_state``, trained ``steps`` full-batch steps on ``rows`` (the last fuse layer
     and the classifier; AdamW, cosine decay; every segment weighing the same)."""
-    import torch
-
     model.load_state_dict(start_state)
     torch.manual_seed(seed)
     for name, p in model.named_parameters():

@@ -7,15 +7,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from jobs.adapt.bouts import Bout
+from jobs.train import behavior_from_text
+from mousegpt.describe.model import DEFAULT_MODEL, WEIGHTS
+from mousegpt.describe.tiny import MouseGPTTiny, MouseGPTTinyConfig
 from mousegpt.errors import InputError
+from mousegpt.vocabulary import BEHAVIORS
 
 
 def base_path(spec: str | Path | None) -> Path:
     """The checkpoint folder of ``--from``: a folder, ``tiny:/path``, or the shipped one (None or
     mousegpt-tiny)."""
-    from mousegpt.describe.model import DEFAULT_MODEL, WEIGHTS
-
     text = str(spec) if spec is not None else DEFAULT_MODEL
     path = (
         WEIGHTS / DEFAULT_MODEL
@@ -30,9 +34,6 @@ def base_path(spec: str | Path | None) -> Path:
 def new_classes(known: list[str], bouts: list[Bout]) -> dict[str, dict]:
     """The lab's behaviour names that are not classes yet: name -> {"parent", "description"}.
     The parent is the core behaviour the name (or its first description) names."""
-    from jobs.train import behavior_from_text
-    from mousegpt.vocabulary import BEHAVIORS
-
     out: dict[str, dict] = {}
     for b in bouts:
         if b.behavior in known:
@@ -51,10 +52,6 @@ def new_classes(known: list[str], bouts: list[Bout]) -> dict[str, dict]:
 def expanded_model(base, added: dict[str, dict]):
     """A copy of ``base`` whose classifier also outputs ``added`` (rows from each parent's row, or
     the mean)."""
-    import torch
-
-    from mousegpt.describe.tiny import MouseGPTTiny, MouseGPTTinyConfig
-
     config = base.config.to_dict()
     for key in ("architectures", "transformers_version", "dtype", "torch_dtype", "model_type"):
         config.pop(key, None)
@@ -82,8 +79,6 @@ def expanded_model(base, added: dict[str, dict]):
 def fuse_inputs(model, facts, sequence, crops) -> dict:
     """The frozen encoders' outputs, the fuse layer's input, per view the describer averages
     (``TinyDescriber._encode``): "all" (rows with crops only), "kinematics", "facts"."""
-    import torch
-
     with torch.no_grad():
         batch = facts.shape[0]
         enc = model.fact_encoder(facts)
@@ -108,8 +103,6 @@ def fuse_inputs(model, facts, sequence, crops) -> dict:
 def output_log_probs(model, inputs: dict, temperature: float):
     """The describer's log-probabilities from the fuse inputs: the views' probabilities
     averaged (three views where there are crops, two where not), scaled by ``temperature``."""
-    import torch
-
     head = lambda x: model.classifier(model.fuse(x)).softmax(-1)  # noqa: E731
     views = inputs["views"]
     two = (head(views["kinematics"]) + head(views["facts"])) / 2

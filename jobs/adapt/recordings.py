@@ -8,19 +8,19 @@ from dataclasses import replace
 
 import numpy as np
 import pandas as pd
+import torch
 
 from jobs.adapt.bouts import Bout
+from mousegpt import arena as arena_mod
+from mousegpt import calibration, pipeline, tracking, video
+from mousegpt import crops as crops_mod
+from mousegpt.describe.tiny import MouseGPTTinyConfig, fact_features, sequence_features
+from mousegpt.inputs import InputSpec
 
 
 def recording_segments(bout: Bout, ds=None, uses_crops: bool = True) -> dict:
     """A recording's segments as ``analyze`` cuts them (first individual): facts, the
     kinematic sequence features, crops (videos) and windows. ``ds``: its poses, already read."""
-    from mousegpt import arena as arena_mod
-    from mousegpt import calibration, pipeline, tracking
-    from mousegpt import crops as crops_mod
-    from mousegpt.describe.tiny import MouseGPTTinyConfig, sequence_features
-    from mousegpt.inputs import InputSpec
-
     warnings: list[str] = []
     bout = replace(bout, view=bout.view or "top")
     if bout.kind == "pose":
@@ -40,8 +40,6 @@ def recording_segments(bout: Bout, ds=None, uses_crops: bool = True) -> dict:
         marks = ds.attrs.get("landmarks") or {}
         ds, _ = pipeline.clean(ds, fps)
     else:
-        from mousegpt import video
-
         spec = InputSpec(
             video=bout.file, fps=bout.fps, px_per_mm=bout.px_per_mm, view=bout.view, arena_mm=bout.arena_mm
         )
@@ -115,10 +113,6 @@ def labelled_segments(bouts: list[Bout], poses: dict[str, object], progress=None
 def stacked_inputs(parts: list[dict]):
     """The segments of all ``parts`` as the model's input tensors (facts, sequence, crops); crops
     are None when no recording has any, and blank for a recording without them."""
-    import torch
-
-    from mousegpt.describe.tiny import fact_features
-
     facts = torch.from_numpy(fact_features(pd.concat([p["facts"] for p in parts], ignore_index=True)))
     sequence = torch.from_numpy(np.concatenate([p["sequence"] for p in parts]).astype(np.float32))
     size = max(p["crops"].shape[1:] for p in parts)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from mousegpt.describe.tiny import FACT_FEATURES, SEQUENCE_FEATURES
@@ -56,8 +57,6 @@ def jitter_crops(
 ) -> np.ndarray:
     """Each segment's crops turned, shifted and scaled alike (normal draws with the spreads of
     ``augmentation``): another pose estimator puts the centre and the body axis a little elsewhere."""
-    import cv2
-
     size = crops.shape[-1]
     out = np.empty_like(crops)
     for i, segment in enumerate(crops):

@@ -9,11 +9,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from jobs.train.config import StageProgress, TrainConfig
 from jobs.train.sessions import synthetic_examples
 from mousegpt.describe.model import UNCERTAIN_BELOW
-from mousegpt.describe.tiny import MouseGPTTinyConfig, fact_features
+from mousegpt.describe.tiny import MouseGPTTinyConfig, TinyDescriber, fact_features
 
 CALIBRATION_SESSIONS = (12, 24)
 """Held-out synthetic sessions (rendered, seen as pose files) the temperature is fitted on, at
@@ -79,16 +80,12 @@ def calibrate(folder: str | Path, config: TrainConfig, progress: StageProgress |
     """Fit the checkpoint's temperature on held-out synthetic sessions (``calibration_sessions``:
     other seeds than training's, rendered and seen as pose files, described as ``analyze``
     describes them) and write it into its ``config.json``; returns the calibration figures."""
-    from mousegpt.describe.tiny import TinyDescriber
-
     n_video, n_pose = calibration_sessions(config)
     held = replace(config, sessions=n_video, pose_sessions=n_pose, seed=config.seed + 1000)
     data = synthetic_examples(
         held, MouseGPTTinyConfig().n_steps, progress, stage="simulating held-out sessions for calibration"
     )
     describer = TinyDescriber(folder, device="cpu")
-    import torch
-
     facts = torch.from_numpy(fact_features(data["facts"]))
     sequence = torch.from_numpy(data["sequence"].astype(np.float32))
     crops = torch.from_numpy(data["crops"])

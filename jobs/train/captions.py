@@ -8,6 +8,7 @@ import numpy as np
 
 from jobs.train.config import StageProgress
 from mousegpt.describe import captions
+from mousegpt.embed import TextEmbedder
 
 CAPTIONS_PER_SEGMENT = 2
 """Decoder targets per segment (a step draws one)."""
@@ -60,8 +61,6 @@ def caption_embeddings(
     all-MiniLM-L6-v2; and each segment's group. A training step draws one of its group's
     captions, so a segment meets many wordings (embedding one caption per segment per epoch
     would cost more than the training). A segment with an annotator's description has it alone."""
-    from mousegpt.embed import TextEmbedder
-
     rng = np.random.default_rng(seed + 1)
     facts = data["facts"].to_dict("records")
     zones = [str(f.get("zone")) for f in facts]

@@ -73,7 +73,7 @@ def _intro(metrics: dict) -> list[str]:
 
 
 def _data(metrics: dict) -> list[str]:
-    from mousegpt.discover import REFERENCE_PER_BEHAVIOR
+    from mousegpt.discover import REFERENCE_PER_BEHAVIOR  # discover loads faiss and duckdb
 
     c = metrics["config"]
     counts = ", ".join(f"{b} {n}" for b, n in metrics["train_label_counts"].items())

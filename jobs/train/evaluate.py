@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 import numpy as np
+import torch
 
 from jobs.train.config import TrainConfig
 from jobs.train.tensors import batch_tensors
@@ -24,8 +25,6 @@ def macro_f1(truth: np.ndarray, predicted: np.ndarray, labels=None) -> tuple[flo
 def evaluate(model, arrays: dict, rows: np.ndarray, device, batch: int = 512) -> tuple[float, dict]:
     """The model's macro-F1 (and per-class F1) on ``rows`` of the training arrays, from
     crops, kinematics and facts together; rows without a core label are left out."""
-    import torch
-
     model.eval()
     predicted = []
     with torch.inference_mode():

@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
+import torch.distributed as dist
 
 from jobs.train.config import TrainConfig
 from jobs.train.deepspeed_config import deepspeed_config
@@ -21,9 +23,7 @@ from mousegpt.describe.tiny import MouseGPTTiny, MouseGPTTinyConfig, in_dtype
 def train_loop(loop_config: dict) -> None:
     """The training loop, one per worker: DeepSpeed over a torch.distributed group (gloo on CPU,
     nccl on GPU); rank 0 evaluates and writes the checkpoint."""
-    import deepspeed
-    import torch
-    import torch.distributed as dist
+    import deepspeed  # seconds to import: only where the loop runs
 
     in_ray = loop_config.get("in_ray", False)
     if in_ray:

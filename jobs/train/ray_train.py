@@ -9,6 +9,7 @@ from pathlib import Path
 
 from jobs.train.config import TrainConfig
 from jobs.train.loop import train_loop
+from mousegpt.ray_connection import connect
 
 
 def train_on_ray(loop_config: dict, arrays: dict, config: TrainConfig) -> None:
@@ -17,8 +18,6 @@ def train_on_ray(loop_config: dict, arrays: dict, config: TrainConfig) -> None:
     import ray
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
-
-    from mousegpt.ray_connection import connect
 
     connect(None)
     cpus = int(ray.cluster_resources().get("CPU", 1))

@@ -15,6 +15,9 @@ from jobs.train.scenes import training_scenes
 from jobs.train.sessions import most_common_value, synthetic_examples
 from mousegpt import segments
 from mousegpt.describe.tiny import MouseGPTTinyConfig
+from mousegpt.pipeline import measure_poses
+from mousegpt.synth import simulate, truth_table
+from mousegpt.synth.dataset import truth_poses
 
 
 def pose_reference(
@@ -25,10 +28,6 @@ def pose_reference(
     an imported pose file (``pipeline.measure_poses``). Nothing is rendered. Pose-file facts
     differ from tracked-video facts (all ten keypoints, no tracker noise), so novelty detection
     measures each kind of session against its own kind (``vocabulary_facts.parquet``)."""
-    from mousegpt.pipeline import measure_poses
-    from mousegpt.synth import simulate, truth_table
-    from mousegpt.synth.dataset import truth_poses
-
     plans = training_scenes(config.sessions, config.seed)
     parts, labels = [], []
     for done, (_, condition, seed, scene) in enumerate(plans, start=1):
@@ -58,7 +57,7 @@ def write_vocabulary_facts(
     (``data``, built again from ``config`` when not given) and the same sessions read as pose
     files. The weights do not depend on it, so a checkpoint's file can be rebuilt on its own
     (``mousegpt train OUT --reference-only``) when the facts change."""
-    from mousegpt.discover import REFERENCE_FILE, vocabulary_reference
+    from mousegpt.discover import REFERENCE_FILE, vocabulary_reference  # discover loads faiss and duckdb
 
     if data is None:  # the rendered sessions alone: the pose-file part is simulated again below
         data = synthetic_examples(replace(config, pose_sessions=0), MouseGPTTinyConfig().n_steps, progress)

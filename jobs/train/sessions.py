@@ -7,16 +7,21 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
+import torch
 
 from jobs.train.config import StageProgress, TrainConfig
 from jobs.train.scenes import POSE_FPS, training_scenes
 from jobs.train.tracked_video import video_segments
-from mousegpt import segments
+from mousegpt import pose, segments
 from mousegpt.describe.tiny import MouseGPTTinyConfig, sequence_features
 from mousegpt.errors import InputError
-from mousegpt.synth import Scene
+from mousegpt.pipeline import measure_poses
+from mousegpt.ray_connection import connect
+from mousegpt.synth import Scene, estimator, simulate, truth_table
+from mousegpt.synth.dataset import truth_poses, write_session
 
 
 def most_common_value(values: np.ndarray) -> str:
@@ -47,13 +52,7 @@ def session_examples(
     emphasis: dict[str, float] | None = None,
 ) -> dict:
     """Render one synthetic session, analyse it, and return its labelled segments (the video is deleted)."""
-    import cv2
-
-    from mousegpt.synth.dataset import write_session
-
     cv2.setNumThreads(1)
-    import torch
-
     torch.set_num_threads(1)
     out = Path(workdir)
     write_session(out, name, seconds, condition, seed, scene, emphasis=emphasis)
@@ -95,11 +94,6 @@ def pose_session_examples(
     the arena from its path), with its labelled segments: the true keypoints seen through a
     pose estimator drawn at random (``synth.estimator``: jitter, drift, lost and wild points,
     which body-centre point the lab tracked), at a frame rate from ``POSE_FPS``. No crops."""
-    from mousegpt import pose
-    from mousegpt.pipeline import measure_poses
-    from mousegpt.synth import estimator, simulate, truth_table
-    from mousegpt.synth.dataset import truth_poses
-
     rng = np.random.default_rng(seed)
     fps = float(rng.choice(POSE_FPS))
     truth = truth_table(simulate(seconds, condition, seed, fps, scene.geometry, emphasis=emphasis), scene)
@@ -149,8 +143,6 @@ def synthetic_examples(
     """Labelled segments of ``config.sessions`` synthetic sessions rendered and tracked, and of
     ``config.pose_sessions`` more seen as pose files (other seeds), analysed on Ray."""
     import ray
-
-    from mousegpt.ray_connection import connect
 
     connect(None)
     plans = training_scenes(config.sessions, config.seed)

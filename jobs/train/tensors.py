@@ -5,6 +5,7 @@ for training when given a generator."""
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from jobs.train.augment import augment
 from jobs.train.captions import build_captions, caption_embeddings
@@ -69,8 +70,6 @@ def batch_tensors(
     """One batch (the model's inputs and targets) of ``rows``; with a ``generator``, augmented
     for training (``augment``) and a random one of each segment's captions and pooled caption
     embeddings, else the same draw every time."""
-    import torch
-
     crops = arrays["crops"][rows].astype(np.float32)
     sequence = arrays["sequence"][rows].copy()
     facts = arrays["facts"][rows].copy()

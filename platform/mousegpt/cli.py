@@ -8,6 +8,7 @@ one ``error:`` line and exits with status 1.
 
 from __future__ import annotations
 
+import os
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -95,8 +96,7 @@ def synth(
     as_json: JsonOpt = False,
 ):
     """Render synthetic mouse videos with per-frame ground truth (behaviour and 10 keypoints)."""
-    import os
-
+    # Each command imports what it runs here, not at the top: `mousegpt --help` stays fast.
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from mousegpt.synth import Scene, synth_dataset
@@ -197,14 +197,12 @@ def segments_cmd(
     workspace: WorkspaceOpt = None,
 ):
     """List analysed segments with their behaviour, probabilities and description."""
-    from mousegpt.search import list_segments
+    from mousegpt.search import flat_segments, list_segments
 
     rows = list_segments(workspace_of(workspace), session=session)
     if as_json:
         print_json({"segments": [r.to_dict() for r in rows]})
     elif as_csv:
-        from mousegpt.search import flat_segments
-
         flat_segments(rows).to_csv(sys.stdout, index=False)
     else:
         table = Table("session", "start", "end", "behaviour", "description")

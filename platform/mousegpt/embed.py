@@ -16,7 +16,7 @@ DIM = 384
 
 def device() -> str:
     """The torch device embeddings run on: ``"cuda"`` when torch sees a GPU, else ``"cpu"``."""
-    import torch
+    import torch  # not at the top: importing this module loads neither torch nor transformers
 
     return "cuda" if torch.cuda.is_available() else "cpu"
 

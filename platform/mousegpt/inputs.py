@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mousegpt import sources
+from mousegpt import sources, tracking, video
 from mousegpt.errors import InputError
 from mousegpt.kinematics import validate_rates
 from mousegpt.pose import POSE_SUFFIXES
@@ -95,8 +95,6 @@ def _check_background(spec: InputSpec) -> None:
     """An empty-arena image must go with a video, be readable and be of the video's size:
     checked now, before anything is analysed (a missing video fails later, in its worker).
     """
-    from mousegpt import tracking, video
-
     if spec.video is None:
         raise InputError(
             f"{spec.background}: an empty-arena image needs a video; {spec.name} is a pose file alone"

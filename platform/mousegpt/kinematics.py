@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 from movement.kinematics import compute_speed
+from scipy.signal import butter, sosfiltfilt
 
 from mousegpt.arena import Arena
 from mousegpt.errors import InputError
@@ -51,8 +52,6 @@ def fast_part(signal: np.ndarray, fps: float, cutoff_hz: float = FAST_HZ) -> np.
     the filter and stay NaN in the output; all NaN when ``fps`` cannot show ``cutoff_hz``
     (below twice it) or fewer than 4 frames have a value.
     """
-    from scipy.signal import butter, sosfiltfilt
-
     out = np.full(len(signal), np.nan)
     valid = ~np.isnan(signal)
     if fps <= 2 * cutoff_hz or valid.sum() < 4:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING
+
+import pandas as pd
 
 from mousegpt.describe.model import is_uncertain
 from mousegpt.embed import TextEmbedder
@@ -18,9 +19,6 @@ from mousegpt.index import VectorIndex
 from mousegpt.records import HIT_COLUMNS, Hit, ListedSegment
 from mousegpt.snapshot import Snapshot
 from mousegpt.store import Workspace
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -141,8 +139,6 @@ def flat_segments(rows: list[ListedSegment]) -> pd.DataFrame:
     """Segments (``list_segments``) as one flat table, for CSV and Parquet: the description's
     fields as columns, keywords joined by ``;``, and a ``p_<behaviour>`` column per probability.
     """
-    import pandas as pd
-
     return pd.DataFrame(
         [
             {k: v for k, v in r.to_dict().items() if k not in ("description", "probs")}

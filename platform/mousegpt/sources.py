@@ -135,7 +135,7 @@ def local(path: str | Path) -> str | Path:
     copy = cache_dir() / key / posixpath.basename(path.rstrip("/"))
     if copy.is_file():
         return str(copy)
-    from filelock import FileLock
+    from filelock import FileLock  # only when a remote input is fetched
 
     copy.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(copy.parent / ".lock")):

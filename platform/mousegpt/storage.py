@@ -64,7 +64,7 @@ class Storage:
     @cached_property
     def arrow(self):
         """The same file system for pyarrow (Parquet)."""
-        from pyarrow.fs import FSSpecHandler, PyFileSystem
+        from pyarrow.fs import FSSpecHandler, PyFileSystem  # pyarrow: only when Parquet is read or written
 
         return PyFileSystem(FSSpecHandler(self.fs))
 

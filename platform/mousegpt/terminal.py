@@ -64,7 +64,7 @@ def ray_output_to(log: Path) -> None:
 
 def workspace_of(path: Path | None):
     """The workspace of ``--workspace`` (``store.workspace_path`` says which when None)."""
-    from mousegpt.store import Workspace, workspace_path
+    from mousegpt.store import Workspace, workspace_path  # store loads duckdb and faiss: not for --help
 
     return Workspace(workspace_path(path))
 

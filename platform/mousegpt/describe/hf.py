@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import numpy as np
 import pandas as pd
@@ -68,8 +69,6 @@ def options(spec: str) -> tuple[str, dict]:
     """A checkpoint path and the backend's options from ``/path?dtype=bf16&batch_size=32``
     (``--model hf:/path?...``).
     """
-    from urllib.parse import parse_qsl
-
     path, _, query = spec.partition("?")
     known = {"dtype": str, "batch_size": int, "max_new_tokens": int}
     out = {}

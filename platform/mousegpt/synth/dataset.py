@@ -13,16 +13,19 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mousegpt.errors import InputError, MouseGPTError
+from mousegpt.ray_connection import connect
 from mousegpt.synth.body import KEYPOINTS
 from mousegpt.synth.motion import Trajectory, simulate
-from mousegpt.synth.program import CONDITIONS, check_emphasis, check_novel
+from mousegpt.synth.program import CONDITIONS, NOVEL_BEHAVIORS, check_emphasis, check_novel
 from mousegpt.synth.render import Renderer, Scene, project
+from mousegpt.vocabulary import BEHAVIORS
 
 FramesDone = Callable[[int], None]
 """Called with a number of frames just finished."""
@@ -48,7 +51,7 @@ def truth_table(traj: Trajectory, scene: Scene, points: dict[str, np.ndarray] | 
 
 def truth_poses(truth: pd.DataFrame, fps: float):
     """The truth keypoints as a ``movement`` poses dataset (one individual, confidence 1)."""
-    from movement.io import load_poses
+    from movement.io import load_poses  # movement takes a second to import: only when used
 
     position = np.stack([truth[[f"{k}_x", f"{k}_y"]].to_numpy() for k in KEYPOINTS], axis=-1)[..., None]
     return load_poses.from_numpy(
@@ -116,7 +119,6 @@ def write_session(
     nothing is rendered: the manifest row names the DeepLabCut file as the session's pose
     (kinematics-only analysis, a hundred times faster).
     """
-    import cv2
     from movement.io import save_poses
 
     cv2.setNumThreads(1)  # one session per core; parallelism comes from sessions
@@ -201,8 +203,6 @@ def shows_planted(coverage: pd.Series, planted: str, window_s: float = 1.0) -> p
     for a behaviour whose bouts can be shorter than a segment (a head twitch of 0.3 s in a
     1 s window is never the majority), at least half of its shortest bout.
     """
-    from mousegpt.synth.program import NOVEL_BEHAVIORS
-
     shortest_s = NOVEL_BEHAVIORS[planted][0]
     return coverage >= min(0.5, shortest_s / 2 / window_s) - 1e-9
 
@@ -214,10 +214,10 @@ def discovery_scores(workspace, clusters: list, planted: str | None = None) -> d
     recall of the segments that show it (``shows_planted``) in the clusters flagged novel.
     ``clusters`` are the run's ``records.Cluster``.
     """
+    # Only for scoring a discovery run: importing synth loads neither sklearn nor segments (attrs).
     from sklearn.metrics import adjusted_rand_score
 
     from mousegpt.segments import WINDOW_S
-    from mousegpt.vocabulary import BEHAVIORS
 
     with workspace.connect(read_only=True) as con:
         seg = con.execute(
@@ -329,8 +329,6 @@ def _write_on_ray(
     emphasis: dict[str, float] | None = None,
 ) -> list[dict]:
     import ray
-
-    from mousegpt.ray_connection import connect
 
     connect(address)
     task = ray.remote(num_cpus=1, max_retries=1)(write_session)
